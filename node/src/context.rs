@@ -1,0 +1,73 @@
+//! What every part of a running node shares: configuration, identity,
+//! blob store, job table, encode slots and the shutdown signal.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use tokio::sync::Semaphore;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::config::{Config, Role};
+use crate::jobs::SharedJobs;
+use crate::media::Tools;
+use crate::stats::Stats;
+use crate::store::BlobStore;
+
+pub struct NodeContext {
+    pub config: Config,
+    pub node_id: String,
+    /// HOST:PORT other nodes and clients reach this node at.
+    pub address: String,
+    pub store: BlobStore,
+    pub tools: Tools,
+    pub jobs: SharedJobs,
+    pub slots: Arc<Semaphore>,
+    pub slots_total: u32,
+    pub stats: Stats,
+    pub shutdown: CancellationToken,
+    pub tasks: TaskTracker,
+}
+
+impl NodeContext {
+    pub fn is_master(&self) -> bool {
+        self.config.role == Role::Master
+    }
+
+    /// The master's address as far as this node knows it.
+    pub fn master_address(&self) -> Option<String> {
+        if self.is_master() {
+            Some(self.address.clone())
+        } else {
+            self.config.master.clone()
+        }
+    }
+
+    pub fn slots_busy(&self) -> u32 {
+        self.slots_total
+            .saturating_sub(self.slots.available_permits() as u32)
+    }
+}
+
+/// The node's stable identity: a random id kept in `<data>/node-id`, so a
+/// node keeps it across restarts and address changes.
+pub async fn load_node_id(data_dir: &Path) -> std::io::Result<String> {
+    let path = data_dir.join("node-id");
+    if let Ok(existing) = tokio::fs::read_to_string(&path).await {
+        let id = existing.trim();
+        if !id.is_empty()
+            && id.len() <= 64
+            && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+        {
+            return Ok(id.to_string());
+        }
+    }
+    let id = format!("node-{}", &uuid::Uuid::new_v4().simple().to_string()[..10]);
+    let temp = data_dir.join("node-id.tmp");
+    tokio::fs::write(&temp, format!("{id}\n")).await?;
+    tokio::fs::File::open(&temp).await?.sync_all().await?;
+    tokio::fs::rename(&temp, &path).await?;
+    Ok(id)
+}
+
+pub type Ctx = Arc<NodeContext>;

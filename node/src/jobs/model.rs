@@ -1,0 +1,164 @@
+//! Plain job data and its status vocabulary.
+
+use serde::{Deserialize, Serialize};
+
+use super::eta::EtaEstimator;
+use crate::params::JobParams;
+use crate::store::BlobRef;
+
+/// A job's status, spelled on the wire exactly as the original client
+/// expects (see PROTOCOL.md).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum JobStatus {
+    Queued,
+    Segmenting,
+    Processing,
+    Concatenating,
+    Completed,
+    FailedSegmentation,
+    FailedDistribution,
+    ProcessingFailed,
+    ConcatenationFailed,
+    ConcatenationPrerequisitesFailed,
+    Error,
+}
+
+impl JobStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Queued => "queued",
+            Self::Segmenting => "segmenting",
+            Self::Processing => "processing",
+            Self::Concatenating => "concatenating",
+            Self::Completed => "completed",
+            Self::FailedSegmentation => "failed_segmentation",
+            Self::FailedDistribution => "failed_distribution",
+            Self::ProcessingFailed => "processing_failed",
+            Self::ConcatenationFailed => "concatenation_failed",
+            Self::ConcatenationPrerequisitesFailed => "concatenation_prerequisites_failed",
+            Self::Error => "error",
+        }
+    }
+
+    /// Completed or failed: nothing more will happen to the job.
+    pub fn is_final(self) -> bool {
+        !matches!(
+            self,
+            Self::Queued | Self::Segmenting | Self::Processing | Self::Concatenating
+        )
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ShardState {
+    Queued,
+    Encoding,
+    Verifying,
+    Done,
+    Failed,
+}
+
+impl ShardState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Queued => "queued",
+            Self::Encoding => "encoding",
+            Self::Verifying => "verifying",
+            Self::Done => "done",
+            Self::Failed => "failed",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ShardRecord {
+    pub index: u32,
+    pub frames: u64,
+    pub start_seconds: f64,
+    pub duration_seconds: f64,
+    pub source: BlobRef,
+    pub encoded: Option<BlobRef>,
+    pub state: ShardState,
+    pub worker: String,
+    pub attempts: u32,
+    pub frames_done: u64,
+    pub fps: f32,
+    pub message: String,
+}
+
+impl ShardRecord {
+    pub fn progress(&self) -> f32 {
+        match self.state {
+            ShardState::Done | ShardState::Verifying => 1.0,
+            _ if self.frames == 0 => 0.0,
+            _ => (self.frames_done as f32 / self.frames as f32).min(1.0),
+        }
+    }
+}
+
+/// What the probe said about the source, kept for status displays.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SourceSummary {
+    pub width: u32,
+    pub height: u32,
+    pub frames: u64,
+    pub duration_seconds: f64,
+    pub has_audio: bool,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct JobRecord {
+    pub id: String,
+    pub params: JobParams,
+    pub source: BlobRef,
+    pub status: JobStatus,
+    pub message: String,
+    pub summary: Option<SourceSummary>,
+    pub output_size: Option<(u32, u32)>,
+    pub shards: Vec<ShardRecord>,
+    pub output: Option<BlobRef>,
+    pub output_frames: u64,
+    pub created_unix_ms: u64,
+    pub updated_unix_ms: u64,
+    #[serde(skip)]
+    pub eta: EtaEstimator,
+}
+
+impl JobRecord {
+    /// Frames encoded so far over all shards.
+    pub fn frames_done(&self) -> u64 {
+        self.shards
+            .iter()
+            .map(|s| match s.state {
+                ShardState::Done | ShardState::Verifying => s.frames,
+                _ => s.frames_done.min(s.frames),
+            })
+            .sum()
+    }
+
+    /// Overall progress 0..=1: 5 % for the split, 90 % for encoding
+    /// (by frames), 5 % for the join.
+    pub fn progress(&self) -> f32 {
+        match self.status {
+            JobStatus::Completed => 1.0,
+            JobStatus::Concatenating => 0.95,
+            _ if self.shards.is_empty() => 0.0,
+            _ => {
+                let total: u64 = self.shards.iter().map(|s| s.frames).sum();
+                let encoded = if total == 0 {
+                    0.0
+                } else {
+                    self.frames_done() as f32 / total as f32
+                };
+                0.05 + 0.9 * encoded
+            }
+        }
+    }
+
+    pub fn shards_done(&self) -> usize {
+        self.shards
+            .iter()
+            .filter(|s| s.state == ShardState::Done)
+            .count()
+    }
+}

@@ -1,0 +1,155 @@
+//! The set of jobs a node knows, with unique id allocation.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use super::eta::EtaEstimator;
+use super::model::{JobRecord, JobStatus};
+use crate::ids;
+use crate::params::JobParams;
+use crate::store::BlobRef;
+
+pub fn now_unix_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
+#[derive(Debug, Default)]
+pub struct JobTable {
+    jobs: BTreeMap<String, JobRecord>,
+}
+
+impl JobTable {
+    /// Accepts a stored upload as a new queued job. The id is the
+    /// sanitised request (or a generated one), made unique: an existing
+    /// job is never overwritten.
+    pub fn accept(&mut self, requested_id: &str, params: JobParams, source: BlobRef) -> String {
+        let base = ids::sanitize(requested_id).unwrap_or_else(ids::generate);
+        let id = ids::unique(&base, |candidate| self.jobs.contains_key(candidate));
+        let now = now_unix_ms();
+        self.jobs.insert(
+            id.clone(),
+            JobRecord {
+                id: id.clone(),
+                params,
+                source,
+                status: JobStatus::Queued,
+                message: "waiting to be split into shards".into(),
+                summary: None,
+                output_size: None,
+                shards: Vec::new(),
+                output: None,
+                output_frames: 0,
+                created_unix_ms: now,
+                updated_unix_ms: now,
+                eta: EtaEstimator::default(),
+            },
+        );
+        id
+    }
+
+    pub fn get(&self, id: &str) -> Option<&JobRecord> {
+        self.jobs.get(id)
+    }
+
+    /// Changes a job and stamps its update time.
+    pub fn update<R>(&mut self, id: &str, change: impl FnOnce(&mut JobRecord) -> R) -> Option<R> {
+        let job = self.jobs.get_mut(id)?;
+        let result = change(job);
+        job.updated_unix_ms = now_unix_ms();
+        Some(result)
+    }
+
+    /// Sets the status and message of a job.
+    pub fn set_status(&mut self, id: &str, status: JobStatus, message: impl Into<String>) {
+        let message = message.into();
+        self.update(id, |job| {
+            job.status = status;
+            job.message = message;
+        });
+    }
+
+    /// Jobs, oldest first.
+    pub fn list(&self) -> Vec<&JobRecord> {
+        let mut jobs: Vec<&JobRecord> = self.jobs.values().collect();
+        jobs.sort_by_key(|j| (j.created_unix_ms, j.id.clone()));
+        jobs
+    }
+
+    /// Jobs not yet completed or failed.
+    pub fn active_count(&self) -> usize {
+        self.jobs.values().filter(|j| !j.status.is_final()).count()
+    }
+}
+
+/// The job table shared between the services and the pipeline. Critical
+/// sections are short and never await.
+#[derive(Debug, Clone, Default)]
+pub struct SharedJobs(Arc<Mutex<JobTable>>);
+
+impl SharedJobs {
+    pub fn lock(&self) -> MutexGuard<'_, JobTable> {
+        self.0
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::params::RawParams;
+
+    fn params() -> JobParams {
+        RawParams {
+            target_width: 320,
+            target_height: 180,
+            ..Default::default()
+        }
+        .validate()
+        .expect("valid")
+    }
+
+    fn blob() -> BlobRef {
+        BlobRef {
+            sha256: "0".repeat(64),
+            size: 1,
+        }
+    }
+
+    #[test]
+    fn taken_ids_get_a_new_unique_id() {
+        let mut table = JobTable::default();
+        let a = table.accept("clip.mp4", params(), blob());
+        let b = table.accept("clip.mp4", params(), blob());
+        assert_eq!(a, "clip.mp4");
+        assert_eq!(b, "clip.mp4-2");
+        assert_eq!(table.list().len(), 2);
+    }
+
+    #[test]
+    fn empty_or_hostile_ids_are_replaced() {
+        let mut table = JobTable::default();
+        let generated = table.accept("", params(), blob());
+        assert!(generated.starts_with("job-"));
+        let evil = table.accept("../../etc/passwd", params(), blob());
+        assert_eq!(evil, "etc_passwd");
+    }
+
+    #[test]
+    fn status_changes_are_visible_and_final_states_known() {
+        let mut table = JobTable::default();
+        let id = table.accept("x", params(), blob());
+        assert_eq!(table.active_count(), 1);
+        table.set_status(&id, JobStatus::Completed, "done");
+        let job = table.get(&id).expect("exists");
+        assert_eq!(job.status.as_str(), "completed");
+        assert_eq!(job.progress(), 1.0);
+        assert_eq!(table.active_count(), 0);
+        assert!(JobStatus::ConcatenationFailed.is_final());
+        assert!(!JobStatus::Processing.is_final());
+    }
+}

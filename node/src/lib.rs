@@ -1,0 +1,21 @@
+//! vidshard-node: the daemon of the vidshard encoding cluster.
+//!
+//! Modules by domain: `config` (flags), `ids` (safe job ids), `params`
+//! (what a job asks for), `media` (ffmpeg/ffprobe), `store` (blob files),
+//! `jobs` (job records), `pipeline` (the master's job driver), `worker`
+//! (encoding one shard), `score`/`stats` (load), `service` (gRPC), and
+//! `server` (startup and shutdown).
+
+pub mod config;
+pub mod context;
+pub mod ids;
+pub mod jobs;
+pub mod media;
+pub mod params;
+pub mod pipeline;
+pub mod score;
+pub mod server;
+pub mod service;
+pub mod stats;
+pub mod store;
+pub mod worker;

@@ -1,0 +1,23 @@
+//! Media: ffprobe and ffmpeg driven as processes.
+//!
+//! This module is the only place that builds ffmpeg/ffprobe argv. The
+//! options follow the frame-exact pipeline in `docs/media.md`: probe the
+//! packets, cut the video stream at closed-GOP keyframes with stream copy,
+//! encode each shard with passthrough timing, handle audio once, and join
+//! with an ffconcat list that carries each shard's exact duration.
+
+mod audio;
+mod encode;
+mod join;
+mod plan;
+mod probe;
+mod run;
+mod split;
+
+pub use audio::{AudioPlan, audio_plan, prepare_audio};
+pub use encode::{EncodeSpec, encode_shard};
+pub use join::{ffconcat_list, join};
+pub use plan::{Cut, ShardPlan, plan_shards};
+pub use probe::{Inspection, MediaInfo, Packet, StreamInfo, inspect, probe};
+pub use run::{MediaError, Progress, Tools};
+pub use split::split_video;

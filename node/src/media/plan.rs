@@ -1,0 +1,229 @@
+//! Shard planning: where to cut the video stream, as a pure function of
+//! the probed packet list.
+//!
+//! A cut at decode index k is accepted only at a keyframe that closes its
+//! GOP: every packet before k presents before it and every packet from k on
+//! presents at or after it. Open-GOP cuts lose frames under stream copy.
+//! Cuts are placed at the accepted keyframe nearest each "+target seconds"
+//! from the previous cut, so shards come out even (not 16.6/8.3/… when the
+//! GOP is 8.3 s), and the tail is merged rather than left as a sliver.
+
+use serde::{Deserialize, Serialize};
+
+use super::probe::Packet;
+
+/// One shard of the plan: a run of packets in decode order.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Cut {
+    /// Decode index of the shard's first packet.
+    pub first_packet: usize,
+    pub frames: u64,
+    /// Presentation time of the shard's first frame, in seconds.
+    pub start_seconds: f64,
+    /// Exact time until the next shard starts (for the ffconcat list),
+    /// computed from microsecond-rounded cut times so rounding never drifts.
+    pub duration_seconds: f64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ShardPlan {
+    pub shards: Vec<Cut>,
+}
+
+impl ShardPlan {
+    /// Decode indices where a new segment starts (excluding 0), as the
+    /// segment muxer's `-segment_frames` wants them.
+    pub fn split_points(&self) -> Vec<usize> {
+        self.shards.iter().skip(1).map(|c| c.first_packet).collect()
+    }
+}
+
+fn round_us(seconds: f64) -> i64 {
+    (seconds * 1e6).round() as i64
+}
+
+/// Decode indices that are safe cut points (closed-GOP keyframes).
+pub fn closed_gop_keyframes(packets: &[Packet]) -> Vec<usize> {
+    let Some(pts): Option<Vec<i64>> = packets.iter().map(|p| p.pts).collect() else {
+        return Vec::new();
+    };
+    let mut suffix_min = vec![i64::MAX; pts.len() + 1];
+    for i in (0..pts.len()).rev() {
+        suffix_min[i] = suffix_min[i + 1].min(pts[i]);
+    }
+    let mut prefix_max = i64::MIN;
+    let mut accepted = Vec::new();
+    for (i, packet) in packets.iter().enumerate() {
+        if i > 0 && packet.key && prefix_max < pts[i] && suffix_min[i] >= pts[i] {
+            accepted.push(i);
+        }
+        prefix_max = prefix_max.max(pts[i]);
+    }
+    accepted
+}
+
+/// Plans shards of about `target_seconds` each.
+pub fn plan_shards(
+    packets: &[Packet],
+    time_base: (i64, i64),
+    video_end_seconds: f64,
+    target_seconds: f64,
+) -> ShardPlan {
+    let tb = time_base.0 as f64 / time_base.1 as f64;
+    let time_of = |i: usize| packets[i].pts.map(|p| p as f64 * tb).unwrap_or(0.0);
+    let start = packets
+        .iter()
+        .filter_map(|p| p.pts)
+        .min()
+        .map(|p| p as f64 * tb)
+        .unwrap_or(0.0);
+    let candidates = closed_gop_keyframes(packets);
+
+    let mut starts: Vec<(usize, f64)> = vec![(0, start)];
+    let target = target_seconds.max(0.5);
+    loop {
+        let (_, last_time) = *starts.last().unwrap_or(&(0, start));
+        if video_end_seconds - last_time < 1.5 * target {
+            break;
+        }
+        let want = last_time + target;
+        let best = candidates
+            .iter()
+            .copied()
+            .filter(|&i| {
+                time_of(i) > last_time + target / 4.0
+                    && video_end_seconds - time_of(i) > target / 4.0
+            })
+            .min_by(|&a, &b| {
+                (time_of(a) - want)
+                    .abs()
+                    .total_cmp(&(time_of(b) - want).abs())
+            });
+        match best {
+            Some(i) => starts.push((i, time_of(i))),
+            None => break,
+        }
+    }
+
+    let shards = starts
+        .iter()
+        .enumerate()
+        .map(|(n, &(first, time))| {
+            let (next_index, next_time) = starts
+                .get(n + 1)
+                .copied()
+                .unwrap_or((packets.len(), video_end_seconds));
+            Cut {
+                first_packet: first,
+                frames: (next_index - first) as u64,
+                start_seconds: time,
+                duration_seconds: (round_us(next_time) - round_us(time)) as f64 / 1e6,
+            }
+        })
+        .collect();
+    ShardPlan { shards }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// CFR packets at 30 fps (time base 1/30), keyframe every `gop` frames,
+    /// with B-frame reordering inside each GOP when `bframes`.
+    fn clip(frames: usize, gop: usize, bframes: bool) -> Vec<Packet> {
+        (0..frames)
+            .map(|i| {
+                let in_gop = i % gop;
+                // I P B B P B B ... in decode order: swap each pair after the I.
+                let pts = if bframes && in_gop > 0 && in_gop + 1 < gop {
+                    if in_gop % 2 == 1 { i + 1 } else { i - 1 }
+                } else {
+                    i
+                };
+                Packet {
+                    pts: Some(pts as i64),
+                    duration: Some(1),
+                    key: in_gop == 0,
+                }
+            })
+            .collect()
+    }
+
+    fn total_frames(plan: &ShardPlan) -> u64 {
+        plan.shards.iter().map(|c| c.frames).sum()
+    }
+
+    #[test]
+    fn eight_point_three_second_gops_give_even_shards() {
+        // 60 s at 30 fps with a keyframe every 250 frames (8.33 s).
+        let packets = clip(1800, 250, true);
+        let plan = plan_shards(&packets, (1, 30), 60.0, 10.0);
+        let lengths: Vec<f64> = plan.shards.iter().map(|c| c.duration_seconds).collect();
+        assert_eq!(total_frames(&plan), 1800);
+        assert!(
+            lengths.iter().all(|&l| (8.0..=15.0).contains(&l)),
+            "{lengths:?}"
+        );
+        let sum: f64 = lengths.iter().sum();
+        assert!((sum - 60.0).abs() < 1e-6, "{sum}");
+    }
+
+    #[test]
+    fn two_second_gops_cut_near_ten_seconds() {
+        let packets = clip(750, 60, false);
+        let plan = plan_shards(&packets, (1, 30), 25.0, 10.0);
+        assert_eq!(plan.split_points(), vec![300, 600]);
+        assert_eq!(plan.shards[2].frames, 150);
+        assert_eq!(plan.shards[2].duration_seconds, 5.0);
+        // A 24 s clip leaves a 14 s tail as one shard, not 10 + 4.
+        let plan = plan_shards(&clip(720, 60, false), (1, 30), 24.0, 10.0);
+        assert_eq!(plan.split_points(), vec![300]);
+    }
+
+    #[test]
+    fn short_clip_is_one_shard() {
+        let plan = plan_shards(&clip(90, 30, false), (1, 30), 3.0, 10.0);
+        assert_eq!(plan.shards.len(), 1);
+        assert_eq!(plan.shards[0].frames, 90);
+    }
+
+    #[test]
+    fn open_gop_keyframes_are_never_cut() {
+        // Frame 300 is a keyframe but a later packet presents before it.
+        let mut packets = clip(600, 300, false);
+        packets.swap(300, 301);
+        packets[300].key = true;
+        packets[301].key = false;
+        assert!(!closed_gop_keyframes(&packets).contains(&300));
+        let plan = plan_shards(&packets, (1, 30), 20.0, 10.0);
+        assert_eq!(plan.shards.len(), 1);
+    }
+
+    #[test]
+    fn missing_timestamps_mean_one_shard() {
+        let mut packets = clip(900, 30, false);
+        packets[5].pts = None;
+        assert_eq!(plan_shards(&packets, (1, 30), 30.0, 10.0).shards.len(), 1);
+    }
+
+    #[test]
+    fn durations_use_rounded_microseconds() {
+        // 29.97 fps in a 1/30000 time base: cut times are not whole µs.
+        let packets: Vec<Packet> = (0..900)
+            .map(|i| Packet {
+                pts: Some(i * 1001),
+                duration: Some(1001),
+                key: i % 60 == 0,
+            })
+            .collect();
+        let end = 900.0 * 1001.0 / 30000.0;
+        let plan = plan_shards(&packets, (1, 30000), end, 10.0);
+        let sum_us: i64 = plan
+            .shards
+            .iter()
+            .map(|c| (c.duration_seconds * 1e6).round() as i64)
+            .sum();
+        assert_eq!(sum_us, round_us(end));
+        assert_eq!(total_frames(&plan), 900);
+    }
+}

@@ -1,0 +1,68 @@
+//! Splitting: the video stream only, stream copy, cut at planned decode
+//! indices, each shard's timestamps reset to zero. Audio stays out of the
+//! shards (it is handled once for the whole file).
+
+use std::path::{Path, PathBuf};
+
+use super::plan::ShardPlan;
+use super::run::{MediaError, Tools, command, run_lines};
+
+/// Container for split shards: nut keeps exact timestamps for any codec.
+pub const SHARD_EXTENSION: &str = "nut";
+
+/// Splits `source` into `dir/shard-00000.nut`, ... following `plan`.
+pub async fn split_video(
+    tools: &Tools,
+    source: &Path,
+    plan: &ShardPlan,
+    total_frames: u64,
+    dir: &Path,
+) -> Result<Vec<PathBuf>, MediaError> {
+    let points = plan.split_points();
+    let frames_arg = if points.is_empty() {
+        // One segment: a split point past the end never triggers.
+        (total_frames + 1).to_string()
+    } else {
+        points
+            .iter()
+            .map(usize::to_string)
+            .collect::<Vec<_>>()
+            .join(",")
+    };
+    let pattern = dir.join(format!("shard-%05d.{SHARD_EXTENSION}"));
+    let mut cmd = command(&tools.ffmpeg);
+    cmd.args(["-nostdin", "-hide_banner", "-v", "error", "-y", "-i"])
+        .arg(source)
+        .args([
+            "-map",
+            "0:v:0",
+            "-c",
+            "copy",
+            "-f",
+            "segment",
+            "-segment_format",
+            SHARD_EXTENSION,
+        ])
+        .args(["-segment_frames", &frames_arg, "-reset_timestamps", "1"])
+        .arg(&pattern);
+    run_lines(cmd, |_| {}).await?;
+    let paths: Vec<PathBuf> = (0..plan.shards.len())
+        .map(|i| dir.join(format!("shard-{i:05}.{SHARD_EXTENSION}")))
+        .collect();
+    for path in &paths {
+        if !tokio::fs::try_exists(path).await? {
+            return Err(MediaError::Invalid(format!(
+                "splitting produced fewer shards than the {} planned",
+                paths.len()
+            )));
+        }
+    }
+    let extra = dir.join(format!("shard-{:05}.{SHARD_EXTENSION}", paths.len()));
+    if tokio::fs::try_exists(&extra).await? {
+        return Err(MediaError::Invalid(format!(
+            "splitting produced more shards than the {} planned",
+            paths.len()
+        )));
+    }
+    Ok(paths)
+}

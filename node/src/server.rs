@@ -1,0 +1,92 @@
+//! Starting a node and stopping it cleanly: bind, serve every service on
+//! one port, and on SIGTERM/Ctrl-C stop taking requests, cancel running
+//! work (ffmpeg children are killed with their tasks) and wait for the
+//! tracked tasks to end.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
+use tokio_stream::wrappers::TcpListenerStream;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::config::Config;
+use crate::context::{NodeContext, load_node_id};
+use crate::jobs::SharedJobs;
+use crate::media::Tools;
+use crate::stats::Stats;
+use crate::store::BlobStore;
+
+/// How long running work gets to wind down after the stop signal.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
+
+/// Runs the node until `shutdown` is cancelled.
+pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<()> {
+    tokio::fs::create_dir_all(&config.data_dir)
+        .await
+        .with_context(|| format!("creating the data dir {}", config.data_dir.display()))?;
+    let store = BlobStore::open(&config.data_dir)
+        .await
+        .with_context(|| format!("opening the blob store in {}", config.data_dir.display()))?;
+    let node_id = load_node_id(&config.data_dir)
+        .await
+        .context("reading the node id")?;
+    let listener = TcpListener::bind((config.host.as_str(), config.port))
+        .await
+        .with_context(|| format!("binding {}:{}", config.host, config.port))?;
+    let local = listener.local_addr().context("reading the bound address")?;
+    let address = format!("{}:{}", config.host, local.port());
+    if !local.ip().is_loopback() {
+        tracing::warn!(%address, "listening beyond loopback without TLS or a token: keep this network trusted");
+    }
+    let slots_total = config.effective_slots();
+    let tools = Tools {
+        ffmpeg: config.ffmpeg.clone(),
+        ffprobe: config.ffprobe.clone(),
+    };
+    let tasks = TaskTracker::new();
+    let stats = Stats::default();
+    tasks.spawn(stats.clone().run(
+        config.data_dir.clone(),
+        Duration::from_secs(2),
+        shutdown.clone(),
+    ));
+    let ctx = Arc::new(NodeContext {
+        config,
+        node_id,
+        address: address.clone(),
+        store,
+        tools,
+        jobs: SharedJobs::default(),
+        slots: Arc::new(Semaphore::new(slots_total as usize)),
+        slots_total,
+        stats,
+        shutdown: shutdown.clone(),
+        tasks: tasks.clone(),
+    });
+    tracing::info!(node = %ctx.node_id, role = ?ctx.config.role, slots = slots_total, "vidshard-node listening on {address}");
+
+    let routes = crate::service::routes(ctx.clone());
+    let serve = tonic::transport::Server::builder()
+        .add_routes(routes)
+        .serve_with_incoming_shutdown(
+            TcpListenerStream::new(listener),
+            shutdown.clone().cancelled_owned(),
+        );
+    serve.await.context("serving gRPC")?;
+
+    tracing::info!("stopping: waiting for running work to end");
+    ctx.slots.close();
+    tasks.close();
+    if tokio::time::timeout(SHUTDOWN_GRACE, tasks.wait())
+        .await
+        .is_err()
+    {
+        tracing::warn!("some tasks did not stop within {SHUTDOWN_GRACE:?}");
+    }
+    tracing::info!("stopped");
+    Ok(())
+}

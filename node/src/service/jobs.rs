@@ -1,0 +1,151 @@
+//! Our `vidshard.v1` services: `Jobs` (upload with every option, per-shard
+//! status, listing) and `Cluster` (who is in the cluster).
+
+use futures::StreamExt;
+use tonic::{Request, Response, Status, Streaming};
+use vidshard_proto::v1::cluster_server;
+use vidshard_proto::v1::jobs_server;
+use vidshard_proto::v1::upload_request::Msg;
+use vidshard_proto::v1::*;
+
+use super::convert::job_info;
+use super::node::FIXED_TERM;
+use super::upload::{Outcome, UploadStart, ingest};
+use crate::context::Ctx;
+use crate::ids;
+use crate::params::RawParams;
+
+pub struct Jobs {
+    ctx: Ctx,
+}
+
+impl Jobs {
+    pub fn new(ctx: Ctx) -> Self {
+        Self { ctx }
+    }
+}
+
+fn upload_start(header: UploadHeader) -> UploadStart {
+    let p = header.params.unwrap_or_default();
+    UploadStart {
+        requested_id: header.requested_id,
+        params: RawParams {
+            target_width: p.target_width,
+            target_height: p.target_height,
+            upscale_width: p.upscale_width,
+            upscale_height: p.upscale_height,
+            output_format: p.output_format,
+            preset: p.preset,
+            crf: p.crf,
+            original_filename: p.original_filename,
+        },
+        expected_size: header.expected_size,
+        expected_sha256: header.expected_sha256,
+    }
+}
+
+#[tonic::async_trait]
+impl jobs_server::Jobs for Jobs {
+    async fn upload(
+        &self,
+        request: Request<Streaming<UploadRequest>>,
+    ) -> Result<Response<UploadReply>, Status> {
+        let mut stream = request.into_inner();
+        let header = match stream.next().await {
+            Some(Ok(UploadRequest {
+                msg: Some(Msg::Header(header)),
+            })) => header,
+            Some(Err(e)) => return Err(e),
+            _ => {
+                return Err(Status::invalid_argument(
+                    "the first upload message must be a header",
+                ));
+            }
+        };
+        let rest = stream.map(|message| match message?.msg {
+            Some(Msg::Chunk(bytes)) => Ok(bytes),
+            _ => Err(Status::invalid_argument(
+                "only data chunks may follow the upload header",
+            )),
+        });
+        let reply = match ingest(&self.ctx, upload_start(header), Vec::new(), rest).await? {
+            Outcome::Accepted { id, size } => UploadReply {
+                id: id.clone(),
+                success: true,
+                status: "queued".into(),
+                message: format!("received {size} bytes; job {id} queued"),
+            },
+            Outcome::Refused(message) => UploadReply {
+                id: String::new(),
+                success: false,
+                status: "rejected".into(),
+                message,
+            },
+        };
+        Ok(Response::new(reply))
+    }
+
+    async fn get_job(&self, request: Request<GetJobRequest>) -> Result<Response<JobInfo>, Status> {
+        let id = request.into_inner().id;
+        ids::check_lookup(&id).map_err(Status::invalid_argument)?;
+        let jobs = self.ctx.jobs.lock();
+        let job = jobs
+            .get(&id)
+            .ok_or_else(|| Status::not_found(format!("no job {id:?}")))?;
+        Ok(Response::new(job_info(job)))
+    }
+
+    async fn list_jobs(
+        &self,
+        _: Request<ListJobsRequest>,
+    ) -> Result<Response<ListJobsReply>, Status> {
+        let jobs = self.ctx.jobs.lock();
+        Ok(Response::new(ListJobsReply {
+            jobs: jobs.list().into_iter().map(job_info).collect(),
+        }))
+    }
+}
+
+pub struct Cluster {
+    ctx: Ctx,
+}
+
+impl Cluster {
+    pub fn new(ctx: Ctx) -> Self {
+        Self { ctx }
+    }
+}
+
+#[tonic::async_trait]
+impl cluster_server::Cluster for Cluster {
+    async fn list_nodes(
+        &self,
+        _: Request<ListNodesRequest>,
+    ) -> Result<Response<ListNodesReply>, Status> {
+        let ctx = &self.ctx;
+        let sample = ctx.stats.latest();
+        let cores = std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1) as f32;
+        let me = NodeEntry {
+            node_id: ctx.node_id.clone(),
+            address: ctx.address.clone(),
+            role: if ctx.is_master() { "master" } else { "worker" }.into(),
+            term: FIXED_TERM as u64,
+            alive: true,
+            score: crate::score::score(
+                sample.load_avg_1m / cores,
+                sample.memory_percent,
+                ctx.slots_busy(),
+                ctx.slots_total,
+            ),
+            slots_busy: ctx.slots_busy(),
+            slots_total: ctx.slots_total,
+        };
+        Ok(Response::new(ListNodesReply {
+            nodes: vec![me],
+            master_address: ctx.master_address().unwrap_or_default(),
+            term: FIXED_TERM as u64,
+        }))
+    }
+}

@@ -1,0 +1,145 @@
+//! The original `replication.MasterService`: upload, status and retrieve
+//! exactly as the original client expects them.
+
+use std::pin::Pin;
+
+use futures::{Stream, StreamExt};
+use tonic::{Request, Response, Status, Streaming};
+use vidshard_proto::replication::master_service_server::MasterService;
+use vidshard_proto::replication::*;
+
+use super::convert::status_message;
+use super::retrieve::output_stream;
+use super::upload::{Outcome, UploadStart, ingest};
+use crate::context::Ctx;
+use crate::ids;
+use crate::params::RawParams;
+
+pub struct Master {
+    ctx: Ctx,
+}
+
+impl Master {
+    pub fn new(ctx: Ctx) -> Self {
+        Self { ctx }
+    }
+}
+
+fn upload_start(first: &UploadVideoChunk) -> UploadStart {
+    UploadStart {
+        requested_id: first.video_id.clone(),
+        params: RawParams {
+            target_width: first.target_width,
+            target_height: first.target_height,
+            upscale_width: first.upscale_width,
+            upscale_height: first.upscale_height,
+            output_format: first.output_format.clone(),
+            preset: String::new(),
+            crf: 0,
+            original_filename: first.original_filename.clone(),
+        },
+        expected_size: 0,
+        expected_sha256: String::new(),
+    }
+}
+
+#[tonic::async_trait]
+impl MasterService for Master {
+    async fn register_worker(
+        &self,
+        request: Request<RegisterWorkerRequest>,
+    ) -> Result<Response<RegisterWorkerResponse>, Status> {
+        let worker = request.into_inner().worker_address;
+        Ok(Response::new(RegisterWorkerResponse {
+            success: false,
+            message: format!(
+                "not registered: {worker:?}: this vidshard version encodes every shard on the master; remote workers are not supported yet"
+            ),
+        }))
+    }
+
+    async fn upload_video(
+        &self,
+        request: Request<Streaming<UploadVideoChunk>>,
+    ) -> Result<Response<UploadVideoResponse>, Status> {
+        let mut stream = request.into_inner();
+        let Some(first) = stream.next().await else {
+            return Ok(Response::new(UploadVideoResponse {
+                video_id: String::new(),
+                success: false,
+                message: "the upload is empty: no chunk arrived".into(),
+            }));
+        };
+        let first = first?;
+        let start = upload_start(&first);
+        let requested = first.video_id.clone();
+        let rest = stream.map(|chunk| chunk.map(|c| c.data_chunk));
+        let reply = match ingest(&self.ctx, start, first.data_chunk, rest).await? {
+            Outcome::Accepted { id, size } => UploadVideoResponse {
+                message: format!("received {size} bytes; job {id} queued"),
+                video_id: id,
+                success: true,
+            },
+            Outcome::Refused(message) => UploadVideoResponse {
+                video_id: requested,
+                success: false,
+                message,
+            },
+        };
+        Ok(Response::new(reply))
+    }
+
+    type RetrieveVideoStream =
+        Pin<Box<dyn Stream<Item = Result<RetrieveVideoChunk, Status>> + Send>>;
+
+    async fn retrieve_video(
+        &self,
+        request: Request<RetrieveVideoRequest>,
+    ) -> Result<Response<Self::RetrieveVideoStream>, Status> {
+        let id = request.into_inner().video_id;
+        let chunks = output_stream(&self.ctx, &id).await?;
+        let stream = chunks.map(move |chunk| {
+            chunk.map(|data_chunk| RetrieveVideoChunk {
+                video_id: id.clone(),
+                data_chunk,
+            })
+        });
+        Ok(Response::new(Box::pin(stream)))
+    }
+
+    async fn get_video_status(
+        &self,
+        request: Request<VideoStatusRequest>,
+    ) -> Result<Response<VideoStatusResponse>, Status> {
+        let video_id = request.into_inner().video_id;
+        let (status, message) = match ids::check_lookup(&video_id) {
+            Err(reason) => ("not_found".to_string(), reason),
+            Ok(()) => match self.ctx.jobs.lock().get(&video_id) {
+                Some(job) => (job.status.as_str().to_string(), status_message(job)),
+                None => (
+                    "not_found".to_string(),
+                    format!("no video {video_id:?} on this cluster"),
+                ),
+            },
+        };
+        Ok(Response::new(VideoStatusResponse {
+            video_id,
+            status,
+            message,
+        }))
+    }
+
+    async fn report_worker_shard_status(
+        &self,
+        request: Request<ReportWorkerShardStatusRequest>,
+    ) -> Result<Response<ReportWorkerShardStatusResponse>, Status> {
+        let report = request.into_inner();
+        Ok(Response::new(ReportWorkerShardStatusResponse {
+            success: false,
+            message: format!(
+                "shard {:?} of {:?} is not known here: this vidshard version hands no shards to remote workers yet",
+                report.shard_id, report.video_id
+            ),
+        }))
+    }
+}

@@ -1,0 +1,180 @@
+//! The original `replication.NodeService`. `GetNodeStats`,
+//! `GetCurrentMaster` and `GetAllNodes` answer truthfully for this
+//! single-master cluster; the election and membership RPCs refuse politely
+//! (they never change who the master is).
+
+use tonic::{Request, Response, Status};
+use vidshard_proto::replication::node_service_server::NodeService;
+use vidshard_proto::replication::*;
+
+use crate::context::Ctx;
+
+/// The term of a single fixed master (no elections happen yet).
+pub const FIXED_TERM: i32 = 1;
+
+pub struct Node {
+    ctx: Ctx,
+}
+
+impl Node {
+    pub fn new(ctx: Ctx) -> Self {
+        Self { ctx }
+    }
+}
+
+/// Splits "host:port" into its parts (port 0 when absent or bad).
+fn host_port(address: &str) -> (String, i32) {
+    match address.rsplit_once(':') {
+        Some((host, port)) => (host.to_string(), port.parse().unwrap_or(0)),
+        None => (address.to_string(), 0),
+    }
+}
+
+#[tonic::async_trait]
+impl NodeService for Node {
+    async fn announce_master(
+        &self,
+        request: Request<MasterAnnouncement>,
+    ) -> Result<Response<MasterAnnouncementResponse>, Status> {
+        let announced = request.into_inner();
+        tracing::info!(master = %announced.master_address, term = announced.term, "ignored a master announcement");
+        Ok(Response::new(MasterAnnouncementResponse {
+            status: "rejected: masters are not changed by announcements".into(),
+            node_id: self.ctx.node_id.clone(),
+        }))
+    }
+
+    async fn request_vote(
+        &self,
+        request: Request<VoteRequest>,
+    ) -> Result<Response<VoteResponse>, Status> {
+        let vote = request.into_inner();
+        tracing::info!(candidate = %vote.candidate_id, term = vote.term, "refused a vote request");
+        Ok(Response::new(VoteResponse {
+            term: FIXED_TERM,
+            vote_granted: false,
+            voter_id: self.ctx.node_id.clone(),
+        }))
+    }
+
+    async fn get_node_stats(
+        &self,
+        _: Request<NodeStatsRequest>,
+    ) -> Result<Response<NodeStatsResponse>, Status> {
+        let ctx = &self.ctx;
+        let sample = ctx.stats.latest();
+        let active = ctx.jobs.lock().active_count() as i32;
+        let free = sample.disk_free_bytes.min(i64::MAX as u64) as i64;
+        let total = sample.disk_total_bytes.min(i64::MAX as u64) as i64;
+        Ok(Response::new(NodeStatsResponse {
+            node_id: ctx.node_id.clone(),
+            node_address: ctx.address.clone(),
+            is_master: ctx.is_master(),
+            current_master_address: ctx.master_address().unwrap_or_default(),
+            cpu_utilization: sample.cpu_percent,
+            memory_utilization: sample.memory_percent,
+            disk_space_free_shards: free,
+            disk_space_total_shards: total,
+            disk_space_free_masterdata: free,
+            disk_space_total_masterdata: total,
+            active_tasks: active + ctx.slots_busy() as i32,
+            known_nodes_count: 1,
+            election_in_progress: false,
+            current_term: FIXED_TERM,
+        }))
+    }
+
+    async fn get_current_master(
+        &self,
+        _: Request<GetCurrentMasterRequest>,
+    ) -> Result<Response<GetCurrentMasterResponse>, Status> {
+        let master = self.ctx.master_address();
+        Ok(Response::new(GetCurrentMasterResponse {
+            is_master_known: master.is_some(),
+            master_address: master.unwrap_or_default(),
+            term: FIXED_TERM,
+        }))
+    }
+
+    async fn report_resource_score(
+        &self,
+        _: Request<ReportResourceScoreRequest>,
+    ) -> Result<Response<ReportResourceScoreResponse>, Status> {
+        Ok(Response::new(ReportResourceScoreResponse {
+            success: false,
+            message: "scores are not used yet: this master encodes every shard itself".into(),
+        }))
+    }
+
+    async fn register_node(
+        &self,
+        _: Request<RegisterNodeRequest>,
+    ) -> Result<Response<RegisterNodeResponse>, Status> {
+        Ok(Response::new(RegisterNodeResponse {
+            success: false,
+            current_leader: self.ctx.master_address().unwrap_or_default(),
+            nodes: vec![self.ctx.address.clone()],
+        }))
+    }
+
+    async fn update_node_list(
+        &self,
+        _: Request<UpdateNodeListRequest>,
+    ) -> Result<Response<UpdateNodeListResponse>, Status> {
+        Ok(Response::new(UpdateNodeListResponse {
+            success: false,
+            message: "node lists are not taken from peers: membership is not supported yet".into(),
+        }))
+    }
+
+    async fn get_all_nodes(
+        &self,
+        _: Request<GetAllNodesRequest>,
+    ) -> Result<Response<GetAllNodesResponse>, Status> {
+        let (address, port) = host_port(&self.ctx.address);
+        Ok(Response::new(GetAllNodesResponse {
+            nodes: vec![NodeInfo {
+                node_id: self.ctx.node_id.clone(),
+                address,
+                port,
+            }],
+        }))
+    }
+
+    async fn replicate_video(
+        &self,
+        _: Request<ReplicateVideoRequest>,
+    ) -> Result<Response<ReplicateVideoResponse>, Status> {
+        Ok(Response::new(ReplicateVideoResponse {
+            success: false,
+            message: "not stored: this vidshard version keeps no backups for other masters yet"
+                .into(),
+        }))
+    }
+
+    async fn request_backup_data(
+        &self,
+        _: Request<RequestBackupDataRequest>,
+    ) -> Result<Response<RequestBackupDataResponse>, Status> {
+        Ok(Response::new(RequestBackupDataResponse {
+            success: false,
+            message: "this node holds no backups for other masters".into(),
+            backup_files: Vec::new(),
+        }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn addresses_split_into_host_and_port() {
+        assert_eq!(
+            host_port("127.0.0.1:50051"),
+            ("127.0.0.1".to_string(), 50051)
+        );
+        assert_eq!(host_port("[::1]:7"), ("[::1]".to_string(), 7));
+        assert_eq!(host_port("nohost"), ("nohost".to_string(), 0));
+    }
+}

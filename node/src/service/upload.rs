@@ -1,0 +1,105 @@
+//! Taking an upload: stream the bytes into the blob store (≤1 MiB at a
+//! time, hashed on the way), check them, and accept a job. Shared by the
+//! original `UploadVideo` and our `Jobs/Upload`. A client that goes away
+//! mid-stream leaves no job and no temp file (the writer cleans up).
+
+use futures::{Stream, StreamExt};
+use tonic::Status;
+
+use crate::context::Ctx;
+use crate::params::RawParams;
+use crate::pipeline;
+
+/// What the first message of an upload says.
+#[derive(Debug, Default)]
+pub struct UploadStart {
+    pub requested_id: String,
+    pub params: RawParams,
+    pub expected_size: u64,
+    pub expected_sha256: String,
+}
+
+/// How an upload ended, in the words the client gets.
+#[derive(Debug)]
+pub enum Outcome {
+    Accepted { id: String, size: u64 },
+    Refused(String),
+}
+
+/// Stores the upload and starts its job. `first` is the data of the
+/// header message (the original protocol carries bytes in it too).
+pub async fn ingest<S>(
+    ctx: &Ctx,
+    start: UploadStart,
+    first: Vec<u8>,
+    mut rest: S,
+) -> Result<Outcome, Status>
+where
+    S: Stream<Item = Result<Vec<u8>, Status>> + Unpin,
+{
+    if !ctx.is_master() {
+        let master = ctx.master_address().unwrap_or_else(|| "unknown".into());
+        return Ok(Outcome::Refused(format!(
+            "this node is a worker; upload to the master at {master}"
+        )));
+    }
+    let params = match start.params.validate() {
+        Ok(p) => p,
+        Err(reason) => return Ok(Outcome::Refused(reason)),
+    };
+    let limit = ctx.config.max_upload_bytes;
+    let mut writer = ctx
+        .store
+        .writer()
+        .await
+        .map_err(|e| Status::internal(e.to_string()))?;
+    let mut pending = Some(first);
+    loop {
+        let chunk = match pending.take() {
+            Some(c) => c,
+            None => match rest.next().await {
+                Some(c) => c?,
+                None => break,
+            },
+        };
+        if writer.size() + chunk.len() as u64 > limit {
+            return Ok(Outcome::Refused(format!(
+                "upload is larger than the {limit} bytes this node accepts"
+            )));
+        }
+        writer
+            .write(&chunk)
+            .await
+            .map_err(|e| Status::internal(format!("storing the upload: {e}")))?;
+    }
+    let size = writer.size();
+    if size == 0 {
+        return Ok(Outcome::Refused(
+            "the upload is empty: no video data arrived".into(),
+        ));
+    }
+    if start.expected_size > 0 && start.expected_size != size {
+        return Ok(Outcome::Refused(format!(
+            "upload truncated: {size} bytes arrived, {} were announced",
+            start.expected_size
+        )));
+    }
+    let blob = writer
+        .finish()
+        .await
+        .map_err(|e| Status::internal(format!("storing the upload: {e}")))?;
+    let expected = start.expected_sha256.trim().to_ascii_lowercase();
+    if !expected.is_empty() && expected != blob.sha256 {
+        let _ = ctx.store.remove(&blob.sha256).await;
+        return Ok(Outcome::Refused(format!(
+            "upload corrupted in transit: sha256 {} differs from the announced {expected}",
+            blob.sha256
+        )));
+    }
+    let id = ctx.jobs.lock().accept(&start.requested_id, params, blob);
+    tracing::info!(job = %id, bytes = size, "upload accepted");
+    let job_ctx = ctx.clone();
+    let job_id = id.clone();
+    ctx.tasks.spawn(pipeline::run_job(job_ctx, job_id));
+    Ok(Outcome::Accepted { id, size })
+}

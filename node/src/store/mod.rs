@@ -1,0 +1,160 @@
+//! The blob store: every video byte a node keeps (uploaded sources, split
+//! shards, encoded shards, outputs) is a file under `<data>/blobs`, named
+//! by its sha256. Files are written to `<data>/tmp` first, fsynced, then
+//! renamed into place, so a blob is either whole or absent. Names from the
+//! network never reach a path here: only our own hex digests do.
+
+mod writer;
+
+use std::path::{Path, PathBuf};
+
+use sha2::{Digest, Sha256};
+use tokio::io::AsyncReadExt;
+
+pub use writer::BlobWriter;
+
+/// Largest chunk read or written at once anywhere a video streams.
+pub const CHUNK: usize = vidshard_proto::MAX_CHUNK;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("not a blob name: {0:?}")]
+    BadName(String),
+    #[error("no blob {0}")]
+    Missing(String),
+    #[error("blob {name} is corrupt: its content hashes to {actual}")]
+    Corrupt { name: String, actual: String },
+    #[error("storage i/o error: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// A stored blob: its hex sha256 and size.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+pub struct BlobRef {
+    pub sha256: String,
+    pub size: u64,
+}
+
+#[derive(Debug, Clone)]
+pub struct BlobStore {
+    root: PathBuf,
+}
+
+fn is_digest(name: &str) -> bool {
+    name.len() == 64
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+}
+
+impl BlobStore {
+    /// Opens (creating) the store under `data_dir` and clears leftovers of
+    /// interrupted writes from `tmp/`.
+    pub async fn open(data_dir: &Path) -> Result<Self, StoreError> {
+        let root = data_dir.to_path_buf();
+        let tmp = root.join("tmp");
+        if tokio::fs::try_exists(&tmp).await? {
+            tokio::fs::remove_dir_all(&tmp).await?;
+        }
+        tokio::fs::create_dir_all(&tmp).await?;
+        tokio::fs::create_dir_all(root.join("blobs")).await?;
+        Ok(Self { root })
+    }
+
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    pub fn tmp_dir(&self) -> PathBuf {
+        self.root.join("tmp")
+    }
+
+    /// The path of blob `sha256`, after checking the name is a digest.
+    pub fn path(&self, sha256: &str) -> Result<PathBuf, StoreError> {
+        if !is_digest(sha256) {
+            return Err(StoreError::BadName(sha256.to_string()));
+        }
+        Ok(self.root.join("blobs").join(&sha256[..2]).join(sha256))
+    }
+
+    pub async fn contains(&self, blob: &BlobRef) -> bool {
+        match self.path(&blob.sha256) {
+            Ok(p) => tokio::fs::metadata(p)
+                .await
+                .is_ok_and(|m| m.len() == blob.size),
+            Err(_) => false,
+        }
+    }
+
+    /// Starts writing a new blob.
+    pub async fn writer(&self) -> Result<BlobWriter, StoreError> {
+        BlobWriter::create(self.clone()).await
+    }
+
+    /// Moves a finished file (e.g. ffmpeg's output in a scratch dir on the
+    /// same filesystem) into the store, hashing it in ≤1 MiB reads.
+    pub async fn import(&self, file: &Path) -> Result<BlobRef, StoreError> {
+        let (sha256, size) = hash_file(file).await?;
+        let handle = tokio::fs::File::open(file).await?;
+        handle.sync_all().await?;
+        drop(handle);
+        let dest = self.path(&sha256)?;
+        self.place(file, &dest).await?;
+        Ok(BlobRef { sha256, size })
+    }
+
+    /// Renames `from` to `dest` (creating the fan-out dir) and syncs the dir.
+    pub(crate) async fn place(&self, from: &Path, dest: &Path) -> Result<(), StoreError> {
+        let dir = dest.parent().unwrap_or(&self.root).to_path_buf();
+        tokio::fs::create_dir_all(&dir).await?;
+        tokio::fs::rename(from, dest).await?;
+        tokio::task::spawn_blocking(move || std::fs::File::open(&dir).and_then(|d| d.sync_all()))
+            .await
+            .map_err(std::io::Error::other)??;
+        Ok(())
+    }
+
+    /// Removes a blob; a missing blob is not an error.
+    pub async fn remove(&self, sha256: &str) -> Result<(), StoreError> {
+        match tokio::fs::remove_file(self.path(sha256)?).await {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e.into()),
+            _ => Ok(()),
+        }
+    }
+
+    /// Re-hashes a blob and fails if its content no longer matches its name.
+    pub async fn verify(&self, blob: &BlobRef) -> Result<(), StoreError> {
+        let path = self.path(&blob.sha256)?;
+        if !tokio::fs::try_exists(&path).await? {
+            return Err(StoreError::Missing(blob.sha256.clone()));
+        }
+        let (actual, _) = hash_file(&path).await?;
+        if actual != blob.sha256 {
+            return Err(StoreError::Corrupt {
+                name: blob.sha256.clone(),
+                actual,
+            });
+        }
+        Ok(())
+    }
+}
+
+/// sha256 and size of a file, read in [`CHUNK`]-sized pieces.
+pub async fn hash_file(path: &Path) -> Result<(String, u64), StoreError> {
+    let mut file = tokio::fs::File::open(path).await?;
+    let mut hasher = Sha256::new();
+    let mut buf = vec![0u8; CHUNK];
+    let mut size = 0u64;
+    loop {
+        let n = file.read(&mut buf).await?;
+        if n == 0 {
+            break;
+        }
+        hasher.update(&buf[..n]);
+        size += n as u64;
+    }
+    Ok((hex::encode(hasher.finalize()), size))
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,72 @@
+use super::*;
+
+#[tokio::test]
+async fn written_blob_is_named_by_its_hash_and_verifies() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = BlobStore::open(dir.path()).await.expect("open");
+    let mut w = store.writer().await.expect("writer");
+    w.write(b"hello ").await.expect("write");
+    w.write(b"world").await.expect("write");
+    let blob = w.finish().await.expect("finish");
+    assert_eq!(
+        blob.sha256,
+        "b94d27b9934d3e08a52e52d7da7dabfac484efe37a5380ee9088f7ace2efcde9"
+    );
+    assert_eq!(blob.size, 11);
+    assert!(store.contains(&blob).await);
+    store.verify(&blob).await.expect("verifies");
+    let path = store.path(&blob.sha256).expect("path");
+    assert_eq!(tokio::fs::read(&path).await.expect("read"), b"hello world");
+    tokio::fs::write(&path, b"hello WORLD")
+        .await
+        .expect("corrupt it");
+    assert!(matches!(
+        store.verify(&blob).await,
+        Err(StoreError::Corrupt { .. })
+    ));
+}
+
+#[tokio::test]
+async fn dropped_writer_leaves_no_temp_file() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = BlobStore::open(dir.path()).await.expect("open");
+    let mut w = store.writer().await.expect("writer");
+    w.write(&[7u8; 4096]).await.expect("write");
+    drop(w);
+    let mut entries = tokio::fs::read_dir(store.tmp_dir())
+        .await
+        .expect("read tmp");
+    assert!(entries.next_entry().await.expect("entry").is_none());
+}
+
+#[tokio::test]
+async fn names_that_are_not_digests_never_become_paths() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = BlobStore::open(dir.path()).await.expect("open");
+    for bad in [
+        "../../etc/passwd",
+        "",
+        "ab",
+        &"g".repeat(64),
+        &"A".repeat(64),
+    ] {
+        assert!(
+            matches!(store.path(bad), Err(StoreError::BadName(_))),
+            "{bad}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn leftovers_in_tmp_are_cleared_on_open() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = BlobStore::open(dir.path()).await.expect("open");
+    tokio::fs::write(store.tmp_dir().join("upload-stale"), b"x")
+        .await
+        .expect("write");
+    let store = BlobStore::open(dir.path()).await.expect("reopen");
+    let mut entries = tokio::fs::read_dir(store.tmp_dir())
+        .await
+        .expect("read tmp");
+    assert!(entries.next_entry().await.expect("entry").is_none());
+}

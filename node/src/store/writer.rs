@@ -1,0 +1,75 @@
+//! Streaming a new blob to disk: bytes go to a temp file while being
+//! hashed; `finish` fsyncs and renames it into place. Dropping an
+//! unfinished writer removes the temp file, so an aborted upload leaves
+//! nothing behind.
+
+use std::path::PathBuf;
+
+use sha2::{Digest, Sha256};
+use tokio::io::AsyncWriteExt;
+
+use super::{BlobRef, BlobStore, StoreError};
+
+pub struct BlobWriter {
+    store: BlobStore,
+    temp: Option<PathBuf>,
+    file: tokio::fs::File,
+    hasher: Sha256,
+    size: u64,
+}
+
+impl BlobWriter {
+    pub(super) async fn create(store: BlobStore) -> Result<Self, StoreError> {
+        let temp = store
+            .tmp_dir()
+            .join(format!("upload-{}", uuid::Uuid::new_v4().simple()));
+        let file = tokio::fs::File::create(&temp).await?;
+        Ok(Self {
+            store,
+            temp: Some(temp),
+            file,
+            hasher: Sha256::new(),
+            size: 0,
+        })
+    }
+
+    pub async fn write(&mut self, bytes: &[u8]) -> Result<(), StoreError> {
+        self.file.write_all(bytes).await?;
+        self.hasher.update(bytes);
+        self.size += bytes.len() as u64;
+        Ok(())
+    }
+
+    pub fn size(&self) -> u64 {
+        self.size
+    }
+
+    /// Fsyncs and renames into the store; returns the blob's name and size.
+    pub async fn finish(mut self) -> Result<BlobRef, StoreError> {
+        self.file.flush().await?;
+        self.file.sync_all().await?;
+        let sha256 = hex::encode(std::mem::take(&mut self.hasher).finalize());
+        let dest = self.store.path(&sha256)?;
+        let temp = self
+            .temp
+            .take()
+            .ok_or_else(|| StoreError::Missing("temp file".into()))?;
+        if let Err(e) = self.store.place(&temp, &dest).await {
+            let _ = tokio::fs::remove_file(&temp).await;
+            return Err(e);
+        }
+        Ok(BlobRef {
+            sha256,
+            size: self.size,
+        })
+    }
+}
+
+impl Drop for BlobWriter {
+    fn drop(&mut self) {
+        if let Some(temp) = self.temp.take() {
+            // One unlink; cheap enough not to need the blocking pool.
+            let _ = std::fs::remove_file(temp);
+        }
+    }
+}

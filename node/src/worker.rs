@@ -1,0 +1,123 @@
+//! The worker role: encode one shard and verify the result before anyone
+//! accepts it (frame count, resolution, codec). The master's pipeline
+//! calls this for shards it runs itself; remote workers run the same code.
+
+use std::path::Path;
+
+use crate::media::{self, EncodeSpec, Progress, Tools};
+use crate::store::{BlobRef, BlobStore};
+
+/// A shard the worker is asked to encode.
+pub struct ShardTask<'a> {
+    pub input: &'a Path,
+    pub expected_frames: u64,
+    pub spec: &'a EncodeSpec,
+}
+
+/// Why a shard did not produce a usable result.
+#[derive(Debug, thiserror::Error)]
+pub enum ShardError {
+    #[error("encode failed: {0}")]
+    Encode(#[from] media::MediaError),
+    #[error("verification failed: {0}")]
+    Verify(String),
+    #[error("storing the result failed: {0}")]
+    Store(#[from] crate::store::StoreError),
+}
+
+/// Checks an encoded shard against what was asked (pure).
+pub fn check_encoded(
+    found: &media::Inspection,
+    expected_frames: u64,
+    spec: &EncodeSpec,
+) -> Result<(), String> {
+    let codec = if spec.format.is_vp9() { "vp9" } else { "h264" };
+    if found.frames != expected_frames {
+        return Err(format!(
+            "encoded {} frames, expected {expected_frames}",
+            found.frames
+        ));
+    }
+    if (found.width, found.height) != (spec.width, spec.height) {
+        return Err(format!(
+            "encoded {}x{}, expected {}x{}",
+            found.width, found.height, spec.width, spec.height
+        ));
+    }
+    if found.codec != codec {
+        return Err(format!("encoded with {}, expected {codec}", found.codec));
+    }
+    Ok(())
+}
+
+/// Encodes `task.input` into `scratch`, verifies it and moves it into the
+/// store.
+pub async fn encode_verified(
+    tools: &Tools,
+    store: &BlobStore,
+    task: &ShardTask<'_>,
+    scratch: &Path,
+    on_progress: impl FnMut(Progress),
+) -> Result<BlobRef, ShardError> {
+    let output = scratch.join(format!(
+        "encoded-{}.{}",
+        uuid::Uuid::new_v4().simple(),
+        task.spec.shard_extension()
+    ));
+    let result = async {
+        media::encode_shard(tools, task.spec, task.input, &output, on_progress).await?;
+        let found = media::inspect(tools, &output).await?;
+        check_encoded(&found, task.expected_frames, task.spec).map_err(ShardError::Verify)?;
+        Ok(store.import(&output).await?)
+    }
+    .await;
+    if result.is_err() {
+        let _ = tokio::fs::remove_file(&output).await;
+    }
+    result
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::params::OutputFormat;
+
+    #[test]
+    fn verification_names_what_is_wrong() {
+        let spec = EncodeSpec {
+            width: 320,
+            height: 180,
+            format: OutputFormat::Mp4,
+            preset: "veryfast".into(),
+            crf: 23,
+            threads: 0,
+        };
+        let good = media::Inspection {
+            frames: 300,
+            width: 320,
+            height: 180,
+            codec: "h264".into(),
+            audio: None,
+        };
+        assert_eq!(check_encoded(&good, 300, &spec), Ok(()));
+        assert!(
+            check_encoded(&good, 301, &spec)
+                .unwrap_err()
+                .contains("300 frames")
+        );
+        let small = media::Inspection {
+            width: 160,
+            ..good.clone()
+        };
+        assert!(
+            check_encoded(&small, 300, &spec)
+                .unwrap_err()
+                .contains("160x180")
+        );
+        let vp9 = media::Inspection {
+            codec: "vp9".into(),
+            ..good
+        };
+        assert!(check_encoded(&vp9, 300, &spec).unwrap_err().contains("vp9"));
+    }
+}

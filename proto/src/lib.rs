@@ -1,0 +1,21 @@
+//! Generated gRPC code for vidshard.
+//!
+//! `replication` is the original wire contract (see `proto/replication.proto`),
+//! served unchanged so that existing clients and nodes keep working.
+//! `v1` is our own package for everything the original protocol lacks.
+
+#![allow(clippy::all, clippy::pedantic, missing_docs)]
+
+/// The original protocol, package `replication`.
+pub mod replication {
+    tonic::include_proto!("replication");
+}
+
+/// Our own additions, package `vidshard.v1`.
+pub mod v1 {
+    tonic::include_proto!("vidshard.v1");
+}
+
+/// Largest payload of one streamed chunk: the original client caps a
+/// received message at 1 MiB + 1 KiB, so data chunks stay at 1 MiB.
+pub const MAX_CHUNK: usize = 1024 * 1024;
