@@ -14,15 +14,43 @@ pub fn make_clip(path: &Path, seconds: u32, w: u32, h: u32, audio: bool) -> Path
     if audio {
         cmd.args(["-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000"]);
     }
-    cmd.args(["-t", &seconds.to_string(), "-frames:v", &(seconds * 30).to_string()]);
+    cmd.args([
+        "-t",
+        &seconds.to_string(),
+        "-frames:v",
+        &(seconds * 30).to_string(),
+    ]);
     let webm = path.extension().is_some_and(|e| e == "webm");
     if webm {
-        cmd.args(["-c:v", "libvpx-vp9", "-cpu-used", "8", "-deadline", "realtime", "-g", "60"]);
+        cmd.args([
+            "-c:v",
+            "libvpx-vp9",
+            "-cpu-used",
+            "8",
+            "-deadline",
+            "realtime",
+            "-g",
+            "60",
+        ]);
     } else {
-        cmd.args(["-c:v", "libx264", "-preset", "ultrafast", "-g", "60", "-pix_fmt", "yuv420p"]);
+        cmd.args([
+            "-c:v",
+            "libx264",
+            "-preset",
+            "ultrafast",
+            "-g",
+            "60",
+            "-pix_fmt",
+            "yuv420p",
+        ]);
     }
     if audio {
-        cmd.args(["-c:a", if webm { "libopus" } else { "aac" }, "-t", &seconds.to_string()]);
+        cmd.args([
+            "-c:a",
+            if webm { "libopus" } else { "aac" },
+            "-t",
+            &seconds.to_string(),
+        ]);
     }
     cmd.arg(path);
     let status = cmd.status().expect("run ffmpeg");
@@ -54,7 +82,16 @@ fn num(v: Option<&Value>) -> Option<f64> {
 /// encoder padding).
 fn decoded_audio_seconds(path: &Path) -> Option<f64> {
     let out = Command::new("ffprobe")
-        .args(["-v", "error", "-select_streams", "a:0", "-show_entries", "frame=pts_time,duration_time", "-of", "csv=p=0"])
+        .args([
+            "-v",
+            "error",
+            "-select_streams",
+            "a:0",
+            "-show_entries",
+            "frame=pts_time,duration_time",
+            "-of",
+            "csv=p=0",
+        ])
         .arg(path)
         .output()
         .ok()?;
@@ -63,8 +100,12 @@ fn decoded_audio_seconds(path: &Path) -> Option<f64> {
     let mut end = 0.0f64;
     for line in text.lines() {
         let mut parts = line.split(',');
-        let (Some(pts), Some(dur)) = (parts.next(), parts.next()) else { continue };
-        let (Ok(pts), Ok(dur)) = (pts.parse::<f64>(), dur.parse::<f64>()) else { continue };
+        let (Some(pts), Some(dur)) = (parts.next(), parts.next()) else {
+            continue;
+        };
+        let (Ok(pts), Ok(dur)) = (pts.parse::<f64>(), dur.parse::<f64>()) else {
+            continue;
+        };
         start.get_or_insert(pts);
         end = end.max(pts + dur);
     }
@@ -73,21 +114,40 @@ fn decoded_audio_seconds(path: &Path) -> Option<f64> {
 
 pub fn report(path: &Path) -> Report {
     let out = Command::new("ffprobe")
-        .args(["-v", "error", "-count_packets", "-show_entries", "stream=codec_type,codec_name,width,height,nb_read_packets:format=duration", "-of", "json"])
+        .args([
+            "-v",
+            "error",
+            "-count_packets",
+            "-show_entries",
+            "stream=codec_type,codec_name,width,height,nb_read_packets:format=duration",
+            "-of",
+            "json",
+        ])
         .arg(path)
         .output()
         .expect("run ffprobe");
-    assert!(out.status.success(), "ffprobe {}: {}", path.display(), String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "ffprobe {}: {}",
+        path.display(),
+        String::from_utf8_lossy(&out.stderr)
+    );
     let root: Value = serde_json::from_slice(&out.stdout).expect("ffprobe json");
     let streams = root["streams"].as_array().cloned().unwrap_or_default();
-    let video = streams.iter().find(|s| s["codec_type"] == "video").expect("a video stream").clone();
+    let video = streams
+        .iter()
+        .find(|s| s["codec_type"] == "video")
+        .expect("a video stream")
+        .clone();
     let audio = streams.iter().find(|s| s["codec_type"] == "audio").cloned();
     Report {
         frames: num(video.get("nb_read_packets")).unwrap_or(0.0) as u64,
         width: video["width"].as_u64().unwrap_or(0),
         height: video["height"].as_u64().unwrap_or(0),
         video_codec: video["codec_name"].as_str().unwrap_or("").into(),
-        audio_codec: audio.as_ref().map(|a| a["codec_name"].as_str().unwrap_or("").to_string()),
+        audio_codec: audio
+            .as_ref()
+            .map(|a| a["codec_name"].as_str().unwrap_or("").to_string()),
         audio_seconds: audio.as_ref().and_then(|_| decoded_audio_seconds(path)),
         format_seconds: num(root["format"].get("duration")).unwrap_or(0.0),
     }

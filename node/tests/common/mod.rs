@@ -30,7 +30,12 @@ pub struct Params {
 
 impl Params {
     pub fn size(width: i32, height: i32, format: &str) -> Self {
-        Self { width, height, format: format.into(), ..Default::default() }
+        Self {
+            width,
+            height,
+            format: format.into(),
+            ..Default::default()
+        }
     }
 }
 
@@ -44,10 +49,17 @@ pub async fn upload_bytes(
 ) -> Result<vidshard_proto::replication::UploadVideoResponse, tonic::Status> {
     let mut chunks: Vec<UploadVideoChunk> = data
         .chunks(MIB)
-        .map(|c| UploadVideoChunk { video_id: video_id.into(), data_chunk: c.to_vec(), ..Default::default() })
+        .map(|c| UploadVideoChunk {
+            video_id: video_id.into(),
+            data_chunk: c.to_vec(),
+            ..Default::default()
+        })
         .collect();
     if chunks.is_empty() {
-        chunks.push(UploadVideoChunk { video_id: video_id.into(), ..Default::default() });
+        chunks.push(UploadVideoChunk {
+            video_id: video_id.into(),
+            ..Default::default()
+        });
     }
     let first = &mut chunks[0];
     first.is_first_chunk = true;
@@ -58,18 +70,26 @@ pub async fn upload_bytes(
     first.output_format = params.format.clone();
     first.original_filename = video_id.into();
     let mut client = MasterServiceClient::new(channel);
-    client.upload_video(tokio_stream::iter(chunks)).await.map(|r| r.into_inner())
+    client
+        .upload_video(tokio_stream::iter(chunks))
+        .await
+        .map(|r| r.into_inner())
 }
 
 pub async fn upload_file(channel: Channel, video_id: &str, path: &Path, params: &Params) -> String {
     let data = tokio::fs::read(path).await.expect("read clip");
-    let reply = upload_bytes(channel, video_id, data, params).await.expect("upload rpc");
+    let reply = upload_bytes(channel, video_id, data, params)
+        .await
+        .expect("upload rpc");
     assert!(reply.success, "upload refused: {}", reply.message);
     reply.video_id
 }
 
 pub async fn job(channel: Channel, id: &str) -> Result<JobInfo, tonic::Status> {
-    JobsClient::new(channel).get_job(GetJobRequest { id: id.into() }).await.map(|r| r.into_inner())
+    JobsClient::new(channel)
+        .get_job(GetJobRequest { id: id.into() })
+        .await
+        .map(|r| r.into_inner())
 }
 
 /// Polls until the job is finished (completed or failed).
@@ -80,21 +100,39 @@ pub async fn wait_finished(channel: Channel, id: &str, timeout: Duration) -> Job
         if info.finished {
             return info;
         }
-        assert!(Instant::now() < deadline, "job {id} not finished after {timeout:?}: {} {}", info.status, info.message);
+        assert!(
+            Instant::now() < deadline,
+            "job {id} not finished after {timeout:?}: {} {}",
+            info.status,
+            info.message
+        );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
 }
 
 /// Retrieves an output like the original client (each chunk ≤ 1 MiB),
 /// returning its sha256 and size.
-pub async fn retrieve(channel: Channel, id: &str, out: &Path) -> Result<(String, u64), tonic::Status> {
+pub async fn retrieve(
+    channel: Channel,
+    id: &str,
+    out: &Path,
+) -> Result<(String, u64), tonic::Status> {
     let mut client = MasterServiceClient::new(channel).max_decoding_message_size(MIB + 1024);
-    let mut stream = client.retrieve_video(RetrieveVideoRequest { video_id: id.into() }).await?.into_inner();
+    let mut stream = client
+        .retrieve_video(RetrieveVideoRequest {
+            video_id: id.into(),
+        })
+        .await?
+        .into_inner();
     let mut file = tokio::fs::File::create(out).await.expect("create output");
     let mut hasher = Sha256::new();
     let mut size = 0u64;
     while let Some(chunk) = stream.message().await? {
-        assert!(chunk.data_chunk.len() <= MIB, "chunk of {} bytes", chunk.data_chunk.len());
+        assert!(
+            chunk.data_chunk.len() <= MIB,
+            "chunk of {} bytes",
+            chunk.data_chunk.len()
+        );
         hasher.update(&chunk.data_chunk);
         size += chunk.data_chunk.len() as u64;
         file.write_all(&chunk.data_chunk).await.expect("write");

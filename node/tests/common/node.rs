@@ -39,16 +39,28 @@ impl NodeProc {
         std::thread::spawn(move || {
             for line in BufReader::new(stderr).lines().map_while(Result::ok) {
                 if let Some(addr) = line.split("listening on ").nth(1) {
-                    let _ = tx.send(addr.split_whitespace().next().unwrap_or_default().to_string());
+                    let _ = tx.send(
+                        addr.split_whitespace()
+                            .next()
+                            .unwrap_or_default()
+                            .to_string(),
+                    );
                 }
                 sink.lock().expect("log").push(line);
             }
         });
-        let address = rx.recv_timeout(Duration::from_secs(30)).unwrap_or_else(|_| {
-            let _ = child.kill();
-            panic!("node did not start: {:?}", log.lock().expect("log"))
-        });
-        Self { child, address, data_dir: data_dir.to_path_buf(), log }
+        let address = rx
+            .recv_timeout(Duration::from_secs(30))
+            .unwrap_or_else(|_| {
+                let _ = child.kill();
+                panic!("node did not start: {:?}", log.lock().expect("log"))
+            });
+        Self {
+            child,
+            address,
+            data_dir: data_dir.to_path_buf(),
+            log,
+        }
     }
 
     pub async fn channel(&self) -> Channel {

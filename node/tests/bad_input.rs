@@ -1,0 +1,288 @@
+//! Bad input gets a clear error and loses nothing; the node keeps serving.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::clips::{make_clip, report};
+use common::node::NodeProc;
+use common::{MIB, Params, job, retrieve, upload_bytes, upload_file, wait_finished};
+use tonic::Code;
+use vidshard_proto::replication::master_service_client::MasterServiceClient;
+use vidshard_proto::replication::{UploadVideoChunk, VideoStatusRequest};
+
+const TIMEOUT: Duration = Duration::from_secs(120);
+
+async fn status_of(node: &NodeProc, id: &str) -> (String, String) {
+    let mut client = MasterServiceClient::new(node.channel().await);
+    let r = client
+        .get_video_status(VideoStatusRequest {
+            video_id: id.into(),
+        })
+        .await
+        .expect("status rpc")
+        .into_inner();
+    (r.status, r.message)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn text_file_fails_segmentation_with_ffprobes_reason() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let node = NodeProc::start(&dir.path().join("node"), &[]);
+    let channel = node.channel().await;
+    let text = b"this is not a video, just some words\n".repeat(100);
+    let reply = upload_bytes(
+        channel.clone(),
+        "notes.mp4",
+        text,
+        &Params::size(320, 180, "mp4"),
+    )
+    .await
+    .expect("rpc");
+    assert!(
+        reply.success,
+        "bytes are stored before probing: {}",
+        reply.message
+    );
+    let info = wait_finished(channel, &reply.video_id, TIMEOUT).await;
+    assert_eq!(info.status, "failed_segmentation");
+    assert!(
+        info.message.contains("Invalid data found"),
+        "ffprobe's reason expected: {}",
+        info.message
+    );
+    let (status, message) = status_of(&node, &reply.video_id).await;
+    assert_eq!(status, "failed_segmentation");
+    assert!(message.contains("not a usable video"), "{message}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn empty_and_truncated_uploads() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let node = NodeProc::start(&dir.path().join("node"), &[]);
+    let channel = node.channel().await;
+    let params = Params::size(320, 180, "mp4");
+
+    let empty = upload_bytes(channel.clone(), "empty.mp4", Vec::new(), &params)
+        .await
+        .expect("rpc");
+    assert!(!empty.success);
+    assert!(empty.message.contains("empty"), "{}", empty.message);
+
+    let clip = make_clip(&dir.path().join("whole.mp4"), 6, 320, 240, true);
+    let mut bytes = std::fs::read(&clip).expect("read");
+    bytes.truncate(bytes.len() / 2);
+    let reply = upload_bytes(channel.clone(), "half.mp4", bytes, &params)
+        .await
+        .expect("rpc");
+    assert!(reply.success);
+    let info = wait_finished(channel.clone(), &reply.video_id, TIMEOUT).await;
+    assert_eq!(info.status, "failed_segmentation", "{}", info.message);
+    assert!(!info.message.is_empty());
+
+    // The node still encodes a good upload afterwards.
+    let id = upload_file(channel.clone(), "whole.mp4", &clip, &params).await;
+    let info = wait_finished(channel, &id, TIMEOUT).await;
+    assert_eq!(info.status, "completed", "{}", info.message);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sizes_are_validated_and_odd_ones_rounded() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let node = NodeProc::start(&dir.path().join("node"), &[]);
+    let channel = node.channel().await;
+    let clip = make_clip(&dir.path().join("c.mp4"), 2, 320, 240, false);
+    let data = std::fs::read(&clip).expect("read");
+    for (w, h, needle) in [
+        (-5, 180, "negative"),
+        (100000, 180, "8192"),
+        (0, 0, "at least one"),
+    ] {
+        let reply = upload_bytes(
+            channel.clone(),
+            "c.mp4",
+            data.clone(),
+            &Params::size(w, h, "mp4"),
+        )
+        .await
+        .expect("rpc");
+        assert!(!reply.success, "{w}x{h} accepted");
+        assert!(reply.message.contains(needle), "{w}x{h}: {}", reply.message);
+    }
+    let bad_format = upload_bytes(
+        channel.clone(),
+        "c.mp4",
+        data.clone(),
+        &Params::size(320, 180, "avi"),
+    )
+    .await
+    .expect("rpc");
+    assert!(
+        !bad_format.success && bad_format.message.contains("avi"),
+        "{}",
+        bad_format.message
+    );
+
+    let odd = upload_bytes(
+        channel.clone(),
+        "c.mp4",
+        data.clone(),
+        &Params::size(161, 121, "mp4"),
+    )
+    .await
+    .expect("rpc");
+    assert!(odd.success, "{}", odd.message);
+    let info = wait_finished(channel.clone(), &odd.video_id, TIMEOUT).await;
+    assert_eq!(info.status, "completed", "{}", info.message);
+    let out = dir.path().join("odd.mp4");
+    retrieve(channel.clone(), &odd.video_id, &out)
+        .await
+        .expect("retrieve");
+    let got = report(&out);
+    assert_eq!((got.width, got.height), (162, 122));
+    assert_eq!(got.frames, 60);
+
+    let zero_width = upload_bytes(channel.clone(), "c.mp4", data, &Params::size(0, 120, "mp4"))
+        .await
+        .expect("rpc");
+    let info = wait_finished(channel, &zero_width.video_id, TIMEOUT).await;
+    assert_eq!((info.output_width, info.output_height), (160, 120));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn unknown_and_hostile_ids() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let node = NodeProc::start(&dir.path().join("node"), &[]);
+    let channel = node.channel().await;
+    let long = "x".repeat(5000);
+    for id in [
+        "nope",
+        "../../etc/passwd",
+        "/etc/passwd",
+        "a\0b",
+        long.as_str(),
+        "",
+    ] {
+        let (status, message) = status_of(&node, id).await;
+        assert_eq!(status, "not_found", "{id:?}");
+        assert!(!message.is_empty());
+        let err = retrieve(channel.clone(), id, &dir.path().join("x"))
+            .await
+            .expect_err("no such video");
+        assert!(
+            matches!(err.code(), Code::NotFound | Code::InvalidArgument),
+            "{id:?}: {err:?}"
+        );
+        let err = job(channel.clone(), id).await.expect_err("no such job");
+        assert!(
+            matches!(err.code(), Code::NotFound | Code::InvalidArgument),
+            "{id:?}: {err:?}"
+        );
+    }
+
+    // Hostile ids on upload become safe ids; nothing lands outside the data dir.
+    let clip = make_clip(&dir.path().join("c.mp4"), 2, 160, 120, false);
+    let data = std::fs::read(&clip).expect("read");
+    let params = Params::size(160, 120, "mp4");
+    let mut ids = Vec::new();
+    for requested in [
+        "../../escape",
+        "/etc/passwd",
+        "a\0b",
+        long.as_str(),
+        "clip.mp4",
+        "clip.mp4",
+    ] {
+        let reply = upload_bytes(channel.clone(), requested, data.clone(), &params)
+            .await
+            .expect("rpc");
+        assert!(reply.success, "{}", reply.message);
+        let id = reply.video_id;
+        assert!(
+            !id.contains('/') && !id.contains("..") && !id.contains('\0') && id.len() <= 64,
+            "{id:?}"
+        );
+        ids.push(id);
+    }
+    assert_eq!(ids[4], "clip.mp4");
+    assert_ne!(ids[5], ids[4], "a taken id must get a new one");
+    assert!(!dir.path().join("escape").exists());
+    for id in &ids {
+        let info = wait_finished(channel.clone(), id, TIMEOUT).await;
+        assert_eq!(info.status, "completed", "{id}: {}", info.message);
+    }
+    // A retrieve before completion is FAILED_PRECONDITION, not an empty success.
+    let slow = make_clip(&dir.path().join("slow.mp4"), 20, 640, 360, false);
+    let id = upload_file(
+        channel.clone(),
+        "slow.mp4",
+        &slow,
+        &Params::size(320, 180, "webm"),
+    )
+    .await;
+    let err = retrieve(channel.clone(), &id, &dir.path().join("early"))
+        .await
+        .expect_err("not ready");
+    assert_eq!(err.code(), Code::FailedPrecondition, "{err:?}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn client_that_disconnects_mid_upload_leaves_nothing() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let node = NodeProc::start(&dir.path().join("node"), &[]);
+    let channel = node.channel().await;
+    let (tx, rx) = tokio::sync::mpsc::channel::<UploadVideoChunk>(4);
+    let mut client = MasterServiceClient::new(channel.clone());
+    let call = tokio::spawn(async move {
+        client
+            .upload_video(tokio_stream::wrappers::ReceiverStream::new(rx))
+            .await
+    });
+    tx.send(UploadVideoChunk {
+        video_id: "gone.mp4".into(),
+        data_chunk: vec![1; MIB],
+        is_first_chunk: true,
+        target_width: 320,
+        target_height: 180,
+        ..Default::default()
+    })
+    .await
+    .expect("send");
+    tx.send(UploadVideoChunk {
+        video_id: "gone.mp4".into(),
+        data_chunk: vec![2; MIB],
+        ..Default::default()
+    })
+    .await
+    .expect("send");
+    let tmp = node.data_dir.join("tmp");
+    let deadline = Instant::now() + TIMEOUT;
+    while std::fs::read_dir(&tmp).expect("tmp").count() == 0 {
+        assert!(Instant::now() < deadline, "upload never started");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    call.abort();
+    drop(tx);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while std::fs::read_dir(&tmp).expect("tmp").count() > 0 {
+        assert!(Instant::now() < deadline, "temp file left behind");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let (status, _) = status_of(&node, "gone.mp4").await;
+    assert_eq!(status, "not_found");
+    let blobs = walk_files(&node.data_dir.join("blobs"));
+    assert!(blobs.is_empty(), "no blob expected: {blobs:?}");
+}
+
+fn walk_files(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            out.extend(walk_files(&path))
+        } else {
+            out.push(path)
+        }
+    }
+    out
+}
