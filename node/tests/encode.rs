@@ -101,7 +101,8 @@ async fn twenty_five_seconds_to_mp4_mkv_and_webm() {
 async fn clip_without_audio_stays_silent_and_mov_works() {
     let dir = tempfile::tempdir().expect("tempdir");
     let clip = make_clip(&dir.path().join("silent.mp4"), 3, 640, 360, false);
-    let node = NodeProc::start(&dir.path().join("node"), &[]);
+    // A relative data dir, as a unit file or a shell would give it.
+    let node = NodeProc::start_in(dir.path(), std::path::Path::new("node"), &[]);
     let got = encode_and_check(
         &node,
         &clip,

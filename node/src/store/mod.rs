@@ -51,7 +51,10 @@ impl BlobStore {
     /// Opens (creating) the store under `data_dir` and clears leftovers of
     /// interrupted writes from `tmp/`.
     pub async fn open(data_dir: &Path) -> Result<Self, StoreError> {
-        let root = data_dir.to_path_buf();
+        tokio::fs::create_dir_all(data_dir).await?;
+        // Absolute, so paths handed to ffmpeg (e.g. in concat lists) resolve
+        // the same from any directory.
+        let root = tokio::fs::canonicalize(data_dir).await?;
         let tmp = root.join("tmp");
         if tokio::fs::try_exists(&tmp).await? {
             tokio::fs::remove_dir_all(&tmp).await?;

@@ -23,7 +23,14 @@ pub fn node_binary() -> PathBuf {
 impl NodeProc {
     /// Starts a node with `--port 0` and waits until it logs its address.
     pub fn start(data_dir: &Path, extra: &[&str]) -> Self {
+        Self::start_in(Path::new("."), data_dir, extra)
+    }
+
+    /// Like [`NodeProc::start`] with the working directory `cwd` (so a
+    /// relative `data_dir` is resolved against it, as under systemd).
+    pub fn start_in(cwd: &Path, data_dir: &Path, extra: &[&str]) -> Self {
         let mut child = Command::new(node_binary())
+            .current_dir(cwd)
             .args(["--host", "127.0.0.1", "--port", "0", "--data-dir"])
             .arg(data_dir)
             .args(extra)
@@ -58,7 +65,7 @@ impl NodeProc {
         Self {
             child,
             address,
-            data_dir: data_dir.to_path_buf(),
+            data_dir: cwd.join(data_dir),
             log,
         }
     }
