@@ -1,0 +1,176 @@
+//! Command-line surface of `vidshard`: global flags and subcommands (clap derive).
+//!
+//! Only parsing lives here; what each subcommand does is in `commands.rs`.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// Default node address when neither `--node` nor `VIDSHARD_NODE` is given.
+pub const DEFAULT_NODE: &str = "127.0.0.1:50051";
+
+/// Scriptable client of a vidshard encoding cluster.
+#[derive(Debug, Parser)]
+#[command(name = "vidshard", version, about, propagate_version = true)]
+pub struct Cli {
+    /// Node to talk to (the master, or any node that forwards to it).
+    #[arg(
+        long,
+        global = true,
+        visible_alias = "master",
+        env = "VIDSHARD_NODE",
+        default_value = DEFAULT_NODE,
+        value_name = "HOST:PORT"
+    )]
+    pub node: String,
+
+    /// Print exactly one JSON document on stdout instead of text.
+    #[arg(long, global = true)]
+    pub json: bool,
+
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Upload a video as a new job; optionally wait for it and fetch the result.
+    Upload(UploadArgs),
+    /// Show one job: progress, source, output and its shards.
+    Status(StatusArgs),
+    /// Download the output of a completed job, verifying its sha256.
+    Retrieve(RetrieveArgs),
+    /// List all jobs known to the master.
+    Jobs,
+    /// List the nodes of the cluster with their role and load.
+    Nodes,
+}
+
+/// Container of the encoded output.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    Mp4,
+    Mkv,
+    Webm,
+    Mov,
+}
+
+impl Format {
+    /// The name the node expects in `JobParams.output_format`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Format::Mp4 => "mp4",
+            Format::Mkv => "mkv",
+            Format::Webm => "webm",
+            Format::Mov => "mov",
+        }
+    }
+}
+
+#[derive(Debug, Args)]
+pub struct UploadArgs {
+    /// Video file to upload.
+    pub file: PathBuf,
+
+    /// Target width; 0 or -1 keeps the aspect ratio (the node validates).
+    #[arg(long, allow_negative_numbers = true, value_name = "W")]
+    pub width: i32,
+
+    /// Target height; 0 or -1 keeps the aspect ratio (the node validates).
+    #[arg(long, allow_negative_numbers = true, value_name = "H")]
+    pub height: i32,
+
+    /// Output container (the node's default is mp4).
+    #[arg(long, value_enum)]
+    pub format: Option<Format>,
+
+    /// Explicit output width that may exceed the source.
+    #[arg(long, allow_negative_numbers = true, value_name = "N")]
+    pub upscale_width: Option<i32>,
+
+    /// Explicit output height that may exceed the source.
+    #[arg(long, allow_negative_numbers = true, value_name = "N")]
+    pub upscale_height: Option<i32>,
+
+    /// Encoder speed preset (x264 names, e.g. veryfast, medium).
+    #[arg(long, value_name = "P")]
+    pub preset: Option<String>,
+
+    /// Constant rate factor (0 = the node's default).
+    #[arg(long, allow_negative_numbers = true, value_name = "N")]
+    pub crf: Option<i32>,
+
+    /// Wanted job id (the node adds a suffix if it is taken).
+    #[arg(long, value_name = "ID")]
+    pub id: Option<String>,
+
+    /// Wait for the job and save its output here.
+    #[arg(long, short = 'o', value_name = "PATH")]
+    pub output: Option<PathBuf>,
+
+    /// Seconds to wait for the job when --output is given.
+    #[arg(long, default_value_t = 3600, value_name = "SECS")]
+    pub timeout: u64,
+}
+
+#[derive(Debug, Args)]
+pub struct StatusArgs {
+    /// Job id.
+    pub id: String,
+}
+
+#[derive(Debug, Args)]
+pub struct RetrieveArgs {
+    /// Job id.
+    pub id: String,
+
+    /// Where to save the output (written atomically).
+    #[arg(long, short = 'o', value_name = "PATH")]
+    pub output: PathBuf,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn negative_sizes_and_master_alias_parse() {
+        let cli = Cli::try_parse_from([
+            "vidshard",
+            "--master",
+            "10.0.0.1:6000",
+            "upload",
+            "in.mp4",
+            "--width",
+            "-1",
+            "--height",
+            "720",
+            "--format",
+            "webm",
+        ])
+        .expect("valid command line");
+        assert_eq!(cli.node, "10.0.0.1:6000");
+        let Some(Command::Upload(args)) = cli.command else {
+            panic!("expected upload");
+        };
+        assert_eq!(args.width, -1);
+        assert_eq!(args.height, 720);
+        assert_eq!(args.format, Some(Format::Webm));
+        assert_eq!(args.timeout, 3600);
+        assert_eq!(args.output, None);
+    }
+
+    #[test]
+    fn json_is_global_and_retrieve_needs_output() {
+        let cli = Cli::try_parse_from(["vidshard", "jobs", "--json"]).expect("valid");
+        assert!(cli.json);
+        assert!(matches!(cli.command, Some(Command::Jobs)));
+        assert!(Cli::try_parse_from(["vidshard", "retrieve", "abc"]).is_err());
+    }
+}

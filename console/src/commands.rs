@@ -1,0 +1,268 @@
+//! The subcommands: each connects, calls the node, and returns a [`Report`]
+//! holding both renderings; `main.rs` prints the one asked for.
+
+use std::fmt;
+use std::path::Path;
+use std::time::Duration;
+
+use anyhow::{Context, Result, bail};
+use serde_json::Value;
+use vidshard_proto::v1::{JobParams, ListJobsRequest, ListNodesRequest, UploadHeader};
+
+use crate::cli::{Command, RetrieveArgs, StatusArgs, UploadArgs};
+use crate::client::{self, JobState, Lookup, Node, classify_status, rpc};
+use crate::output;
+use crate::progress::{ByteBar, JobBar, Mode};
+use crate::transfer::{self, Expected};
+
+/// A command's result in both forms.
+#[derive(Debug)]
+pub struct Report {
+    pub json: Value,
+    /// Plain text for stdout (may be empty).
+    pub text: String,
+}
+
+/// Global settings every command sees.
+#[derive(Debug, Clone)]
+pub struct Ctx {
+    pub node: String,
+    pub json: bool,
+    pub mode: Mode,
+}
+
+/// A failure that still has a JSON document to print (e.g. the job id of an
+/// upload whose job then failed).
+#[derive(Debug)]
+pub struct WithDocument {
+    pub document: Value,
+    pub reason: String,
+}
+
+impl fmt::Display for WithDocument {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.reason)
+    }
+}
+
+impl std::error::Error for WithDocument {}
+
+pub async fn run(ctx: &Ctx, command: Command) -> Result<Report> {
+    match command {
+        Command::Upload(args) => upload(ctx, args).await,
+        Command::Status(args) => status(ctx, args).await,
+        Command::Retrieve(args) => retrieve(ctx, args).await,
+        Command::Jobs => jobs(ctx).await,
+        Command::Nodes => nodes(ctx).await,
+    }
+}
+
+/// `job "x" failed: <status>[: <message>]` or `job "x" is not completed yet: ...`.
+pub fn not_completed_reason(id: &str, status: &str, message: &str) -> String {
+    let what = match classify_status(status) {
+        JobState::Failed => "failed",
+        _ => "is not completed yet",
+    };
+    if message.is_empty() {
+        format!("job {id:?} {what}: {status}")
+    } else {
+        format!("job {id:?} {what}: {status}: {message}")
+    }
+}
+
+fn params(args: &UploadArgs, filename: String) -> JobParams {
+    JobParams {
+        target_width: args.width,
+        target_height: args.height,
+        upscale_width: args.upscale_width.unwrap_or(0),
+        upscale_height: args.upscale_height.unwrap_or(0),
+        output_format: args
+            .format
+            .map(|f| f.as_str().to_owned())
+            .unwrap_or_default(),
+        preset: args.preset.clone().unwrap_or_default(),
+        crf: args.crf.unwrap_or(0),
+        original_filename: filename,
+    }
+}
+
+/// Fails early if the output could not be written, before a long upload.
+fn check_output_target(path: &Path) -> Result<()> {
+    if path.is_dir() {
+        bail!("output path {} is a directory", path.display());
+    }
+    let temp = transfer::temp_path(path, std::process::id())?;
+    if let Some(dir) = temp.parent().filter(|d| !d.is_dir()) {
+        bail!("output directory {} does not exist", dir.display());
+    }
+    Ok(())
+}
+
+async fn upload(ctx: &Ctx, args: UploadArgs) -> Result<Report> {
+    let file = &args.file;
+    let meta = tokio::fs::metadata(file)
+        .await
+        .with_context(|| format!("cannot read {}", file.display()))?;
+    if !meta.is_file() {
+        bail!("{} is not a regular file", file.display());
+    }
+    let filename = file
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .with_context(|| format!("{} has no file name", file.display()))?;
+    if let Some(output) = &args.output {
+        check_output_target(output)?;
+    }
+    let node = Node::connect(&ctx.node).await?;
+
+    let digest = transfer::digest_file(file, ByteBar::new(ctx.mode, "hashing", meta.len())).await?;
+    let header = UploadHeader {
+        params: Some(params(&args, filename)),
+        requested_id: args.id.clone().unwrap_or_default(),
+        expected_size: digest.size,
+        expected_sha256: digest.sha256.clone(),
+    };
+    let bar = ByteBar::new(ctx.mode, "upload", digest.size);
+    let reply = transfer::upload(&node, file, header, &digest, bar).await?;
+    if !reply.success {
+        let reason = if reply.message.is_empty() {
+            &reply.status
+        } else {
+            &reply.message
+        };
+        bail!("upload of {} rejected: {reason}", file.display());
+    }
+    if !ctx.json {
+        crate::print_stdout(&format!("{}\n", reply.id));
+    }
+    let Some(target) = args.output else {
+        return Ok(Report {
+            json: output::upload_json(&reply.id, &reply.status, &reply.message, None),
+            text: String::new(),
+        });
+    };
+
+    let failure = |status: &str, message: &str, reason: String| {
+        let mut document = output::upload_json(&reply.id, status, message, None);
+        document["error"] = Value::String(reason.clone());
+        anyhow::Error::new(WithDocument { document, reason })
+    };
+    let bar = JobBar::new(ctx.mode);
+    let timeout = Duration::from_secs(args.timeout);
+    let job = match client::wait_for_job(&node, &reply.id, timeout, &bar).await {
+        Ok(job) => job,
+        Err(err) => return Err(failure(&reply.status, &reply.message, crate::reason(&err))),
+    };
+    bar.finish();
+    if classify_status(&job.status) != JobState::Completed {
+        let reason = not_completed_reason(&job.id, &job.status, &job.message);
+        return Err(failure(&job.status, &job.message, reason));
+    }
+    let expected = Expected {
+        sha256: Some(job.output_sha256.clone()),
+        bytes: Some(job.output_bytes),
+    };
+    let bar = ByteBar::new(ctx.mode, "download", job.output_bytes);
+    let saved = transfer::retrieve(&node, &job.id, &target, &expected, bar).await?;
+    Ok(Report {
+        json: output::upload_json(&job.id, &job.status, &job.message, Some(&saved)),
+        text: output::saved_text(&saved),
+    })
+}
+
+async fn status(ctx: &Ctx, args: StatusArgs) -> Result<Report> {
+    let node = Node::connect(&ctx.node).await?;
+    Ok(match client::lookup_job(&node, &args.id).await? {
+        Lookup::Job(job) => Report {
+            json: output::job_json(&job, true),
+            text: output::job_text(&job),
+        },
+        Lookup::Legacy {
+            id,
+            status,
+            message,
+        } => Report {
+            json: output::legacy_status_json(&id, &status, &message),
+            text: output::legacy_status_text(&id, &status, &message),
+        },
+    })
+}
+
+async fn retrieve(ctx: &Ctx, args: RetrieveArgs) -> Result<Report> {
+    check_output_target(&args.output)?;
+    let node = Node::connect(&ctx.node).await?;
+    let (expected, total) = match client::lookup_job(&node, &args.id).await? {
+        Lookup::Job(job) => {
+            if classify_status(&job.status) != JobState::Completed {
+                bail!(not_completed_reason(&job.id, &job.status, &job.message));
+            }
+            let expected = Expected {
+                sha256: Some(job.output_sha256.clone()),
+                bytes: Some(job.output_bytes),
+            };
+            (expected, job.output_bytes)
+        }
+        Lookup::Legacy {
+            id,
+            status,
+            message,
+        } => {
+            if classify_status(&status) != JobState::Completed {
+                bail!(not_completed_reason(&id, &status, &message));
+            }
+            // An original master publishes no checksum: nothing to verify against.
+            (Expected::default(), 0)
+        }
+    };
+    let bar = ByteBar::new(ctx.mode, "download", total);
+    let saved = transfer::retrieve(&node, &args.id, &args.output, &expected, bar).await?;
+    Ok(Report {
+        json: output::retrieve_json(&args.id, &saved),
+        text: output::saved_text(&saved),
+    })
+}
+
+async fn jobs(ctx: &Ctx) -> Result<Report> {
+    let node = Node::connect(&ctx.node).await?;
+    let reply = node
+        .jobs()
+        .list_jobs(ListJobsRequest {})
+        .await
+        .map_err(rpc)?
+        .into_inner();
+    Ok(Report {
+        json: output::jobs_json(&reply),
+        text: output::jobs_text(&reply),
+    })
+}
+
+async fn nodes(ctx: &Ctx) -> Result<Report> {
+    let node = Node::connect(&ctx.node).await?;
+    let reply = node
+        .cluster()
+        .list_nodes(ListNodesRequest {})
+        .await
+        .map_err(rpc)?
+        .into_inner();
+    Ok(Report {
+        json: output::nodes_json(&reply),
+        text: output::nodes_text(&reply),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn not_completed_reasons_name_status_and_message() {
+        assert_eq!(
+            not_completed_reason("abc", "processing_failed", "shard 2 failed"),
+            "job \"abc\" failed: processing_failed: shard 2 failed"
+        );
+        assert_eq!(
+            not_completed_reason("abc", "processing", ""),
+            "job \"abc\" is not completed yet: processing"
+        );
+    }
+}

@@ -1,0 +1,290 @@
+//! Unit tests of the output module: JSON field presence and values, text tables.
+
+use std::path::PathBuf;
+
+use serde_json::json;
+use vidshard_proto::v1::{JobInfo, JobParams, ListJobsReply, ListNodesReply, NodeEntry, ShardInfo};
+
+use super::*;
+use crate::transfer::Saved;
+
+fn shard(index: u32, state: &str, worker: &str, progress: f32) -> ShardInfo {
+    ShardInfo {
+        index,
+        state: state.into(),
+        worker: worker.into(),
+        progress,
+        frames: 240,
+        start_seconds: f64::from(index) * 10.0,
+        duration_seconds: 10.0,
+        attempts: 1,
+        fps: 59.94,
+        message: String::new(),
+    }
+}
+
+fn processing_job() -> JobInfo {
+    JobInfo {
+        id: "clip-1".into(),
+        status: "processing".into(),
+        message: "encoding shards".into(),
+        params: Some(JobParams {
+            target_width: 1280,
+            target_height: -1,
+            output_format: "webm".into(),
+            preset: "veryfast".into(),
+            crf: 30,
+            original_filename: "clip.mov".into(),
+            ..Default::default()
+        }),
+        source_bytes: 12_345_678,
+        source_frames: 480,
+        source_duration_seconds: 20.0,
+        source_width: 1920,
+        source_height: 1080,
+        source_has_audio: true,
+        shards: vec![
+            shard(0, "done", "10.0.0.2:50052", 1.0),
+            shard(1, "encoding", "10.0.0.3:50052", 0.42),
+            shard(2, "queued", "", 0.0),
+        ],
+        progress: 0.42,
+        eta_seconds: 80.0,
+        ..Default::default()
+    }
+}
+
+fn completed_job() -> JobInfo {
+    JobInfo {
+        status: "completed".into(),
+        message: String::new(),
+        finished: true,
+        progress: 1.0,
+        eta_seconds: 0.0,
+        output_width: 1280,
+        output_height: 720,
+        output_frames: 480,
+        output_bytes: 5_000_000,
+        output_sha256: "ab".repeat(32),
+        shards: vec![shard(0, "done", "w1", 1.0)],
+        ..processing_job()
+    }
+}
+
+#[test]
+fn status_json_has_every_field() {
+    let v = job_json(&processing_job(), true);
+    assert_eq!(v["id"], "clip-1");
+    assert_eq!(v["status"], "processing");
+    assert_eq!(v["message"], "encoding shards");
+    assert_eq!(v["finished"], false);
+    assert_eq!(v["progress"], json!(0.42));
+    assert_eq!(v["eta_seconds"], json!(80.0));
+    assert_eq!(
+        v["source"],
+        json!({"width": 1920, "height": 1080, "frames": 480, "duration_seconds": 20.0,
+               "has_audio": true, "bytes": 12_345_678})
+    );
+    assert!(v["output"].is_null());
+    assert_eq!(v["params"]["target_height"], -1);
+    assert_eq!(v["params"]["output_format"], "webm");
+    assert_eq!(v["params"]["original_filename"], "clip.mov");
+    assert_eq!(v["shards_done"], 1);
+    assert_eq!(v["shards_total"], 3);
+    let shards = v["shards"].as_array().expect("shards array");
+    assert_eq!(shards.len(), 3);
+    assert_eq!(
+        shards[1],
+        json!({"index": 1, "state": "encoding", "worker": "10.0.0.3:50052", "progress": 0.42,
+               "frames": 240, "attempts": 1, "fps": 59.94, "start_seconds": 10.0,
+               "duration_seconds": 10.0, "message": ""})
+    );
+}
+
+#[test]
+fn completed_job_json_has_output_and_unknown_eta_is_null() {
+    let mut job = completed_job();
+    job.eta_seconds = -1.0;
+    let v = job_json(&job, true);
+    assert_eq!(
+        v["output"],
+        json!({"width": 1280, "height": 720, "frames": 480, "bytes": 5_000_000,
+               "sha256": "ab".repeat(32)})
+    );
+    assert!(v["eta_seconds"].is_null());
+    assert_eq!(v["finished"], true);
+}
+
+#[test]
+fn jobs_json_omits_shards() {
+    let reply = ListJobsReply {
+        jobs: vec![processing_job(), completed_job()],
+    };
+    let v = jobs_json(&reply);
+    let jobs = v["jobs"].as_array().expect("jobs array");
+    assert_eq!(jobs.len(), 2);
+    assert!(jobs[0].get("shards").is_none());
+    assert_eq!(jobs[0]["shards_total"], 3);
+    assert_eq!(jobs[1]["status"], "completed");
+    assert_eq!(jobs[1]["output"]["width"], 1280);
+}
+
+#[test]
+fn status_text_lists_fields_and_shard_rows() {
+    let text = job_text(&processing_job());
+    assert!(text.contains("id:        clip-1\n"), "{text}");
+    assert!(text.contains("status:    processing\n"), "{text}");
+    assert!(
+        text.contains("progress:  42% (shards 1/3 done)\n"),
+        "{text}"
+    );
+    assert!(text.contains("eta:       1m20s\n"), "{text}");
+    assert!(
+        text.contains("source:    1920x1080, 480 frames, 20.0 s, audio yes, 11.8 MiB\n"),
+        "{text}"
+    );
+    assert!(!text.contains("output:"), "{text}");
+    assert!(
+        text.contains("shard  state     worker          progress  frames  attempts\n"),
+        "{text}"
+    );
+    assert!(
+        text.contains("    0  done      10.0.0.2:50052      100%     240         1\n"),
+        "{text}"
+    );
+    assert!(
+        text.contains("    1  encoding  10.0.0.3:50052       42%     240         1\n"),
+        "{text}"
+    );
+    assert!(
+        text.contains("    2  queued    -                     0%     240         1\n"),
+        "{text}"
+    );
+}
+
+#[test]
+fn completed_status_text_shows_output() {
+    let text = job_text(&completed_job());
+    assert!(
+        text.contains(&format!(
+            "output:    1280x720, 480 frames, 5000000 bytes, sha256 {}\n",
+            "ab".repeat(32)
+        )),
+        "{text}"
+    );
+    assert!(!text.contains("eta:"), "{text}");
+}
+
+#[test]
+fn jobs_text_has_one_row_per_job() {
+    let reply = ListJobsReply {
+        jobs: vec![processing_job(), completed_job()],
+    };
+    let text = jobs_text(&reply);
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 3, "{text}");
+    assert_eq!(
+        lines[0],
+        "id      status      progress  shards  output    filename"
+    );
+    assert_eq!(
+        lines[1],
+        "clip-1  processing       42%     1/3  -         clip.mov"
+    );
+    assert_eq!(
+        lines[2],
+        "clip-1  completed       100%     1/1  1280x720  clip.mov"
+    );
+    assert_eq!(jobs_text(&ListJobsReply::default()), "no jobs\n");
+}
+
+fn nodes_reply() -> ListNodesReply {
+    ListNodesReply {
+        master_address: "10.0.0.1:50051".into(),
+        term: 4,
+        nodes: vec![
+            NodeEntry {
+                node_id: "node-a".into(),
+                address: "10.0.0.1:50051".into(),
+                role: "master".into(),
+                term: 4,
+                alive: true,
+                score: 0.25,
+                slots_busy: 1,
+                slots_total: 2,
+            },
+            NodeEntry {
+                node_id: "node-b".into(),
+                address: "10.0.0.2:50051".into(),
+                role: "worker".into(),
+                term: 4,
+                alive: false,
+                score: 1.5,
+                slots_busy: 0,
+                slots_total: 4,
+            },
+        ],
+    }
+}
+
+#[test]
+fn nodes_json_and_text() {
+    let v = nodes_json(&nodes_reply());
+    assert_eq!(v["master_address"], "10.0.0.1:50051");
+    assert_eq!(v["term"], 4);
+    assert_eq!(
+        v["nodes"][1],
+        json!({"id": "node-b", "address": "10.0.0.2:50051", "role": "worker", "term": 4,
+               "alive": false, "score": 1.5, "slots_busy": 0, "slots_total": 4})
+    );
+    let text = nodes_text(&nodes_reply());
+    assert!(
+        text.starts_with("master: 10.0.0.1:50051  term: 4\n\n"),
+        "{text}"
+    );
+    assert!(
+        text.contains("node-a  10.0.0.1:50051  master     4  yes     0.25    1/2\n"),
+        "{text}"
+    );
+    assert!(
+        text.contains("node-b  10.0.0.2:50051  worker     4  no      1.50    0/4\n"),
+        "{text}"
+    );
+}
+
+#[test]
+fn upload_and_retrieve_json() {
+    let v = upload_json("clip-1", "queued", "accepted", None);
+    assert_eq!(
+        v,
+        json!({"id": "clip-1", "status": "queued", "message": "accepted", "output": null,
+               "output_sha256": null, "output_bytes": null})
+    );
+    let saved = Saved {
+        path: PathBuf::from("out/clip.webm"),
+        bytes: 42,
+        sha256: "cd".repeat(32),
+    };
+    let v = upload_json("clip-1", "completed", "", Some(&saved));
+    assert_eq!(v["output"], "out/clip.webm");
+    assert_eq!(v["output_bytes"], 42);
+    assert_eq!(v["output_sha256"], "cd".repeat(32));
+    assert_eq!(
+        retrieve_json("clip-1", &saved),
+        json!({"id": "clip-1", "output": "out/clip.webm", "bytes": 42, "sha256": "cd".repeat(32)})
+    );
+}
+
+#[test]
+fn legacy_status_marks_final_states() {
+    let v = legacy_status_json("v1", "processing_failed", "boom");
+    assert_eq!(
+        v,
+        json!({"id": "v1", "status": "processing_failed", "message": "boom", "finished": true})
+    );
+    assert_eq!(legacy_status_json("v1", "queued", "")["finished"], false);
+    assert_eq!(
+        legacy_status_text("v1", "queued", ""),
+        "id:        v1\nstatus:    queued\n"
+    );
+}

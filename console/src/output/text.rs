@@ -1,0 +1,217 @@
+//! Plain-text renderings: `key: value` blocks and aligned tables.
+
+use vidshard_proto::v1::{JobInfo, JobParams, ListJobsReply, ListNodesReply, ShardInfo};
+
+use super::{has_output, shard_counts};
+use crate::format::{self, Align};
+use crate::transfer::Saved;
+
+pub fn legacy_status_text(id: &str, status: &str, message: &str) -> String {
+    let mut out = format!("id:        {id}\nstatus:    {status}\n");
+    if !message.is_empty() {
+        out.push_str(&format!("message:   {message}\n"));
+    }
+    out
+}
+
+pub fn saved_text(saved: &Saved) -> String {
+    format!(
+        "saved {} ({} bytes, {}), sha256 {}\n",
+        saved.path.display(),
+        saved.bytes,
+        format::bytes(saved.bytes),
+        saved.sha256
+    )
+}
+
+fn dims(width: u32, height: u32) -> String {
+    if width == 0 && height == 0 {
+        "-".to_owned()
+    } else {
+        format!("{width}x{height}")
+    }
+}
+
+fn params_text(p: &JobParams) -> String {
+    let mut parts = vec![format!("target {}x{}", p.target_width, p.target_height)];
+    if p.upscale_width != 0 || p.upscale_height != 0 {
+        parts.push(format!("upscale {}x{}", p.upscale_width, p.upscale_height));
+    }
+    let or_default = |s: &str| {
+        if s.is_empty() {
+            "default".to_owned()
+        } else {
+            s.to_owned()
+        }
+    };
+    parts.push(format!("format {}", or_default(&p.output_format)));
+    parts.push(format!("preset {}", or_default(&p.preset)));
+    let crf = if p.crf == 0 {
+        "default".to_owned()
+    } else {
+        p.crf.to_string()
+    };
+    parts.push(format!("crf {crf}"));
+    parts.join(", ")
+}
+
+/// `status`: a block of `key: value` lines, then the shard table.
+pub fn job_text(job: &JobInfo) -> String {
+    let (done, total) = shard_counts(job);
+    let mut lines = vec![("id", job.id.clone()), ("status", job.status.clone())];
+    if !job.message.is_empty() {
+        lines.push(("message", job.message.clone()));
+    }
+    lines.push((
+        "progress",
+        format!(
+            "{} (shards {done}/{total} done)",
+            format::percent(job.progress)
+        ),
+    ));
+    if !job.finished {
+        lines.push(("eta", format::eta(job.eta_seconds)));
+    }
+    let audio = if job.source_has_audio { "yes" } else { "no" };
+    lines.push((
+        "source",
+        format!(
+            "{}, {} frames, {:.1} s, audio {audio}, {}",
+            dims(job.source_width, job.source_height),
+            job.source_frames,
+            job.source_duration_seconds,
+            format::bytes(job.source_bytes)
+        ),
+    ));
+    if has_output(job) {
+        let mut output = format!(
+            "{}, {} frames, {} bytes",
+            dims(job.output_width, job.output_height),
+            job.output_frames,
+            job.output_bytes
+        );
+        if !job.output_sha256.is_empty() {
+            output.push_str(&format!(", sha256 {}", job.output_sha256));
+        }
+        lines.push(("output", output));
+    }
+    if let Some(params) = &job.params {
+        lines.push(("params", params_text(params)));
+    }
+    let mut out: String = lines
+        .iter()
+        .map(|(k, v)| format!("{:<10} {v}\n", format!("{k}:")))
+        .collect();
+    out.push('\n');
+    if job.shards.is_empty() {
+        out.push_str("no shards yet\n");
+    } else {
+        out.push_str(&shards_table(&job.shards));
+    }
+    out
+}
+
+fn shards_table(shards: &[ShardInfo]) -> String {
+    let rows: Vec<Vec<String>> = shards
+        .iter()
+        .map(|s| {
+            vec![
+                s.index.to_string(),
+                s.state.clone(),
+                if s.worker.is_empty() {
+                    "-".to_owned()
+                } else {
+                    s.worker.clone()
+                },
+                format::percent(s.progress),
+                s.frames.to_string(),
+                s.attempts.to_string(),
+            ]
+        })
+        .collect();
+    format::table(
+        &[
+            ("shard", Align::Right),
+            ("state", Align::Left),
+            ("worker", Align::Left),
+            ("progress", Align::Right),
+            ("frames", Align::Right),
+            ("attempts", Align::Right),
+        ],
+        &rows,
+    )
+}
+
+/// `jobs`: one row per job.
+pub fn jobs_text(reply: &ListJobsReply) -> String {
+    if reply.jobs.is_empty() {
+        return "no jobs\n".to_owned();
+    }
+    let rows: Vec<Vec<String>> = reply
+        .jobs
+        .iter()
+        .map(|j| {
+            let (done, total) = shard_counts(j);
+            vec![
+                j.id.clone(),
+                j.status.clone(),
+                format::percent(j.progress),
+                format!("{done}/{total}"),
+                dims(j.output_width, j.output_height),
+                j.params
+                    .as_ref()
+                    .map(|p| p.original_filename.clone())
+                    .unwrap_or_default(),
+            ]
+        })
+        .collect();
+    format::table(
+        &[
+            ("id", Align::Left),
+            ("status", Align::Left),
+            ("progress", Align::Right),
+            ("shards", Align::Right),
+            ("output", Align::Left),
+            ("filename", Align::Left),
+        ],
+        &rows,
+    )
+}
+
+/// `nodes`: a header line with the master and term, then one row per node.
+pub fn nodes_text(reply: &ListNodesReply) -> String {
+    let master = if reply.master_address.is_empty() {
+        "unknown"
+    } else {
+        reply.master_address.as_str()
+    };
+    let mut out = format!("master: {master}  term: {}\n\n", reply.term);
+    let rows: Vec<Vec<String>> = reply
+        .nodes
+        .iter()
+        .map(|n| {
+            vec![
+                n.node_id.clone(),
+                n.address.clone(),
+                n.role.clone(),
+                n.term.to_string(),
+                if n.alive { "yes" } else { "no" }.to_owned(),
+                format!("{:.2}", n.score),
+                format!("{}/{}", n.slots_busy, n.slots_total),
+            ]
+        })
+        .collect();
+    out.push_str(&format::table(
+        &[
+            ("id", Align::Left),
+            ("address", Align::Left),
+            ("role", Align::Left),
+            ("term", Align::Right),
+            ("alive", Align::Left),
+            ("score", Align::Right),
+            ("slots", Align::Right),
+        ],
+        &rows,
+    ));
+    out
+}
