@@ -72,12 +72,24 @@ pub struct Config {
     #[arg(long, default_value = "ffprobe", env = "VIDSHARD_FFPROBE")]
     pub ffprobe: PathBuf,
 
+    /// Seconds without a heartbeat after which the master marks a worker dead.
+    #[arg(long, default_value_t = 5.0)]
+    pub dead_after: f64,
+
     /// Log line format: text for terminals, json for log collectors.
     #[arg(long, value_enum, default_value = "text")]
     pub log_format: LogFormat,
 }
 
 impl Config {
+    /// Where a worker finds its master: `--master`, else the first of `--nodes`.
+    pub fn master_address(&self) -> Option<String> {
+        self.master
+            .clone()
+            .or_else(|| self.nodes.first().cloned())
+            .filter(|a| !a.is_empty())
+    }
+
     /// Parallel encodes: `--slots`, or one per core.
     pub fn effective_slots(&self) -> u32 {
         if self.slots > 0 {

@@ -8,11 +8,17 @@ use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use vidshard_proto::v1::ScoreReport;
+
+use crate::cluster::SharedMembership;
+use crate::cluster::peers::Peers;
 use crate::config::{Config, Role};
 use crate::jobs::SharedJobs;
 use crate::media::Tools;
+use crate::scheduler::TaskBoard;
 use crate::stats::Stats;
 use crate::store::BlobStore;
+use crate::worker::WorkerTasks;
 
 pub struct NodeContext {
     pub config: Config,
@@ -27,6 +33,13 @@ pub struct NodeContext {
     pub stats: Stats,
     pub shutdown: CancellationToken,
     pub tasks: TaskTracker,
+    /// Master side: the nodes that joined and whether they are alive.
+    pub membership: SharedMembership,
+    /// Master side: shard copies running anywhere, with progress.
+    pub board: TaskBoard,
+    /// Worker side: tasks this node runs for a master.
+    pub worker_tasks: WorkerTasks,
+    pub peers: Peers,
 }
 
 impl NodeContext {
@@ -46,6 +59,22 @@ impl NodeContext {
     pub fn slots_busy(&self) -> u32 {
         self.slots_total
             .saturating_sub(self.slots.available_permits() as u32)
+    }
+
+    /// This node's resource score and its parts, from the last sample.
+    pub fn score_report(&self) -> ScoreReport {
+        let parts = self
+            .stats
+            .latest()
+            .score_parts(self.slots_busy(), self.slots_total);
+        ScoreReport {
+            score: crate::score::node_score(&parts),
+            load_per_core: parts.load_per_core,
+            iowait_percent: parts.iowait_percent,
+            net_mb_per_s: parts.net_mb_per_s,
+            disk_mb_per_s: parts.disk_mb_per_s,
+            memory_percent: parts.memory_percent,
+        }
     }
 }
 

@@ -3,9 +3,11 @@
 //! Modules by domain: `config` (flags), `ids` (safe job ids), `params`
 //! (what a job asks for), `media` (ffmpeg/ffprobe), `store` (blob files),
 //! `jobs` (job records), `pipeline` (the master's job driver), `worker`
-//! (encoding one shard), `score`/`stats` (load), `service` (gRPC), and
-//! `server` (startup and shutdown).
+//! (encoding one shard), `scheduler` (which shard runs where), `cluster`
+//! (membership and heartbeats), `score`/`stats` (load), `service` (gRPC),
+//! and `server` (startup and shutdown).
 
+pub mod cluster;
 pub mod config;
 pub mod context;
 pub mod ids;
@@ -13,6 +15,7 @@ pub mod jobs;
 pub mod media;
 pub mod params;
 pub mod pipeline;
+pub mod scheduler;
 pub mod score;
 pub mod server;
 pub mod service;

@@ -13,12 +13,16 @@ use tokio_stream::wrappers::TcpListenerStream;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use crate::cluster::SharedMembership;
+use crate::cluster::peers::Peers;
 use crate::config::Config;
 use crate::context::{NodeContext, load_node_id};
 use crate::jobs::SharedJobs;
 use crate::media::Tools;
+use crate::scheduler::TaskBoard;
 use crate::stats::Stats;
 use crate::store::BlobStore;
+use crate::worker::WorkerTasks;
 
 /// How long running work gets to wind down after the stop signal.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
@@ -66,8 +70,29 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
         stats,
         shutdown: shutdown.clone(),
         tasks: tasks.clone(),
+        membership: SharedMembership::default(),
+        board: TaskBoard::default(),
+        worker_tasks: WorkerTasks::default(),
+        peers: Peers::default(),
     });
     tracing::info!(node = %ctx.node_id, role = ?ctx.config.role, slots = slots_total, "vidshard-node listening on {address}");
+
+    if ctx.is_master() {
+        let dead_after = Duration::from_secs_f64(ctx.config.dead_after.max(0.5));
+        tasks.spawn(ctx.membership.clone().run_sweeper(
+            dead_after,
+            Duration::from_millis(250),
+            shutdown.clone(),
+        ));
+    } else {
+        match ctx.config.master_address() {
+            Some(master) => {
+                tracing::info!(%master, "worker: joining the master");
+                tasks.spawn(crate::cluster::join::run(ctx.clone(), master));
+            }
+            None => tracing::warn!("worker without --master or --nodes: no master to join"),
+        }
+    }
 
     let routes = crate::service::routes(ctx.clone());
     let serve = tonic::transport::Server::builder()

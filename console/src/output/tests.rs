@@ -20,6 +20,7 @@ fn shard(index: u32, state: &str, worker: &str, progress: f32) -> ShardInfo {
         attempts: 1,
         fps: 59.94,
         message: String::new(),
+        ..Default::default()
     }
 }
 
@@ -212,6 +213,7 @@ fn nodes_reply() -> ListNodesReply {
                 score: 0.25,
                 slots_busy: 1,
                 slots_total: 2,
+                ..Default::default()
             },
             NodeEntry {
                 node_id: "node-b".into(),
@@ -222,6 +224,7 @@ fn nodes_reply() -> ListNodesReply {
                 score: 1.5,
                 slots_busy: 0,
                 slots_total: 4,
+                ..Default::default()
             },
         ],
     }

@@ -79,7 +79,11 @@ pub struct ShardRecord {
     pub source: BlobRef,
     pub encoded: Option<BlobRef>,
     pub state: ShardState,
+    /// Address of the worker of the current (or winning) copy.
     pub worker: String,
+    pub worker_id: String,
+    /// Node ids running a copy now (two while a straggler is duplicated).
+    pub running_on: Vec<String>,
     pub attempts: u32,
     pub frames_done: u64,
     pub fps: f32,

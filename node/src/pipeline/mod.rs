@@ -2,7 +2,6 @@
 //! shard, join them with the audio, verify, and store the output. Each
 //! stage is its own file; the decisions in them are pure functions.
 
-mod encode;
 mod join;
 mod scratch;
 mod split;
@@ -12,10 +11,10 @@ use std::time::Instant;
 use crate::context::Ctx;
 use crate::jobs::JobStatus;
 pub use join::check_output;
-use scratch::Scratch;
+pub use scratch::Scratch;
 
 /// Why a job stopped, with the status the original client understands.
-pub(crate) struct Failure {
+pub struct Failure {
     pub status: JobStatus,
     pub message: String,
 }
@@ -72,6 +71,6 @@ pub async fn run_job(ctx: Ctx, id: String) {
 async fn stages(ctx: &Ctx, id: &str, scratch: &Scratch) -> Result<u64, Failure> {
     let prepared = split::probe_and_split(ctx, id, scratch.path()).await?;
     let audio = join::start_audio(ctx, &prepared, scratch.path());
-    encode::encode_all(ctx, id, &prepared, scratch.path()).await?;
+    crate::scheduler::driver::encode_all(ctx, id, &prepared.spec).await?;
     join::join_and_store(ctx, id, &prepared, audio, scratch.path()).await
 }

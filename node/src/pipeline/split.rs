@@ -91,6 +91,8 @@ pub async fn probe_and_split(ctx: &Ctx, id: &str, scratch: &Path) -> Result<Prep
             encoded: None,
             state: ShardState::Queued,
             worker: String::new(),
+            worker_id: String::new(),
+            running_on: Vec::new(),
             attempts: 0,
             frames_done: 0,
             fps: 0.0,

@@ -90,6 +90,8 @@ pub fn job_info(job: &JobRecord) -> v1::JobInfo {
                 attempts: s.attempts,
                 fps: s.fps,
                 message: s.message.clone(),
+                worker_id: s.worker_id.clone(),
+                running_on: s.running_on.clone(),
             })
             .collect(),
         progress: job.progress(),

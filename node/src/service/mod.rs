@@ -7,8 +7,11 @@ mod jobs;
 mod master;
 mod node;
 mod retrieve;
+mod shard_worker;
 mod upload;
 mod worker;
+
+pub use node::FIXED_TERM;
 
 use tonic::service::Routes;
 use vidshard_proto::replication::master_service_server::MasterServiceServer;
@@ -16,6 +19,7 @@ use vidshard_proto::replication::node_service_server::NodeServiceServer;
 use vidshard_proto::replication::worker_service_server::WorkerServiceServer;
 use vidshard_proto::v1::cluster_server::ClusterServer;
 use vidshard_proto::v1::jobs_server::JobsServer;
+use vidshard_proto::v1::worker_server::WorkerServer;
 
 use crate::context::Ctx;
 
@@ -38,6 +42,10 @@ pub fn routes(ctx: Ctx) -> Routes {
     )
     .add_service(
         JobsServer::new(jobs::Jobs::new(ctx.clone())).max_decoding_message_size(MAX_MESSAGE),
+    )
+    .add_service(
+        WorkerServer::new(shard_worker::ShardWorker::new(ctx.clone()))
+            .max_decoding_message_size(MAX_MESSAGE),
     )
     .add_service(ClusterServer::new(jobs::Cluster::new(ctx)))
 }

@@ -30,6 +30,30 @@ fn host_port(address: &str) -> (String, i32) {
     }
 }
 
+/// This node and every live member it knows, as the original `NodeInfo`.
+fn known_nodes(ctx: &Ctx) -> Vec<NodeInfo> {
+    let (address, port) = host_port(&ctx.address);
+    let mut nodes = vec![NodeInfo {
+        node_id: ctx.node_id.clone(),
+        address,
+        port,
+    }];
+    for m in ctx
+        .membership
+        .lock()
+        .members()
+        .filter(|m| m.alive && m.node_id != ctx.node_id)
+    {
+        let (address, port) = host_port(&m.address);
+        nodes.push(NodeInfo {
+            node_id: m.node_id.clone(),
+            address,
+            port,
+        });
+    }
+    nodes
+}
+
 #[tonic::async_trait]
 impl NodeService for Node {
     async fn announce_master(
@@ -78,7 +102,7 @@ impl NodeService for Node {
             disk_space_free_masterdata: free,
             disk_space_total_masterdata: total,
             active_tasks: active + ctx.slots_busy() as i32,
-            known_nodes_count: 1,
+            known_nodes_count: known_nodes(ctx).len() as i32,
             election_in_progress: false,
             current_term: FIXED_TERM,
         }))
@@ -131,13 +155,8 @@ impl NodeService for Node {
         &self,
         _: Request<GetAllNodesRequest>,
     ) -> Result<Response<GetAllNodesResponse>, Status> {
-        let (address, port) = host_port(&self.ctx.address);
         Ok(Response::new(GetAllNodesResponse {
-            nodes: vec![NodeInfo {
-                node_id: self.ctx.node_id.clone(),
-                address,
-                port,
-            }],
+            nodes: known_nodes(&self.ctx),
         }))
     }
 

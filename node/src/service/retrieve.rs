@@ -11,7 +11,7 @@ use tonic::Status;
 use crate::context::Ctx;
 use crate::ids;
 use crate::jobs::JobStatus;
-use crate::store::CHUNK;
+use crate::store::{BlobStore, CHUNK};
 
 pub type ChunkStream = Pin<Box<dyn Stream<Item = Result<Vec<u8>, Status>> + Send>>;
 
@@ -38,11 +38,20 @@ pub async fn output_stream(ctx: &Ctx, id: &str) -> Result<ChunkStream, Status> {
         .store
         .path(&blob.sha256)
         .map_err(|e| Status::internal(e.to_string()))?;
-    let mut file = tokio::fs::File::open(&path).await.map_err(|e| {
-        Status::unavailable(format!(
-            "output of {id:?} is not readable on this node: {e}"
-        ))
-    })?;
+    blob_stream(ctx, path, blob.size, None).await
+}
+
+/// Streams the file at `path` (expected to hold `size` bytes) in chunks.
+/// With `release`, the blob is deleted once it was sent whole.
+pub async fn blob_stream(
+    ctx: &Ctx,
+    path: std::path::PathBuf,
+    size: u64,
+    release: Option<(BlobStore, String)>,
+) -> Result<ChunkStream, Status> {
+    let mut file = tokio::fs::File::open(&path)
+        .await
+        .map_err(|e| Status::unavailable(format!("blob is not readable on this node: {e}")))?;
     let (tx, rx) = tokio::sync::mpsc::channel(2);
     let shutdown = ctx.shutdown.clone();
     ctx.tasks.spawn(async move {
@@ -54,7 +63,7 @@ pub async fn output_stream(ctx: &Ctx, id: &str) -> Result<ChunkStream, Status> {
                 Ok(n) => n,
                 Err(e) => {
                     let _ = tx
-                        .send(Err(Status::internal(format!("reading the output: {e}"))))
+                        .send(Err(Status::internal(format!("reading the blob: {e}"))))
                         .await;
                     return;
                 }
@@ -66,13 +75,19 @@ pub async fn output_stream(ctx: &Ctx, id: &str) -> Result<ChunkStream, Status> {
                 _ = shutdown.cancelled() => return,
             }
         }
-        if sent != blob.size {
+        if sent != size {
             let _ = tx
                 .send(Err(Status::data_loss(format!(
-                    "output shrank to {sent} of {} bytes",
-                    blob.size
+                    "blob shrank to {sent} of {size} bytes"
                 ))))
                 .await;
+            return;
+        }
+        // Everything is queued for the peer; if it fails to take the
+        // last chunks it asks for the work again, so release now.
+        drop(tx);
+        if let Some((store, sha256)) = release {
+            let _ = store.remove(&sha256).await;
         }
     });
     Ok(Box::pin(ReceiverStream::new(rx)))

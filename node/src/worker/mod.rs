@@ -1,6 +1,11 @@
 //! The worker role: encode one shard and verify the result before anyone
-//! accepts it (frame count, resolution, codec). The master's pipeline
-//! calls this for shards it runs itself; remote workers run the same code.
+//! accepts it (frame count, resolution, codec). The master runs this for
+//! shards it encodes itself; remote workers run the same code for the
+//! master's `RunShard` calls (`tasks` tracks their progress).
+
+mod tasks;
+
+pub use tasks::{RunningTask, WorkerTasks};
 
 use std::path::Path;
 

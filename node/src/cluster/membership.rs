@@ -1,0 +1,237 @@
+//! The member table: one row per node that ever joined, with its last
+//! heartbeat, slots, score and running tasks. Liveness is a pure function
+//! of the time since the last heartbeat.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use tokio::sync::Notify;
+
+/// How a node talks: our `vidshard.v1` services or only the original ones.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Protocol {
+    Vidshard,
+    Original,
+}
+
+impl Protocol {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Vidshard => "vidshard",
+            Self::Original => "original",
+        }
+    }
+}
+
+/// Load figures a node reports.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Load {
+    pub score: f32,
+    pub load_per_core: f32,
+    pub iowait_percent: f32,
+    pub net_mb_per_s: f32,
+    pub disk_mb_per_s: f32,
+    pub memory_percent: f32,
+}
+
+#[derive(Debug, Clone)]
+pub struct Member {
+    pub node_id: String,
+    pub address: String,
+    pub protocol: Protocol,
+    pub last_seen: Instant,
+    pub alive: bool,
+    pub slots_total: u32,
+    pub slots_busy: u32,
+    pub load: Load,
+}
+
+/// A change of a member's liveness.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Liveness {
+    Joined(String),
+    Died(String),
+    Returned(String),
+}
+
+#[derive(Debug, Default)]
+pub struct Membership {
+    members: BTreeMap<String, Member>,
+}
+
+impl Membership {
+    /// Records a heartbeat (or any sign of life) from a node.
+    pub fn heard_from(&mut self, mut member: Member) -> Option<Liveness> {
+        member.alive = true;
+        let id = member.node_id.clone();
+        let change = match self.members.get(&id) {
+            None => Some(Liveness::Joined(id.clone())),
+            Some(old) if !old.alive => Some(Liveness::Returned(id.clone())),
+            Some(_) => None,
+        };
+        // A node that moved to a new address under the same id replaces
+        // its row; another row with the same address is a stale identity.
+        self.members
+            .retain(|other_id, m| other_id == &id || m.address != member.address);
+        self.members.insert(id, member);
+        change
+    }
+
+    /// Marks nodes silent for longer than `dead_after` as dead (pure).
+    pub fn sweep(&mut self, now: Instant, dead_after: Duration) -> Vec<Liveness> {
+        let mut changes = Vec::new();
+        for member in self.members.values_mut() {
+            if member.alive && now.saturating_duration_since(member.last_seen) > dead_after {
+                member.alive = false;
+                changes.push(Liveness::Died(member.node_id.clone()));
+            }
+        }
+        changes
+    }
+
+    pub fn get(&self, node_id: &str) -> Option<&Member> {
+        self.members.get(node_id)
+    }
+
+    pub fn members(&self) -> impl Iterator<Item = &Member> {
+        self.members.values()
+    }
+
+    pub fn by_address(&self, address: &str) -> Option<&Member> {
+        self.members.values().find(|m| m.address == address)
+    }
+}
+
+/// The member table shared by the services, the sweeper and the scheduler,
+/// with a notification whenever liveness changes.
+#[derive(Debug, Clone, Default)]
+pub struct SharedMembership {
+    table: Arc<Mutex<Membership>>,
+    changed: Arc<Notify>,
+}
+
+impl SharedMembership {
+    pub fn lock(&self) -> MutexGuard<'_, Membership> {
+        self.table.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Woken whenever a node joins, dies or returns.
+    pub fn changed(&self) -> &Notify {
+        &self.changed
+    }
+
+    pub fn heard_from(&self, member: Member) {
+        let change = self.lock().heard_from(member);
+        if let Some(change) = change {
+            log_change(&change);
+            self.changed.notify_waiters();
+        }
+    }
+
+    /// Marks a node dead at once, e.g. when a call to it found no one
+    /// there; its next heartbeat brings it back.
+    pub fn mark_lost(&self, node_id: &str) {
+        let died = {
+            let mut table = self.lock();
+            match table.members.get_mut(node_id) {
+                Some(m) if m.alive => {
+                    m.alive = false;
+                    true
+                }
+                _ => false,
+            }
+        };
+        if died {
+            log_change(&Liveness::Died(node_id.to_string()));
+            self.changed.notify_waiters();
+        }
+    }
+
+    /// Runs the liveness sweep every `every` until `stop`.
+    pub async fn run_sweeper(
+        self,
+        dead_after: Duration,
+        every: Duration,
+        stop: tokio_util::sync::CancellationToken,
+    ) {
+        loop {
+            tokio::select! {
+                _ = stop.cancelled() => return,
+                _ = tokio::time::sleep(every) => {}
+            }
+            let changes = self.lock().sweep(Instant::now(), dead_after);
+            for change in &changes {
+                log_change(change);
+            }
+            if !changes.is_empty() {
+                self.changed.notify_waiters();
+            }
+        }
+    }
+}
+
+fn log_change(change: &Liveness) {
+    match change {
+        Liveness::Joined(id) => tracing::info!(node = %id, "node joined"),
+        Liveness::Died(id) => tracing::warn!(node = %id, "node stopped heartbeating: marked dead"),
+        Liveness::Returned(id) => tracing::info!(node = %id, "node is back"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn member(id: &str, address: &str, at: Instant) -> Member {
+        Member {
+            node_id: id.into(),
+            address: address.into(),
+            protocol: Protocol::Vidshard,
+            last_seen: at,
+            alive: true,
+            slots_total: 2,
+            slots_busy: 0,
+            load: Load::default(),
+        }
+    }
+
+    #[test]
+    fn silence_longer_than_the_limit_kills_and_a_heartbeat_revives() {
+        let t0 = Instant::now();
+        let mut table = Membership::default();
+        assert_eq!(
+            table.heard_from(member("a", "h:1", t0)),
+            Some(Liveness::Joined("a".into()))
+        );
+        assert_eq!(table.heard_from(member("a", "h:1", t0)), None);
+        let limit = Duration::from_secs(5);
+        // One missed 1 s heartbeat is nothing.
+        assert!(table.sweep(t0 + Duration::from_secs(2), limit).is_empty());
+        assert_eq!(
+            table.sweep(t0 + Duration::from_secs(6), limit),
+            vec![Liveness::Died("a".into())]
+        );
+        assert!(!table.get("a").expect("row").alive);
+        assert!(
+            table.sweep(t0 + Duration::from_secs(7), limit).is_empty(),
+            "dies once"
+        );
+        let back = member("a", "h:1", t0 + Duration::from_secs(8));
+        assert_eq!(table.heard_from(back), Some(Liveness::Returned("a".into())));
+        assert!(table.get("a").expect("row").alive);
+    }
+
+    #[test]
+    fn a_new_identity_on_an_old_address_replaces_the_stale_row() {
+        let t0 = Instant::now();
+        let mut table = Membership::default();
+        table.heard_from(member("old", "h:1", t0));
+        table.heard_from(member("new", "h:1", t0));
+        assert_eq!(table.members().count(), 1);
+        assert_eq!(
+            table.by_address("h:1").map(|m| m.node_id.as_str()),
+            Some("new")
+        );
+    }
+}

@@ -1,0 +1,10 @@
+//! The cluster as the master sees it: which nodes exist, whether they are
+//! alive, how loaded they are (`membership`, pure), and the worker side of
+//! joining it (`join`: heartbeats with capped backoff). The consensus work
+//! replaces the fixed master with a Raft leader; these pieces stay.
+
+pub mod join;
+pub mod membership;
+pub mod peers;
+
+pub use membership::{Liveness, Member, Membership, Protocol, SharedMembership};

@@ -1,0 +1,127 @@
+//! The master's board of running shard copies: which task runs where,
+//! its latest progress, and how many copies each worker holds (so slots
+//! are respected across all jobs at once). Progress arrives from local
+//! encodes and from worker heartbeats through the same `report`.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use crate::media::Progress;
+
+#[derive(Debug, Clone)]
+pub struct TaskEntry {
+    pub job_id: String,
+    pub shard: u32,
+    pub worker_id: String,
+    pub progress: Progress,
+}
+
+#[derive(Debug, Default)]
+struct Inner {
+    tasks: HashMap<String, TaskEntry>,
+    assigned: HashMap<String, u32>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct TaskBoard(Arc<Mutex<Inner>>);
+
+/// Removes its task from the board when dropped (finished, failed or
+/// cancelled alike).
+pub struct TaskGuard {
+    board: TaskBoard,
+    task_id: String,
+}
+
+impl Drop for TaskGuard {
+    fn drop(&mut self) {
+        let mut inner = self.board.lock();
+        if let Some(entry) = inner.tasks.remove(&self.task_id)
+            && let Some(n) = inner.assigned.get_mut(&entry.worker_id)
+        {
+            *n = n.saturating_sub(1);
+        }
+    }
+}
+
+impl TaskBoard {
+    fn lock(&self) -> MutexGuard<'_, Inner> {
+        self.0.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    pub fn register(&self, task_id: &str, job_id: &str, shard: u32, worker_id: &str) -> TaskGuard {
+        let mut inner = self.lock();
+        inner.tasks.insert(
+            task_id.to_string(),
+            TaskEntry {
+                job_id: job_id.into(),
+                shard,
+                worker_id: worker_id.into(),
+                progress: Progress::default(),
+            },
+        );
+        *inner.assigned.entry(worker_id.to_string()).or_default() += 1;
+        TaskGuard {
+            board: self.clone(),
+            task_id: task_id.to_string(),
+        }
+    }
+
+    /// Records progress of a task; returns the task if it is known.
+    pub fn report(&self, task_id: &str, progress: Progress) -> Option<TaskEntry> {
+        let mut inner = self.lock();
+        let entry = inner.tasks.get_mut(task_id)?;
+        entry.progress = progress;
+        Some(entry.clone())
+    }
+
+    pub fn progress(&self, task_id: &str) -> Progress {
+        self.lock()
+            .tasks
+            .get(task_id)
+            .map(|t| t.progress)
+            .unwrap_or_default()
+    }
+
+    /// Copies this master runs on `worker_id` right now.
+    pub fn assigned(&self, worker_id: &str) -> u32 {
+        self.lock().assigned.get(worker_id).copied().unwrap_or(0)
+    }
+
+    /// "job/index" of every copy on `worker_id`.
+    pub fn shards_on(&self, worker_id: &str) -> Vec<String> {
+        let mut list: Vec<String> = self
+            .lock()
+            .tasks
+            .values()
+            .filter(|t| t.worker_id == worker_id)
+            .map(|t| format!("{}/{}", t.job_id, t.shard))
+            .collect();
+        list.sort();
+        list
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn guards_release_slots_and_forget_tasks() {
+        let board = TaskBoard::default();
+        let a = board.register("t1", "job", 0, "w1");
+        let b = board.register("t2", "job", 1, "w1");
+        assert_eq!(board.assigned("w1"), 2);
+        let p = Progress {
+            frames: 10,
+            fps: 5.0,
+        };
+        assert_eq!(board.report("t1", p).map(|e| e.shard), Some(0));
+        assert_eq!(board.progress("t1"), p);
+        assert_eq!(board.shards_on("w1"), vec!["job/0", "job/1"]);
+        drop(a);
+        assert_eq!(board.assigned("w1"), 1);
+        assert!(board.report("t1", p).is_none());
+        drop(b);
+        assert_eq!(board.assigned("w1"), 0);
+    }
+}

@@ -1,0 +1,175 @@
+use super::*;
+
+fn worker(id: &str, free: u32, score: f32) -> WorkerView {
+    WorkerView {
+        id: id.into(),
+        alive: true,
+        free_slots: free,
+        score,
+    }
+}
+
+fn shard(index: u32, frames: u64) -> ShardView {
+    ShardView {
+        index,
+        frames,
+        done: false,
+        running: vec![],
+        failed_on: vec![],
+    }
+}
+
+fn running(mut s: ShardView, worker: &str, elapsed: f64, progress: f32) -> ShardView {
+    s.running.push(CopyView {
+        worker: worker.into(),
+        elapsed_seconds: elapsed,
+        progress,
+    });
+    s
+}
+
+fn starts(decisions: &[Decision]) -> Vec<(u32, &str, bool)> {
+    decisions
+        .iter()
+        .filter_map(|d| match d {
+            Decision::Start {
+                shard,
+                worker,
+                duplicate,
+            } => Some((*shard, worker.as_str(), *duplicate)),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn longest_shards_go_to_the_best_scored_workers_within_slots() {
+    let shards = [shard(0, 250), shard(1, 500), shard(2, 57), shard(3, 500)];
+    let workers = [worker("busy", 1, 80.0), worker("idle", 2, 10.0)];
+    let d = decide(&shards, &workers, None, Policy::default());
+    assert_eq!(
+        starts(&d),
+        vec![(1, "idle", false), (3, "idle", false), (0, "busy", false)]
+    );
+}
+
+#[test]
+fn no_free_slot_means_waiting() {
+    let d = decide(
+        &[shard(0, 100)],
+        &[worker("a", 0, 1.0)],
+        None,
+        Policy::default(),
+    );
+    assert!(d.is_empty());
+}
+
+#[test]
+fn a_failed_shard_is_retried_elsewhere_then_fails_the_job() {
+    let mut s = shard(0, 100);
+    s.failed_on = vec!["a".into()];
+    let workers = [worker("a", 2, 1.0), worker("b", 2, 50.0)];
+    assert_eq!(
+        starts(&decide(&[s.clone()], &workers, None, Policy::default())),
+        vec![(0, "b", false)]
+    );
+    // Only the failing worker left: it still gets a retry.
+    assert_eq!(
+        starts(&decide(
+            &[s.clone()],
+            &workers[..1],
+            None,
+            Policy::default()
+        )),
+        vec![(0, "a", false)]
+    );
+    s.failed_on = vec!["a".into(), "b".into(), "a".into()];
+    assert_eq!(
+        decide(&[s], &workers, None, Policy::default()),
+        vec![Decision::FailJob { shard: 0 }]
+    );
+}
+
+#[test]
+fn shards_of_a_dead_worker_are_reassigned_at_once() {
+    let shards = [
+        running(shard(0, 300), "dead", 4.0, 0.5),
+        running(shard(1, 300), "b", 4.0, 0.5),
+    ];
+    let mut dead = worker("dead", 0, 1.0);
+    dead.alive = false;
+    let workers = [dead, worker("b", 1, 20.0)];
+    let d = decide(&shards, &workers, None, Policy::default());
+    assert!(d.contains(&Decision::Cancel {
+        shard: 0,
+        worker: "dead".into()
+    }));
+    assert_eq!(starts(&d), vec![(0, "b", false)]);
+}
+
+#[test]
+fn straggler_is_duplicated_on_an_idle_worker_near_the_end() {
+    let mut done = shard(0, 300);
+    done.done = true;
+    // 300 frames at 0.01 s/frame is 3 s fresh; this copy needs 9 s more.
+    let slow = running(shard(1, 300), "slow", 9.0, 0.5);
+    let workers = [worker("slow", 0, 90.0), worker("idle", 2, 5.0)];
+    let d = decide(
+        &[done.clone(), slow.clone()],
+        &workers,
+        Some(0.01),
+        Policy::default(),
+    );
+    assert_eq!(starts(&d), vec![(1, "idle", true)]);
+    // Not while other shards still wait for a slot.
+    let d = decide(
+        &[slow.clone(), shard(2, 300)],
+        &[worker("slow", 0, 90.0), worker("idle", 1, 5.0)],
+        Some(0.01),
+        Policy::default(),
+    );
+    assert_eq!(starts(&d), vec![(2, "idle", false)]);
+    // Not when the copy is nearly done.
+    let nearly = running(shard(1, 300), "slow", 9.0, 0.95);
+    assert!(starts(&decide(&[nearly], &workers, Some(0.01), Policy::default())).is_empty());
+    // Never a second duplicate.
+    let twice = running(slow, "idle", 1.0, 0.1);
+    assert!(
+        starts(&decide(
+            &[twice],
+            &[
+                worker("slow", 0, 90.0),
+                worker("idle", 1, 5.0),
+                worker("c", 1, 5.0)
+            ],
+            Some(0.01),
+            Policy::default()
+        ))
+        .is_empty()
+    );
+}
+
+#[test]
+fn first_result_wins_and_the_other_copy_is_cancelled() {
+    let mut s = running(running(shard(0, 300), "a", 5.0, 0.9), "b", 2.0, 0.3);
+    s.done = true;
+    let d = decide(
+        &[s],
+        &[worker("a", 0, 1.0), worker("b", 0, 1.0)],
+        None,
+        Policy::default(),
+    );
+    assert_eq!(
+        d,
+        vec![
+            Decision::Cancel {
+                shard: 0,
+                worker: "a".into()
+            },
+            Decision::Cancel {
+                shard: 0,
+                worker: "b".into()
+            }
+        ]
+    );
+}

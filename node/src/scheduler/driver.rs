@@ -1,0 +1,330 @@
+//! Encoding one job's shards across the cluster: a loop that builds the
+//! views `decide` needs (shards, live workers with free slots and
+//! scores), applies its decisions (start/cancel copies, fail the job) and
+//! records results. Woken by finished copies, membership changes and a
+//! short tick for progress.
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use tokio::task::{AbortHandle, JoinSet};
+
+use super::board::TaskEntry;
+use super::decide::{CopyView, Decision, Policy, ShardView, WorkerView, decide};
+use super::dispatch::{CopyError, CopyRequest, run_local, run_remote};
+use crate::cluster::Protocol;
+use crate::context::Ctx;
+use crate::jobs::{JobStatus, ShardState};
+use crate::media::{EncodeSpec, Progress};
+use crate::pipeline::Failure;
+use crate::store::BlobRef;
+
+const TICK: Duration = Duration::from_millis(500);
+
+struct RunningCopy {
+    worker_id: String,
+    task_id: String,
+    started: Instant,
+    abort: AbortHandle,
+}
+
+#[derive(Default)]
+struct ShardRun {
+    done: bool,
+    copies: Vec<RunningCopy>,
+    failed_on: Vec<String>,
+    last_error: String,
+}
+
+type CopyResult = (u32, String, String, Duration, Result<BlobRef, CopyError>);
+
+/// Records a copy's progress in the job table (the shard shows its most
+/// advanced copy). Called for local encodes and for heartbeat reports.
+pub fn apply_progress(ctx: &Ctx, entry: &TaskEntry) {
+    ctx.jobs.lock().update(&entry.job_id, |job| {
+        let Some(shard) = job.shards.get_mut(entry.shard as usize) else {
+            return;
+        };
+        if shard.state == ShardState::Done {
+            return;
+        }
+        shard.frames_done = shard
+            .frames_done
+            .max(entry.progress.frames.min(shard.frames));
+        shard.fps = entry.progress.fps;
+        if shard.frames_done >= shard.frames {
+            shard.state = ShardState::Verifying;
+        }
+        let done = job.frames_done();
+        job.eta.record(Instant::now(), done);
+    });
+}
+
+/// Live workers as the scheduler sees them: this node plus every live
+/// vidshard member, with free slots counted across all jobs.
+fn worker_views(ctx: &Ctx) -> (Vec<WorkerView>, HashMap<String, String>) {
+    let mut addresses = HashMap::new();
+    let local_free = ctx
+        .slots_total
+        .saturating_sub(ctx.board.assigned(&ctx.node_id));
+    let mut views = vec![WorkerView {
+        id: ctx.node_id.clone(),
+        alive: true,
+        free_slots: local_free,
+        score: ctx.score_report().score,
+    }];
+    addresses.insert(ctx.node_id.clone(), ctx.address.clone());
+    for m in ctx.membership.lock().members() {
+        if m.node_id == ctx.node_id || m.protocol != Protocol::Vidshard {
+            continue;
+        }
+        let busy = m.slots_busy.max(ctx.board.assigned(&m.node_id));
+        views.push(WorkerView {
+            id: m.node_id.clone(),
+            alive: m.alive,
+            free_slots: m.slots_total.saturating_sub(busy),
+            score: m.load.score,
+        });
+        addresses.insert(m.node_id.clone(), m.address.clone());
+    }
+    (views, addresses)
+}
+
+fn shard_views(ctx: &Ctx, runs: &[ShardRun], frames: &[u64]) -> Vec<ShardView> {
+    runs.iter()
+        .enumerate()
+        .map(|(i, run)| ShardView {
+            index: i as u32,
+            frames: frames[i],
+            done: run.done,
+            running: run
+                .copies
+                .iter()
+                .map(|c| CopyView {
+                    worker: c.worker_id.clone(),
+                    elapsed_seconds: c.started.elapsed().as_secs_f64(),
+                    progress: if frames[i] == 0 {
+                        0.0
+                    } else {
+                        ctx.board.progress(&c.task_id).frames as f32 / frames[i] as f32
+                    },
+                })
+                .collect(),
+            failed_on: run.failed_on.clone(),
+        })
+        .collect()
+}
+
+/// Encodes every shard of job `id` somewhere in the cluster.
+pub async fn encode_all(ctx: &Ctx, id: &str, spec: &EncodeSpec) -> Result<(), Failure> {
+    let (frames, sources): (Vec<u64>, Vec<BlobRef>) = {
+        let jobs = ctx.jobs.lock();
+        let job = jobs
+            .get(id)
+            .ok_or_else(|| Failure::new(JobStatus::Error, "job vanished"))?;
+        job.shards
+            .iter()
+            .map(|s| (s.frames, s.source.clone()))
+            .unzip()
+    };
+    let mut runs: Vec<ShardRun> = frames.iter().map(|_| ShardRun::default()).collect();
+    let mut running: JoinSet<CopyResult> = JoinSet::new();
+    let mut seconds_per_frame: Option<f64> = None;
+    let policy = Policy::default();
+    loop {
+        let (workers, addresses) = worker_views(ctx);
+        for decision in decide(
+            &shard_views(ctx, &runs, &frames),
+            &workers,
+            seconds_per_frame,
+            policy,
+        ) {
+            match decision {
+                Decision::Start {
+                    shard,
+                    worker,
+                    duplicate,
+                } => {
+                    let task_id = format!("{id}.{shard}.{}", uuid::Uuid::new_v4().simple());
+                    let req = CopyRequest {
+                        job_id: id.to_string(),
+                        shard_index: shard,
+                        task_id: task_id.clone(),
+                        spec: spec.clone(),
+                        expected_frames: frames[shard as usize],
+                        source: sources[shard as usize].clone(),
+                    };
+                    let address = addresses.get(&worker).cloned().unwrap_or_default();
+                    tracing::info!(job = %id, shard, %worker, %address, duplicate, "shard assigned");
+                    let abort =
+                        running.spawn(run_copy(ctx.clone(), worker.clone(), address.clone(), req));
+                    runs[shard as usize].copies.push(RunningCopy {
+                        worker_id: worker.clone(),
+                        task_id,
+                        started: Instant::now(),
+                        abort,
+                    });
+                    record_start(
+                        ctx,
+                        id,
+                        shard,
+                        &worker,
+                        &address,
+                        duplicate,
+                        &runs[shard as usize],
+                    );
+                }
+                Decision::Cancel { shard, worker } => {
+                    let run = &mut runs[shard as usize];
+                    run.copies.retain(|c| {
+                        let keep = c.worker_id != worker;
+                        if !keep {
+                            c.abort.abort();
+                            tracing::info!(job = %id, shard, %worker, "shard copy cancelled");
+                        }
+                        keep
+                    });
+                    if !run.done {
+                        record_running_on(ctx, id, shard, run);
+                    }
+                }
+                Decision::FailJob { shard } => {
+                    let run = &runs[shard as usize];
+                    return Err(Failure::new(
+                        JobStatus::ProcessingFailed,
+                        format!(
+                            "shard {shard} failed {} times (on {}); last error: {}",
+                            run.failed_on.len(),
+                            run.failed_on.join(", "),
+                            run.last_error
+                        ),
+                    ));
+                }
+            }
+        }
+        if runs.iter().all(|r| r.done) {
+            return Ok(());
+        }
+        tokio::select! {
+            Some(joined) = running.join_next() => {
+                let Ok((shard, worker, task_id, took, result)) = joined else { continue };
+                let run = &mut runs[shard as usize];
+                run.copies.retain(|c| c.task_id != task_id);
+                match result {
+                    Ok(blob) if !run.done => {
+                        run.done = true;
+                        let spf = took.as_secs_f64() / frames[shard as usize].max(1) as f64;
+                        seconds_per_frame = Some(seconds_per_frame.map_or(spf, |old| (old + spf) / 2.0));
+                        tracing::info!(job = %id, shard, %worker, seconds = took.as_secs_f64(), "shard done");
+                        record_done(ctx, id, shard, &worker, blob);
+                    }
+                    Ok(_) => {}
+                    Err(error) if !run.done && error.worker_lost => {
+                        tracing::warn!(job = %id, shard, %worker, error = %error.message, "lost the worker running a shard");
+                        run.last_error = format!("{worker}: {}", error.message);
+                        ctx.membership.mark_lost(&worker);
+                        record_failure(ctx, id, shard, run);
+                    }
+                    Err(error) if !run.done => {
+                        tracing::warn!(job = %id, shard, %worker, error = %error.message, "shard copy failed");
+                        run.failed_on.push(worker.clone());
+                        run.last_error = format!("{worker}: {}", error.message);
+                        record_failure(ctx, id, shard, run);
+                    }
+                    Err(_) => {}
+                }
+            }
+            _ = ctx.membership.changed().notified() => {}
+            _ = tokio::time::sleep(TICK) => {}
+        }
+    }
+}
+
+/// Runs one copy where `decide` put it; returns its identity with the result.
+async fn run_copy(ctx: Ctx, worker_id: String, address: String, req: CopyRequest) -> CopyResult {
+    let _guard = ctx
+        .board
+        .register(&req.task_id, &req.job_id, req.shard_index, &worker_id);
+    let started = Instant::now();
+    let result = if worker_id == ctx.node_id {
+        let (progress_ctx, task_id) = (ctx.clone(), req.task_id.clone());
+        let on_progress = move |p: Progress| {
+            if let Some(entry) = progress_ctx.board.report(&task_id, p) {
+                apply_progress(&progress_ctx, &entry);
+            }
+        };
+        run_local(&ctx, &req, on_progress).await
+    } else {
+        run_remote(&ctx, &address, &req).await
+    };
+    (
+        req.shard_index,
+        worker_id,
+        req.task_id,
+        started.elapsed(),
+        result,
+    )
+}
+
+fn record_start(
+    ctx: &Ctx,
+    id: &str,
+    shard: u32,
+    worker: &str,
+    address: &str,
+    duplicate: bool,
+    run: &ShardRun,
+) {
+    ctx.jobs.lock().update(id, |job| {
+        let s = &mut job.shards[shard as usize];
+        s.attempts += 1;
+        s.state = ShardState::Encoding;
+        if !duplicate {
+            s.frames_done = 0;
+            s.worker = address.to_string();
+            s.worker_id = worker.to_string();
+        }
+        s.running_on = run.copies.iter().map(|c| c.worker_id.clone()).collect();
+    });
+}
+
+fn record_running_on(ctx: &Ctx, id: &str, shard: u32, run: &ShardRun) {
+    ctx.jobs.lock().update(id, |job| {
+        let s = &mut job.shards[shard as usize];
+        s.running_on = run.copies.iter().map(|c| c.worker_id.clone()).collect();
+        if run.copies.is_empty() {
+            s.state = ShardState::Queued;
+        }
+    });
+}
+
+fn record_done(ctx: &Ctx, id: &str, shard: u32, worker: &str, blob: BlobRef) {
+    let address = ctx
+        .membership
+        .lock()
+        .get(worker)
+        .map(|m| m.address.clone())
+        .unwrap_or_else(|| ctx.address.clone());
+    ctx.jobs.lock().update(id, |job| {
+        let s = &mut job.shards[shard as usize];
+        s.state = ShardState::Done;
+        s.frames_done = s.frames;
+        s.encoded = Some(blob);
+        s.worker = address;
+        s.worker_id = worker.to_string();
+        s.message.clear();
+        let done = job.frames_done();
+        job.eta.record(Instant::now(), done);
+    });
+}
+
+fn record_failure(ctx: &Ctx, id: &str, shard: u32, run: &ShardRun) {
+    ctx.jobs.lock().update(id, |job| {
+        let s = &mut job.shards[shard as usize];
+        s.message = run.last_error.clone();
+        s.running_on = run.copies.iter().map(|c| c.worker_id.clone()).collect();
+        if run.copies.is_empty() {
+            s.state = ShardState::Queued;
+        }
+    });
+}

@@ -1,0 +1,211 @@
+//! Our `vidshard.v1.Worker` service: a master streams a shard here, this
+//! node encodes and verifies it within its slots, and the master fetches
+//! the result. Cancelling the call drops the encode (ffmpeg is killed).
+
+use std::pin::Pin;
+use std::time::Instant;
+
+use futures::{Stream, StreamExt};
+use tonic::{Request, Response, Status, Streaming};
+use vidshard_proto::v1::run_shard_request::Msg;
+use vidshard_proto::v1::worker_server::Worker;
+use vidshard_proto::v1::{BlobChunk, FetchBlobRequest, RunShardReply, RunShardRequest, ShardTask};
+
+use super::retrieve::blob_stream;
+use crate::context::Ctx;
+use crate::media::EncodeSpec;
+use crate::params::{MAX_DIMENSION, OutputFormat, RawParams};
+use crate::pipeline::Scratch;
+use crate::worker::{self, ShardTask as LocalTask};
+
+/// Largest shard accepted (a 10 s shard is far smaller; this bounds disk).
+const MAX_SHARD_BYTES: u64 = 8 << 30;
+
+pub struct ShardWorker {
+    ctx: Ctx,
+}
+
+impl ShardWorker {
+    pub fn new(ctx: Ctx) -> Self {
+        Self { ctx }
+    }
+}
+
+/// Checks a task header and turns it into encoder settings (pure).
+pub fn spec_of(task: &ShardTask, threads: u32) -> Result<EncodeSpec, String> {
+    let s = task
+        .settings
+        .clone()
+        .ok_or("task without encoder settings")?;
+    let even_in_range = |v: u32| (2..=MAX_DIMENSION as u32).contains(&v) && v.is_multiple_of(2);
+    if !even_in_range(s.width) || !even_in_range(s.height) {
+        return Err(format!("bad output size {}x{}", s.width, s.height));
+    }
+    let checked = RawParams {
+        target_width: s.width as i32,
+        target_height: s.height as i32,
+        output_format: s.format.clone(),
+        preset: s.preset.clone(),
+        crf: s.crf as i32,
+        ..Default::default()
+    }
+    .validate()?;
+    if task.expected_frames == 0 {
+        return Err("task expects no frames".into());
+    }
+    if task.size == 0 || task.size > MAX_SHARD_BYTES {
+        return Err(format!(
+            "shard size {} is outside 1..={MAX_SHARD_BYTES}",
+            task.size
+        ));
+    }
+    Ok(EncodeSpec {
+        width: s.width,
+        height: s.height,
+        format: OutputFormat::parse(&s.format)?,
+        preset: checked.preset,
+        crf: checked.crf,
+        threads,
+    })
+}
+
+fn refuse(message: impl Into<String>) -> Response<RunShardReply> {
+    Response::new(RunShardReply {
+        success: false,
+        message: message.into(),
+        ..Default::default()
+    })
+}
+
+#[tonic::async_trait]
+impl Worker for ShardWorker {
+    async fn run_shard(
+        &self,
+        request: Request<Streaming<RunShardRequest>>,
+    ) -> Result<Response<RunShardReply>, Status> {
+        let ctx = &self.ctx;
+        let mut stream = request.into_inner();
+        let task = match stream.next().await {
+            Some(Ok(RunShardRequest {
+                msg: Some(Msg::Task(task)),
+            })) => task,
+            Some(Err(e)) => return Err(e),
+            _ => {
+                return Err(Status::invalid_argument(
+                    "the first message must be the shard task",
+                ));
+            }
+        };
+        let spec = match spec_of(&task, ctx.config.encoder_threads()) {
+            Ok(spec) => spec,
+            Err(reason) => return Ok(refuse(reason)),
+        };
+        let mut writer = ctx
+            .store
+            .writer()
+            .await
+            .map_err(|e| Status::internal(e.to_string()))?;
+        while let Some(message) = stream.next().await {
+            let Some(Msg::Chunk(bytes)) = message?.msg else {
+                return Err(Status::invalid_argument(
+                    "only shard bytes may follow the task",
+                ));
+            };
+            if writer.size() + bytes.len() as u64 > task.size {
+                return Ok(refuse(format!(
+                    "more than the announced {} bytes arrived",
+                    task.size
+                )));
+            }
+            writer
+                .write(&bytes)
+                .await
+                .map_err(|e| Status::internal(e.to_string()))?;
+        }
+        let input = writer
+            .finish()
+            .await
+            .map_err(|e| Status::internal(e.to_string()))?;
+        if input.sha256 != task.sha256 || input.size != task.size {
+            let _ = ctx.store.remove(&input.sha256).await;
+            return Ok(refuse(format!(
+                "shard damaged in transit: got {} bytes with sha256 {}",
+                input.size, input.sha256
+            )));
+        }
+        let running = ctx.worker_tasks.start(&task.task_id);
+        let _permit = ctx
+            .slots
+            .clone()
+            .acquire_owned()
+            .await
+            .map_err(|_| Status::unavailable("node is shutting down"))?;
+        let started = Instant::now();
+        let path = ctx
+            .store
+            .path(&input.sha256)
+            .map_err(|e| Status::internal(e.to_string()))?;
+        let scratch = Scratch::create(&ctx.store.tmp_dir(), "shard")
+            .await
+            .map_err(|e| Status::internal(e.to_string()))?;
+        let local = LocalTask {
+            input: &path,
+            expected_frames: task.expected_frames,
+            spec: &spec,
+        };
+        let result = worker::encode_verified(&ctx.tools, &ctx.store, &local, scratch.path(), |p| {
+            running.report(p)
+        })
+        .await;
+        scratch.remove().await;
+        let _ = ctx.store.remove(&input.sha256).await;
+        let seconds = started.elapsed().as_secs_f64();
+        Ok(Response::new(match result {
+            Ok(blob) => {
+                tracing::info!(job = %task.job_id, shard = task.shard_index, seconds, "encoded a shard for the master");
+                RunShardReply {
+                    success: true,
+                    message: String::new(),
+                    sha256: blob.sha256,
+                    size: blob.size,
+                    frames: task.expected_frames,
+                    encode_seconds: seconds,
+                }
+            }
+            Err(e) => {
+                tracing::warn!(job = %task.job_id, shard = task.shard_index, error = %e, "shard failed here");
+                RunShardReply {
+                    success: false,
+                    message: e.to_string(),
+                    encode_seconds: seconds,
+                    ..Default::default()
+                }
+            }
+        }))
+    }
+
+    type FetchBlobStream = Pin<Box<dyn Stream<Item = Result<BlobChunk, Status>> + Send>>;
+
+    async fn fetch_blob(
+        &self,
+        request: Request<FetchBlobRequest>,
+    ) -> Result<Response<Self::FetchBlobStream>, Status> {
+        let request = request.into_inner();
+        let path = self
+            .ctx
+            .store
+            .path(&request.sha256)
+            .map_err(|e| Status::invalid_argument(e.to_string()))?;
+        let size = tokio::fs::metadata(&path)
+            .await
+            .map_err(|_| Status::not_found(format!("no blob {}", request.sha256)))?
+            .len();
+        let release = request
+            .release
+            .then(|| (self.ctx.store.clone(), request.sha256.clone()));
+        let chunks = blob_stream(&self.ctx, path, size, release).await?;
+        Ok(Response::new(Box::pin(
+            chunks.map(|c| c.map(|data| BlobChunk { data })),
+        )))
+    }
+}

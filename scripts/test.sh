@@ -1,0 +1,57 @@
+#!/usr/bin/env bash
+# Everything CI checks, in order: formatting, clippy, build, unit and
+# integration tests, then the original-protocol end-to-end test.
+#
+#   scripts/test.sh
+#
+# Installs what the tests need when it is missing: ffmpeg (apt-get),
+# the rustfmt and clippy components (rustup), and a python venv with
+# grpcio + grpcio-tools for tests/legacy (${VIDSHARD_VENV:-~/.cache/vidshard/venv}).
+set -euo pipefail
+
+# shellcheck source=scripts/lib.sh
+. "$(dirname "$0")/lib.sh"
+cd "$VIDSHARD_ROOT"
+
+if [ "$#" -gt 0 ]; then
+    log "usage: scripts/test.sh   (no arguments)"
+    exit 2
+fi
+
+started=$SECONDS
+step() {
+    section "[$((SECONDS - started))s] $*"
+}
+
+step "setup: ffmpeg"
+ensure_ffmpeg
+log "$(ffmpeg -hide_banner -version | head -n1)"
+
+step "setup: rustfmt and clippy"
+command -v cargo >/dev/null 2>&1 || die "cargo not found: install Rust first (https://rustup.rs)"
+if ! cargo fmt --version >/dev/null 2>&1 || ! cargo clippy --version >/dev/null 2>&1; then
+    command -v rustup >/dev/null 2>&1 || die "rustfmt/clippy missing and rustup not found to add them"
+    rustup component add rustfmt clippy
+fi
+log "$(cargo --version); $(cargo fmt --version); $(cargo clippy --version)"
+
+step "setup: python grpc venv for the legacy-protocol test"
+py="$(ensure_python_grpc)"
+log "$py ($("$py" -c 'import grpc; print("grpcio", grpc.__version__)'))"
+
+step "cargo fmt --all -- --check"
+cargo fmt --all -- --check
+
+step "cargo clippy --workspace --all-targets -- -D warnings"
+cargo clippy --workspace --all-targets -- -D warnings
+
+step "cargo build --workspace"
+cargo build --workspace
+
+step "cargo test --workspace"
+cargo test --workspace
+
+step "tests/legacy/test_legacy.sh target/debug/vidshard-node"
+tests/legacy/test_legacy.sh target/debug/vidshard-node
+
+section "[$((SECONDS - started))s] all checks passed"
