@@ -7,8 +7,8 @@
 //! 2. Copies of a finished shard are cancelled (first verified result wins).
 //! 3. A shard that failed [`Policy::max_failures`] times fails the job.
 //! 4. Pending shards, longest first, go to the live worker with a free
-//!    slot and the best (lowest) score, preferring workers that have not
-//!    failed this shard.
+//!    slot and the best (lowest) score; a worker the shard already failed
+//!    on gets it again only when every live worker has failed it.
 //! 5. With nothing pending left, a straggler (a single running copy whose
 //!    estimated time left exceeds `straggler_factor` × a fresh run) is
 //!    duplicated on an idle worker.
@@ -75,26 +75,24 @@ pub enum Decision {
     },
 }
 
-/// Picks the best free worker for a shard: not failed on it if possible,
-/// then lowest score, then id (for determinism).
+/// Picks the best free worker for a shard, never one in `busy_with`. A
+/// worker the shard failed on is used only when every live worker has
+/// failed it (better to wait for a slot elsewhere than to repeat a
+/// failure); among the rest the lowest score wins, then the id.
 fn pick(
     free: &HashMap<String, u32>,
     workers: &[WorkerView],
     avoid: &[String],
     busy_with: &[String],
 ) -> Option<String> {
+    let untried_exists = workers.iter().any(|w| w.alive && !avoid.contains(&w.id));
     workers
         .iter()
         .filter(|w| {
             w.alive && free.get(&w.id).copied().unwrap_or(0) > 0 && !busy_with.contains(&w.id)
         })
-        .min_by(|a, b| {
-            let failed = |w: &WorkerView| avoid.contains(&w.id);
-            failed(a)
-                .cmp(&failed(b))
-                .then(a.score.total_cmp(&b.score))
-                .then(a.id.cmp(&b.id))
-        })
+        .filter(|w| !untried_exists || !avoid.contains(&w.id))
+        .min_by(|a, b| a.score.total_cmp(&b.score).then(a.id.cmp(&b.id)))
         .map(|w| w.id.clone())
 }
 

@@ -73,6 +73,9 @@ fn a_failed_shard_is_retried_elsewhere_then_fails_the_job() {
         starts(&decide(&[s.clone()], &workers, None, Policy::default())),
         vec![(0, "b", false)]
     );
+    // The failing worker is free but the other one is busy: wait for it.
+    let b_busy = [worker("a", 2, 1.0), worker("b", 0, 50.0)];
+    assert!(starts(&decide(&[s.clone()], &b_busy, None, Policy::default())).is_empty());
     // Only the failing worker left: it still gets a retry.
     assert_eq!(
         starts(&decide(

@@ -88,7 +88,7 @@ fn decoded_audio_seconds(path: &Path) -> Option<f64> {
             "-select_streams",
             "a:0",
             "-show_entries",
-            "frame=pts_time,duration_time",
+            "frame=pts_time,pkt_duration_time",
             "-of",
             "csv=p=0",
         ])

@@ -140,3 +140,40 @@ pub async fn retrieve(
     file.flush().await.expect("flush");
     Ok((hex::encode(hasher.finalize()), size))
 }
+
+/// Node listing as the master sees it.
+pub async fn nodes(channel: Channel) -> vidshard_proto::v1::ListNodesReply {
+    vidshard_proto::v1::cluster_client::ClusterClient::new(channel)
+        .list_nodes(vidshard_proto::v1::ListNodesRequest {})
+        .await
+        .expect("list nodes")
+        .into_inner()
+}
+
+/// Polls `check` every 100 ms until it returns `Some`, or panics after
+/// `timeout` naming `what`.
+pub async fn wait_for<T, F, Fut>(what: &str, timeout: Duration, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(value) = check().await {
+            return value;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "timed out after {timeout:?} waiting for {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// A free 127.0.0.1 port (bound then released).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("free port")
+}

@@ -31,7 +31,13 @@ impl NodeProc {
     pub fn start_in(cwd: &Path, data_dir: &Path, extra: &[&str]) -> Self {
         let mut child = Command::new(node_binary())
             .current_dir(cwd)
-            .args(["--host", "127.0.0.1", "--port", "0", "--data-dir"])
+            .args(["--host", "127.0.0.1"])
+            .args(if extra.contains(&"--port") {
+                &[][..]
+            } else {
+                &["--port", "0"][..]
+            })
+            .arg("--data-dir")
             .arg(data_dir)
             .args(extra)
             .env("RUST_LOG", "info")
@@ -81,6 +87,10 @@ impl NodeProc {
 
     pub fn log_text(&self) -> String {
         self.log.lock().expect("log").join("\n")
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
     }
 
     /// Whether the process is still running.

@@ -1,0 +1,296 @@
+//! Distributed encoding with real node processes on 127.0.0.1: a master
+//! and workers, shards spread over them, workers dying, failing, joining
+//! late or starting before their master.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::clips::{make_clip, report};
+use common::node::NodeProc;
+use common::{Params, job, nodes, retrieve, upload_file, wait_finished, wait_for};
+
+const JOB_TIMEOUT: Duration = Duration::from_secs(300);
+
+fn worker_of(master: &NodeProc) -> Vec<String> {
+    vec![
+        "--role".into(),
+        "worker".into(),
+        "--master".into(),
+        master.address.clone(),
+    ]
+}
+
+fn start_worker(dir: &std::path::Path, master: &NodeProc, extra: &[&str]) -> NodeProc {
+    let mut args = worker_of(master);
+    args.extend(extra.iter().map(|s| s.to_string()));
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    NodeProc::start(dir, &args)
+}
+
+async fn wait_alive(master: &NodeProc, count: usize) {
+    let channel = master.channel().await;
+    wait_for(
+        &format!("{count} live nodes"),
+        Duration::from_secs(20),
+        || {
+            let channel = channel.clone();
+            async move {
+                (nodes(channel)
+                    .await
+                    .nodes
+                    .iter()
+                    .filter(|n| n.alive)
+                    .count()
+                    >= count)
+                    .then_some(())
+            }
+        },
+    )
+    .await;
+}
+
+/// Checks the retrieved output of a completed job against its source.
+async fn check_output(master: &NodeProc, id: &str, clip: &std::path::Path, size: (u64, u64)) {
+    let out = master.data_dir.join(format!("{id}.out"));
+    retrieve(master.channel().await, id, &out)
+        .await
+        .expect("retrieve");
+    let (src, got) = (report(clip), report(&out));
+    assert_eq!(got.frames, src.frames);
+    assert_eq!((got.width, got.height), size);
+    match (src.audio_seconds, got.audio_seconds) {
+        (Some(a), Some(b)) => assert!((a - b).abs() <= 0.05, "audio {b} vs {a}"),
+        other => panic!("audio lost: {other:?}"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sixty_second_clip_spreads_over_three_nodes() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let clip = make_clip(&dir.path().join("clip.mp4"), 60, 320, 240, true);
+    let master = NodeProc::start(&dir.path().join("master"), &["--slots", "1"]);
+    let _w1 = start_worker(&dir.path().join("w1"), &master, &["--slots", "1"]);
+    let _w2 = start_worker(&dir.path().join("w2"), &master, &["--slots", "1"]);
+    wait_alive(&master, 3).await;
+    let channel = master.channel().await;
+    let listed = nodes(channel.clone()).await;
+    assert_eq!(listed.nodes.len(), 3);
+    assert_eq!(listed.master_address, master.address);
+
+    let id = upload_file(
+        channel.clone(),
+        "clip.mp4",
+        &clip,
+        &Params::size(160, 120, "mp4"),
+    )
+    .await;
+    let info = wait_finished(channel.clone(), &id, JOB_TIMEOUT).await;
+    assert_eq!(info.status, "completed", "{}", info.message);
+    let mut workers: Vec<&str> = info.shards.iter().map(|s| s.worker_id.as_str()).collect();
+    workers.sort();
+    workers.dedup();
+    assert!(workers.len() >= 2, "shards ran on {workers:?} only");
+    check_output(&master, &id, &clip, (160, 120)).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn killed_worker_loses_no_shard_and_is_replaced_within_ten_seconds() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let clip = make_clip(&dir.path().join("clip.mp4"), 40, 640, 360, true);
+    let master = NodeProc::start(
+        &dir.path().join("master"),
+        &["--slots", "1", "--shard-seconds", "4"],
+    );
+    let victim = start_worker(&dir.path().join("victim"), &master, &["--slots", "1"]);
+    let _survivor = start_worker(&dir.path().join("survivor"), &master, &["--slots", "1"]);
+    wait_alive(&master, 3).await;
+    let channel = master.channel().await;
+    let victim_id = nodes(channel.clone())
+        .await
+        .nodes
+        .into_iter()
+        .find(|n| n.address == victim.address)
+        .expect("victim listed")
+        .node_id;
+
+    // VP9 at the source size keeps every shard busy for a while.
+    let id = upload_file(
+        channel.clone(),
+        "clip.mp4",
+        &clip,
+        &Params::size(640, 360, "webm"),
+    )
+    .await;
+    let shard = wait_for("a shard encoding on the victim", JOB_TIMEOUT, || {
+        let (channel, id, victim_id) = (channel.clone(), id.clone(), victim_id.clone());
+        async move {
+            let info = job(channel, &id).await.ok()?;
+            info.shards
+                .iter()
+                .find(|s| s.state == "encoding" && s.running_on.contains(&victim_id))
+                .map(|s| s.index)
+        }
+    })
+    .await;
+    let killed_at = Instant::now();
+    let pid = victim.pid();
+    std::process::Command::new("kill")
+        .args(["-9", &pid.to_string()])
+        .status()
+        .expect("kill -9");
+
+    // Reassigned: taken off the dead worker (queued for the next free
+    // slot, or already running elsewhere) within 10 s of the kill.
+    wait_for(
+        "the shard to leave the killed worker",
+        Duration::from_secs(10),
+        || {
+            let (channel, id, victim_id) = (channel.clone(), id.clone(), victim_id.clone());
+            async move {
+                let info = job(channel, &id).await.ok()?;
+                (!info.shards[shard as usize].running_on.contains(&victim_id)).then_some(())
+            }
+        },
+    )
+    .await;
+    let reassigned_after = killed_at.elapsed();
+    eprintln!("shard {shard} moved off the killed worker after {reassigned_after:?}");
+    if std::env::var_os("VIDSHARD_TEST_LOGS").is_some() {
+        eprintln!("{}", master.log_text());
+    }
+    let info = wait_finished(channel.clone(), &id, JOB_TIMEOUT).await;
+    assert_eq!(info.status, "completed", "{}", info.message);
+    assert_ne!(
+        info.shards[shard as usize].worker_id, victim_id,
+        "the killed worker cannot have finished it"
+    );
+    check_output(&master, &id, &clip, (640, 360)).await;
+    let listed = nodes(channel).await;
+    assert!(
+        !listed
+            .nodes
+            .iter()
+            .find(|n| n.node_id == victim_id)
+            .expect("still listed")
+            .alive,
+        "the dead worker must show as dead"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn worker_with_broken_ffmpeg_never_loses_the_job() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let clip = make_clip(&dir.path().join("clip.mp4"), 20, 320, 240, true);
+    let master = NodeProc::start(
+        &dir.path().join("master"),
+        &["--slots", "1", "--shard-seconds", "4"],
+    );
+    let broken = start_worker(
+        &dir.path().join("broken"),
+        &master,
+        &["--slots", "2", "--ffmpeg", "/bin/false"],
+    );
+    wait_alive(&master, 2).await;
+    let channel = master.channel().await;
+    let broken_id = nodes(channel.clone())
+        .await
+        .nodes
+        .into_iter()
+        .find(|n| n.address == broken.address)
+        .expect("listed")
+        .node_id;
+    let id = upload_file(
+        channel.clone(),
+        "clip.mp4",
+        &clip,
+        &Params::size(160, 120, "mp4"),
+    )
+    .await;
+    let info = wait_finished(channel, &id, JOB_TIMEOUT).await;
+    assert_eq!(info.status, "completed", "{}", info.message);
+    assert!(
+        info.shards.iter().all(|s| s.worker_id != broken_id),
+        "a shard was accepted from the broken node"
+    );
+    let retried: Vec<_> = info.shards.iter().filter(|s| s.attempts > 1).collect();
+    assert!(
+        !retried.is_empty(),
+        "the broken node got no shard, so nothing was tested: {:?}",
+        info.shards
+    );
+    check_output(&master, &id, &clip, (160, 120)).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn worker_joining_mid_job_gets_shards_and_early_worker_waits_for_master() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let clip = make_clip(&dir.path().join("clip.mp4"), 40, 640, 360, true);
+    // A worker started before its master keeps retrying and joins later.
+    let port = common::free_port();
+    let master_address = format!("127.0.0.1:{port}");
+    let early = NodeProc::start(
+        &dir.path().join("early"),
+        &[
+            "--role",
+            "worker",
+            "--master",
+            &master_address,
+            "--slots",
+            "1",
+        ],
+    );
+    let master = NodeProc::start(
+        &dir.path().join("master"),
+        &[
+            "--port",
+            &port.to_string(),
+            "--slots",
+            "1",
+            "--shard-seconds",
+            "4",
+        ],
+    );
+    assert_eq!(master.address, master_address);
+    wait_alive(&master, 2).await;
+
+    let channel = master.channel().await;
+    let id = upload_file(
+        channel.clone(),
+        "clip.mp4",
+        &clip,
+        &Params::size(640, 360, "webm"),
+    )
+    .await;
+    wait_for("the job to start encoding", JOB_TIMEOUT, || {
+        let (channel, id) = (channel.clone(), id.clone());
+        async move {
+            job(channel, &id)
+                .await
+                .ok()
+                .filter(|j| j.shards.iter().any(|s| s.state == "encoding"))
+                .map(|_| ())
+        }
+    })
+    .await;
+    let late = start_worker(&dir.path().join("late"), &master, &["--slots", "1"]);
+    let info = wait_finished(channel.clone(), &id, JOB_TIMEOUT).await;
+    assert_eq!(info.status, "completed", "{}", info.message);
+    let by_late = info
+        .shards
+        .iter()
+        .filter(|s| s.worker == late.address)
+        .count();
+    let by_early = info
+        .shards
+        .iter()
+        .filter(|s| s.worker == early.address)
+        .count();
+    assert!(
+        by_late > 0,
+        "the late worker got no shard: {:?}",
+        info.shards.iter().map(|s| &s.worker).collect::<Vec<_>>()
+    );
+    assert!(by_early > 0, "the early worker got no shard");
+    check_output(&master, &id, &clip, (640, 360)).await;
+}
