@@ -1,9 +1,12 @@
 #!/usr/bin/env bash
 # Benchmark: vidshard against plain ffmpeg doing the same transcode on the
-# same machine, in the same run. Prints wall times, ratios and peak RSS.
+# same machine, in the same run. Prints wall times, ratios to plain ffmpeg,
+# where vidshard's time went, projected speedups on more machines, and the
+# node's peak RSS during a large upload.
 #
-#   scripts/bench.sh                 # 60 s 1280x720 -> 640x360, 1 GiB upload RSS
+#   scripts/bench.sh                               # 60 s 1280x720 -> 640x360, 1 GiB upload
 #   SECONDS_OF_VIDEO=20 UPLOAD_MB=200 scripts/bench.sh   # quicker
+#   PROJECT_SECONDS=600 scripts/bench.sh           # also measure shards of a 10 min clip
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # shellcheck source=scripts/lib.sh
@@ -16,25 +19,70 @@ PRESET=${PRESET:-veryfast}
 CRF=${CRF:-23}
 WORK=${BENCH_DIR:-$(mktemp -d /tmp/vidshard-bench.XXXXXX)}
 mkdir -p "$WORK"
+NODE_BIN=target/release/vidshard-node
+CLIENT=target/release/vidshard
+PIDS=()
+trap 'for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done' EXIT
 
 echo "== building release binaries"
 cargo build --release --workspace --quiet
-NODE_BIN=target/release/vidshard-node
-CLIENT=target/release/vidshard
-
-SRC="$WORK/in720.mp4"
-if [ ! -f "$SRC" ]; then
-  echo "== making a ${DURATION} s 1280x720 clip with audio (x264 default GOP: a keyframe every 8.3 s)"
-  ffmpeg -nostdin -v error -y -f lavfi -i testsrc2=size=1280x720:rate=30 \
-    -f lavfi -i sine=frequency=440:sample_rate=48000 -t "$DURATION" \
-    -c:v libx264 -preset ultrafast -crf 2 -pix_fmt yuv420p -c:a aac "$SRC"
-fi
-SRC_MB=$(( $(stat -c %s "$SRC") / 1048576 ))
-SRC_FRAMES=$(ffprobe -v error -select_streams v:0 -count_packets -show_entries stream=nb_read_packets -of csv=p=0 "$SRC")
 
 now() { date +%s.%N; }
 calc() { python3 -c "print($1)"; }
-peak_rss_kb() { awk '/VmHWM/ {print $2}' "/proc/$1/status" 2>/dev/null || echo 0; }
+peak_rss_mb() { awk '/VmHWM/ {printf "%d", $2/1024}' "/proc/$1/status" 2>/dev/null || echo 0; }
+frames_of() { ffprobe -v error -select_streams v:0 -count_packets -show_entries stream=nb_read_packets -of csv=p=0 "$1"; }
+
+make_source() { # OUT SECONDS
+  [ -f "$1" ] && return
+  echo "== making a $2 s 1280x720 clip with audio (x264 default GOP: a keyframe every 8.3 s)"
+  ffmpeg -nostdin -v error -y -f lavfi -i testsrc2=size=1280x720:rate=30 \
+    -f lavfi -i sine=frequency=440:sample_rate=48000 -t "$2" \
+    -c:v libx264 -preset ultrafast -crf 2 -pix_fmt yuv420p -c:a aac "$1"
+}
+
+# start_cluster NAME COUNT [node args...]: master + COUNT-1 workers; sets MASTER.
+start_cluster() {
+  local name=$1 count=$2; shift 2
+  local port master_port
+  master_port=$(free_port)
+  rm -rf "$WORK/$name"; mkdir -p "$WORK/$name"
+  "$NODE_BIN" --host 127.0.0.1 --port "$master_port" --data-dir "$WORK/$name/n1" "$@" 2>"$WORK/$name/n1.log" &
+  PIDS+=($!); MASTER_PID=$!
+  wait_for_port 127.0.0.1 "$master_port" 30
+  MASTER="127.0.0.1:$master_port"
+  for i in $(seq 2 "$count"); do
+    port=$(free_port)
+    "$NODE_BIN" --host 127.0.0.1 --port "$port" --role worker --master "$MASTER" \
+      --data-dir "$WORK/$name/n$i" "$@" 2>"$WORK/$name/n$i.log" &
+    PIDS+=($!)
+    wait_for_port 127.0.0.1 "$port" 30
+  done
+  local deadline=$((SECONDS + 30))
+  until [ "$("$CLIENT" --node "$MASTER" --json nodes | python3 -c 'import json,sys; print(sum(n["alive"] for n in json.load(sys.stdin)["nodes"]))')" -ge "$count" ]; do
+    [ "$SECONDS" -lt "$deadline" ] || { echo "workers did not join" >&2; exit 1; }
+    sleep 0.2
+  done
+}
+
+stop_cluster() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; wait "$p" 2>/dev/null || true; done; PIDS=(); }
+
+# run_job SRC OUT: uploads with --output, leaves the status JSON in $WORK/last.json.
+run_job() {
+  local t0 t1
+  t0=$(now)
+  "$CLIENT" --node "$MASTER" --json upload "$1" --width 640 --height 360 \
+    --preset "$PRESET" --crf "$CRF" --output "$2" >"$WORK/upload.json" 2>/dev/null
+  t1=$(now)
+  E2E=$(calc "$t1 - $t0")
+  local id
+  id=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["id"])' "$WORK/upload.json")
+  "$CLIENT" --node "$MASTER" --json status "$id" >"$WORK/last.json"
+  JOB_S=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["timings"]["total_seconds"])' "$WORK/last.json")
+}
+
+SRC="$WORK/in720-${DURATION}s.mp4"
+make_source "$SRC" "$DURATION"
+SRC_MB=$(( $(stat -c %s "$SRC") / 1048576 ))
 
 echo "== plain ffmpeg: scale=640:360 libx264 -preset $PRESET -crf $CRF + aac"
 t0=$(now)
@@ -44,46 +92,85 @@ t1=$(now)
 PLAIN=$(calc "$t1 - $t0")
 PLAIN_RSS=$(( $(cat "$WORK/plain.rss") / 1024 ))
 
-echo "== vidshard, 1 node"
-PORT=$(free_port)
-rm -rf "$WORK/node1"
-"$NODE_BIN" --host 127.0.0.1 --port "$PORT" --data-dir "$WORK/node1" 2>"$WORK/node1.log" &
-NODE_PID=$!
-trap 'kill $NODE_PID 2>/dev/null || true' EXIT
-wait_for_port 127.0.0.1 "$PORT" 30
-t0=$(now)
-"$CLIENT" --node "127.0.0.1:$PORT" --json upload "$SRC" --width 640 --height 360 \
-  --preset "$PRESET" --crf "$CRF" --output "$WORK/vidshard.mp4" >"$WORK/upload.json" 2>/dev/null
-t1=$(now)
-E2E=$(calc "$t1 - $t0")
-JOB_ID=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["id"])' "$WORK/upload.json")
-JOB=$("$CLIENT" --node "127.0.0.1:$PORT" --json status "$JOB_ID")
-JOB_SECONDS=$(python3 -c 'import json,sys; j=json.loads(sys.argv[1]); print((j["updated_unix_ms"]-j["created_unix_ms"])/1000)' "$JOB")
-SHARDS=$(python3 -c 'import json,sys; j=json.loads(sys.argv[1]); print(" ".join("%.1f" % s["duration_seconds"] for s in j["shards"]))' "$JOB")
-NODE_RSS=$(( $(peak_rss_kb $NODE_PID) / 1024 ))
-OUT_FRAMES=$(ffprobe -v error -select_streams v:0 -count_packets -show_entries stream=nb_read_packets -of csv=p=0 "$WORK/vidshard.mp4")
-PLAIN_FRAMES=$(ffprobe -v error -select_streams v:0 -count_packets -show_entries stream=nb_read_packets -of csv=p=0 "$WORK/plain.mp4")
+echo "== vidshard, 1 node (default slots: one per core)"
+start_cluster one 1
+run_job "$SRC" "$WORK/one.mp4"
+ONE_JOB=$JOB_S; ONE_E2E=$E2E; ONE_RSS=$(peak_rss_mb "$MASTER_PID")
+cp "$WORK/last.json" "$WORK/one.json"
+stop_cluster
+
+echo "== vidshard, 3 nodes on this machine (1 slot each)"
+start_cluster three 3 --slots 1
+run_job "$SRC" "$WORK/three.mp4"
+THREE_JOB=$JOB_S; THREE_E2E=$E2E; THREE_RSS=$(peak_rss_mb "$MASTER_PID")
+cp "$WORK/last.json" "$WORK/three.json"
+stop_cluster
+
+PROJECT_JSON="$WORK/one.json"
+if [ -n "${PROJECT_SECONDS:-}" ]; then
+  echo "== vidshard, 1 node, ${PROJECT_SECONDS} s clip (shard times for the projection)"
+  LONG="$WORK/in720-${PROJECT_SECONDS}s.mp4"
+  make_source "$LONG" "$PROJECT_SECONDS"
+  start_cluster long 1
+  run_job "$LONG" "$WORK/long.mp4"
+  cp "$WORK/last.json" "$WORK/long.json"
+  PROJECT_JSON="$WORK/long.json"
+  stop_cluster
+fi
 
 echo "== node peak RSS during a ${UPLOAD_MB} MiB upload"
 head -c "$((UPLOAD_MB * 1048576))" /dev/urandom >"$WORK/big.bin"
-kill $NODE_PID; wait $NODE_PID 2>/dev/null || true
-rm -rf "$WORK/node2"
-"$NODE_BIN" --host 127.0.0.1 --port "$PORT" --data-dir "$WORK/node2" 2>"$WORK/node2.log" &
-NODE_PID=$!
-wait_for_port 127.0.0.1 "$PORT" 30
+start_cluster big 1
 t0=$(now)
-"$CLIENT" --node "127.0.0.1:$PORT" upload "$WORK/big.bin" --width 640 --height 360 >/dev/null 2>&1 || true
+"$CLIENT" --node "$MASTER" upload "$WORK/big.bin" --width 640 --height 360 >/dev/null 2>&1 || true
 t1=$(now)
 UPLOAD_S=$(calc "$t1 - $t0")
-BIG_RSS=$(( $(peak_rss_kb $NODE_PID) / 1024 ))
+BIG_RSS=$(peak_rss_mb "$MASTER_PID")
+stop_cluster
 rm -f "$WORK/big.bin"
 
-printf '\n%-44s %10s %8s %10s\n' "run" "wall s" "ratio" "peak RSS"
-printf '%-44s %10.2f %8s %8s MiB\n' "plain ffmpeg (${DURATION}s 720p -> 360p)" "$PLAIN" "1.00" "$PLAIN_RSS"
-printf '%-44s %10.2f %8.2f %8s MiB\n' "vidshard 1 node, job (upload ack -> done)" "$JOB_SECONDS" "$(calc "$JOB_SECONDS / $PLAIN")" "$NODE_RSS"
-printf '%-44s %10.2f %8.2f\n' "vidshard 1 node, end to end (hash+up+down)" "$E2E" "$(calc "$E2E / $PLAIN")"
+printf '\n%-48s %8s %7s %9s\n' "run (${DURATION} s 1280x720 -> 640x360, ${SRC_MB} MiB)" "wall s" "ratio" "peak RSS"
+printf '%-48s %8.2f %7s %6s MiB\n' "plain ffmpeg" "$PLAIN" "1.00" "$PLAIN_RSS"
+printf '%-48s %8.2f %7.2f %6s MiB\n' "vidshard 1 node: job (upload acked -> done)" "$ONE_JOB" "$(calc "$ONE_JOB / $PLAIN")" "$ONE_RSS"
+printf '%-48s %8.2f %7.2f\n' "vidshard 1 node: client end to end" "$ONE_E2E" "$(calc "$ONE_E2E / $PLAIN")"
+printf '%-48s %8.2f %7.2f %6s MiB\n' "vidshard 3 nodes on this box: job" "$THREE_JOB" "$(calc "$THREE_JOB / $PLAIN")" "$THREE_RSS"
+printf '%-48s %8.2f %7.2f\n' "vidshard 3 nodes on this box: client end to end" "$THREE_E2E" "$(calc "$THREE_E2E / $PLAIN")"
+echo "(end to end adds hashing the file, the upload and the download on loopback; RSS is the master's, ffmpeg children excluded)"
 echo
-echo "source: ${SRC_MB} MiB, ${SRC_FRAMES} frames; output frames: vidshard ${OUT_FRAMES}, plain ${PLAIN_FRAMES}"
-echo "shard lengths (s): $SHARDS"
+echo "frames: source $(frames_of "$SRC"), plain $(frames_of "$WORK/plain.mp4"), 1 node $(frames_of "$WORK/one.mp4"), 3 nodes $(frames_of "$WORK/three.mp4")"
+python3 - "$WORK/one.json" "$WORK/three.json" "$PROJECT_JSON" <<'PY'
+import json, sys, heapq
+one, three, proj = (json.load(open(p)) for p in sys.argv[1:4])
+measured_long = sys.argv[3] != sys.argv[1]
+def stages(name, j):
+    t = j["timings"]
+    workers = sorted({s["worker"] for s in j["shards"]})
+    print(f"{name}: probe+split {t['probe_split_seconds']:.2f} s, encode stage {t['encode_stage_seconds']:.2f} s "
+          f"(shard encodes: sum {t['shard_encode_sum_seconds']:.2f} s, longest {t['shard_encode_max_seconds']:.2f} s), "
+          f"transfers {t['transfer_sum_seconds']:.2f} s, join {t['join_seconds']:.2f} s; shards on {len(workers)} node(s)")
+stages("1 node ", one)
+stages("3 nodes", three)
+print("shard lengths (s): " + " ".join(f"{s['duration_seconds']:.1f}" for s in one["shards"]))
+# Projection: machines like this one (2 slots each), shards placed longest
+# first on the least-loaded slot; fixed costs (probe/split, join) as measured.
+t = proj["timings"]
+times = [s["encode_seconds"] for s in proj["shards"]]
+label = f"{proj['source']['duration_seconds']:.0f} s clip"
+if not measured_long:
+    times = times * 10
+    label = f"10 min clip (the {one['source']['duration_seconds']:.0f} s clip's shard times x10)"
+scale = 1 if measured_long else 10
+fixed = (t["probe_split_seconds"] + t["join_seconds"]) * scale
+def makespan(times, slots):
+    heap = [0.0] * slots
+    for x in sorted(times, reverse=True):
+        heapq.heappush(heap, heapq.heappop(heap) + x)
+    return max(heap)
+base = fixed + makespan(times, 2)
+print(f"projection for a {label}, shards of ~10 s, 2 slots per machine, transfers not included:")
+for machines in (1, 2, 4, 8, 16):
+    wall = fixed + makespan(times, 2 * machines)
+    print(f"  {machines:2d} machine(s): {wall:7.1f} s  speedup {base / wall:5.2f}x")
+PY
 echo "node peak RSS during a ${UPLOAD_MB} MiB upload: ${BIG_RSS} MiB (upload took ${UPLOAD_S} s)"
 echo "work dir: $WORK"

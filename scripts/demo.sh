@@ -32,9 +32,8 @@ for arg in "$@"; do
 done
 
 # How many nodes to start: node 1 is the master, the others join it as
-# workers. Keep this at 1 for now: more nodes come with the workers issue
-# (until then a master encodes every shard itself).
-NODES=1
+# workers (each with one encode slot, so the shards visibly spread).
+NODES=${NODES:-3}
 
 out=demo-out
 node_bin=target/release/vidshard-node
@@ -90,7 +89,7 @@ for i in $(seq 1 "$NODES"); do
         # Its own session: it outlives this script and the terminal's Ctrl-C.
         launch=(setsid)
     fi
-    "${launch[@]}" "$node_bin" --host 127.0.0.1 --port "$port" "${role[@]}" --data-dir "$data" \
+    "${launch[@]}" "$node_bin" --host 127.0.0.1 --port "$port" "${role[@]}" --data-dir "$data" --slots 1 \
         >"$node_log" 2>&1 </dev/null &
     pid=$!
     pids+=("$pid")
@@ -104,6 +103,14 @@ for i in $(seq 1 "$NODES"); do
         master="127.0.0.1:$port"
     fi
 done
+
+section "waiting for $NODES node(s) to be alive in the cluster"
+deadline=$((SECONDS + 30))
+until [ "$("$cli" --node "$master" --json nodes | python3 -c 'import json,sys; print(sum(n["alive"] for n in json.load(sys.stdin)["nodes"]))')" -ge "$NODES" ]; do
+    [ "$SECONDS" -lt "$deadline" ] || die "the workers did not join within 30 s (see $out/node*.log)"
+    sleep 0.2
+done
+log "$NODES node(s) alive"
 
 # --- the job ---------------------------------------------------------------
 

@@ -35,6 +35,23 @@ fn shard_json(shard: &ShardInfo) -> Value {
         "start_seconds": round(shard.start_seconds, 3),
         "duration_seconds": round(shard.duration_seconds, 3),
         "message": shard.message,
+        "worker_id": shard.worker_id,
+        "running_on": shard.running_on,
+        "encode_seconds": round(shard.encode_seconds, 3),
+        "transfer_seconds": round(shard.transfer_seconds, 3),
+    })
+}
+
+fn timings_json(job: &JobInfo) -> Value {
+    let t = job.timings.unwrap_or_default();
+    json!({
+        "probe_split_seconds": round(t.probe_split_seconds, 3),
+        "encode_stage_seconds": round(t.encode_stage_seconds, 3),
+        "shard_encode_sum_seconds": round(t.shard_encode_sum_seconds, 3),
+        "shard_encode_max_seconds": round(t.shard_encode_max_seconds, 3),
+        "transfer_sum_seconds": round(t.transfer_sum_seconds, 3),
+        "join_seconds": round(t.join_seconds, 3),
+        "total_seconds": round(t.total_seconds, 3),
     })
 }
 
@@ -75,6 +92,7 @@ pub fn job_json(job: &JobInfo, with_shards: bool) -> Value {
         "shards_total": total,
         "created_unix_ms": job.created_unix_ms,
         "updated_unix_ms": job.updated_unix_ms,
+        "timings": timings_json(job),
     });
     if with_shards {
         value["shards"] = job.shards.iter().map(shard_json).collect();

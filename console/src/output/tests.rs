@@ -98,7 +98,8 @@ fn status_json_has_every_field() {
         shards[1],
         json!({"index": 1, "state": "encoding", "worker": "10.0.0.3:50052", "progress": 0.42,
                "frames": 240, "attempts": 1, "fps": 59.94, "start_seconds": 10.0,
-               "duration_seconds": 10.0, "message": ""})
+               "duration_seconds": 10.0, "message": "", "worker_id": "", "running_on": [],
+               "encode_seconds": 0.0, "transfer_seconds": 0.0})
     );
 }
 

@@ -11,5 +11,5 @@ mod model;
 mod table;
 
 pub use eta::EtaEstimator;
-pub use model::{JobRecord, JobStatus, ShardRecord, ShardState, SourceSummary};
+pub use model::{JobRecord, JobStatus, ShardRecord, ShardState, SourceSummary, StageTimes};
 pub use table::{JobTable, SharedJobs};

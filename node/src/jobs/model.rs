@@ -88,6 +88,9 @@ pub struct ShardRecord {
     pub frames_done: u64,
     pub fps: f32,
     pub message: String,
+    /// Of the accepted copy (see `vidshard.v1.ShardInfo`).
+    pub encode_seconds: f64,
+    pub transfer_seconds: f64,
 }
 
 impl ShardRecord {
@@ -110,6 +113,15 @@ pub struct SourceSummary {
     pub has_audio: bool,
 }
 
+/// Wall-clock seconds of the pipeline stages.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+pub struct StageTimes {
+    pub probe_split: f64,
+    pub encode_stage: f64,
+    pub join: f64,
+    pub total: f64,
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct JobRecord {
     pub id: String,
@@ -124,6 +136,7 @@ pub struct JobRecord {
     pub output_frames: u64,
     pub created_unix_ms: u64,
     pub updated_unix_ms: u64,
+    pub timings: StageTimes,
     #[serde(skip)]
     pub eta: EtaEstimator,
 }

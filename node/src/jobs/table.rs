@@ -45,6 +45,7 @@ impl JobTable {
                 output_frames: 0,
                 created_unix_ms: now,
                 updated_unix_ms: now,
+                timings: Default::default(),
                 eta: EtaEstimator::default(),
             },
         );

@@ -50,6 +50,9 @@ pub async fn run_job(ctx: Ctx, id: String) {
     match outcome {
         Ok(frames) => {
             let seconds = started.elapsed().as_secs_f64();
+            ctx.jobs
+                .lock()
+                .update(&id, |job| job.timings.total = seconds);
             tracing::info!(job = %id, frames, seconds, "job completed");
             ctx.jobs.lock().set_status(
                 &id,
@@ -69,8 +72,20 @@ pub async fn run_job(ctx: Ctx, id: String) {
 }
 
 async fn stages(ctx: &Ctx, id: &str, scratch: &Scratch) -> Result<u64, Failure> {
+    let mut clock = Instant::now();
+    let mut lap = |set: fn(&mut crate::jobs::StageTimes, f64)| {
+        let seconds = clock.elapsed().as_secs_f64();
+        clock = Instant::now();
+        ctx.jobs
+            .lock()
+            .update(id, |job| set(&mut job.timings, seconds));
+    };
     let prepared = split::probe_and_split(ctx, id, scratch.path()).await?;
+    lap(|t, s| t.probe_split = s);
     let audio = join::start_audio(ctx, &prepared, scratch.path());
     crate::scheduler::driver::encode_all(ctx, id, &prepared.spec).await?;
-    join::join_and_store(ctx, id, &prepared, audio, scratch.path()).await
+    lap(|t, s| t.encode_stage = s);
+    let frames = join::join_and_store(ctx, id, &prepared, audio, scratch.path()).await?;
+    lap(|t, s| t.join = s);
+    Ok(frames)
 }

@@ -66,22 +66,14 @@ pub async fn probe_and_split(ctx: &Ctx, id: &str, scratch: &Path) -> Result<Prep
     let paths = media::split_video(&ctx.tools, &source_path, &plan, info.frames(), scratch)
         .await
         .map_err(|e| fail(format!("splitting failed: {e}")))?;
+    // Shards are hashed into the store in parallel. Their frame counts are
+    // the plan's; each encoded shard is checked against it and the output
+    // against the source, so a bad split cannot pass unnoticed.
+    let imports = paths.iter().map(|path| ctx.store.import(path));
+    let blobs = futures::future::join_all(imports).await;
     let mut shards = Vec::with_capacity(paths.len());
-    for (index, (path, cut)) in paths.iter().zip(&plan.shards).enumerate() {
-        let found = media::inspect(&ctx.tools, path)
-            .await
-            .map_err(|e| fail(format!("shard {index}: {e}")))?;
-        if found.frames != cut.frames {
-            return Err(fail(format!(
-                "shard {index} holds {} frames, planned {}",
-                found.frames, cut.frames
-            )));
-        }
-        let blob = ctx
-            .store
-            .import(path)
-            .await
-            .map_err(|e| fail(format!("storing shard {index}: {e}")))?;
+    for (index, (blob, cut)) in blobs.into_iter().zip(&plan.shards).enumerate() {
+        let blob = blob.map_err(|e| fail(format!("storing shard {index}: {e}")))?;
         shards.push(ShardRecord {
             index: index as u32,
             frames: cut.frames,
@@ -97,6 +89,8 @@ pub async fn probe_and_split(ctx: &Ctx, id: &str, scratch: &Path) -> Result<Prep
             frames_done: 0,
             fps: 0.0,
             message: String::new(),
+            encode_seconds: 0.0,
+            transfer_seconds: 0.0,
         });
     }
     let count = shards.len();

@@ -36,6 +36,15 @@ pub fn settings(spec: &EncodeSpec) -> EncodeSettings {
     }
 }
 
+/// A verified result and where its time went.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CopyOutcome {
+    pub blob: BlobRef,
+    pub encode_seconds: f64,
+    /// Sending the shard, fetching and verifying the result.
+    pub transfer_seconds: f64,
+}
+
 /// Why a copy produced nothing.
 #[derive(Debug, Clone, PartialEq)]
 pub struct CopyError {
@@ -76,13 +85,14 @@ pub async fn run_local(
     ctx: &Ctx,
     req: &CopyRequest,
     on_progress: impl FnMut(Progress),
-) -> Result<BlobRef, CopyError> {
+) -> Result<CopyOutcome, CopyError> {
     let _permit = ctx
         .slots
         .clone()
         .acquire_owned()
         .await
         .map_err(|_| "node is shutting down".to_string())?;
+    let started = std::time::Instant::now();
     let input = ctx
         .store
         .path(&req.source.sha256)
@@ -98,7 +108,12 @@ pub async fn run_local(
     let result =
         worker::encode_verified(&ctx.tools, &ctx.store, &task, scratch.path(), on_progress).await;
     scratch.remove().await;
-    Ok(result.map_err(|e| e.to_string())?)
+    let blob = result.map_err(|e| e.to_string())?;
+    Ok(CopyOutcome {
+        blob,
+        encode_seconds: started.elapsed().as_secs_f64(),
+        transfer_seconds: 0.0,
+    })
 }
 
 /// The shard's bytes as a request stream: the task header, then chunks.
@@ -131,7 +146,12 @@ fn upload_stream(
 }
 
 /// Encodes on the vidshard worker at `address` and brings the result home.
-pub async fn run_remote(ctx: &Ctx, address: &str, req: &CopyRequest) -> Result<BlobRef, CopyError> {
+pub async fn run_remote(
+    ctx: &Ctx,
+    address: &str,
+    req: &CopyRequest,
+) -> Result<CopyOutcome, CopyError> {
+    let started = std::time::Instant::now();
     let channel = ctx
         .peers
         .channel(address)
@@ -196,5 +216,11 @@ pub async fn run_remote(ctx: &Ctx, address: &str, req: &CopyRequest) -> Result<B
         .map_err(|e| format!("result from {address} unreadable: {e}"))?;
     worker::check_encoded(&found, req.expected_frames, &req.spec)
         .map_err(|e| format!("result from {address}: {e}"))?;
-    Ok(blob)
+    let encode_seconds = reply.encode_seconds.max(0.0);
+    let transfer_seconds = (started.elapsed().as_secs_f64() - encode_seconds).max(0.0);
+    Ok(CopyOutcome {
+        blob,
+        encode_seconds,
+        transfer_seconds,
+    })
 }

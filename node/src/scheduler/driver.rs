@@ -11,7 +11,7 @@ use tokio::task::{AbortHandle, JoinSet};
 
 use super::board::TaskEntry;
 use super::decide::{CopyView, Decision, Policy, ShardView, WorkerView, decide};
-use super::dispatch::{CopyError, CopyRequest, run_local, run_remote};
+use super::dispatch::{CopyError, CopyOutcome, CopyRequest, run_local, run_remote};
 use crate::cluster::Protocol;
 use crate::context::Ctx;
 use crate::jobs::{JobStatus, ShardState};
@@ -36,7 +36,13 @@ struct ShardRun {
     last_error: String,
 }
 
-type CopyResult = (u32, String, String, Duration, Result<BlobRef, CopyError>);
+type CopyResult = (
+    u32,
+    String,
+    String,
+    Duration,
+    Result<CopyOutcome, CopyError>,
+);
 
 /// Records a copy's progress in the job table (the shard shows its most
 /// advanced copy). Called for local encodes and for heartbeat reports.
@@ -211,12 +217,12 @@ pub async fn encode_all(ctx: &Ctx, id: &str, spec: &EncodeSpec) -> Result<(), Fa
                 let run = &mut runs[shard as usize];
                 run.copies.retain(|c| c.task_id != task_id);
                 match result {
-                    Ok(blob) if !run.done => {
+                    Ok(outcome) if !run.done => {
                         run.done = true;
                         let spf = took.as_secs_f64() / frames[shard as usize].max(1) as f64;
                         seconds_per_frame = Some(seconds_per_frame.map_or(spf, |old| (old + spf) / 2.0));
                         tracing::info!(job = %id, shard, %worker, seconds = took.as_secs_f64(), "shard done");
-                        record_done(ctx, id, shard, &worker, blob);
+                        record_done(ctx, id, shard, &worker, outcome);
                     }
                     Ok(_) => {}
                     Err(error) if !run.done && error.worker_lost => {
@@ -298,7 +304,7 @@ fn record_running_on(ctx: &Ctx, id: &str, shard: u32, run: &ShardRun) {
     });
 }
 
-fn record_done(ctx: &Ctx, id: &str, shard: u32, worker: &str, blob: BlobRef) {
+fn record_done(ctx: &Ctx, id: &str, shard: u32, worker: &str, outcome: CopyOutcome) {
     let address = ctx
         .membership
         .lock()
@@ -309,7 +315,9 @@ fn record_done(ctx: &Ctx, id: &str, shard: u32, worker: &str, blob: BlobRef) {
         let s = &mut job.shards[shard as usize];
         s.state = ShardState::Done;
         s.frames_done = s.frames;
-        s.encoded = Some(blob);
+        s.encoded = Some(outcome.blob);
+        s.encode_seconds = outcome.encode_seconds;
+        s.transfer_seconds = outcome.transfer_seconds;
         s.worker = address;
         s.worker_id = worker.to_string();
         s.message.clear();

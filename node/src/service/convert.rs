@@ -92,6 +92,8 @@ pub fn job_info(job: &JobRecord) -> v1::JobInfo {
                 message: s.message.clone(),
                 worker_id: s.worker_id.clone(),
                 running_on: s.running_on.clone(),
+                encode_seconds: s.encode_seconds,
+                transfer_seconds: s.transfer_seconds,
             })
             .collect(),
         progress: job.progress(),
@@ -99,5 +101,18 @@ pub fn job_info(job: &JobRecord) -> v1::JobInfo {
         created_unix_ms: job.created_unix_ms,
         updated_unix_ms: job.updated_unix_ms,
         finished: job.status.is_final(),
+        timings: Some(v1::JobTimings {
+            probe_split_seconds: job.timings.probe_split,
+            encode_stage_seconds: job.timings.encode_stage,
+            shard_encode_sum_seconds: job.shards.iter().map(|s| s.encode_seconds).sum(),
+            shard_encode_max_seconds: job
+                .shards
+                .iter()
+                .map(|s| s.encode_seconds)
+                .fold(0.0, f64::max),
+            transfer_sum_seconds: job.shards.iter().map(|s| s.transfer_seconds).sum(),
+            join_seconds: job.timings.join,
+            total_seconds: job.timings.total,
+        }),
     }
 }

@@ -9,7 +9,6 @@ mod writer;
 use std::path::{Path, PathBuf};
 
 use sha2::{Digest, Sha256};
-use tokio::io::AsyncReadExt;
 
 pub use writer::BlobWriter;
 
@@ -142,21 +141,29 @@ impl BlobStore {
     }
 }
 
-/// sha256 and size of a file, read in [`CHUNK`]-sized pieces.
+/// sha256 and size of a file, read in [`CHUNK`]-sized pieces on the
+/// blocking pool (one hop for the whole file, not one per chunk).
 pub async fn hash_file(path: &Path) -> Result<(String, u64), StoreError> {
-    let mut file = tokio::fs::File::open(path).await?;
-    let mut hasher = Sha256::new();
-    let mut buf = vec![0u8; CHUNK];
-    let mut size = 0u64;
-    loop {
-        let n = file.read(&mut buf).await?;
-        if n == 0 {
-            break;
+    let path = path.to_path_buf();
+    tokio::task::spawn_blocking(move || -> std::io::Result<(String, u64)> {
+        use std::io::Read;
+        let mut file = std::fs::File::open(&path)?;
+        let mut hasher = Sha256::new();
+        let mut buf = vec![0u8; CHUNK];
+        let mut size = 0u64;
+        loop {
+            let n = file.read(&mut buf)?;
+            if n == 0 {
+                break;
+            }
+            hasher.update(&buf[..n]);
+            size += n as u64;
         }
-        hasher.update(&buf[..n]);
-        size += n as u64;
-    }
-    Ok((hex::encode(hasher.finalize()), size))
+        Ok((hex::encode(hasher.finalize()), size))
+    })
+    .await
+    .map_err(std::io::Error::other)?
+    .map_err(StoreError::from)
 }
 
 #[cfg(test)]
