@@ -18,7 +18,7 @@ use crate::media::Tools;
 use crate::scheduler::TaskBoard;
 use crate::stats::Stats;
 use crate::store::BlobStore;
-use crate::worker::WorkerTasks;
+use crate::worker::{LegacyShards, WorkerTasks};
 
 pub struct NodeContext {
     pub config: Config,
@@ -39,6 +39,8 @@ pub struct NodeContext {
     pub board: TaskBoard,
     /// Worker side: tasks this node runs for a master.
     pub worker_tasks: WorkerTasks,
+    /// Worker side: shards from original-protocol masters.
+    pub legacy_shards: LegacyShards,
     pub peers: Peers,
 }
 

@@ -22,7 +22,7 @@ use crate::media::Tools;
 use crate::scheduler::TaskBoard;
 use crate::stats::Stats;
 use crate::store::BlobStore;
-use crate::worker::WorkerTasks;
+use crate::worker::{LegacyShards, WorkerTasks};
 
 /// How long running work gets to wind down after the stop signal.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
@@ -73,12 +73,14 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
         membership: SharedMembership::default(),
         board: TaskBoard::default(),
         worker_tasks: WorkerTasks::default(),
+        legacy_shards: LegacyShards::default(),
         peers: Peers::default(),
     });
     tracing::info!(node = %ctx.node_id, role = ?ctx.config.role, slots = slots_total, "vidshard-node listening on {address}");
 
     if ctx.is_master() {
         let dead_after = Duration::from_secs_f64(ctx.config.dead_after.max(0.5));
+        tasks.spawn(crate::cluster::probe::run(ctx.clone()));
         tasks.spawn(ctx.membership.clone().run_sweeper(
             dead_after,
             Duration::from_millis(250),

@@ -6,5 +6,6 @@
 pub mod join;
 pub mod membership;
 pub mod peers;
+pub mod probe;
 
 pub use membership::{Liveness, Member, Membership, Protocol, SharedMembership};

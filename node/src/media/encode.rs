@@ -41,11 +41,35 @@ fn vp9_cpu_used(preset: &str) -> &'static str {
     }
 }
 
-pub(crate) fn encode_args(spec: &EncodeSpec) -> Vec<String> {
-    let mut args: Vec<String> = vec![
-        "-map".into(),
-        "0:v:0".into(),
-        "-an".into(),
+/// Where an encode goes: our shards are video-only nut; shards for an
+/// original-protocol master keep their audio in the container they came in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EncodeTarget<'a> {
+    pub muxer: &'a str,
+    pub keep_audio: bool,
+}
+
+impl EncodeTarget<'static> {
+    pub const SHARD: Self = Self {
+        muxer: "nut",
+        keep_audio: false,
+    };
+}
+
+pub(crate) fn encode_args(spec: &EncodeSpec, keep_audio: bool) -> Vec<String> {
+    let audio: Vec<String> = if keep_audio {
+        let codec = if spec.format.is_vp9() {
+            "libopus"
+        } else {
+            "aac"
+        };
+        ["-map", "0:a:0?", "-c:a", codec].map(String::from).to_vec()
+    } else {
+        vec!["-an".into()]
+    };
+    let mut args: Vec<String> = vec!["-map".into(), "0:v:0".into()];
+    args.extend(audio);
+    args.extend(vec![
         "-sn".into(),
         "-dn".into(),
         "-fps_mode".into(),
@@ -59,7 +83,7 @@ pub(crate) fn encode_args(spec: &EncodeSpec) -> Vec<String> {
         ),
         "-pix_fmt".into(),
         "yuv420p".into(),
-    ];
+    ]);
     let codec: Vec<String> = if spec.format.is_vp9() {
         vec![
             "-c:v",
@@ -106,13 +130,14 @@ pub async fn encode_shard(
     spec: &EncodeSpec,
     input: &Path,
     output: &Path,
+    target: EncodeTarget<'_>,
     mut on_progress: impl FnMut(Progress),
 ) -> Result<(), MediaError> {
     let mut cmd = command(&tools.ffmpeg);
     cmd.args(["-nostdin", "-hide_banner", "-v", "error", "-y", "-i"])
         .arg(input)
-        .args(encode_args(spec))
-        .args(["-progress", "pipe:1", "-nostats", "-f", "nut"])
+        .args(encode_args(spec, target.keep_audio))
+        .args(["-progress", "pipe:1", "-nostats", "-f", target.muxer])
         .arg(output);
     let mut progress = Progress::default();
     run_lines(cmd, |line| {
@@ -137,7 +162,7 @@ mod tests {
             crf: 23,
             threads: 1,
         };
-        let args = encode_args(&spec).join(" ");
+        let args = encode_args(&spec, false).join(" ");
         assert!(
             args.contains("-fps_mode passthrough -enc_time_base -1"),
             "{args}"
@@ -149,8 +174,13 @@ mod tests {
         );
         assert!(args.contains("-an"), "{args}");
         spec.format = OutputFormat::Webm;
-        let args = encode_args(&spec).join(" ");
+        let args = encode_args(&spec, false).join(" ");
         assert!(args.contains("-c:v libvpx-vp9"), "{args}");
         assert!(args.contains("-cpu-used 6"), "{args}");
+        let with_audio = encode_args(&spec, true).join(" ");
+        assert!(
+            with_audio.contains("-map 0:a:0? -c:a libopus") && !with_audio.contains("-an"),
+            "{with_audio}"
+        );
     }
 }

@@ -15,9 +15,9 @@ mod run;
 mod split;
 
 pub use audio::{AudioPlan, audio_plan, prepare_audio};
-pub use encode::{EncodeSpec, encode_shard};
+pub use encode::{EncodeSpec, EncodeTarget, encode_shard};
 pub use join::{ffconcat_list, join};
 pub use plan::{Cut, ShardPlan, plan_shards};
 pub use probe::{Inspection, MediaInfo, Packet, StreamInfo, inspect, probe};
 pub use run::{MediaError, Progress, Tools};
-pub use split::split_video;
+pub use split::{remux, split_video};

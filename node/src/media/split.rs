@@ -66,3 +66,29 @@ pub async fn split_video(
     }
     Ok(paths)
 }
+
+/// Copies the video stream (and the audio with `keep_audio`) of `input`
+/// into `output` with the muxer `muxer`, no re-encode: used to hand shards
+/// to original-protocol peers in a container they know, and to take their
+/// results back as video-only nut.
+pub async fn remux(
+    tools: &Tools,
+    input: &Path,
+    output: &Path,
+    muxer: &str,
+    keep_audio: bool,
+) -> Result<(), MediaError> {
+    let mut cmd = command(&tools.ffmpeg);
+    cmd.args(["-nostdin", "-hide_banner", "-v", "error", "-y", "-i"])
+        .arg(input)
+        .args(["-map", "0:v:0"]);
+    if keep_audio {
+        cmd.args(["-map", "0:a:0?"]);
+    }
+    cmd.args(["-c", "copy"]);
+    if muxer == "mp4" || muxer == "mov" {
+        cmd.args(["-movflags", "+faststart"]);
+    }
+    cmd.args(["-f", muxer]).arg(output);
+    run_lines(cmd, |_| {}).await
+}

@@ -14,6 +14,8 @@ pub struct TaskEntry {
     pub shard: u32,
     pub worker_id: String,
     pub progress: Progress,
+    /// Status reported by an original-protocol worker, if any.
+    pub report: Option<String>,
 }
 
 #[derive(Debug, Default)]
@@ -57,6 +59,7 @@ impl TaskBoard {
                 shard,
                 worker_id: worker_id.into(),
                 progress: Progress::default(),
+                report: None,
             },
         );
         *inner.assigned.entry(worker_id.to_string()).or_default() += 1;
@@ -72,6 +75,26 @@ impl TaskBoard {
         let entry = inner.tasks.get_mut(task_id)?;
         entry.progress = progress;
         Some(entry.clone())
+    }
+
+    /// Records an original worker's `ReportWorkerShardStatus`; false for
+    /// tasks this master does not know (late or foreign reports).
+    pub fn record_report(&self, task_id: &str, status: &str) -> bool {
+        let mut inner = self.lock();
+        match inner.tasks.get_mut(task_id) {
+            Some(entry) => {
+                entry.report = Some(status.to_string());
+                true
+            }
+            None => false,
+        }
+    }
+
+    pub fn report_of(&self, task_id: &str) -> Option<String> {
+        self.lock()
+            .tasks
+            .get(task_id)
+            .and_then(|t| t.report.clone())
     }
 
     pub fn progress(&self, task_id: &str) -> Progress {

@@ -11,7 +11,7 @@ use tokio::task::{AbortHandle, JoinSet};
 
 use super::board::TaskEntry;
 use super::decide::{CopyView, Decision, Policy, ShardView, WorkerView, decide};
-use super::dispatch::{CopyError, CopyOutcome, CopyRequest, run_local, run_remote};
+use super::dispatch::{CopyError, CopyOutcome, CopyRequest, run_local, run_original, run_remote};
 use crate::cluster::Protocol;
 use crate::context::Ctx;
 use crate::jobs::{JobStatus, ShardState};
@@ -68,7 +68,7 @@ pub fn apply_progress(ctx: &Ctx, entry: &TaskEntry) {
 
 /// Live workers as the scheduler sees them: this node plus every live
 /// vidshard member, with free slots counted across all jobs.
-fn worker_views(ctx: &Ctx) -> (Vec<WorkerView>, HashMap<String, String>) {
+fn worker_views(ctx: &Ctx) -> (Vec<WorkerView>, HashMap<String, (String, Protocol)>) {
     let mut addresses = HashMap::new();
     let local_free = ctx
         .slots_total
@@ -79,9 +79,12 @@ fn worker_views(ctx: &Ctx) -> (Vec<WorkerView>, HashMap<String, String>) {
         free_slots: local_free,
         score: ctx.score_report().score,
     }];
-    addresses.insert(ctx.node_id.clone(), ctx.address.clone());
+    addresses.insert(
+        ctx.node_id.clone(),
+        (ctx.address.clone(), Protocol::Vidshard),
+    );
     for m in ctx.membership.lock().members() {
-        if m.node_id == ctx.node_id || m.protocol != Protocol::Vidshard {
+        if m.node_id == ctx.node_id {
             continue;
         }
         let busy = m.slots_busy.max(ctx.board.assigned(&m.node_id));
@@ -91,7 +94,7 @@ fn worker_views(ctx: &Ctx) -> (Vec<WorkerView>, HashMap<String, String>) {
             free_slots: m.slots_total.saturating_sub(busy),
             score: m.load.score,
         });
-        addresses.insert(m.node_id.clone(), m.address.clone());
+        addresses.insert(m.node_id.clone(), (m.address.clone(), m.protocol));
     }
     (views, addresses)
 }
@@ -159,11 +162,19 @@ pub async fn encode_all(ctx: &Ctx, id: &str, spec: &EncodeSpec) -> Result<(), Fa
                         spec: spec.clone(),
                         expected_frames: frames[shard as usize],
                         source: sources[shard as usize].clone(),
+                        total_shards: frames.len() as u32,
                     };
-                    let address = addresses.get(&worker).cloned().unwrap_or_default();
+                    let (address, protocol) = addresses
+                        .get(&worker)
+                        .cloned()
+                        .unwrap_or((String::new(), Protocol::Vidshard));
                     tracing::info!(job = %id, shard, %worker, %address, duplicate, "shard assigned");
-                    let abort =
-                        running.spawn(run_copy(ctx.clone(), worker.clone(), address.clone(), req));
+                    let abort = running.spawn(run_copy(
+                        ctx.clone(),
+                        worker.clone(),
+                        (address.clone(), protocol),
+                        req,
+                    ));
                     runs[shard as usize].copies.push(RunningCopy {
                         worker_id: worker.clone(),
                         task_id,
@@ -247,12 +258,19 @@ pub async fn encode_all(ctx: &Ctx, id: &str, spec: &EncodeSpec) -> Result<(), Fa
 }
 
 /// Runs one copy where `decide` put it; returns its identity with the result.
-async fn run_copy(ctx: Ctx, worker_id: String, address: String, req: CopyRequest) -> CopyResult {
+async fn run_copy(
+    ctx: Ctx,
+    worker_id: String,
+    (address, protocol): (String, Protocol),
+    req: CopyRequest,
+) -> CopyResult {
     let _guard = ctx
         .board
         .register(&req.task_id, &req.job_id, req.shard_index, &worker_id);
     let started = Instant::now();
-    let result = if worker_id == ctx.node_id {
+    let result = if protocol == Protocol::Original {
+        run_original(&ctx, &address, &req).await
+    } else if worker_id == ctx.node_id {
         let (progress_ctx, task_id) = (ctx.clone(), req.task_id.clone());
         let on_progress = move |p: Progress| {
             if let Some(entry) = progress_ctx.board.report(&task_id, p) {

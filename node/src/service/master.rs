@@ -11,6 +11,9 @@ use vidshard_proto::replication::*;
 use super::convert::status_message;
 use super::retrieve::output_stream;
 use super::upload::{Outcome, UploadStart, ingest};
+use std::time::Instant;
+
+use crate::cluster::{Member, Protocol};
 use crate::context::Ctx;
 use crate::ids;
 use crate::params::RawParams;
@@ -49,13 +52,37 @@ impl MasterService for Master {
         &self,
         request: Request<RegisterWorkerRequest>,
     ) -> Result<Response<RegisterWorkerResponse>, Status> {
-        let worker = request.into_inner().worker_address;
-        Ok(Response::new(RegisterWorkerResponse {
-            success: false,
-            message: format!(
-                "not registered: {worker:?}: this vidshard version encodes every shard on the master; remote workers are not supported yet"
-            ),
-        }))
+        let address = request.into_inner().worker_address;
+        let reply = |success: bool, message: String| {
+            Ok(Response::new(RegisterWorkerResponse { success, message }))
+        };
+        if !self.ctx.is_master() {
+            let master = self.ctx.master_address().unwrap_or_default();
+            return reply(
+                false,
+                format!("this node is not the master; register with {master}"),
+            );
+        }
+        let Some(node_id) = original_worker_id(&address) else {
+            return reply(
+                false,
+                format!("bad worker address {address:?}: expected HOST:PORT"),
+            );
+        };
+        self.ctx.membership.heard_from(Member {
+            node_id,
+            address: address.clone(),
+            protocol: Protocol::Original,
+            last_seen: Instant::now(),
+            alive: true,
+            slots_total: 1,
+            slots_busy: 0,
+            load: Default::default(),
+        });
+        reply(
+            true,
+            format!("registered {address} as an original-protocol worker"),
+        )
     }
 
     async fn upload_video(
@@ -134,12 +161,47 @@ impl MasterService for Master {
         request: Request<ReportWorkerShardStatusRequest>,
     ) -> Result<Response<ReportWorkerShardStatusResponse>, Status> {
         let report = request.into_inner();
-        Ok(Response::new(ReportWorkerShardStatusResponse {
-            success: false,
-            message: format!(
-                "shard {:?} of {:?} is not known here: this vidshard version hands no shards to remote workers yet",
+        let task_id = report
+            .shard_id
+            .rsplit_once('.')
+            .map_or(report.shard_id.as_str(), |(stem, _)| stem);
+        let known = self.ctx.board.record_report(task_id, &report.status);
+        let message = if known {
+            format!("shard {} is {}", report.shard_id, report.status)
+        } else {
+            format!(
+                "shard {:?} of {:?} is not running here (late, cancelled or unknown)",
                 report.shard_id, report.video_id
-            ),
+            )
+        };
+        Ok(Response::new(ReportWorkerShardStatusResponse {
+            success: known,
+            message,
         }))
     }
+}
+
+/// The member id of an original worker, from its "HOST:PORT" (pure).
+pub fn original_worker_id(address: &str) -> Option<String> {
+    let (host, port) = address.rsplit_once(':')?;
+    let port: u16 = port.parse().ok().filter(|p| *p > 0)?;
+    if host.is_empty()
+        || host.len() > 253
+        || !host
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b".-[]:".contains(&b))
+    {
+        return None;
+    }
+    let safe: String = host
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' {
+                c
+            } else {
+                '-'
+            }
+        })
+        .collect();
+    Some(format!("original-{safe}-{port}"))
 }

@@ -12,6 +12,7 @@ mod upload;
 mod worker;
 
 pub use node::FIXED_TERM;
+pub use worker::MAX_LEGACY_SHARD;
 
 use tonic::service::Routes;
 use vidshard_proto::replication::master_service_server::MasterServiceServer;
@@ -35,7 +36,7 @@ pub fn routes(ctx: Ctx) -> Routes {
     )
     .add_service(
         WorkerServiceServer::new(worker::Worker::new(ctx.clone()))
-            .max_decoding_message_size(MAX_MESSAGE),
+            .max_decoding_message_size(worker::MAX_LEGACY_SHARD + 4096),
     )
     .add_service(
         NodeServiceServer::new(node::Node::new(ctx.clone())).max_decoding_message_size(MAX_MESSAGE),

@@ -152,6 +152,7 @@ impl Worker for ShardWorker {
             input: &path,
             expected_frames: task.expected_frames,
             spec: &spec,
+            target: crate::media::EncodeTarget::SHARD,
         };
         let result = worker::encode_verified(&ctx.tools, &ctx.store, &local, scratch.path(), |p| {
             running.report(p)

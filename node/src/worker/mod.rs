@@ -3,13 +3,15 @@
 //! shards it encodes itself; remote workers run the same code for the
 //! master's `RunShard` calls (`tasks` tracks their progress).
 
+pub mod legacy;
 mod tasks;
 
+pub use legacy::LegacyShards;
 pub use tasks::{RunningTask, WorkerTasks};
 
 use std::path::Path;
 
-use crate::media::{self, EncodeSpec, Progress, Tools};
+use crate::media::{self, EncodeSpec, EncodeTarget, Progress, Tools};
 use crate::store::{BlobRef, BlobStore};
 
 /// A shard the worker is asked to encode.
@@ -17,6 +19,7 @@ pub struct ShardTask<'a> {
     pub input: &'a Path,
     pub expected_frames: u64,
     pub spec: &'a EncodeSpec,
+    pub target: EncodeTarget<'a>,
 }
 
 /// Why a shard did not produce a usable result.
@@ -67,10 +70,18 @@ pub async fn encode_verified(
     let output = scratch.join(format!(
         "encoded-{}.{}",
         uuid::Uuid::new_v4().simple(),
-        task.spec.shard_extension()
+        task.target.muxer
     ));
     let result = async {
-        media::encode_shard(tools, task.spec, task.input, &output, on_progress).await?;
+        media::encode_shard(
+            tools,
+            task.spec,
+            task.input,
+            &output,
+            task.target,
+            on_progress,
+        )
+        .await?;
         let found = media::inspect(tools, &output).await?;
         check_encoded(&found, task.expected_frames, task.spec).map_err(ShardError::Verify)?;
         Ok(store.import(&output).await?)
