@@ -53,5 +53,6 @@ cargo test --workspace
 
 step "tests/legacy/test_legacy.sh target/debug/vidshard-node"
 tests/legacy/test_legacy.sh target/debug/vidshard-node
+tests/legacy/test_original_peers.sh target/debug/vidshard-node target/debug/vidshard
 
 section "[$((SECONDS - started))s] all checks passed"

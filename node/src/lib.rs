@@ -10,6 +10,7 @@
 pub mod cluster;
 pub mod config;
 pub mod context;
+pub mod events;
 pub mod ids;
 pub mod jobs;
 pub mod media;

@@ -4,17 +4,21 @@
 use clap::Parser;
 use tokio_util::sync::CancellationToken;
 use tracing_subscriber::EnvFilter;
+use tracing_subscriber::prelude::*;
 use vidshard_node::config::{Config, LogFormat};
+use vidshard_node::events::EventLog;
 
-fn init_logging(format: LogFormat) {
+/// Logs to stderr (text or JSON) and keeps recent events for consoles.
+fn init_logging(format: LogFormat, events: &EventLog) {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let fmt = tracing_subscriber::fmt::layer()
         .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()));
+        .with_ansi(ansi);
+    let registry = tracing_subscriber::registry().with(events.layer());
     match format {
-        LogFormat::Text => builder.init(),
-        LogFormat::Json => builder.json().init(),
+        LogFormat::Text => registry.with(fmt.with_filter(filter)).init(),
+        LogFormat::Json => registry.with(fmt.json().with_filter(filter)).init(),
     }
 }
 
@@ -44,10 +48,11 @@ async fn wait_for_signals(shutdown: CancellationToken) {
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
     let config = Config::parse();
-    init_logging(config.log_format);
+    let events = EventLog::default();
+    init_logging(config.log_format, &events);
     let shutdown = CancellationToken::new();
     tokio::spawn(wait_for_signals(shutdown.clone()));
-    match vidshard_node::server::run(config, shutdown).await {
+    match vidshard_node::server::run(config, events, shutdown).await {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
             tracing::error!("{e:#}");

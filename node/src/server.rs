@@ -17,6 +17,7 @@ use crate::cluster::SharedMembership;
 use crate::cluster::peers::Peers;
 use crate::config::Config;
 use crate::context::{NodeContext, load_node_id};
+use crate::events::EventLog;
 use crate::jobs::SharedJobs;
 use crate::media::Tools;
 use crate::scheduler::TaskBoard;
@@ -28,7 +29,11 @@ use crate::worker::{LegacyShards, WorkerTasks};
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 
 /// Runs the node until `shutdown` is cancelled.
-pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<()> {
+pub async fn run(
+    config: Config,
+    events: EventLog,
+    shutdown: CancellationToken,
+) -> anyhow::Result<()> {
     tokio::fs::create_dir_all(&config.data_dir)
         .await
         .with_context(|| format!("creating the data dir {}", config.data_dir.display()))?;
@@ -74,6 +79,7 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
         board: TaskBoard::default(),
         worker_tasks: WorkerTasks::default(),
         legacy_shards: LegacyShards::default(),
+        events,
         peers: Peers::default(),
     });
     tracing::info!(node = %ctx.node_id, role = ?ctx.config.role, slots = slots_total, "vidshard-node listening on {address}");

@@ -275,16 +275,25 @@ async fn worker_joining_mid_job_gets_shards_and_early_worker_waits_for_master() 
     .await;
     // Remote progress arrives with the worker's heartbeats.
     let early_address = early.address.clone();
-    wait_for("partial progress of a shard on the remote worker", JOB_TIMEOUT, || {
-        let (channel, id, early_address) = (channel.clone(), id.clone(), early_address.clone());
-        async move {
-            let info = job(channel, &id).await.ok()?;
-            info.shards
-                .iter()
-                .find(|s| s.state == "encoding" && s.worker == early_address && s.progress > 0.0 && s.progress < 1.0)
-                .map(|_| ())
-        }
-    })
+    wait_for(
+        "partial progress of a shard on the remote worker",
+        JOB_TIMEOUT,
+        || {
+            let (channel, id, early_address) = (channel.clone(), id.clone(), early_address.clone());
+            async move {
+                let info = job(channel, &id).await.ok()?;
+                info.shards
+                    .iter()
+                    .find(|s| {
+                        s.state == "encoding"
+                            && s.worker == early_address
+                            && s.progress > 0.0
+                            && s.progress < 1.0
+                    })
+                    .map(|_| ())
+            }
+        },
+    )
     .await;
     let late = start_worker(&dir.path().join("late"), &master, &["--slots", "1"]);
     let info = wait_finished(channel.clone(), &id, JOB_TIMEOUT).await;

@@ -12,4 +12,4 @@ mod table;
 
 pub use eta::EtaEstimator;
 pub use model::{JobRecord, JobStatus, ShardRecord, ShardState, SourceSummary, StageTimes};
-pub use table::{JobTable, SharedJobs};
+pub use table::{JobTable, SharedJobs, now_unix_ms};

@@ -2,6 +2,7 @@
 //! `replication` services (master, worker, node) and our `vidshard.v1`
 //! services share one port.
 
+mod cluster;
 mod convert;
 mod jobs;
 mod master;
@@ -48,5 +49,5 @@ pub fn routes(ctx: Ctx) -> Routes {
         WorkerServer::new(shard_worker::ShardWorker::new(ctx.clone()))
             .max_decoding_message_size(MAX_MESSAGE),
     )
-    .add_service(ClusterServer::new(jobs::Cluster::new(ctx)))
+    .add_service(ClusterServer::new(cluster::Cluster::new(ctx)))
 }

@@ -1,0 +1,313 @@
+//! Our `vidshard.v1.Cluster` service: node listing, worker heartbeats,
+//! the live watch stream for consoles, and the election trigger.
+
+use std::pin::Pin;
+use std::time::{Duration, Instant};
+
+use futures::Stream;
+use tonic::{Request, Response, Status};
+use vidshard_proto::v1::cluster_client::ClusterClient;
+use vidshard_proto::v1::cluster_server;
+use vidshard_proto::v1::*;
+
+use super::convert::job_info;
+use super::node::FIXED_TERM;
+use crate::cluster::membership::Load;
+use crate::cluster::{Member, Protocol};
+use crate::context::Ctx;
+use crate::media::Progress;
+use crate::scheduler::driver::apply_progress;
+
+pub struct Cluster {
+    ctx: Ctx,
+}
+
+impl Cluster {
+    pub fn new(ctx: Ctx) -> Self {
+        Self { ctx }
+    }
+}
+
+/// Snapshot interval from the request: 0 means 500 ms; bounded (pure).
+pub fn watch_interval(interval_ms: u32) -> Duration {
+    let ms = if interval_ms == 0 {
+        500
+    } else {
+        interval_ms.clamp(100, 10_000)
+    };
+    Duration::from_millis(u64::from(ms))
+}
+
+/// This node and every member it knows, as `NodeEntry` rows.
+fn node_entries(ctx: &Ctx) -> Vec<NodeEntry> {
+    let report = ctx.score_report();
+    let me = NodeEntry {
+        node_id: ctx.node_id.clone(),
+        address: ctx.address.clone(),
+        role: if ctx.is_master() { "master" } else { "worker" }.into(),
+        term: FIXED_TERM as u64,
+        alive: true,
+        score: report.score,
+        slots_busy: ctx.slots_busy(),
+        slots_total: ctx.slots_total,
+        last_seen_ms: 0,
+        current_shards: ctx.board.shards_on(&ctx.node_id),
+        score_parts: Some(report),
+        protocol: "vidshard".into(),
+    };
+    let now = Instant::now();
+    let mut nodes = vec![me];
+    nodes.extend(
+        ctx.membership
+            .lock()
+            .members()
+            .filter(|m| m.node_id != ctx.node_id)
+            .map(|m| member_entry(ctx, m, now)),
+    );
+    nodes
+}
+
+/// Everything a console shows, as the master sees it now.
+fn snapshot(ctx: &Ctx) -> ClusterSnapshot {
+    let jobs = ctx.jobs.lock().list().into_iter().map(job_info).collect();
+    ClusterSnapshot {
+        node_address: ctx.address.clone(),
+        node_id: ctx.node_id.clone(),
+        master_address: ctx.master_address().unwrap_or_default(),
+        term: FIXED_TERM as u64,
+        nodes: node_entries(ctx),
+        jobs,
+        events: ctx.events.recent(),
+        sent_unix_ms: crate::jobs::now_unix_ms(),
+        // One fixed master is the only voter until Raft lands.
+        voters_up: 1,
+        voters_total: 1,
+        has_quorum: true,
+        election_in_progress: false,
+    }
+}
+
+type SnapshotSender = tokio::sync::mpsc::Sender<Result<ClusterSnapshot, Status>>;
+
+/// A worker serves the watch by relaying the master's stream, marked as
+/// served by itself; while the master is unreachable it sends what it
+/// knows alone (itself) with the reason in the events, and retries.
+async fn relay_from_master(ctx: Ctx, every: Duration, tx: SnapshotSender) {
+    let master = ctx.master_address().unwrap_or_default();
+    loop {
+        let relayed = async {
+            let channel = ctx.peers.channel(&master).map_err(|e| e.to_string())?;
+            let mut stream = ClusterClient::new(channel)
+                .watch_cluster(WatchRequest {
+                    interval_ms: every.as_millis() as u32,
+                })
+                .await
+                .map_err(|e| e.message().to_string())?
+                .into_inner();
+            while let Some(mut snap) = stream
+                .message()
+                .await
+                .map_err(|e| e.message().to_string())?
+            {
+                snap.node_address = ctx.address.clone();
+                snap.node_id = ctx.node_id.clone();
+                if tx.is_closed() {
+                    return Ok(());
+                }
+                let _ = tx.try_send(Ok(snap));
+            }
+            Err("the master ended the stream".to_string())
+        };
+        let reason = tokio::select! {
+            r = relayed => match r { Ok(()) => return, Err(e) => e },
+            _ = ctx.shutdown.cancelled() => return,
+        };
+        let mut alone = snapshot(&ctx);
+        alone.master_address = master.clone();
+        alone.has_quorum = false;
+        alone.voters_up = 0;
+        alone.events.push(ClusterEvent {
+            unix_ms: crate::jobs::now_unix_ms(),
+            level: "warn".into(),
+            message: format!("this worker cannot reach the master {master}: {reason}"),
+        });
+        if tx.is_closed() {
+            return;
+        }
+        let _ = tx.try_send(Ok(alone));
+        tokio::select! {
+            _ = ctx.shutdown.cancelled() => return,
+            _ = tokio::time::sleep(every.max(Duration::from_secs(1))) => {}
+        }
+    }
+}
+
+/// One row of `ListNodes` from a member of the table.
+fn member_entry(ctx: &Ctx, m: &Member, now: Instant) -> NodeEntry {
+    NodeEntry {
+        node_id: m.node_id.clone(),
+        address: m.address.clone(),
+        role: "worker".into(),
+        term: FIXED_TERM as u64,
+        alive: m.alive,
+        score: m.load.score,
+        slots_busy: m.slots_busy.max(ctx.board.assigned(&m.node_id)),
+        slots_total: m.slots_total,
+        last_seen_ms: now.saturating_duration_since(m.last_seen).as_millis() as u64,
+        current_shards: ctx.board.shards_on(&m.node_id),
+        score_parts: Some(ScoreReport {
+            score: m.load.score,
+            load_per_core: m.load.load_per_core,
+            iowait_percent: m.load.iowait_percent,
+            net_mb_per_s: m.load.net_mb_per_s,
+            disk_mb_per_s: m.load.disk_mb_per_s,
+            memory_percent: m.load.memory_percent,
+        }),
+        protocol: m.protocol.as_str().into(),
+    }
+}
+
+#[tonic::async_trait]
+impl cluster_server::Cluster for Cluster {
+    async fn list_nodes(
+        &self,
+        _: Request<ListNodesRequest>,
+    ) -> Result<Response<ListNodesReply>, Status> {
+        let ctx = &self.ctx;
+        Ok(Response::new(ListNodesReply {
+            nodes: node_entries(ctx),
+            master_address: ctx.master_address().unwrap_or_default(),
+            term: FIXED_TERM as u64,
+        }))
+    }
+
+    type WatchClusterStream = Pin<Box<dyn Stream<Item = Result<ClusterSnapshot, Status>> + Send>>;
+
+    async fn watch_cluster(
+        &self,
+        request: Request<WatchRequest>,
+    ) -> Result<Response<Self::WatchClusterStream>, Status> {
+        let every = watch_interval(request.get_ref().interval_ms);
+        let ctx = self.ctx.clone();
+        // Two snapshots at most wait for a reader; a slow one misses ticks.
+        let (tx, rx) = tokio::sync::mpsc::channel(2);
+        let tasks = ctx.tasks.clone();
+        if ctx.is_master() {
+            tasks.spawn(async move {
+                loop {
+                    if tx.is_closed() {
+                        return;
+                    }
+                    let _ = tx.try_send(Ok(snapshot(&ctx)));
+                    tokio::select! {
+                        _ = ctx.shutdown.cancelled() => return,
+                        _ = tokio::time::sleep(every) => {}
+                    }
+                }
+            });
+        } else {
+            tasks.spawn(relay_from_master(ctx, every, tx));
+        }
+        Ok(Response::new(Box::pin(
+            tokio_stream::wrappers::ReceiverStream::new(rx),
+        )))
+    }
+
+    async fn trigger_election(
+        &self,
+        request: Request<TriggerElectionRequest>,
+    ) -> Result<Response<TriggerElectionReply>, Status> {
+        let wanted = request.into_inner().to_node_id;
+        let master = self.ctx.master_address().unwrap_or_default();
+        tracing::info!(to = %wanted, "election requested; refused: the master is fixed in this version");
+        Ok(Response::new(TriggerElectionReply {
+            accepted: false,
+            message: format!(
+                "not moved: this cluster has a fixed master ({master}) until Raft elections land; restart with another --role master to change it"
+            ),
+            new_master_address: master,
+            term: FIXED_TERM as u64,
+        }))
+    }
+
+    async fn heartbeat(
+        &self,
+        request: Request<HeartbeatRequest>,
+    ) -> Result<Response<HeartbeatReply>, Status> {
+        let ctx = &self.ctx;
+        let beat = request.into_inner();
+        let master_address = ctx.master_address().unwrap_or_default();
+        if !ctx.is_master() {
+            return Ok(Response::new(HeartbeatReply {
+                accepted: false,
+                master_address: master_address.clone(),
+                term: FIXED_TERM as u64,
+                message: format!("this node is not the master; the master is {master_address:?}"),
+            }));
+        }
+        if let Err(reason) = check_heartbeat(&beat) {
+            return Err(Status::invalid_argument(reason));
+        }
+        let score = beat.score.unwrap_or_default();
+        ctx.membership.heard_from(Member {
+            node_id: beat.node_id.clone(),
+            address: beat.address.clone(),
+            protocol: Protocol::Vidshard,
+            last_seen: Instant::now(),
+            alive: true,
+            slots_total: beat.slots_total,
+            slots_busy: beat.slots_busy,
+            load: Load {
+                score: score.score,
+                load_per_core: score.load_per_core,
+                iowait_percent: score.iowait_percent,
+                net_mb_per_s: score.net_mb_per_s,
+                disk_mb_per_s: score.disk_mb_per_s,
+                memory_percent: score.memory_percent,
+            },
+        });
+        for task in &beat.tasks {
+            let progress = Progress {
+                frames: task.frames_done,
+                fps: task.fps,
+            };
+            if let Some(entry) = ctx.board.report(&task.task_id, progress) {
+                apply_progress(ctx, &entry);
+            }
+        }
+        Ok(Response::new(HeartbeatReply {
+            accepted: true,
+            master_address,
+            term: FIXED_TERM as u64,
+            message: String::new(),
+        }))
+    }
+}
+
+/// Rejects heartbeats whose fields could not name a real node (pure).
+pub fn check_heartbeat(beat: &HeartbeatRequest) -> Result<(), String> {
+    let id_ok = !beat.node_id.is_empty()
+        && beat.node_id.len() <= 64
+        && beat
+            .node_id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+    if !id_ok {
+        return Err(format!("bad node id {:?}", beat.node_id));
+    }
+    let address_ok = beat.address.len() <= 260
+        && beat
+            .address
+            .rsplit_once(':')
+            .is_some_and(|(h, p)| !h.is_empty() && p.parse::<u16>().is_ok_and(|p| p > 0));
+    if !address_ok {
+        return Err(format!(
+            "bad node address {:?}: expected HOST:PORT",
+            beat.address
+        ));
+    }
+    if beat.slots_total > 1024 || beat.tasks.len() > 4096 {
+        return Err("heartbeat claims too many slots or tasks".into());
+    }
+    Ok(())
+}
