@@ -316,3 +316,64 @@ async fn worker_joining_mid_job_gets_shards_and_early_worker_waits_for_master() 
     assert!(by_early > 0, "the early worker got no shard");
     check_output(&master, &id, &clip, (640, 360)).await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn original_node_registration_is_listed_then_pruned_when_silent() {
+    use vidshard_proto::replication::node_service_client::NodeServiceClient;
+    use vidshard_proto::replication::{GetAllNodesRequest, NodeStatsRequest, RegisterNodeRequest};
+
+    let dir = tempfile::tempdir().expect("tempdir");
+    let master = NodeProc::start(&dir.path().join("master"), &[]);
+    let mut client = NodeServiceClient::new(master.channel().await);
+    // Nobody listens there, so the liveness probe will never be answered.
+    let ghost_port = common::free_port();
+    let reply = client
+        .register_node(RegisterNodeRequest {
+            node_id: "old-node".into(),
+            address: "127.0.0.1".into(),
+            port: ghost_port.into(),
+        })
+        .await
+        .expect("register")
+        .into_inner();
+    assert!(reply.success);
+    assert_eq!(reply.current_leader, master.address);
+    let listed = |c: &mut NodeServiceClient<tonic::transport::Channel>| {
+        let mut c = c.clone();
+        async move {
+            let all = c
+                .get_all_nodes(GetAllNodesRequest {})
+                .await
+                .expect("all")
+                .into_inner()
+                .nodes;
+            let stats = c
+                .get_node_stats(NodeStatsRequest {})
+                .await
+                .expect("stats")
+                .into_inner();
+            assert_eq!(
+                stats.known_nodes_count as usize,
+                all.len(),
+                "GetNodeStats agrees with GetAllNodes"
+            );
+            assert!(stats.is_master);
+            all.iter().any(|n| n.port == i32::from(ghost_port))
+        }
+    };
+    assert!(listed(&mut client).await, "a registered node is listed");
+    let started = Instant::now();
+    wait_for(
+        "the silent node to be pruned",
+        Duration::from_secs(15),
+        || {
+            let mut c = client.clone();
+            async move { (!listed(&mut c).await).then_some(()) }
+        },
+    )
+    .await;
+    assert!(
+        started.elapsed() >= Duration::from_secs(3),
+        "pruned too early: one missed probe must not prune"
+    );
+}

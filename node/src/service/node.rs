@@ -7,6 +7,9 @@ use tonic::{Request, Response, Status};
 use vidshard_proto::replication::node_service_server::NodeService;
 use vidshard_proto::replication::*;
 
+use std::time::Instant;
+
+use crate::cluster::{Member, Protocol};
 use crate::context::Ctx;
 
 /// The term of a single fixed master (no elections happen yet).
@@ -132,12 +135,42 @@ impl NodeService for Node {
 
     async fn register_node(
         &self,
-        _: Request<RegisterNodeRequest>,
+        request: Request<RegisterNodeRequest>,
     ) -> Result<Response<RegisterNodeResponse>, Status> {
+        let node = request.into_inner();
+        let ctx = &self.ctx;
+        let address = if node
+            .address
+            .rsplit_once(':')
+            .is_some_and(|(_, p)| p.parse::<u16>().is_ok())
+        {
+            node.address.clone()
+        } else {
+            format!("{}:{}", node.address, node.port)
+        };
+        // An original node joins like an original worker: probed with
+        // GetNodeStats, given H.264 shards over the original protocol.
+        let member_id = super::master::original_worker_id(&address);
+        let success = ctx.is_master() && member_id.is_some();
+        if let (true, Some(node_id)) = (success, member_id) {
+            ctx.membership.heard_from(Member {
+                node_id,
+                address,
+                protocol: Protocol::Original,
+                last_seen: Instant::now(),
+                alive: true,
+                slots_total: 1,
+                slots_busy: 0,
+                load: Default::default(),
+            });
+        }
         Ok(Response::new(RegisterNodeResponse {
-            success: false,
-            current_leader: self.ctx.master_address().unwrap_or_default(),
-            nodes: vec![self.ctx.address.clone()],
+            success,
+            current_leader: ctx.master_address().unwrap_or_default(),
+            nodes: known_nodes(ctx)
+                .into_iter()
+                .map(|n| format!("{}:{}", n.address, n.port))
+                .collect(),
         }))
     }
 
