@@ -51,6 +51,8 @@ impl JobStatus {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum ShardState {
+    /// Planned; the splitter has not written it yet.
+    Splitting,
     Queued,
     Encoding,
     Verifying,
@@ -61,6 +63,7 @@ pub enum ShardState {
 impl ShardState {
     pub fn as_str(self) -> &'static str {
         match self {
+            Self::Splitting => "splitting",
             Self::Queued => "queued",
             Self::Encoding => "encoding",
             Self::Verifying => "verifying",

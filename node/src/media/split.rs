@@ -10,14 +10,17 @@ use super::run::{MediaError, Tools, command, run_lines};
 /// Container for split shards: nut keeps exact timestamps for any codec.
 pub const SHARD_EXTENSION: &str = "nut";
 
-/// Splits `source` into `dir/shard-00000.nut`, ... following `plan`.
+/// Splits `source` into `dir/shard-00000.nut`, ... following `plan`,
+/// sending each shard's path to `done` as soon as ffmpeg has closed it (so
+/// encoding can start while the rest is still being split).
 pub async fn split_video(
     tools: &Tools,
     source: &Path,
     plan: &ShardPlan,
     total_frames: u64,
     dir: &Path,
-) -> Result<Vec<PathBuf>, MediaError> {
+    done: tokio::sync::mpsc::UnboundedSender<PathBuf>,
+) -> Result<usize, MediaError> {
     let points = plan.split_points();
     let frames_arg = if points.is_empty() {
         // One segment: a split point past the end never triggers.
@@ -44,27 +47,33 @@ pub async fn split_video(
             SHARD_EXTENSION,
         ])
         .args(["-segment_frames", &frames_arg, "-reset_timestamps", "1"])
+        .args(["-segment_list", "pipe:1", "-segment_list_type", "flat"])
         .arg(&pattern);
-    run_lines(cmd, |_| {}).await?;
-    let paths: Vec<PathBuf> = (0..plan.shards.len())
-        .map(|i| dir.join(format!("shard-{i:05}.{SHARD_EXTENSION}")))
-        .collect();
-    for path in &paths {
-        if !tokio::fs::try_exists(path).await? {
-            return Err(MediaError::Invalid(format!(
-                "splitting produced fewer shards than the {} planned",
-                paths.len()
-            )));
+    let mut count = 0usize;
+    let mut unexpected = None;
+    run_lines(cmd, |line| {
+        let name = line.trim();
+        let expected = format!("shard-{count:05}.{SHARD_EXTENSION}");
+        if name != expected {
+            unexpected.get_or_insert_with(|| name.to_string());
+            return;
         }
-    }
-    let extra = dir.join(format!("shard-{:05}.{SHARD_EXTENSION}", paths.len()));
-    if tokio::fs::try_exists(&extra).await? {
+        count += 1;
+        let _ = done.send(dir.join(name));
+    })
+    .await?;
+    if let Some(name) = unexpected {
         return Err(MediaError::Invalid(format!(
-            "splitting produced more shards than the {} planned",
-            paths.len()
+            "splitting produced an unexpected segment {name:?}"
         )));
     }
-    Ok(paths)
+    if count != plan.shards.len() {
+        return Err(MediaError::Invalid(format!(
+            "splitting produced {count} shards, {} were planned",
+            plan.shards.len()
+        )));
+    }
+    Ok(count)
 }
 
 /// Copies the video stream (and the audio with `keep_audio`) of `input`

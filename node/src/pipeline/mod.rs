@@ -71,21 +71,31 @@ pub async fn run_job(ctx: Ctx, id: String) {
     scratch.remove().await;
 }
 
+/// Runs the stages, recording their wall times: probe+split (from the
+/// start until the last shard is stored), encode (from the plan until the
+/// last shard is encoded; overlaps the split) and join.
 async fn stages(ctx: &Ctx, id: &str, scratch: &Scratch) -> Result<u64, Failure> {
-    let mut clock = Instant::now();
-    let mut lap = |set: fn(&mut crate::jobs::StageTimes, f64)| {
-        let seconds = clock.elapsed().as_secs_f64();
-        clock = Instant::now();
+    let record = |set: fn(&mut crate::jobs::StageTimes, f64), since: Instant| {
+        let seconds = since.elapsed().as_secs_f64();
         ctx.jobs
             .lock()
             .update(id, |job| set(&mut job.timings, seconds));
     };
-    let prepared = split::probe_and_split(ctx, id, scratch.path()).await?;
-    lap(|t, s| t.probe_split = s);
+    let started = Instant::now();
+    let (prepared, plan) = split::probe_and_plan(ctx, id).await?;
+    let planned = Instant::now();
     let audio = join::start_audio(ctx, &prepared, scratch.path());
-    crate::scheduler::driver::encode_all(ctx, id, &prepared.spec).await?;
-    lap(|t, s| t.encode_stage = s);
+    let (ready, arrivals) = tokio::sync::mpsc::unbounded_channel();
+    let splitting = async {
+        split::split_into_store(ctx, id, &prepared, &plan, scratch.path(), ready).await?;
+        record(|t, s| t.probe_split = s, started);
+        Ok::<(), Failure>(())
+    };
+    let encoding = crate::scheduler::driver::encode_all(ctx, id, &prepared.spec, arrivals);
+    tokio::try_join!(splitting, encoding)?;
+    record(|t, s| t.encode_stage = s, planned);
+    let joining = Instant::now();
     let frames = join::join_and_store(ctx, id, &prepared, audio, scratch.path()).await?;
-    lap(|t, s| t.join = s);
+    record(|t, s| t.join = s, joining);
     Ok(frames)
 }

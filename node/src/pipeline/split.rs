@@ -1,13 +1,17 @@
-//! Stage 1: probe the source, plan the shards, split with stream copy,
-//! check each shard's frame count and store it.
+//! Stage 1: probe the source and plan the shards, then split with
+//! stream copy, storing each shard and handing it to the scheduler the
+//! moment ffmpeg closes it, so encoding overlaps the split.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
+
+use tokio::sync::mpsc;
 
 use super::Failure;
 use crate::context::Ctx;
 use crate::jobs::{JobStatus, ShardRecord, ShardState, SourceSummary};
-use crate::media::{self, EncodeSpec, MediaInfo};
+use crate::media::{self, EncodeSpec, MediaInfo, ShardPlan};
 use crate::params::{self, JobParams};
+use crate::store::BlobRef;
 
 /// What the later stages need from the first one.
 pub struct Prepared {
@@ -17,7 +21,9 @@ pub struct Prepared {
     pub source_path: std::path::PathBuf,
 }
 
-pub async fn probe_and_split(ctx: &Ctx, id: &str, scratch: &Path) -> Result<Prepared, Failure> {
+/// Probes the upload, picks the output size and plans the shards; the
+/// job's shard rows exist from here on (state `splitting`).
+pub async fn probe_and_plan(ctx: &Ctx, id: &str) -> Result<(Prepared, ShardPlan), Failure> {
     let fail = |m: String| Failure::new(JobStatus::FailedSegmentation, m);
     let (source, params) = {
         let mut jobs = ctx.jobs.lock();
@@ -47,41 +53,21 @@ pub async fn probe_and_split(ctx: &Ctx, id: &str, scratch: &Path) -> Result<Prep
         info.video_end_seconds,
         ctx.config.shard_seconds,
     );
-    ctx.jobs.lock().update(id, |job| {
-        job.summary = Some(SourceSummary {
-            width: info.width,
-            height: info.height,
-            frames: info.frames(),
-            duration_seconds: info.video_end_seconds - info.video_start_seconds(),
-            has_audio: info.audio.is_some(),
-        });
-        job.output_size = Some((width, height));
-        job.message = format!(
-            "splitting {} frames into {} shards",
-            info.frames(),
-            plan.shards.len()
-        );
-    });
-
-    let paths = media::split_video(&ctx.tools, &source_path, &plan, info.frames(), scratch)
-        .await
-        .map_err(|e| fail(format!("splitting failed: {e}")))?;
-    // Shards are hashed into the store in parallel. Their frame counts are
-    // the plan's; each encoded shard is checked against it and the output
-    // against the source, so a bad split cannot pass unnoticed.
-    let imports = paths.iter().map(|path| ctx.store.import(path));
-    let blobs = futures::future::join_all(imports).await;
-    let mut shards = Vec::with_capacity(paths.len());
-    for (index, (blob, cut)) in blobs.into_iter().zip(&plan.shards).enumerate() {
-        let blob = blob.map_err(|e| fail(format!("storing shard {index}: {e}")))?;
-        shards.push(ShardRecord {
+    let shards = plan
+        .shards
+        .iter()
+        .enumerate()
+        .map(|(index, cut)| ShardRecord {
             index: index as u32,
             frames: cut.frames,
             start_seconds: cut.start_seconds,
             duration_seconds: cut.duration_seconds,
-            source: blob,
+            source: BlobRef {
+                sha256: String::new(),
+                size: 0,
+            },
             encoded: None,
-            state: ShardState::Queued,
+            state: ShardState::Splitting,
             worker: String::new(),
             worker_id: String::new(),
             running_on: Vec::new(),
@@ -91,23 +77,81 @@ pub async fn probe_and_split(ctx: &Ctx, id: &str, scratch: &Path) -> Result<Prep
             message: String::new(),
             encode_seconds: 0.0,
             transfer_seconds: 0.0,
-        });
-    }
-    let count = shards.len();
+        })
+        .collect();
+    let count = plan.shards.len();
     ctx.jobs.lock().update(id, |job| {
+        job.summary = Some(SourceSummary {
+            width: info.width,
+            height: info.height,
+            frames: info.frames(),
+            duration_seconds: info.video_end_seconds - info.video_start_seconds(),
+            has_audio: info.audio.is_some(),
+        });
+        job.output_size = Some((width, height));
         job.shards = shards;
         job.status = JobStatus::Processing;
         job.message = format!(
-            "encoding {count} shards to {width}x{height} {}",
+            "splitting {} frames into {count} shards and encoding them to {width}x{height} {}",
+            info.frames(),
             params.format.extension()
         );
     });
-    Ok(Prepared {
-        info,
-        params,
-        spec,
-        source_path,
-    })
+    Ok((
+        Prepared {
+            info,
+            params,
+            spec,
+            source_path,
+        },
+        plan,
+    ))
+}
+
+/// Splits the source, moving each finished shard into the store and
+/// sending it to the scheduler. Frame counts are the plan's; each encoded
+/// shard is checked against it and the output against the source, so a
+/// bad split cannot pass unnoticed.
+pub async fn split_into_store(
+    ctx: &Ctx,
+    id: &str,
+    prepared: &Prepared,
+    plan: &ShardPlan,
+    scratch: &Path,
+    ready: mpsc::UnboundedSender<(u32, BlobRef)>,
+) -> Result<(), Failure> {
+    let fail = |m: String| Failure::new(JobStatus::FailedSegmentation, m);
+    let (paths_tx, mut paths) = mpsc::unbounded_channel::<PathBuf>();
+    let split = media::split_video(
+        &ctx.tools,
+        &prepared.source_path,
+        plan,
+        prepared.info.frames(),
+        scratch,
+        paths_tx,
+    );
+    let store = async {
+        let mut index = 0u32;
+        while let Some(path) = paths.recv().await {
+            let blob = ctx
+                .store
+                .import(&path)
+                .await
+                .map_err(|e| fail(format!("storing shard {index}: {e}")))?;
+            ctx.jobs.lock().update(id, |job| {
+                if let Some(shard) = job.shards.get_mut(index as usize) {
+                    shard.source = blob.clone();
+                    shard.state = ShardState::Queued;
+                }
+            });
+            let _ = ready.send((index, blob));
+            index += 1;
+        }
+        Ok::<(), Failure>(())
+    };
+    let (split, stored) = tokio::join!(split, store);
+    split.map_err(|e| fail(format!("splitting failed: {e}")))?;
+    stored
 }
 
 /// Deletes the job's split and encoded shards from the store: once a job
@@ -131,6 +175,7 @@ pub async fn remove_intermediates(ctx: &Ctx, id: &str) {
                 std::iter::once(s.source.sha256.clone())
                     .chain(s.encoded.as_ref().map(|e| e.sha256.clone()))
             })
+            .filter(|sha| !sha.is_empty())
             .collect()
     };
     for blob in blobs {

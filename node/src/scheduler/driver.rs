@@ -7,6 +7,7 @@
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
+use tokio::sync::mpsc::UnboundedReceiver;
 use tokio::task::{AbortHandle, JoinSet};
 
 use super::board::TaskEntry;
@@ -99,9 +100,17 @@ fn worker_views(ctx: &Ctx) -> (Vec<WorkerView>, HashMap<String, (String, Protoco
     (views, addresses)
 }
 
-fn shard_views(ctx: &Ctx, runs: &[ShardRun], frames: &[u64]) -> Vec<ShardView> {
+/// Views of the shards the splitter has delivered (the others do not
+/// exist for the scheduler yet).
+fn shard_views(
+    ctx: &Ctx,
+    runs: &[ShardRun],
+    frames: &[u64],
+    sources: &[Option<BlobRef>],
+) -> Vec<ShardView> {
     runs.iter()
         .enumerate()
+        .filter(|(i, _)| sources[*i].is_some())
         .map(|(i, run)| ShardView {
             index: i as u32,
             frames: frames[i],
@@ -125,17 +134,23 @@ fn shard_views(ctx: &Ctx, runs: &[ShardRun], frames: &[u64]) -> Vec<ShardView> {
 }
 
 /// Encodes every shard of job `id` somewhere in the cluster.
-pub async fn encode_all(ctx: &Ctx, id: &str, spec: &EncodeSpec) -> Result<(), Failure> {
-    let (frames, sources): (Vec<u64>, Vec<BlobRef>) = {
+/// Shards become available as the splitter stores them (`arrivals`);
+/// returns once every shard has a verified encoded result.
+pub async fn encode_all(
+    ctx: &Ctx,
+    id: &str,
+    spec: &EncodeSpec,
+    mut arrivals: UnboundedReceiver<(u32, BlobRef)>,
+) -> Result<(), Failure> {
+    let frames: Vec<u64> = {
         let jobs = ctx.jobs.lock();
         let job = jobs
             .get(id)
             .ok_or_else(|| Failure::new(JobStatus::Error, "job vanished"))?;
-        job.shards
-            .iter()
-            .map(|s| (s.frames, s.source.clone()))
-            .unzip()
+        job.shards.iter().map(|s| s.frames).collect()
     };
+    let mut sources: Vec<Option<BlobRef>> = vec![None; frames.len()];
+    let mut splitting = true;
     let mut runs: Vec<ShardRun> = frames.iter().map(|_| ShardRun::default()).collect();
     let mut running: JoinSet<CopyResult> = JoinSet::new();
     let mut seconds_per_frame: Option<f64> = None;
@@ -143,7 +158,7 @@ pub async fn encode_all(ctx: &Ctx, id: &str, spec: &EncodeSpec) -> Result<(), Fa
     loop {
         let (workers, addresses) = worker_views(ctx);
         for decision in decide(
-            &shard_views(ctx, &runs, &frames),
+            &shard_views(ctx, &runs, &frames, &sources),
             &workers,
             seconds_per_frame,
             policy,
@@ -161,7 +176,10 @@ pub async fn encode_all(ctx: &Ctx, id: &str, spec: &EncodeSpec) -> Result<(), Fa
                         task_id: task_id.clone(),
                         spec: spec.clone(),
                         expected_frames: frames[shard as usize],
-                        source: sources[shard as usize].clone(),
+                        source: sources[shard as usize].clone().unwrap_or(BlobRef {
+                            sha256: String::new(),
+                            size: 0,
+                        }),
                         total_shards: frames.len() as u32,
                     };
                     let (address, protocol) = addresses
@@ -251,6 +269,14 @@ pub async fn encode_all(ctx: &Ctx, id: &str, spec: &EncodeSpec) -> Result<(), Fa
                     Err(_) => {}
                 }
             }
+            arrived = arrivals.recv(), if splitting => match arrived {
+                Some((index, blob)) => {
+                    if let Some(slot) = sources.get_mut(index as usize) {
+                        *slot = Some(blob);
+                    }
+                }
+                None => splitting = false,
+            },
             _ = ctx.membership.changed().notified() => {}
             _ = tokio::time::sleep(TICK) => {}
         }
