@@ -377,3 +377,69 @@ async fn original_node_registration_is_listed_then_pruned_when_silent() {
         "pruned too early: one missed probe must not prune"
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn original_workers_register_and_report_scores() {
+    use vidshard_proto::replication::master_service_client::MasterServiceClient;
+    use vidshard_proto::replication::node_service_client::NodeServiceClient;
+    use vidshard_proto::replication::{
+        RegisterWorkerRequest, ReportResourceScoreRequest, ResourceScore,
+    };
+
+    let dir = tempfile::tempdir().expect("tempdir");
+    let master = NodeProc::start(&dir.path().join("master"), &[]);
+    let channel = master.channel().await;
+    let address = format!("127.0.0.1:{}", common::free_port());
+    let score = |worker: &str, value: f32| ReportResourceScoreRequest {
+        worker_address: worker.into(),
+        resource_score: Some(ResourceScore {
+            server_id: "w".into(),
+            score: value,
+            load_avg: 0.5,
+            ..Default::default()
+        }),
+    };
+    let unknown = NodeServiceClient::new(channel.clone())
+        .report_resource_score(score(&address, 42.0))
+        .await
+        .expect("rpc")
+        .into_inner();
+    assert!(
+        !unknown.success && unknown.message.contains("RegisterWorker"),
+        "{}",
+        unknown.message
+    );
+
+    let registered = MasterServiceClient::new(channel.clone())
+        .register_worker(RegisterWorkerRequest {
+            worker_address: address.clone(),
+        })
+        .await
+        .expect("rpc")
+        .into_inner();
+    assert!(registered.success, "{}", registered.message);
+    let bad = MasterServiceClient::new(channel.clone())
+        .register_worker(RegisterWorkerRequest {
+            worker_address: "../../etc:passwd".into(),
+        })
+        .await
+        .expect("rpc")
+        .into_inner();
+    assert!(!bad.success);
+
+    let reply = NodeServiceClient::new(channel.clone())
+        .report_resource_score(score(&address, 42.0))
+        .await
+        .expect("rpc")
+        .into_inner();
+    assert!(reply.success, "{}", reply.message);
+    let listed = nodes(channel).await;
+    let row = listed
+        .nodes
+        .iter()
+        .find(|n| n.address == address)
+        .expect("the original worker is listed");
+    assert_eq!(row.score, 42.0);
+    assert_eq!(row.protocol, "original");
+    assert!(row.alive);
+}

@@ -9,6 +9,7 @@ use vidshard_proto::replication::*;
 
 use std::time::Instant;
 
+use crate::cluster::membership::Load;
 use crate::cluster::{Member, Protocol};
 use crate::context::Ctx;
 
@@ -123,14 +124,60 @@ impl NodeService for Node {
         }))
     }
 
+    /// Scores from original-protocol workers (ours send theirs in the
+    /// heartbeat). The original's score is on the same "lower is better"
+    /// scale; it is clamped to 0..=100 and counts as a sign of life.
     async fn report_resource_score(
         &self,
-        _: Request<ReportResourceScoreRequest>,
+        request: Request<ReportResourceScoreRequest>,
     ) -> Result<Response<ReportResourceScoreResponse>, Status> {
-        Ok(Response::new(ReportResourceScoreResponse {
-            success: false,
-            message: "scores are not used yet: this master encodes every shard itself".into(),
-        }))
+        let report = request.into_inner();
+        let reply = |success: bool, message: String| {
+            Ok(Response::new(ReportResourceScoreResponse {
+                success,
+                message,
+            }))
+        };
+        if !self.ctx.is_master() {
+            return reply(false, "this node is not the master".into());
+        }
+        let Some(member) = self
+            .ctx
+            .membership
+            .lock()
+            .by_address(&report.worker_address)
+            .cloned()
+        else {
+            return reply(
+                false,
+                format!(
+                    "unknown worker {:?}: call RegisterWorker first",
+                    report.worker_address
+                ),
+            );
+        };
+        let score = report.resource_score.unwrap_or_default();
+        let finite = |v: f32| {
+            if v.is_finite() {
+                v.clamp(0.0, 100.0)
+            } else {
+                100.0
+            }
+        };
+        let load = Load {
+            score: finite(score.score),
+            load_per_core: finite(score.load_avg),
+            iowait_percent: finite(score.io_wait),
+            net_mb_per_s: finite(score.net_usage_mb),
+            disk_mb_per_s: 0.0,
+            memory_percent: member.load.memory_percent,
+        };
+        self.ctx.membership.heard_from(Member {
+            last_seen: Instant::now(),
+            load,
+            ..member
+        });
+        reply(true, format!("score {:.1} recorded", load.score))
     }
 
     async fn register_node(
