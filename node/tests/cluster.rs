@@ -443,3 +443,97 @@ async fn original_workers_register_and_report_scores() {
     assert_eq!(row.protocol, "original");
     assert!(row.alive);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn hung_worker_is_declared_dead_its_shard_moves_and_it_comes_back() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let clip = make_clip(&dir.path().join("clip.mp4"), 24, 640, 360, true);
+    let master = NodeProc::start(
+        &dir.path().join("master"),
+        &["--slots", "1", "--shard-seconds", "4"],
+    );
+    let hung = start_worker(&dir.path().join("hung"), &master, &["--slots", "1"]);
+    wait_alive(&master, 2).await;
+    let channel = master.channel().await;
+    let hung_id = nodes(channel.clone())
+        .await
+        .nodes
+        .into_iter()
+        .find(|n| n.address == hung.address)
+        .expect("listed")
+        .node_id;
+    let id = upload_file(
+        channel.clone(),
+        "clip.mp4",
+        &clip,
+        &Params::size(640, 360, "webm"),
+    )
+    .await;
+    let shard = wait_for("a shard encoding on the worker", JOB_TIMEOUT, || {
+        let (channel, id, hung_id) = (channel.clone(), id.clone(), hung_id.clone());
+        async move {
+            let info = job(channel, &id).await.ok()?;
+            info.shards
+                .iter()
+                .find(|s| s.state == "encoding" && s.running_on.contains(&hung_id))
+                .map(|s| s.index)
+        }
+    })
+    .await;
+    // SIGSTOP: the process and its sockets stay open but nothing answers,
+    // so only the missing heartbeats can tell.
+    let stopped_at = Instant::now();
+    std::process::Command::new("kill")
+        .args(["-STOP", &hung.pid().to_string()])
+        .status()
+        .expect("kill -STOP");
+    wait_for(
+        "the hung worker's shard to move",
+        Duration::from_secs(10),
+        || {
+            let (channel, id, hung_id) = (channel.clone(), id.clone(), hung_id.clone());
+            async move {
+                let info = job(channel, &id).await.ok()?;
+                (!info.shards[shard as usize].running_on.contains(&hung_id)).then_some(())
+            }
+        },
+    )
+    .await;
+    eprintln!(
+        "shard {shard} left the hung worker after {:?}",
+        stopped_at.elapsed()
+    );
+    assert!(
+        !nodes(channel.clone())
+            .await
+            .nodes
+            .iter()
+            .find(|n| n.node_id == hung_id)
+            .expect("listed")
+            .alive
+    );
+
+    std::process::Command::new("kill")
+        .args(["-CONT", &hung.pid().to_string()])
+        .status()
+        .expect("kill -CONT");
+    wait_for(
+        "the worker to be alive again",
+        Duration::from_secs(15),
+        || {
+            let (channel, hung_id) = (channel.clone(), hung_id.clone());
+            async move {
+                nodes(channel)
+                    .await
+                    .nodes
+                    .iter()
+                    .any(|n| n.node_id == hung_id && n.alive)
+                    .then_some(())
+            }
+        },
+    )
+    .await;
+    let info = wait_finished(channel, &id, JOB_TIMEOUT).await;
+    assert_eq!(info.status, "completed", "{}", info.message);
+    check_output(&master, &id, &clip, (640, 360)).await;
+}
