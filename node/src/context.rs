@@ -60,6 +60,15 @@ impl NodeContext {
         }
     }
 
+    /// Waits for one of this node's encode slots.
+    pub async fn encode_slot(&self) -> Result<tokio::sync::OwnedSemaphorePermit, String> {
+        self.slots
+            .clone()
+            .acquire_owned()
+            .await
+            .map_err(|_| "node is shutting down".to_string())
+    }
+
     pub fn slots_busy(&self) -> u32 {
         self.slots_total
             .saturating_sub(self.slots.available_permits() as u32)

@@ -50,6 +50,53 @@ async fn wait_alive(master: &NodeProc, count: usize) {
     .await;
 }
 
+/// Waits for a shard of job `id` to be encoding on node `node_id`.
+async fn shard_encoding_on(channel: &tonic::transport::Channel, id: &str, node_id: &str) -> u32 {
+    wait_for("a shard encoding on the node", JOB_TIMEOUT, || {
+        let (channel, id, node_id) = (channel.clone(), id.to_string(), node_id.to_string());
+        async move {
+            let info = job(channel, &id).await.ok()?;
+            info.shards
+                .iter()
+                .find(|s| s.state == "encoding" && s.running_on.contains(&node_id))
+                .map(|s| s.index)
+        }
+    })
+    .await
+}
+
+/// Waits (at most 10 s) until shard `shard` no longer runs on `node_id`.
+async fn wait_shard_leaves(
+    channel: &tonic::transport::Channel,
+    id: &str,
+    shard: u32,
+    node_id: &str,
+) {
+    wait_for(
+        "the shard to leave the node",
+        Duration::from_secs(10),
+        || {
+            let (channel, id, node_id) = (channel.clone(), id.to_string(), node_id.to_string());
+            async move {
+                let info = job(channel, &id).await.ok()?;
+                (!info.shards[shard as usize].running_on.contains(&node_id)).then_some(())
+            }
+        },
+    )
+    .await;
+}
+
+/// The node id the master lists for `address`.
+async fn node_id_of(channel: &tonic::transport::Channel, address: &str) -> String {
+    nodes(channel.clone())
+        .await
+        .nodes
+        .into_iter()
+        .find(|n| n.address == address)
+        .expect("node listed")
+        .node_id
+}
+
 /// Checks the retrieved output of a completed job against its source.
 async fn check_output(master: &NodeProc, id: &str, clip: &std::path::Path, size: (u64, u64)) {
     let out = master.data_dir.join(format!("{id}.out"));
@@ -106,13 +153,7 @@ async fn killed_worker_loses_no_shard_and_is_replaced_within_ten_seconds() {
     let _survivor = start_worker(&dir.path().join("survivor"), &master, &["--slots", "1"]);
     wait_alive(&master, 3).await;
     let channel = master.channel().await;
-    let victim_id = nodes(channel.clone())
-        .await
-        .nodes
-        .into_iter()
-        .find(|n| n.address == victim.address)
-        .expect("victim listed")
-        .node_id;
+    let victim_id = node_id_of(&channel, &victim.address).await;
 
     // VP9 at the source size keeps every shard busy for a while.
     let id = upload_file(
@@ -122,17 +163,7 @@ async fn killed_worker_loses_no_shard_and_is_replaced_within_ten_seconds() {
         &Params::size(640, 360, "webm"),
     )
     .await;
-    let shard = wait_for("a shard encoding on the victim", JOB_TIMEOUT, || {
-        let (channel, id, victim_id) = (channel.clone(), id.clone(), victim_id.clone());
-        async move {
-            let info = job(channel, &id).await.ok()?;
-            info.shards
-                .iter()
-                .find(|s| s.state == "encoding" && s.running_on.contains(&victim_id))
-                .map(|s| s.index)
-        }
-    })
-    .await;
+    let shard = shard_encoding_on(&channel, &id, &victim_id).await;
     let killed_at = Instant::now();
     let pid = victim.pid();
     std::process::Command::new("kill")
@@ -142,18 +173,7 @@ async fn killed_worker_loses_no_shard_and_is_replaced_within_ten_seconds() {
 
     // Reassigned: taken off the dead worker (queued for the next free
     // slot, or already running elsewhere) within 10 s of the kill.
-    wait_for(
-        "the shard to leave the killed worker",
-        Duration::from_secs(10),
-        || {
-            let (channel, id, victim_id) = (channel.clone(), id.clone(), victim_id.clone());
-            async move {
-                let info = job(channel, &id).await.ok()?;
-                (!info.shards[shard as usize].running_on.contains(&victim_id)).then_some(())
-            }
-        },
-    )
-    .await;
+    wait_shard_leaves(&channel, &id, shard, &victim_id).await;
     let reassigned_after = killed_at.elapsed();
     eprintln!("shard {shard} moved off the killed worker after {reassigned_after:?}");
     if std::env::var_os("VIDSHARD_TEST_LOGS").is_some() {
@@ -193,13 +213,7 @@ async fn worker_with_broken_ffmpeg_never_loses_the_job() {
     );
     wait_alive(&master, 2).await;
     let channel = master.channel().await;
-    let broken_id = nodes(channel.clone())
-        .await
-        .nodes
-        .into_iter()
-        .find(|n| n.address == broken.address)
-        .expect("listed")
-        .node_id;
+    let broken_id = node_id_of(&channel, &broken.address).await;
     let id = upload_file(
         channel.clone(),
         "clip.mp4",
@@ -455,13 +469,7 @@ async fn hung_worker_is_declared_dead_its_shard_moves_and_it_comes_back() {
     let hung = start_worker(&dir.path().join("hung"), &master, &["--slots", "1"]);
     wait_alive(&master, 2).await;
     let channel = master.channel().await;
-    let hung_id = nodes(channel.clone())
-        .await
-        .nodes
-        .into_iter()
-        .find(|n| n.address == hung.address)
-        .expect("listed")
-        .node_id;
+    let hung_id = node_id_of(&channel, &hung.address).await;
     let id = upload_file(
         channel.clone(),
         "clip.mp4",
@@ -469,17 +477,7 @@ async fn hung_worker_is_declared_dead_its_shard_moves_and_it_comes_back() {
         &Params::size(640, 360, "webm"),
     )
     .await;
-    let shard = wait_for("a shard encoding on the worker", JOB_TIMEOUT, || {
-        let (channel, id, hung_id) = (channel.clone(), id.clone(), hung_id.clone());
-        async move {
-            let info = job(channel, &id).await.ok()?;
-            info.shards
-                .iter()
-                .find(|s| s.state == "encoding" && s.running_on.contains(&hung_id))
-                .map(|s| s.index)
-        }
-    })
-    .await;
+    let shard = shard_encoding_on(&channel, &id, &hung_id).await;
     // SIGSTOP: the process and its sockets stay open but nothing answers,
     // so only the missing heartbeats can tell.
     let stopped_at = Instant::now();
@@ -487,18 +485,7 @@ async fn hung_worker_is_declared_dead_its_shard_moves_and_it_comes_back() {
         .args(["-STOP", &hung.pid().to_string()])
         .status()
         .expect("kill -STOP");
-    wait_for(
-        "the hung worker's shard to move",
-        Duration::from_secs(10),
-        || {
-            let (channel, id, hung_id) = (channel.clone(), id.clone(), hung_id.clone());
-            async move {
-                let info = job(channel, &id).await.ok()?;
-                (!info.shards[shard as usize].running_on.contains(&hung_id)).then_some(())
-            }
-        },
-    )
-    .await;
+    wait_shard_leaves(&channel, &id, shard, &hung_id).await;
     eprintln!(
         "shard {shard} left the hung worker after {:?}",
         stopped_at.elapsed()

@@ -47,6 +47,23 @@ pub struct Member {
     pub load: Load,
 }
 
+impl Member {
+    /// A worker that speaks only the original protocol, heard from now:
+    /// one slot, no score until it reports one.
+    pub fn original(node_id: String, address: String) -> Self {
+        Self {
+            node_id,
+            address,
+            protocol: Protocol::Original,
+            last_seen: Instant::now(),
+            alive: true,
+            slots_total: 1,
+            slots_busy: 0,
+            load: Load::default(),
+        }
+    }
+}
+
 /// A change of a member's liveness.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Liveness {

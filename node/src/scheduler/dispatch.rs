@@ -87,12 +87,7 @@ pub async fn run_local(
     req: &CopyRequest,
     on_progress: impl FnMut(Progress),
 ) -> Result<CopyOutcome, CopyError> {
-    let _permit = ctx
-        .slots
-        .clone()
-        .acquire_owned()
-        .await
-        .map_err(|_| "node is shutting down".to_string())?;
+    let _permit = ctx.encode_slot().await?;
     let started = std::time::Instant::now();
     let input = ctx
         .store

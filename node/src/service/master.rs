@@ -11,9 +11,8 @@ use vidshard_proto::replication::*;
 use super::convert::status_message;
 use super::retrieve::output_stream;
 use super::upload::{Outcome, UploadStart, ingest};
-use std::time::Instant;
 
-use crate::cluster::{Member, Protocol};
+use crate::cluster::Member;
 use crate::context::Ctx;
 use crate::ids;
 use crate::params::RawParams;
@@ -69,16 +68,9 @@ impl MasterService for Master {
                 format!("bad worker address {address:?}: expected HOST:PORT"),
             );
         };
-        self.ctx.membership.heard_from(Member {
-            node_id,
-            address: address.clone(),
-            protocol: Protocol::Original,
-            last_seen: Instant::now(),
-            alive: true,
-            slots_total: 1,
-            slots_busy: 0,
-            load: Default::default(),
-        });
+        self.ctx
+            .membership
+            .heard_from(Member::original(node_id, address.clone()));
         reply(
             true,
             format!("registered {address} as an original-protocol worker"),

@@ -9,8 +9,8 @@ use vidshard_proto::replication::*;
 
 use std::time::Instant;
 
+use crate::cluster::Member;
 use crate::cluster::membership::Load;
-use crate::cluster::{Member, Protocol};
 use crate::context::Ctx;
 
 /// The term of a single fixed master (no elections happen yet).
@@ -200,16 +200,8 @@ impl NodeService for Node {
         let member_id = super::master::original_worker_id(&address);
         let success = ctx.is_master() && member_id.is_some();
         if let (true, Some(node_id)) = (success, member_id) {
-            ctx.membership.heard_from(Member {
-                node_id,
-                address,
-                protocol: Protocol::Original,
-                last_seen: Instant::now(),
-                alive: true,
-                slots_total: 1,
-                slots_busy: 0,
-                load: Default::default(),
-            });
+            ctx.membership
+                .heard_from(Member::original(node_id, address));
         }
         Ok(Response::new(RegisterNodeResponse {
             success,

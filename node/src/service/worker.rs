@@ -180,12 +180,7 @@ async fn encode_legacy(
         threads: ctx.config.encoder_threads(),
     };
     let (muxer, _) = container_of(shard_id);
-    let _permit = ctx
-        .slots
-        .clone()
-        .acquire_owned()
-        .await
-        .map_err(|_| "node is shutting down".to_string())?;
+    let _permit = ctx.encode_slot().await?;
     let scratch = Scratch::create(&ctx.store.tmp_dir(), "legacy")
         .await
         .map_err(|e| e.to_string())?;
