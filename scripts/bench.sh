@@ -113,6 +113,8 @@ if [ -n "${PROJECT_SECONDS:-}" ]; then
   make_source "$LONG" "$PROJECT_SECONDS"
   start_cluster long 1
   run_job "$LONG" "$WORK/long.mp4"
+  LONG_RSS=$(peak_rss_mb "$MASTER_PID")
+  LONG_MB=$(( $(stat -c %s "$LONG") / 1048576 ))
   cp "$WORK/last.json" "$WORK/long.json"
   PROJECT_JSON="$WORK/long.json"
   stop_cluster
@@ -178,4 +180,7 @@ for machines in (1, 2, 4, 8, 16):
     print(f"  {machines:2d} machine(s): {wall:7.1f} s  speedup {base / wall:5.2f}x")
 PY
 echo "node peak RSS during a ${UPLOAD_MB} MiB upload: ${BIG_RSS} MiB (upload took ${UPLOAD_S} s)"
+if [ -n "${LONG_RSS:-}" ]; then
+  echo "master peak RSS over the whole ${PROJECT_SECONDS} s job (${LONG_MB} MiB input, 1 node): ${LONG_RSS} MiB"
+fi
 echo "work dir: $WORK"
