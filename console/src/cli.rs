@@ -9,7 +9,9 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 /// Default node address when neither `--node` nor `VIDSHARD_NODE` is given.
 pub const DEFAULT_NODE: &str = "127.0.0.1:50051";
 
-/// Scriptable client of a vidshard encoding cluster.
+/// Operator console and scriptable client of a vidshard encoding cluster.
+///
+/// Without a subcommand, opens the live console (press ? in it for keys).
 #[derive(Debug, Parser)]
 #[command(name = "vidshard", version, about, propagate_version = true)]
 pub struct Cli {

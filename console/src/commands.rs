@@ -87,7 +87,7 @@ fn params(args: &UploadArgs, filename: String) -> JobParams {
 }
 
 /// Fails early if the output could not be written, before a long upload.
-fn check_output_target(path: &Path) -> Result<()> {
+pub fn check_output_target(path: &Path) -> Result<()> {
     if path.is_dir() {
         bail!("output path {} is a directory", path.display());
     }
@@ -188,10 +188,10 @@ async fn status(ctx: &Ctx, args: StatusArgs) -> Result<Report> {
     })
 }
 
-async fn retrieve(ctx: &Ctx, args: RetrieveArgs) -> Result<Report> {
-    check_output_target(&args.output)?;
-    let node = Node::connect(&ctx.node).await?;
-    let (expected, total) = match client::lookup_job(&node, &args.id).await? {
+/// What a completed job's output must match, and its size (0 = unknown);
+/// fails when the job has no output yet. Shared with the console.
+pub async fn expected_output(node: &Node, id: &str) -> Result<(Expected, u64)> {
+    Ok(match client::lookup_job(node, id).await? {
         Lookup::Job(job) => {
             if classify_status(&job.status) != JobState::Completed {
                 bail!(not_completed_reason(&job.id, &job.status, &job.message));
@@ -213,7 +213,13 @@ async fn retrieve(ctx: &Ctx, args: RetrieveArgs) -> Result<Report> {
             // An original master publishes no checksum: nothing to verify against.
             (Expected::default(), 0)
         }
-    };
+    })
+}
+
+async fn retrieve(ctx: &Ctx, args: RetrieveArgs) -> Result<Report> {
+    check_output_target(&args.output)?;
+    let node = Node::connect(&ctx.node).await?;
+    let (expected, total) = expected_output(&node, &args.id).await?;
     let bar = ByteBar::new(ctx.mode, "download", total);
     let saved = transfer::retrieve(&node, &args.id, &args.output, &expected, bar).await?;
     Ok(Report {

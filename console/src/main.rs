@@ -1,7 +1,9 @@
-//! `vidshard`: the scriptable client of a vidshard cluster.
+//! `vidshard`: the operator console and scriptable client of a vidshard
+//! cluster.
 //!
 //! This file owns the process edges: parsing arguments, running the chosen
-//! command on a tokio runtime, printing its report on stdout, and turning
+//! command on a tokio runtime (or the live console, `tui/`, when no
+//! subcommand is given), printing its report on stdout, and turning
 //! failures into `vidshard: <reason>` on stderr with an exit code
 //! (0 ok, 1 failure, 2 usage, 130 interrupted).
 
@@ -12,6 +14,7 @@ mod format;
 mod output;
 mod progress;
 mod transfer;
+mod tui;
 
 use std::io::Write;
 use std::process::ExitCode;
@@ -79,9 +82,21 @@ fn print_report(report: &Report, json: bool) {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let Some(command) = cli.command else {
-        // No subcommand: the TUI will live here; for now, show the help.
-        eprintln!("{}", Cli::command().render_help());
-        return ExitCode::from(2);
+        if cli.json {
+            eprintln!(
+                "vidshard: --json needs a subcommand\n\n{}",
+                Cli::command().render_help()
+            );
+            return ExitCode::from(2);
+        }
+        // No subcommand: the live console.
+        return match tui::run(cli.node) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(err) => {
+                eprintln!("vidshard: {}", reason(&err));
+                ExitCode::FAILURE
+            }
+        };
     };
     let ctx = Ctx {
         node: cli.node,
