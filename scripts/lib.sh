@@ -59,6 +59,13 @@ ensure_ffmpeg() {
     fi
 }
 
+# ensure_tmux: the console's end-to-end test drives it in tmux.
+ensure_tmux() {
+    command -v tmux >/dev/null 2>&1 && return 0
+    apt_install tmux
+    command -v tmux >/dev/null 2>&1 || die "tmux still missing after installing the tmux package"
+}
+
 # ensure_python3: make sure a python3 interpreter exists (Debian package
 # otherwise).
 ensure_python3() {

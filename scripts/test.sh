@@ -25,6 +25,7 @@ step() {
 
 step "setup: ffmpeg"
 ensure_ffmpeg
+ensure_tmux
 log "$(ffmpeg -hide_banner -version | head -n1)"
 
 step "setup: rustfmt and clippy"
