@@ -118,7 +118,7 @@ fn console_shows_the_cluster_asks_before_an_election_and_quits_cleanly() {
         "master, term and all three nodes",
         Duration::from_secs(30),
         |s| {
-            s.contains(&format!("master node-"))
+            s.contains("master node-")
                 && s.contains(&master.address)
                 && s.contains("term 1")
                 && workers.iter().all(|w| s.contains(&port_of(&w.address)))
