@@ -12,7 +12,8 @@ use tokio::task::{AbortHandle, JoinSet};
 
 use super::board::TaskEntry;
 use super::decide::{CopyView, Decision, Policy, ShardView, WorkerView, decide};
-use super::dispatch::{CopyError, CopyOutcome, CopyRequest, run_local, run_original, run_remote};
+use super::dispatch::{CopyError, CopyOutcome, CopyRequest, run_local, run_remote};
+use super::original::run_original;
 use crate::cluster::Protocol;
 use crate::context::Ctx;
 use crate::jobs::{JobStatus, ShardState};

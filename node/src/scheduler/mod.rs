@@ -6,6 +6,7 @@ mod board;
 mod decide;
 pub mod dispatch;
 pub mod driver;
+pub mod original;
 
 pub use board::{TaskBoard, TaskEntry, TaskGuard};
 pub use decide::{CopyView, Decision, Policy, ShardView, WorkerView, decide};
