@@ -1,6 +1,6 @@
 //! vidshard-node: the daemon of the vidshard encoding cluster.
 //!
-//! Modules by domain: `config` (flags), `ids` (safe job ids), `params`
+//! Modules by domain: `config` (flags and the TOML file), `ids` (safe job ids), `params`
 //! (what a job asks for), `media` (ffmpeg/ffprobe), `store` (blob files),
 //! `jobs` (job records), `pipeline` (the master's job driver), `worker`
 //! (encoding one shard), `scheduler` (which shard runs where), `cluster`

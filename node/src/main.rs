@@ -1,11 +1,10 @@
-//! vidshard-node binary: parse flags, set up logging, run until SIGTERM or
-//! Ctrl-C (a second signal exits at once).
+//! vidshard-node binary: read flags, environment and `--config` file, set
+//! up logging, run until SIGTERM or Ctrl-C (a second signal exits at once).
 
-use clap::Parser;
 use tokio_util::sync::CancellationToken;
 use tracing_subscriber::EnvFilter;
 use tracing_subscriber::prelude::*;
-use vidshard_node::config::{Config, LogFormat};
+use vidshard_node::config::{Config, LoadError, LogFormat};
 use vidshard_node::events::EventLog;
 
 /// Logs to stderr (text or JSON) and keeps recent events for consoles.
@@ -47,9 +46,19 @@ async fn wait_for_signals(shutdown: CancellationToken) {
 
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
-    let config = Config::parse();
+    let config = match Config::load() {
+        Ok(config) => config,
+        Err(LoadError::Cli(e)) => e.exit(),
+        Err(e) => {
+            eprintln!("vidshard-node: {e}");
+            return std::process::ExitCode::from(2);
+        }
+    };
     let events = EventLog::default();
     init_logging(config.log_format, &events);
+    if let Some(path) = &config.config {
+        tracing::info!(file = %path.display(), "read the config file");
+    }
     let shutdown = CancellationToken::new();
     tokio::spawn(wait_for_signals(shutdown.clone()));
     match vidshard_node::server::run(config, events, shutdown).await {

@@ -1,0 +1,362 @@
+//! Configuration of a node: command-line flags, keeping the original
+//! system's (`--host`, `--port`, `--role`, `--master`, `--nodes`,
+//! `--backup-servers`) and adding ours, plus an optional config file
+//! (`--config node.toml`, see [`file`]).
+//!
+//! Precedence, per setting: command-line flag > environment variable >
+//! config file > built-in default. [`Config::load_from`] parses with clap,
+//! then [`merge`] takes the file's value for every argument clap did not
+//! get from the command line or the environment.
+
+pub mod file;
+
+use std::collections::BTreeSet;
+use std::ffi::OsString;
+use std::path::PathBuf;
+
+use clap::parser::ValueSource;
+use clap::{ArgMatches, CommandFactory, FromArgMatches, Parser, ValueEnum};
+use serde::{Deserialize, Serialize};
+
+pub use file::{FileConfig, FileError};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    Master,
+    Worker,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+/// vidshard-node: one daemon per machine; the master splits, schedules and
+/// joins, every node encodes shards.
+#[derive(Debug, Clone, Parser)]
+#[command(name = "vidshard-node", version, about)]
+pub struct Config {
+    /// Address to listen on. Use 0.0.0.0 to serve other machines (then set
+    /// up TLS and a token, or keep the network trusted).
+    #[arg(long, default_value = "127.0.0.1", env = "VIDSHARD_HOST")]
+    pub host: String,
+
+    /// Port for every gRPC service (0 picks a free one and logs it).
+    #[arg(long, default_value_t = 50051, env = "VIDSHARD_PORT")]
+    pub port: u16,
+
+    /// Starting role; the master is the node clients upload to.
+    #[arg(long, value_enum, default_value = "master")]
+    pub role: Role,
+
+    /// The master's HOST:PORT (for workers).
+    #[arg(long)]
+    pub master: Option<String>,
+
+    /// Other nodes, space- or comma-separated HOST:PORT list.
+    #[arg(long, num_args = 1.., value_delimiter = ',')]
+    pub nodes: Vec<String>,
+
+    /// Preferred backup holders, space- or comma-separated HOST:PORT list.
+    #[arg(long = "backup-servers", num_args = 1.., value_delimiter = ',')]
+    pub backup_servers: Vec<String>,
+
+    /// Where blobs, shards and outputs live.
+    #[arg(long, default_value = "./vidshard-data", env = "VIDSHARD_DATA_DIR")]
+    pub data_dir: PathBuf,
+
+    /// Shards encoded at once on this node (0 = one per core).
+    #[arg(long, default_value_t = 0)]
+    pub slots: u32,
+
+    /// Target shard length in seconds (cuts land on keyframes near it).
+    #[arg(long, default_value_t = 10.0)]
+    pub shard_seconds: f64,
+
+    /// Largest upload accepted, in bytes.
+    #[arg(long, default_value_t = 64 << 30)]
+    pub max_upload_bytes: u64,
+
+    /// ffmpeg binary.
+    #[arg(long, default_value = "ffmpeg", env = "VIDSHARD_FFMPEG")]
+    pub ffmpeg: PathBuf,
+
+    /// ffprobe binary.
+    #[arg(long, default_value = "ffprobe", env = "VIDSHARD_FFPROBE")]
+    pub ffprobe: PathBuf,
+
+    /// Seconds without a heartbeat after which the master marks a worker dead.
+    #[arg(long, default_value_t = 5.0)]
+    pub dead_after: f64,
+
+    /// Log line format: text for terminals, json for log collectors.
+    #[arg(long, value_enum, default_value = "text")]
+    pub log_format: LogFormat,
+
+    /// Config file (TOML): one key per flag, named with `_` for `-`
+    /// (data_dir = "/var/lib/vidshard"). Flags and VIDSHARD_* environment
+    /// variables override it; it overrides the built-in defaults.
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+}
+
+/// Why the configuration could not be built.
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    /// Bad flags, or `--help`/`--version`: let clap print it and exit
+    /// (`clap::Error::exit`).
+    #[error(transparent)]
+    Cli(#[from] clap::Error),
+    /// The config file is missing, unreadable or invalid.
+    #[error(transparent)]
+    File(#[from] FileError),
+}
+
+/// The arguments whose value came from the command line or the
+/// environment (which beat the config file), by clap id (= file key).
+pub fn explicit_args(matches: &ArgMatches) -> BTreeSet<String> {
+    matches
+        .ids()
+        .filter(|id| {
+            matches!(
+                matches.value_source(id.as_str()),
+                Some(ValueSource::CommandLine | ValueSource::EnvVariable)
+            )
+        })
+        .map(|id| id.as_str().to_string())
+        .collect()
+}
+
+/// `cli` with every setting the file has and `explicit` lacks taken from
+/// `file`: flag > environment > file > default, as `cli` already holds the
+/// flag, environment or default value of each setting.
+pub fn merge(cli: Config, explicit: &BTreeSet<String>, file: FileConfig) -> Config {
+    let mut config = cli;
+    // Destructured whole, so a new key cannot be left out of the merge.
+    let FileConfig {
+        host,
+        port,
+        role,
+        master,
+        nodes,
+        backup_servers,
+        data_dir,
+        slots,
+        shard_seconds,
+        max_upload_bytes,
+        ffmpeg,
+        ffprobe,
+        dead_after,
+        log_format,
+    } = file;
+    macro_rules! fill {
+        ($($key:ident),* $(,)?) => {$(
+            if let Some(value) = $key {
+                if !explicit.contains(stringify!($key)) {
+                    config.$key = value;
+                }
+            }
+        )*};
+    }
+    fill!(
+        host,
+        port,
+        role,
+        nodes,
+        backup_servers,
+        data_dir,
+        slots,
+        shard_seconds,
+        max_upload_bytes,
+        ffmpeg,
+        ffprobe,
+        dead_after,
+        log_format,
+    );
+    if master.is_some() && !explicit.contains("master") {
+        config.master = master;
+    }
+    config
+}
+
+impl Config {
+    /// The configuration of this process: its arguments, environment and
+    /// `--config` file.
+    pub fn load() -> Result<Config, LoadError> {
+        Self::load_from(std::env::args_os())
+    }
+
+    /// Like [`Config::load`] with these arguments (the first is the
+    /// program name); reads the environment and the `--config` file.
+    pub fn load_from<I, T>(args: I) -> Result<Config, LoadError>
+    where
+        I: IntoIterator<Item = T>,
+        T: Into<OsString> + Clone,
+    {
+        let mut command = Config::command();
+        let matches = command.try_get_matches_from_mut(args)?;
+        let cli = Config::from_arg_matches(&matches).map_err(|e| e.format(&mut command))?;
+        let Some(path) = cli.config.clone() else {
+            return Ok(cli);
+        };
+        let file = FileConfig::read(&path)?;
+        Ok(merge(cli, &explicit_args(&matches), file))
+    }
+
+    /// Where a worker finds its master: `--master`, else the first of `--nodes`.
+    pub fn master_address(&self) -> Option<String> {
+        self.master
+            .clone()
+            .or_else(|| self.nodes.first().cloned())
+            .filter(|a| !a.is_empty())
+    }
+
+    /// Parallel encodes: `--slots`, or one per core.
+    pub fn effective_slots(&self) -> u32 {
+        if self.slots > 0 {
+            return self.slots;
+        }
+        std::thread::available_parallelism()
+            .map(|n| n.get() as u32)
+            .unwrap_or(1)
+    }
+
+    /// Threads each encoder may use so that all slots together fill the cores.
+    pub fn encoder_threads(&self) -> u32 {
+        let cores = std::thread::available_parallelism()
+            .map(|n| n.get() as u32)
+            .unwrap_or(1);
+        (cores / self.effective_slots()).max(1)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn original_flags_parse_space_or_comma_separated() {
+        let c = Config::parse_from([
+            "vidshard-node",
+            "--host",
+            "0.0.0.0",
+            "--port",
+            "6000",
+            "--role",
+            "worker",
+            "--master",
+            "m:50051",
+            "--nodes",
+            "a:1",
+            "b:2,c:3",
+            "--backup-servers",
+            "x:1,y:2",
+        ]);
+        assert_eq!(c.role, Role::Worker);
+        assert_eq!(c.port, 6000);
+        assert_eq!(c.master.as_deref(), Some("m:50051"));
+        assert_eq!(c.nodes, ["a:1", "b:2", "c:3"]);
+        assert_eq!(c.backup_servers, ["x:1", "y:2"]);
+    }
+
+    #[test]
+    fn defaults_are_a_local_master() {
+        let c = Config::parse_from(["vidshard-node"]);
+        assert_eq!(c.role, Role::Master);
+        assert_eq!(c.port, 50051);
+        assert_eq!(c.data_dir, PathBuf::from("./vidshard-data"));
+        assert!(c.effective_slots() >= 1);
+        assert_eq!(c.config, None);
+    }
+
+    fn set(keys: &[&str]) -> BTreeSet<String> {
+        keys.iter().map(|k| k.to_string()).collect()
+    }
+
+    fn file(text: &str) -> FileConfig {
+        FileConfig::parse(text, "node.toml").expect("parse")
+    }
+
+    #[test]
+    fn the_file_beats_defaults() {
+        let cli = Config::parse_from(["vidshard-node"]);
+        let c = merge(
+            cli,
+            &set(&[]),
+            file(
+                "port = 7000\nrole = \"worker\"\nmaster = \"m:1\"\nnodes = [\"a:1\"]\nshard_seconds = 4\nlog_format = \"json\"",
+            ),
+        );
+        assert_eq!(c.port, 7000);
+        assert_eq!(c.role, Role::Worker);
+        assert_eq!(c.master.as_deref(), Some("m:1"));
+        assert_eq!(c.nodes, ["a:1"]);
+        assert_eq!(c.shard_seconds, 4.0);
+        assert_eq!(c.log_format, LogFormat::Json);
+        assert_eq!(
+            c.host, "127.0.0.1",
+            "keys the file lacks keep their default"
+        );
+    }
+
+    #[test]
+    fn flags_and_environment_beat_the_file() {
+        let cli = Config::parse_from([
+            "vidshard-node",
+            "--port",
+            "6000",
+            "--master",
+            "cli:1",
+            "--nodes",
+            "x:1",
+        ]);
+        let explicit = set(&["port", "master", "nodes", "host"]);
+        let c = merge(
+            cli,
+            &explicit,
+            file("port = 7000\nmaster = \"file:1\"\nnodes = []\nhost = \"0.0.0.0\"\nslots = 3"),
+        );
+        assert_eq!(c.port, 6000);
+        assert_eq!(c.master.as_deref(), Some("cli:1"));
+        assert_eq!(c.nodes, ["x:1"]);
+        assert_eq!(c.host, "127.0.0.1", "host came from the environment");
+        assert_eq!(c.slots, 3);
+    }
+
+    #[test]
+    fn explicit_args_are_the_flags_given() {
+        let matches = Config::command()
+            .try_get_matches_from([
+                "vidshard-node",
+                "--port",
+                "1",
+                "--nodes",
+                "a:1",
+                "--role",
+                "master",
+            ])
+            .expect("parse");
+        let explicit = explicit_args(&matches);
+        assert!(explicit.contains("port"));
+        assert!(explicit.contains("nodes"));
+        assert!(
+            explicit.contains("role"),
+            "given even though equal to the default"
+        );
+        assert!(!explicit.contains("shard_seconds"));
+        assert!(!explicit.contains("master"));
+    }
+
+    #[test]
+    fn load_without_config_is_plain_parsing() {
+        let c = Config::load_from(["vidshard-node", "--slots", "2"]).expect("load");
+        assert_eq!(c.slots, 2);
+        assert!(matches!(
+            Config::load_from(["vidshard-node", "--port", "x"]),
+            Err(LoadError::Cli(_))
+        ));
+    }
+}
