@@ -47,7 +47,7 @@ pub async fn run(
         .await
         .with_context(|| format!("binding {}:{}", config.host, config.port))?;
     let local = listener.local_addr().context("reading the bound address")?;
-    let address = format!("{}:{}", config.host, local.port());
+    let address = config.advertised_address(local.port());
     if !local.ip().is_loopback() {
         tracing::warn!(%address, "listening beyond loopback without TLS or a token: keep this network trusted");
     }

@@ -24,6 +24,8 @@ pub struct FileConfig {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub port: Option<u16>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    pub advertise: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub role: Option<Role>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub master: Option<String>,
@@ -88,7 +90,7 @@ pub fn expected(key: &str) -> &'static str {
         "host" => "a string (an address to listen on), e.g. \"0.0.0.0\"",
         "port" => "an integer 0..=65535",
         "role" => "\"master\" or \"worker\"",
-        "master" => "a \"HOST:PORT\" string, e.g. \"10.0.0.1:50051\"",
+        "master" | "advertise" => "a \"HOST:PORT\" string, e.g. \"10.0.0.1:50051\"",
         "nodes" | "backup_servers" => {
             "an array of \"HOST:PORT\" strings, e.g. [\"10.0.0.2:50051\"]"
         }
@@ -197,12 +199,13 @@ impl FileConfig {
             .map_err(|e| FileError::new(file, None, e.message().trim().to_string()))
     }
 
-    /// The file that sets every key to `config`'s value (`master` only
-    /// when set). Lists every field, so a new flag cannot be forgotten here.
+    /// The file that sets every key to `config`'s value (`master` and
+    /// `advertise` only when set). Lists every field, so a new flag cannot be forgotten here.
     pub fn from_config(config: &Config) -> Self {
         let Config {
             host,
             port,
+            advertise,
             role,
             master,
             nodes,
@@ -221,6 +224,7 @@ impl FileConfig {
             host: Some(host),
             port: Some(port),
             role: Some(role),
+            advertise,
             master,
             nodes: Some(nodes),
             backup_servers: Some(backup_servers),
@@ -252,6 +256,7 @@ mod tests {
         assert!(keys.contains(&"backup_servers".to_string()), "{keys:?}");
         let mut all = Config::parse_from(["vidshard-node"]);
         all.master = Some("m:1".into());
+        all.advertise = Some("a:1".into());
         let table = toml::Table::try_from(FileConfig::from_config(&all)).expect("serialize");
         let mut fields: Vec<String> = table.keys().cloned().collect();
         let mut wanted = keys.clone();

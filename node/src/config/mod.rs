@@ -48,6 +48,11 @@ pub struct Config {
     #[arg(long, default_value_t = 50051, env = "VIDSHARD_PORT")]
     pub port: u16,
 
+    /// HOST:PORT other nodes and clients reach this node at. Default:
+    /// --host:port, or this machine's hostname when --host is 0.0.0.0/::.
+    #[arg(long)]
+    pub advertise: Option<String>,
+
     /// Starting role; the master is the node clients upload to.
     #[arg(long, value_enum, default_value = "master")]
     pub role: Role,
@@ -139,6 +144,7 @@ pub fn merge(cli: Config, explicit: &BTreeSet<String>, file: FileConfig) -> Conf
     let FileConfig {
         host,
         port,
+        advertise,
         role,
         master,
         nodes,
@@ -179,6 +185,9 @@ pub fn merge(cli: Config, explicit: &BTreeSet<String>, file: FileConfig) -> Conf
     if master.is_some() && !explicit.contains("master") {
         config.master = master;
     }
+    if advertise.is_some() && !explicit.contains("advertise") {
+        config.advertise = advertise;
+    }
     config
 }
 
@@ -204,6 +213,22 @@ impl Config {
         };
         let file = FileConfig::read(&path)?;
         Ok(merge(cli, &explicit_args(&matches), file))
+    }
+
+    /// The address this node announces for `port` (the bound port): see
+    /// `--advertise`.
+    pub fn advertised_address(&self, port: u16) -> String {
+        if let Some(address) = self.advertise.clone().filter(|a| !a.is_empty()) {
+            return address;
+        }
+        let host = match self.host.as_str() {
+            "0.0.0.0" | "::" | "[::]" | "" => {
+                sysinfo::System::host_name().unwrap_or_else(|| "localhost".into())
+            }
+            h if h.contains(':') && !h.starts_with('[') => format!("[{h}]"),
+            h => h.to_string(),
+        };
+        format!("{host}:{port}")
     }
 
     /// Where a worker finds its master: `--master`, else the first of `--nodes`.
@@ -260,6 +285,25 @@ mod tests {
         assert_eq!(c.master.as_deref(), Some("m:50051"));
         assert_eq!(c.nodes, ["a:1", "b:2", "c:3"]);
         assert_eq!(c.backup_servers, ["x:1", "y:2"]);
+    }
+
+    #[test]
+    fn advertised_address_is_reachable() {
+        let c = Config::parse_from(["vidshard-node", "--host", "10.0.0.5"]);
+        assert_eq!(c.advertised_address(6000), "10.0.0.5:6000");
+        let c = Config::parse_from(["vidshard-node", "--host", "0.0.0.0"]);
+        assert!(!c.advertised_address(6000).starts_with("0.0.0.0"));
+        assert!(c.advertised_address(6000).ends_with(":6000"));
+        let c = Config::parse_from(["vidshard-node", "--host", "::1"]);
+        assert_eq!(c.advertised_address(7), "[::1]:7");
+        let c = Config::parse_from([
+            "vidshard-node",
+            "--host",
+            "0.0.0.0",
+            "--advertise",
+            "n1.example:50051",
+        ]);
+        assert_eq!(c.advertised_address(6000), "n1.example:50051");
     }
 
     #[test]

@@ -254,7 +254,13 @@ pub async fn encode_all(
                         tracing::info!(job = %id, shard, %worker, seconds = took.as_secs_f64(), "shard done");
                         record_done(ctx, id, shard, &worker, outcome);
                     }
-                    Ok(_) => {}
+                    Ok(late) => {
+                        // A slower duplicate: its result is not used.
+                        let winner = ctx.jobs.lock().get(id).and_then(|j| j.shards[shard as usize].encoded.clone());
+                        if winner.is_none_or(|w| w.sha256 != late.blob.sha256) {
+                            let _ = ctx.store.remove(&late.blob.sha256).await;
+                        }
+                    }
                     Err(error) if !run.done && error.worker_lost => {
                         tracing::warn!(job = %id, shard, %worker, error = %error.message, "lost the worker running a shard");
                         run.last_error = format!("{worker}: {}", error.message);

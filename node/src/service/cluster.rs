@@ -235,7 +235,8 @@ impl cluster_server::Cluster for Cluster {
         request: Request<HeartbeatRequest>,
     ) -> Result<Response<HeartbeatReply>, Status> {
         let ctx = &self.ctx;
-        let beat = request.into_inner();
+        let peer_ip = request.remote_addr().map(|a| a.ip());
+        let mut beat = request.into_inner();
         let master_address = ctx.master_address().unwrap_or_default();
         if !ctx.is_master() {
             return Ok(Response::new(HeartbeatReply {
@@ -248,6 +249,7 @@ impl cluster_server::Cluster for Cluster {
         if let Err(reason) = check_heartbeat(&beat) {
             return Err(Status::invalid_argument(reason));
         }
+        beat.address = reachable_address(&beat.address, peer_ip);
         let score = beat.score.unwrap_or_default();
         ctx.membership.heard_from(Member {
             node_id: beat.node_id.clone(),
@@ -284,6 +286,21 @@ impl cluster_server::Cluster for Cluster {
     }
 }
 
+/// The address to reach a worker at: what it reports, unless it listens
+/// on every interface (0.0.0.0 / [::]), which no one can dial; then the
+/// IP its heartbeat came from, with its port (pure).
+pub fn reachable_address(reported: &str, peer_ip: Option<std::net::IpAddr>) -> String {
+    let Some((host, port)) = reported.rsplit_once(':') else {
+        return reported.to_string();
+    };
+    let unspecified = matches!(host, "0.0.0.0" | "[::]" | "::" | "");
+    match (unspecified, peer_ip) {
+        (true, Some(std::net::IpAddr::V6(ip))) => format!("[{ip}]:{port}"),
+        (true, Some(ip)) => format!("{ip}:{port}"),
+        _ => reported.to_string(),
+    }
+}
+
 /// Rejects heartbeats whose fields could not name a real node (pure).
 pub fn check_heartbeat(beat: &HeartbeatRequest) -> Result<(), String> {
     let id_ok = !beat.node_id.is_empty()
@@ -310,4 +327,49 @@ pub fn check_heartbeat(beat: &HeartbeatRequest) -> Result<(), String> {
         return Err("heartbeat claims too many slots or tasks".into());
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn workers_listening_everywhere_are_reached_at_their_source_ip() {
+        let ip = Some("10.1.2.3".parse().expect("ip"));
+        assert_eq!(reachable_address("0.0.0.0:50051", ip), "10.1.2.3:50051");
+        assert_eq!(
+            reachable_address("192.168.0.9:50051", ip),
+            "192.168.0.9:50051"
+        );
+        assert_eq!(
+            reachable_address("[::]:7", Some("::1".parse().expect("ip"))),
+            "[::1]:7"
+        );
+        assert_eq!(reachable_address("0.0.0.0:50051", None), "0.0.0.0:50051");
+    }
+
+    #[test]
+    fn heartbeats_with_bad_identities_are_refused() {
+        let ok = HeartbeatRequest {
+            node_id: "node-1".into(),
+            address: "h:1".into(),
+            slots_total: 2,
+            ..Default::default()
+        };
+        assert!(check_heartbeat(&ok).is_ok());
+        for (id, address) in [
+            ("../x", "h:1"),
+            ("", "h:1"),
+            ("n", "nohost"),
+            ("n", "h:0"),
+            ("n", ":5"),
+        ] {
+            let beat = HeartbeatRequest {
+                node_id: id.into(),
+                address: address.into(),
+                ..Default::default()
+            };
+            assert!(check_heartbeat(&beat).is_err(), "{id} {address}");
+        }
+    }
 }
