@@ -5,7 +5,7 @@
 //! `jobs` (job records), `pipeline` (the master's job driver), `worker`
 //! (encoding one shard), `scheduler` (which shard runs where), `cluster`
 //! (membership and heartbeats), `score`/`stats` (load), `service` (gRPC),
-//! and `server` (startup and shutdown).
+//! `metrics` (Prometheus) and `server` (startup and shutdown).
 
 pub mod cluster;
 pub mod config;
@@ -14,6 +14,7 @@ pub mod events;
 pub mod ids;
 pub mod jobs;
 pub mod media;
+pub mod metrics;
 pub mod params;
 pub mod pipeline;
 pub mod scheduler;

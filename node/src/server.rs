@@ -102,7 +102,16 @@ pub async fn run(
         }
     }
 
-    let routes = crate::service::routes(ctx.clone());
+    if let Some(metrics_addr) = ctx.config.metrics_addr.clone().filter(|a| !a.is_empty()) {
+        let bound = crate::metrics::install(&metrics_addr).await?;
+        tracing::info!("metrics on http://{bound}/metrics");
+        crate::metrics::update_gauges(&ctx);
+        tasks.spawn(crate::metrics::run_gauges(ctx.clone()));
+    }
+
+    let routes = crate::service::routes(ctx.clone())
+        .await
+        .context("building the reflection service")?;
     let serve = tonic::transport::Server::builder()
         .add_routes(routes)
         .serve_with_incoming_shutdown(

@@ -64,13 +64,14 @@ fn the_example_file_is_exactly_the_defaults() {
         Config::parse_from(["vidshard-node"]).port,
         "sanity: no VIDSHARD_PORT here"
     );
-    // Every key but the optional `master` and `advertise` is set, to the default value.
+    // Every key but the optional `master`, `advertise` and `metrics_addr` is set, to the default value.
     assert_eq!(parsed, FileConfig::from_config(&defaults));
     assert_eq!(defaults.master, None);
     assert_eq!(defaults.advertise, None);
+    assert_eq!(defaults.metrics_addr, None);
     let table: toml::Table = text.parse().expect("toml");
     for key in known_keys() {
-        if key == "master" || key == "advertise" {
+        if key == "master" || key == "advertise" || key == "metrics_addr" {
             assert!(
                 text.lines().any(|l| l.starts_with(&format!("# {key} = "))),
                 "the example shows `{key}` commented out"

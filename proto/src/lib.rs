@@ -19,3 +19,8 @@ pub mod v1 {
 /// Largest payload of one streamed chunk: the original client caps a
 /// received message at 1 MiB + 1 KiB, so data chunks stay at 1 MiB.
 pub const MAX_CHUNK: usize = 1024 * 1024;
+
+/// The encoded `FileDescriptorSet` of both packages, for gRPC server
+/// reflection (`grpcurl list`).
+pub const FILE_DESCRIPTOR_SET: &[u8] =
+    include_bytes!(concat!(env!("OUT_DIR"), "/vidshard_descriptor.bin"));

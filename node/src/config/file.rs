@@ -49,6 +49,8 @@ pub struct FileConfig {
     pub dead_after: Option<f64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub log_format: Option<LogFormat>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub metrics_addr: Option<String>,
 }
 
 /// A config file that cannot be used: `{file}: {message}`, where the
@@ -91,6 +93,7 @@ pub fn expected(key: &str) -> &'static str {
         "port" => "an integer 0..=65535",
         "role" => "\"master\" or \"worker\"",
         "master" | "advertise" => "a \"HOST:PORT\" string, e.g. \"10.0.0.1:50051\"",
+        "metrics_addr" => "a \"HOST:PORT\" string, e.g. \"127.0.0.1:9090\"",
         "nodes" | "backup_servers" => {
             "an array of \"HOST:PORT\" strings, e.g. [\"10.0.0.2:50051\"]"
         }
@@ -199,8 +202,8 @@ impl FileConfig {
             .map_err(|e| FileError::new(file, None, e.message().trim().to_string()))
     }
 
-    /// The file that sets every key to `config`'s value (`master` and
-    /// `advertise` only when set). Lists every field, so a new flag cannot be forgotten here.
+    /// The file that sets every key to `config`'s value (`master`,
+    /// `advertise` and `metrics_addr` only when set). Lists every field, so a new flag cannot be forgotten here.
     pub fn from_config(config: &Config) -> Self {
         let Config {
             host,
@@ -218,6 +221,7 @@ impl FileConfig {
             ffprobe,
             dead_after,
             log_format,
+            metrics_addr,
             config: _,
         } = config.clone();
         Self {
@@ -236,6 +240,7 @@ impl FileConfig {
             ffprobe: Some(ffprobe),
             dead_after: Some(dead_after),
             log_format: Some(log_format),
+            metrics_addr,
         }
     }
 }
@@ -257,6 +262,7 @@ mod tests {
         let mut all = Config::parse_from(["vidshard-node"]);
         all.master = Some("m:1".into());
         all.advertise = Some("a:1".into());
+        all.metrics_addr = Some("127.0.0.1:9090".into());
         let table = toml::Table::try_from(FileConfig::from_config(&all)).expect("serialize");
         let mut fields: Vec<String> = table.keys().cloned().collect();
         let mut wanted = keys.clone();

@@ -101,6 +101,11 @@ pub struct Config {
     #[arg(long, value_enum, default_value = "text")]
     pub log_format: LogFormat,
 
+    /// HOST:PORT to serve Prometheus metrics on (GET /metrics over plain
+    /// HTTP). Off when unset.
+    #[arg(long)]
+    pub metrics_addr: Option<String>,
+
     /// Config file (TOML): one key per flag, named with `_` for `-`
     /// (data_dir = "/var/lib/vidshard"). Flags and VIDSHARD_* environment
     /// variables override it; it overrides the built-in defaults.
@@ -157,6 +162,7 @@ pub fn merge(cli: Config, explicit: &BTreeSet<String>, file: FileConfig) -> Conf
         ffprobe,
         dead_after,
         log_format,
+        metrics_addr,
     } = file;
     macro_rules! fill {
         ($($key:ident),* $(,)?) => {$(
@@ -187,6 +193,9 @@ pub fn merge(cli: Config, explicit: &BTreeSet<String>, file: FileConfig) -> Conf
     }
     if advertise.is_some() && !explicit.contains("advertise") {
         config.advertise = advertise;
+    }
+    if metrics_addr.is_some() && !explicit.contains("metrics_addr") {
+        config.metrics_addr = metrics_addr;
     }
     config
 }

@@ -32,6 +32,7 @@ impl Failure {
 /// job table. Never panics on bad input: every failure becomes a status.
 pub async fn run_job(ctx: Ctx, id: String) {
     let started = Instant::now();
+    crate::metrics::upload_bytes(ctx.jobs.lock().get(&id).map_or(0, |j| j.source.size));
     let scratch = match Scratch::create(&ctx.store.tmp_dir(), &id).await {
         Ok(s) => s,
         Err(e) => {

@@ -252,6 +252,7 @@ pub async fn encode_all(
                         let spf = took.as_secs_f64() / frames[shard as usize].max(1) as f64;
                         seconds_per_frame = Some(seconds_per_frame.map_or(spf, |old| (old + spf) / 2.0));
                         tracing::info!(job = %id, shard, %worker, seconds = took.as_secs_f64(), "shard done");
+                        crate::metrics::shard_encoded();
                         record_done(ctx, id, shard, &worker, outcome);
                     }
                     Ok(late) => {
@@ -265,12 +266,14 @@ pub async fn encode_all(
                         tracing::warn!(job = %id, shard, %worker, error = %error.message, "lost the worker running a shard");
                         run.last_error = format!("{worker}: {}", error.message);
                         ctx.membership.mark_lost(&worker);
+                        crate::metrics::shard_failed();
                         record_failure(ctx, id, shard, run);
                     }
                     Err(error) if !run.done => {
                         tracing::warn!(job = %id, shard, %worker, error = %error.message, "shard copy failed");
                         run.failed_on.push(worker.clone());
                         run.last_error = format!("{worker}: {}", error.message);
+                        crate::metrics::shard_failed();
                         record_failure(ctx, id, shard, run);
                     }
                     Err(_) => {}
@@ -334,6 +337,7 @@ fn record_start(
 ) {
     ctx.jobs.lock().update(id, |job| {
         let s = &mut job.shards[shard as usize];
+        crate::metrics::shard_started(!duplicate && s.attempts > 0);
         s.attempts += 1;
         s.state = ShardState::Encoding;
         if !duplicate {

@@ -1,6 +1,7 @@
 //! gRPC services: thin handlers over the domain modules. The original
 //! `replication` services (master, worker, node) and our `vidshard.v1`
-//! services share one port.
+//! services share one port, with gRPC health (`grpc.health.v1.Health`)
+//! and server reflection (for grpcurl) beside them.
 
 mod cluster;
 mod convert;
@@ -15,7 +16,9 @@ mod worker;
 pub use node::FIXED_TERM;
 pub use worker::MAX_LEGACY_SHARD;
 
+use tonic::server::NamedService;
 use tonic::service::Routes;
+use tonic_health::ServingStatus;
 use vidshard_proto::replication::master_service_server::MasterServiceServer;
 use vidshard_proto::replication::node_service_server::NodeServiceServer;
 use vidshard_proto::replication::worker_service_server::WorkerServiceServer;
@@ -29,9 +32,39 @@ use crate::context::Ctx;
 /// original client sends 1 MiB chunks.
 pub const MAX_MESSAGE: usize = 4 << 20;
 
-/// Every service of a node, ready to serve.
-pub fn routes(ctx: Ctx) -> Routes {
-    Routes::new(
+/// Every service of a node, ready to serve, with health and reflection.
+pub async fn routes(ctx: Ctx) -> Result<Routes, tonic_reflection::server::Error> {
+    // v1 for current grpcurl, v1alpha for older clients.
+    let reflection = || {
+        tonic_reflection::server::Builder::configure()
+            .register_encoded_file_descriptor_set(vidshard_proto::FILE_DESCRIPTOR_SET)
+            .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+    };
+    let reflection_v1alpha = reflection().build_v1alpha()?;
+    let reflection = reflection().build_v1()?;
+    let (health, health_service) = tonic_health::server::health_reporter();
+    // The role is fixed at start: only the master serves MasterService.
+    let master_status = if ctx.is_master() {
+        ServingStatus::Serving
+    } else {
+        ServingStatus::NotServing
+    };
+    health
+        .set_service_status(MasterServiceServer::<master::Master>::NAME, master_status)
+        .await;
+    for name in [
+        WorkerServiceServer::<worker::Worker>::NAME,
+        NodeServiceServer::<node::Node>::NAME,
+        JobsServer::<jobs::Jobs>::NAME,
+        WorkerServer::<shard_worker::ShardWorker>::NAME,
+        ClusterServer::<cluster::Cluster>::NAME,
+    ] {
+        health
+            .set_service_status(name, ServingStatus::Serving)
+            .await;
+    }
+    // "" (the whole server) starts SERVING in `health_reporter`.
+    Ok(Routes::new(
         MasterServiceServer::new(master::Master::new(ctx.clone()))
             .max_decoding_message_size(MAX_MESSAGE),
     )
@@ -50,4 +83,7 @@ pub fn routes(ctx: Ctx) -> Routes {
             .max_decoding_message_size(MAX_MESSAGE),
     )
     .add_service(ClusterServer::new(cluster::Cluster::new(ctx)))
+    .add_service(health_service)
+    .add_service(reflection)
+    .add_service(reflection_v1alpha))
 }

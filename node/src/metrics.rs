@@ -1,0 +1,133 @@
+//! Prometheus metrics on `--metrics-addr HOST:PORT` (off when unset).
+//!
+//! The `metrics` facade records; `metrics-exporter-prometheus` serves
+//! `/metrics` over plain HTTP on its own listener. Without an installed
+//! exporter every recording function here is a no-op, so call sites stay
+//! one line and cost nothing when metrics are off.
+//!
+//! Counters are bumped where things happen ([`shard_encoded`] and friends);
+//! the gauges (jobs by state, nodes alive, term) are refreshed from the job
+//! table and the membership by [`run_gauges`].
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use metrics_exporter_prometheus::PrometheusBuilder;
+
+use crate::context::Ctx;
+use crate::jobs::JobStatus;
+
+/// How often the gauges are recomputed.
+const GAUGE_PERIOD: Duration = Duration::from_secs(1);
+
+/// Every job status, so each `vidshard_jobs{state=...}` series exists (0 included).
+const JOB_STATES: [JobStatus; 11] = [
+    JobStatus::Queued,
+    JobStatus::Segmenting,
+    JobStatus::Processing,
+    JobStatus::Concatenating,
+    JobStatus::Completed,
+    JobStatus::FailedSegmentation,
+    JobStatus::FailedDistribution,
+    JobStatus::ProcessingFailed,
+    JobStatus::ConcatenationFailed,
+    JobStatus::ConcatenationPrerequisitesFailed,
+    JobStatus::Error,
+];
+
+/// Resolves `address` (HOST:PORT) and starts the `/metrics` HTTP listener
+/// on it; must run inside the Tokio runtime. Installs the process-wide
+/// recorder, so call it once.
+pub async fn install(address: &str) -> anyhow::Result<SocketAddr> {
+    let socket = tokio::net::lookup_host(address)
+        .await
+        .with_context(|| format!("resolving --metrics-addr {address}"))?
+        .next()
+        .with_context(|| format!("--metrics-addr {address} resolves to no address"))?;
+    PrometheusBuilder::new()
+        .with_http_listener(socket)
+        .install()
+        .with_context(|| format!("serving metrics on {socket}"))?;
+    metrics::describe_gauge!("vidshard_jobs", "Jobs in the job table, by state");
+    metrics::describe_counter!(
+        "vidshard_shards_encoded_total",
+        "Shards encoded (first finished copy of each)"
+    );
+    metrics::describe_counter!("vidshard_shards_failed_total", "Shard copies that failed");
+    metrics::describe_counter!(
+        "vidshard_shards_retried_total",
+        "Shard copies started again after an earlier copy ended without a result"
+    );
+    metrics::describe_counter!("vidshard_upload_bytes_total", "Bytes of accepted uploads");
+    metrics::describe_gauge!(
+        "vidshard_nodes_alive",
+        "Nodes alive as this node sees them, itself included"
+    );
+    metrics::describe_gauge!("vidshard_term", "Cluster term");
+    // Counters show up at 0 before their first event.
+    for counter in [
+        "vidshard_shards_encoded_total",
+        "vidshard_shards_failed_total",
+        "vidshard_shards_retried_total",
+        "vidshard_upload_bytes_total",
+    ] {
+        metrics::counter!(counter).increment(0);
+    }
+    Ok(socket)
+}
+
+/// A shard's first finished copy.
+pub fn shard_encoded() {
+    metrics::counter!("vidshard_shards_encoded_total").increment(1);
+}
+
+/// A shard copy that failed (including a lost worker).
+pub fn shard_failed() {
+    metrics::counter!("vidshard_shards_failed_total").increment(1);
+}
+
+/// A shard copy starts; `retry` when it replaces an earlier copy that
+/// ended without a result (not a deliberate duplicate).
+pub fn shard_started(retry: bool) {
+    if retry {
+        metrics::counter!("vidshard_shards_retried_total").increment(1);
+    }
+}
+
+/// `bytes` of an accepted upload.
+pub fn upload_bytes(bytes: u64) {
+    metrics::counter!("vidshard_upload_bytes_total").increment(bytes);
+}
+
+/// Sets the gauges from the job table and the membership now.
+pub fn update_gauges(ctx: &Ctx) {
+    let mut counts = [0u32; JOB_STATES.len()];
+    for job in ctx.jobs.lock().list() {
+        if let Some(i) = JOB_STATES.iter().position(|s| *s == job.status) {
+            counts[i] += 1;
+        }
+    }
+    for (state, count) in JOB_STATES.iter().zip(counts) {
+        metrics::gauge!("vidshard_jobs", "state" => state.as_str()).set(count);
+    }
+    let others = ctx
+        .membership
+        .lock()
+        .members()
+        .filter(|m| m.alive && m.node_id != ctx.node_id)
+        .count();
+    metrics::gauge!("vidshard_nodes_alive").set((others + 1) as f64);
+    metrics::gauge!("vidshard_term").set(crate::service::FIXED_TERM);
+}
+
+/// Refreshes the gauges every second until shutdown.
+pub async fn run_gauges(ctx: Ctx) {
+    let mut tick = tokio::time::interval(GAUGE_PERIOD);
+    loop {
+        tokio::select! {
+            _ = tick.tick() => update_gauges(&ctx),
+            _ = ctx.shutdown.cancelled() => return,
+        }
+    }
+}
