@@ -23,11 +23,9 @@ oversized retrieve chunk), 2 usage error or wait timeout, 3 gRPC error
 """
 
 import argparse
-import importlib
 import json
 import os
 import sys
-import tempfile
 import time
 
 import grpc
@@ -62,43 +60,11 @@ EXIT_GRPC = 3
 
 def load_protocol(proto_path):
     """Compile the .proto into a temp dir and import the generated modules."""
-    from grpc_tools import protoc
-
-    try:
-        from importlib.resources import files
-
-        well_known = str(files("grpc_tools") / "_proto")
-    except (ImportError, AttributeError):  # very old Python/grpc_tools
-        import pkg_resources
-
-        well_known = pkg_resources.resource_filename("grpc_tools", "_proto")
-
-    proto_path = os.path.abspath(proto_path)
-    if not os.path.isfile(proto_path):
-        fail_usage(f"proto file not found: {proto_path}")
-    proto_dir, proto_file = os.path.split(proto_path)
-    module = os.path.splitext(proto_file)[0]
     sys.dont_write_bytecode = True
-    with tempfile.TemporaryDirectory(prefix="legacy-proto-") as out:
-        rc = protoc.main(
-            [
-                "grpc_tools.protoc",
-                f"-I{proto_dir}",
-                f"-I{well_known}",
-                f"--python_out={out}",
-                f"--grpc_python_out={out}",
-                proto_file,
-            ]
-        )
-        if rc != 0:
-            fail_usage(f"protoc failed on {proto_path} (exit {rc})")
-        sys.path.insert(0, out)
-        try:
-            pb2 = importlib.import_module(f"{module}_pb2")
-            pb2_grpc = importlib.import_module(f"{module}_pb2_grpc")
-        finally:
-            sys.path.remove(out)
-    return pb2, pb2_grpc
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    from protoload import load_protocol as load
+
+    return load(proto_path, fail_usage)
 
 
 def emit(document):
