@@ -42,6 +42,8 @@ pub struct NodeContext {
     /// Worker side: shards from original-protocol masters.
     pub legacy_shards: LegacyShards,
     pub peers: Peers,
+    /// Uploads being received now (bounded by `--max-uploads`).
+    pub uploads: Arc<Semaphore>,
     /// Recent events for consoles.
     pub events: crate::events::EventLog,
 }

@@ -52,6 +52,7 @@ pub async fn run(
         tracing::warn!(%address, "listening beyond loopback without TLS or a token: keep this network trusted");
     }
     let slots_total = config.effective_slots();
+    let config_uploads = config.max_uploads as usize;
     let tools = Tools {
         ffmpeg: config.ffmpeg.clone(),
         ffprobe: config.ffprobe.clone(),
@@ -79,6 +80,7 @@ pub async fn run(
         board: TaskBoard::default(),
         worker_tasks: WorkerTasks::default(),
         legacy_shards: LegacyShards::default(),
+        uploads: Arc::new(Semaphore::new(config_uploads)),
         events,
         peers: Peers::default(),
     });

@@ -286,3 +286,101 @@ fn walk_files(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
     }
     out
 }
+
+/// Starts an original-protocol upload that sends one 1 MiB chunk and then
+/// holds the stream open until the returned sender is dropped.
+async fn held_upload(
+    channel: tonic::transport::Channel,
+    name: &str,
+) -> (
+    tokio::sync::mpsc::Sender<UploadVideoChunk>,
+    tokio::task::JoinHandle<
+        Result<tonic::Response<vidshard_proto::replication::UploadVideoResponse>, tonic::Status>,
+    >,
+) {
+    let (tx, rx) = tokio::sync::mpsc::channel::<UploadVideoChunk>(4);
+    let mut client = MasterServiceClient::new(channel);
+    let call = tokio::spawn(async move {
+        client
+            .upload_video(tokio_stream::wrappers::ReceiverStream::new(rx))
+            .await
+    });
+    tx.send(UploadVideoChunk {
+        video_id: name.into(),
+        data_chunk: vec![1; MIB],
+        is_first_chunk: true,
+        target_width: 320,
+        target_height: 180,
+        ..Default::default()
+    })
+    .await
+    .expect("send");
+    (tx, call)
+}
+
+async fn wait_tmp_empty(node: &NodeProc) {
+    let tmp = node.data_dir.join("tmp");
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while std::fs::read_dir(&tmp).expect("tmp").count() > 0 {
+        assert!(Instant::now() < deadline, "temp files left behind");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn uploads_beyond_the_limit_are_refused_and_nothing_leaks() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let node = NodeProc::start(&dir.path().join("node"), &["--max-uploads", "3"]);
+    let channel = node.channel().await;
+    let mut held = Vec::new();
+    for i in 0..40 {
+        held.push(held_upload(channel.clone(), &format!("flood-{i}")).await);
+    }
+    let mut refused = 0;
+    let mut pending = Vec::new();
+    for (tx, mut call) in held {
+        // A refused call ends at once; an accepted one waits for more data.
+        match tokio::time::timeout(Duration::from_millis(1500), &mut call).await {
+            Ok(Ok(Err(status))) => {
+                assert_eq!(status.code(), Code::ResourceExhausted, "{status:?}");
+                assert!(status.message().contains("uploads"), "{status:?}");
+                refused += 1;
+            }
+            Ok(other) => panic!("unexpected end of a held upload: {other:?}"),
+            Err(_) => pending.push((tx, call)),
+        }
+    }
+    assert_eq!(pending.len(), 3, "exactly the limit is being received");
+    assert_eq!(refused, 37);
+    // The clients go away mid-upload (cancelled, not finished).
+    for (tx, call) in pending {
+        call.abort();
+        drop(tx);
+    }
+    wait_tmp_empty(&node).await;
+    assert!(
+        walk_files(&node.data_dir.join("blobs")).is_empty(),
+        "nothing stored from abandoned uploads"
+    );
+    // The slots are free again.
+    let clip = make_clip(&dir.path().join("c.mp4"), 2, 160, 120, false);
+    upload_file(channel, "c.mp4", &clip, &Params::size(160, 120, "mp4")).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn stalled_upload_times_out_and_leaves_nothing() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let node = NodeProc::start(&dir.path().join("node"), &["--upload-idle-seconds", "1"]);
+    let (tx, call) = held_upload(node.channel().await, "stalled.mp4").await;
+    let started = Instant::now();
+    let ended = tokio::time::timeout(Duration::from_secs(10), call)
+        .await
+        .expect("the node must drop a stalled upload");
+    let status = ended.expect("join").expect_err("a stalled upload fails");
+    assert_eq!(status.code(), Code::DeadlineExceeded, "{status:?}");
+    assert!(started.elapsed() >= Duration::from_millis(900));
+    drop(tx);
+    wait_tmp_empty(&node).await;
+    let (status, _) = status_of(&node, "stalled.mp4").await;
+    assert_eq!(status, "not_found");
+}

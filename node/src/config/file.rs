@@ -48,6 +48,10 @@ pub struct FileConfig {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub dead_after: Option<f64>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_uploads: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub upload_idle_seconds: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub log_format: Option<LogFormat>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub metrics_addr: Option<String>,
@@ -99,7 +103,8 @@ pub fn expected(key: &str) -> &'static str {
         }
         "data_dir" | "ffmpeg" | "ffprobe" => "a path string, e.g. \"/var/lib/vidshard\"",
         "slots" => "an integer 0..=4294967295 (0 = one per core)",
-        "shard_seconds" | "dead_after" => "a number of seconds, e.g. 10.0",
+        "shard_seconds" | "dead_after" | "upload_idle_seconds" => "a number of seconds, e.g. 10.0",
+        "max_uploads" => "an integer 0..=4294967295, e.g. 16",
         "max_upload_bytes" => "a non-negative integer (bytes), e.g. 68719476736",
         "log_format" => "\"text\" or \"json\"",
         _ => "a value of the flag's type",
@@ -220,6 +225,8 @@ impl FileConfig {
             ffmpeg,
             ffprobe,
             dead_after,
+            max_uploads,
+            upload_idle_seconds,
             log_format,
             metrics_addr,
             config: _,
@@ -239,6 +246,8 @@ impl FileConfig {
             ffmpeg: Some(ffmpeg),
             ffprobe: Some(ffprobe),
             dead_after: Some(dead_after),
+            max_uploads: Some(max_uploads),
+            upload_idle_seconds: Some(upload_idle_seconds),
             log_format: Some(log_format),
             metrics_addr,
         }

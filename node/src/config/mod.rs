@@ -97,6 +97,14 @@ pub struct Config {
     #[arg(long, default_value_t = 5.0)]
     pub dead_after: f64,
 
+    /// Uploads received at once; more are refused with RESOURCE_EXHAUSTED.
+    #[arg(long, default_value_t = 16)]
+    pub max_uploads: u32,
+
+    /// Seconds an upload may go without a chunk before it is dropped.
+    #[arg(long, default_value_t = 60.0)]
+    pub upload_idle_seconds: f64,
+
     /// Log line format: text for terminals, json for log collectors.
     #[arg(long, value_enum, default_value = "text")]
     pub log_format: LogFormat,
@@ -161,6 +169,8 @@ pub fn merge(cli: Config, explicit: &BTreeSet<String>, file: FileConfig) -> Conf
         ffmpeg,
         ffprobe,
         dead_after,
+        max_uploads,
+        upload_idle_seconds,
         log_format,
         metrics_addr,
     } = file;
@@ -186,6 +196,8 @@ pub fn merge(cli: Config, explicit: &BTreeSet<String>, file: FileConfig) -> Conf
         ffmpeg,
         ffprobe,
         dead_after,
+        max_uploads,
+        upload_idle_seconds,
         log_format,
     );
     if master.is_some() && !explicit.contains("master") {

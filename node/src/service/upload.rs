@@ -47,6 +47,13 @@ where
         Ok(p) => p,
         Err(reason) => return Ok(Outcome::Refused(reason)),
     };
+    let Ok(_receiving) = ctx.uploads.clone().try_acquire_owned() else {
+        return Err(Status::resource_exhausted(format!(
+            "this node is already receiving {} uploads; retry later",
+            ctx.config.max_uploads
+        )));
+    };
+    let idle = std::time::Duration::from_secs_f64(ctx.config.upload_idle_seconds.max(0.1));
     let limit = ctx.config.max_upload_bytes;
     let mut writer = ctx
         .store
@@ -57,9 +64,16 @@ where
     loop {
         let chunk = match pending.take() {
             Some(c) => c,
-            None => match rest.next().await {
-                Some(c) => c?,
-                None => break,
+            None => match tokio::time::timeout(idle, rest.next()).await {
+                Ok(Some(c)) => c?,
+                Ok(None) => break,
+                // Dropping the writer removes the temp file.
+                Err(_) => {
+                    return Err(Status::deadline_exceeded(format!(
+                        "no data for {:.0} s: upload dropped",
+                        idle.as_secs_f64()
+                    )));
+                }
             },
         };
         if writer.size() + chunk.len() as u64 > limit {
