@@ -70,19 +70,6 @@ pub fn node_score(p: &ScoreParts) -> f32 {
     score.clamp(0.0, 100.0)
 }
 
-/// Score from load per core, memory percent and slot use only (the I/O
-/// and network parts count as 0). Kept for existing callers; prefer
-/// [`node_score`] with `Sample::score_parts`.
-pub fn score(load_per_core: f32, memory_percent: f32, slots_busy: u32, slots_total: u32) -> f32 {
-    node_score(&ScoreParts {
-        load_per_core,
-        memory_percent,
-        slots_busy,
-        slots_total,
-        ..ScoreParts::default()
-    })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -273,22 +260,5 @@ mod tests {
             let s = node_score(&p);
             assert!((0.0..=100.0).contains(&s), "{p:?}: {s}");
         }
-    }
-
-    #[test]
-    fn old_signature_delegates() {
-        let idle = score(0.0, 20.0, 0, 2);
-        let busy = score(1.0, 20.0, 2, 2);
-        assert!(idle < busy);
-        assert!((score(2.0, 150.0, 5, 2) - 75.0).abs() < 1e-4);
-        assert!((score(0.0, 0.0, 0, 0) - 30.0).abs() < 1e-4);
-        let parts = ScoreParts {
-            load_per_core: 0.3,
-            memory_percent: 40.0,
-            slots_busy: 1,
-            slots_total: 4,
-            ..ScoreParts::default()
-        };
-        assert_eq!(score(0.3, 40.0, 1, 4), node_score(&parts));
     }
 }

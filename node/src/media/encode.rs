@@ -20,14 +20,6 @@ pub struct EncodeSpec {
     pub threads: u32,
 }
 
-impl EncodeSpec {
-    /// Container of encoded shards: nut holds H.264 and VP9 with exact
-    /// timestamps and global headers for the join.
-    pub fn shard_extension(&self) -> &'static str {
-        "nut"
-    }
-}
-
 /// VP9 speed for an x264-style preset name.
 fn vp9_cpu_used(preset: &str) -> &'static str {
     match preset {
