@@ -204,3 +204,25 @@ probe_audio_duration() {
     ffprobe -v error -select_streams a:0 -show_entries frame=nb_samples -of csv=p=0 "$1" \
         | awk -F, -v r="$rate" '{ n += $1 } END { printf "%.6f\n", n / r }'
 }
+
+# Test verdicts for the shell end-to-end tests: they count into the
+# caller's `passed` and `failed` variables.
+pass() {
+    passed=$((passed + 1))
+    printf 'PASS %s\n' "$*"
+}
+
+fail() {
+    failed=$((failed + 1))
+    printf 'FAIL %s\n' "$*"
+}
+
+# verdict STATUS NAME DETAIL: PASS when STATUS is 0, else FAIL with DETAIL.
+# Use as:  if CONDITION; then ok=0; else ok=1; fi; verdict $ok NAME DETAIL
+verdict() {
+    if [ "$1" -eq 0 ]; then
+        pass "$2"
+    else
+        fail "$2 ($3)"
+    fi
+}

@@ -43,25 +43,7 @@ failed=0
 node_pid=""
 work=""
 
-pass() {
-    passed=$((passed + 1))
-    printf 'PASS %s\n' "$*"
-}
-
-fail() {
-    failed=$((failed + 1))
-    printf 'FAIL %s\n' "$*"
-}
-
-# verdict STATUS NAME DETAIL: PASS when STATUS is 0, else FAIL with DETAIL.
-# Use as:  if CONDITION; then ok=0; else ok=1; fi; verdict $ok NAME DETAIL
-verdict() {
-    if [ "$1" -eq 0 ]; then
-        pass "$2"
-    else
-        fail "$2 ($3)"
-    fi
-}
+# pass / fail / verdict (counting into passed / failed) come from scripts/lib.sh.
 
 # shellcheck disable=SC2317 # invoked by the EXIT trap
 cleanup() {

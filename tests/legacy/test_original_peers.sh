@@ -57,24 +57,7 @@ node_b_pid=""
 worker_pid=""
 job_pid=""
 
-pass() {
-    passed=$((passed + 1))
-    printf 'PASS %s\n' "$*"
-}
-
-fail() {
-    failed=$((failed + 1))
-    printf 'FAIL %s\n' "$*"
-}
-
-# verdict STATUS NAME DETAIL: PASS when STATUS is 0, else FAIL with DETAIL.
-verdict() {
-    if [ "$1" -eq 0 ]; then
-        pass "$2"
-    else
-        fail "$2 ($3)"
-    fi
-}
+# pass / fail / verdict (counting into passed / failed) come from scripts/lib.sh.
 
 stop_all() {
     local pid
