@@ -12,7 +12,8 @@ use vidshard_proto::v1::ScoreReport;
 
 use crate::cluster::SharedMembership;
 use crate::cluster::peers::Peers;
-use crate::config::{Config, Role};
+use crate::cluster::raft::consensus::Consensus;
+use crate::config::Config;
 use crate::jobs::SharedJobs;
 use crate::media::Tools;
 use crate::scheduler::TaskBoard;
@@ -46,20 +47,33 @@ pub struct NodeContext {
     pub uploads: Arc<Semaphore>,
     /// Recent events for consoles.
     pub events: crate::events::EventLog,
+    /// Raft: who leads (the master), the term, and the replicated jobs.
+    pub consensus: Consensus,
+    /// Worker side: the highest master term seen (stale masters refused).
+    pub fence: crate::worker::fence::Fence,
+    /// Cancelled when this node stops leading: the jobs it drives stop.
+    pub leadership: crate::pipeline::Leadership,
 }
 
 impl NodeContext {
+    /// The master is the Raft leader.
     pub fn is_master(&self) -> bool {
-        self.config.role == Role::Master
+        self.consensus.is_leader()
     }
 
-    /// The master's address as far as this node knows it.
+    /// The master's address as far as this node knows it: the Raft
+    /// leader's, else the configured master (which may be an
+    /// original-protocol node that does not speak Raft).
     pub fn master_address(&self) -> Option<String> {
-        if self.is_master() {
-            Some(self.address.clone())
-        } else {
-            self.config.master.clone()
+        match self.consensus.leader() {
+            Some((_, info)) => Some(info.address),
+            None => self.config.master_address(),
         }
+    }
+
+    /// The current Raft term.
+    pub fn term(&self) -> u64 {
+        self.consensus.term()
     }
 
     /// Waits for one of this node's encode slots.

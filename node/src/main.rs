@@ -9,7 +9,8 @@ use vidshard_node::events::EventLog;
 
 /// Logs to stderr (text or JSON) and keeps recent events for consoles.
 fn init_logging(format: LogFormat, events: &EventLog) {
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let filter =
+        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info,openraft=warn"));
     let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
     let fmt = tracing_subscriber::fmt::layer()
         .with_writer(std::io::stderr)

@@ -118,7 +118,7 @@ pub fn update_gauges(ctx: &Ctx) {
         .filter(|m| m.alive && m.node_id != ctx.node_id)
         .count();
     metrics::gauge!("vidshard_nodes_alive").set((others + 1) as f64);
-    metrics::gauge!("vidshard_term").set(crate::service::FIXED_TERM);
+    metrics::gauge!("vidshard_term").set(ctx.term() as f64);
 }
 
 /// Refreshes the gauges every second until shutdown.

@@ -15,15 +15,20 @@ use tokio_util::task::TaskTracker;
 
 use crate::cluster::SharedMembership;
 use crate::cluster::peers::Peers;
-use crate::config::Config;
+use crate::cluster::raft::consensus::Consensus;
+use crate::config::{Config, Role};
 use crate::context::{NodeContext, load_node_id};
 use crate::events::EventLog;
 use crate::jobs::SharedJobs;
 use crate::media::Tools;
+use crate::pipeline::Leadership;
 use crate::scheduler::TaskBoard;
 use crate::stats::Stats;
 use crate::store::BlobStore;
 use crate::worker::{LegacyShards, WorkerTasks};
+
+/// Voters the cluster grows to; further nodes stay learners.
+const MAX_VOTERS: usize = 5;
 
 /// How long running work gets to wind down after the stop signal.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
@@ -64,13 +69,24 @@ pub async fn run(
         Duration::from_secs(2),
         shutdown.clone(),
     ));
+    let jobs = SharedJobs::default();
+    let peers = Peers::default();
+    let consensus = Consensus::start(
+        &config.data_dir,
+        &node_id,
+        jobs.clone(),
+        peers.clone(),
+        MAX_VOTERS,
+    )
+    .await
+    .context("starting Raft")?;
     let ctx = Arc::new(NodeContext {
         config,
         node_id,
         address: address.clone(),
         store,
         tools,
-        jobs: SharedJobs::default(),
+        jobs,
         slots: Arc::new(Semaphore::new(slots_total as usize)),
         slots_total,
         stats,
@@ -82,27 +98,34 @@ pub async fn run(
         legacy_shards: LegacyShards::default(),
         uploads: Arc::new(Semaphore::new(config_uploads)),
         events,
-        peers: Peers::default(),
+        peers,
+        consensus,
+        leadership: Leadership::default(),
+        fence: Default::default(),
     });
     tracing::info!(node = %ctx.node_id, role = ?ctx.config.role, slots = slots_total, "vidshard-node listening on {address}");
 
-    if ctx.is_master() {
-        let dead_after = Duration::from_secs_f64(ctx.config.dead_after.max(0.5));
-        tasks.spawn(crate::cluster::probe::run(ctx.clone()));
-        tasks.spawn(ctx.membership.clone().run_sweeper(
-            dead_after,
-            Duration::from_millis(250),
-            shutdown.clone(),
-        ));
-    } else {
-        match ctx.config.master_address() {
-            Some(master) => {
-                tracing::info!(%master, "worker: joining the master");
-                tasks.spawn(crate::cluster::join::run(ctx.clone(), master));
-            }
-            None => tracing::warn!("worker without --master or --nodes: no master to join"),
+    let dead_after = Duration::from_secs_f64(ctx.config.dead_after.max(0.5));
+    tasks.spawn(crate::cluster::probe::run(ctx.clone()));
+    tasks.spawn(ctx.membership.clone().run_sweeper(
+        dead_after,
+        Duration::from_millis(250),
+        shutdown.clone(),
+    ));
+    tasks.spawn(crate::pipeline::run_leadership(ctx.clone()));
+    if ctx.config.role == Role::Master || ctx.config.master_address().is_none() {
+        if ctx.consensus.bootstrap(&ctx.address).await? {
+            tracing::info!("initialised a new cluster with this node as its first voter");
+            // A fresh one-node cluster elects itself at once; clients
+            // connecting right after start find a master.
+            ctx.consensus.wait_for_leader(Duration::from_secs(10)).await;
         }
+    } else {
+        let seeds = ctx.config.seed_addresses(&ctx.address);
+        tracing::info!(?seeds, "joining the cluster");
+        tasks.spawn(crate::cluster::raft::joining::run(ctx.clone(), seeds));
     }
+    tasks.spawn(crate::cluster::join::run(ctx.clone()));
 
     if let Some(metrics_addr) = ctx.config.metrics_addr.clone().filter(|a| !a.is_empty()) {
         let bound = crate::metrics::install(&metrics_addr).await?;

@@ -1,7 +1,9 @@
-//! The worker side of membership: heartbeat the master about once a
-//! second with slots, score and task progress. A master that is not there
-//! yet (or went away) is retried with capped exponential backoff, so a
-//! worker may start before its master and joins as soon as it can.
+//! The worker side of membership: heartbeat the master (the Raft leader,
+//! or the configured master before one is known) about once a second
+//! with slots, score and task progress. A master that is not there yet
+//! (or went away) is retried with capped exponential backoff, so a worker
+//! may start before its master and joins as soon as it can. The leader
+//! itself sends none.
 
 use std::time::Duration;
 
@@ -35,11 +37,28 @@ pub fn heartbeat(ctx: &Ctx) -> HeartbeatRequest {
     }
 }
 
-/// Heartbeats `master` until shutdown.
-pub async fn run(ctx: Ctx, master: String) {
+/// Heartbeats the master until shutdown.
+pub async fn run(ctx: Ctx) {
     let mut failures = 0u32;
     let mut joined = false;
+    let mut last_master = String::new();
     loop {
+        let master = match ctx.master_address() {
+            Some(m) if !ctx.is_master() && m != ctx.address => m,
+            _ => {
+                joined = false;
+                tokio::select! {
+                    _ = ctx.shutdown.cancelled() => return,
+                    _ = tokio::time::sleep(HEARTBEAT_EVERY) => {}
+                }
+                continue;
+            }
+        };
+        if master != last_master {
+            joined = false;
+            failures = 0;
+            last_master = master.clone();
+        }
         let sent = async {
             let channel = ctx.peers.channel(&master).map_err(|e| e.to_string())?;
             let mut client = ClusterClient::new(channel);
@@ -74,9 +93,24 @@ pub async fn run(ctx: Ctx, master: String) {
                 backoff(failures)
             }
         };
+        // A new leader is heartbeated at once, not after the backoff.
         tokio::select! {
             _ = ctx.shutdown.cancelled() => return,
             _ = tokio::time::sleep(wait) => {}
+            _ = leader_changed(&ctx, &master) => {}
+        }
+    }
+}
+
+/// Resolves when the known master is no longer `master`.
+async fn leader_changed(ctx: &Ctx, master: &str) {
+    let mut metrics = ctx.consensus.raft.metrics();
+    loop {
+        if ctx.master_address().as_deref() != Some(master) {
+            return;
+        }
+        if metrics.changed().await.is_err() {
+            std::future::pending::<()>().await;
         }
     }
 }

@@ -118,6 +118,11 @@ impl Membership {
     pub fn by_address(&self, address: &str) -> Option<&Member> {
         self.members.values().find(|m| m.address == address)
     }
+
+    /// Drops a node removed from the cluster.
+    pub fn forget(&mut self, node_id: &str) -> bool {
+        self.members.remove(node_id).is_some()
+    }
 }
 
 /// The member table shared by the services, the sweeper and the scheduler,
@@ -142,6 +147,13 @@ impl SharedMembership {
         let change = self.lock().heard_from(member);
         if let Some(change) = change {
             log_change(&change);
+            self.changed.notify_waiters();
+        }
+    }
+
+    /// Drops a node removed from the cluster.
+    pub fn forget(&self, node_id: &str) {
+        if self.lock().forget(node_id) {
             self.changed.notify_waiters();
         }
     }

@@ -3,9 +3,11 @@
 //! joining it (`join`: heartbeats with capped backoff). The consensus work
 //! replaces the fixed master with a Raft leader; these pieces stay.
 
+pub mod blobs;
 pub mod join;
 pub mod membership;
 pub mod peers;
 pub mod probe;
+pub mod raft;
 
 pub use membership::{Liveness, Member, Membership, Protocol, SharedMembership};

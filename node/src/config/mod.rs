@@ -260,6 +260,18 @@ impl Config {
             .filter(|a| !a.is_empty())
     }
 
+    /// Where to ask to join the cluster: `--master` and `--nodes`, minus
+    /// this node's own address.
+    pub fn seed_addresses(&self, own_address: &str) -> Vec<String> {
+        let mut seeds: Vec<String> = Vec::new();
+        for address in self.master.iter().chain(self.nodes.iter()) {
+            if !address.is_empty() && address != own_address && !seeds.contains(address) {
+                seeds.push(address.clone());
+            }
+        }
+        seeds
+    }
+
     /// Parallel encodes: `--slots`, or one per core.
     pub fn effective_slots(&self) -> u32 {
         if self.slots > 0 {

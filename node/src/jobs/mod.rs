@@ -3,13 +3,17 @@
 //! `model` holds the plain data and the status strings the original
 //! client understands, `table` the set of jobs with id allocation, `eta`
 //! the smoothed time-left estimate. All of it is pure; the async parts
-//! live in `pipeline` and `service`. (The consensus issue turns the
-//! mutations here into Raft commands; the shapes are kept for that.)
+//! live in `pipeline` and `service`. `commands` are the durable changes:
+//! Raft log entries applied by one deterministic function on every node.
 
+mod commands;
+#[cfg(test)]
+mod commands_tests;
 mod eta;
 mod model;
 mod table;
 
+pub use commands::{Command, CommandReply, PlannedShard, apply};
 pub use eta::EtaEstimator;
 pub use model::{JobRecord, JobStatus, ShardRecord, ShardState, SourceSummary, StageTimes};
 pub use table::{JobTable, SharedJobs, now_unix_ms};

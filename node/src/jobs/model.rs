@@ -94,9 +94,40 @@ pub struct ShardRecord {
     /// Of the accepted copy (see `vidshard.v1.ShardInfo`).
     pub encode_seconds: f64,
     pub transfer_seconds: f64,
+    /// Node ids holding the encoded result (the worker that made it, and
+    /// the master once it fetched it): a new master fetches from these
+    /// instead of encoding the shard again.
+    #[serde(default)]
+    pub holders: Vec<String>,
 }
 
 impl ShardRecord {
+    /// A shard as planned, before the splitter has written it.
+    pub fn planned(index: u32, frames: u64, start_seconds: f64, duration_seconds: f64) -> Self {
+        Self {
+            index,
+            frames,
+            start_seconds,
+            duration_seconds,
+            source: BlobRef {
+                sha256: String::new(),
+                size: 0,
+            },
+            encoded: None,
+            state: ShardState::Splitting,
+            worker: String::new(),
+            worker_id: String::new(),
+            running_on: Vec::new(),
+            attempts: 0,
+            frames_done: 0,
+            fps: 0.0,
+            message: String::new(),
+            encode_seconds: 0.0,
+            transfer_seconds: 0.0,
+            holders: Vec::new(),
+        }
+    }
+
     pub fn progress(&self) -> f32 {
         match self.state {
             ShardState::Done | ShardState::Verifying => 1.0,
@@ -130,12 +161,19 @@ pub struct JobRecord {
     pub id: String,
     pub params: JobParams,
     pub source: BlobRef,
+    /// Node ids holding the source (the master that took the upload and
+    /// its backup): a new master fetches it from these.
+    #[serde(default)]
+    pub source_holders: Vec<String>,
     pub status: JobStatus,
     pub message: String,
     pub summary: Option<SourceSummary>,
     pub output_size: Option<(u32, u32)>,
     pub shards: Vec<ShardRecord>,
     pub output: Option<BlobRef>,
+    /// Node ids holding the finished output.
+    #[serde(default)]
+    pub output_holders: Vec<String>,
     pub output_frames: u64,
     pub created_unix_ms: u64,
     pub updated_unix_ms: u64,

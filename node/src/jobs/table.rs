@@ -17,7 +17,7 @@ pub fn now_unix_ms() -> u64 {
         .unwrap_or(0)
 }
 
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone, serde::Serialize, serde::Deserialize)]
 pub struct JobTable {
     jobs: BTreeMap<String, JobRecord>,
 }
@@ -26,22 +26,32 @@ impl JobTable {
     /// Accepts a stored upload as a new queued job. The id is the
     /// sanitised request (or a generated one), made unique: an existing
     /// job is never overwritten.
-    pub fn accept(&mut self, requested_id: &str, params: JobParams, source: BlobRef) -> String {
-        let base = ids::sanitize(requested_id).unwrap_or_else(ids::generate);
+    /// Deterministic (a Raft command applies it on every node): the
+    /// time comes from the caller and a missing id is derived from it.
+    pub fn accept(
+        &mut self,
+        requested_id: &str,
+        params: JobParams,
+        source: BlobRef,
+        source_holders: Vec<String>,
+        now: u64,
+    ) -> String {
+        let base = ids::sanitize(requested_id).unwrap_or_else(|| format!("job-{now}"));
         let id = ids::unique(&base, |candidate| self.jobs.contains_key(candidate));
-        let now = now_unix_ms();
         self.jobs.insert(
             id.clone(),
             JobRecord {
                 id: id.clone(),
                 params,
                 source,
+                source_holders,
                 status: JobStatus::Queued,
                 message: "waiting to be split into shards".into(),
                 summary: None,
                 output_size: None,
                 shards: Vec::new(),
                 output: None,
+                output_holders: Vec::new(),
                 output_frames: 0,
                 created_unix_ms: now,
                 updated_unix_ms: now,
@@ -58,9 +68,19 @@ impl JobTable {
 
     /// Changes a job and stamps its update time.
     pub fn update<R>(&mut self, id: &str, change: impl FnOnce(&mut JobRecord) -> R) -> Option<R> {
+        self.update_at(id, now_unix_ms(), change)
+    }
+
+    /// Changes a job and stamps the given update time.
+    pub fn update_at<R>(
+        &mut self,
+        id: &str,
+        now: u64,
+        change: impl FnOnce(&mut JobRecord) -> R,
+    ) -> Option<R> {
         let job = self.jobs.get_mut(id)?;
         let result = change(job);
-        job.updated_unix_ms = now_unix_ms();
+        job.updated_unix_ms = now;
         Some(result)
     }
 
@@ -124,8 +144,8 @@ mod tests {
     #[test]
     fn taken_ids_get_a_new_unique_id() {
         let mut table = JobTable::default();
-        let a = table.accept("clip.mp4", params(), blob());
-        let b = table.accept("clip.mp4", params(), blob());
+        let a = table.accept("clip.mp4", params(), blob(), vec![], 1);
+        let b = table.accept("clip.mp4", params(), blob(), vec![], 1);
         assert_eq!(a, "clip.mp4");
         assert_eq!(b, "clip.mp4-2");
         assert_eq!(table.list().len(), 2);
@@ -134,16 +154,16 @@ mod tests {
     #[test]
     fn empty_or_hostile_ids_are_replaced() {
         let mut table = JobTable::default();
-        let generated = table.accept("", params(), blob());
-        assert!(generated.starts_with("job-"));
-        let evil = table.accept("../../etc/passwd", params(), blob());
+        let generated = table.accept("", params(), blob(), vec![], 7);
+        assert_eq!(generated, "job-7");
+        let evil = table.accept("../../etc/passwd", params(), blob(), vec![], 8);
         assert_eq!(evil, "etc_passwd");
     }
 
     #[test]
     fn status_changes_are_visible_and_final_states_known() {
         let mut table = JobTable::default();
-        let id = table.accept("x", params(), blob());
+        let id = table.accept("x", params(), blob(), vec![], 9);
         assert_eq!(table.active_count(), 1);
         table.set_status(&id, JobStatus::Completed, "done");
         let job = table.get(&id).expect("exists");

@@ -10,6 +10,7 @@ use super::split::Prepared;
 use crate::context::Ctx;
 use crate::jobs::JobStatus;
 use crate::media::{self, Inspection, MediaInfo};
+use crate::store::BlobRef;
 
 /// Largest audio duration difference accepted between output and source.
 const AUDIO_TOLERANCE_SECONDS: f64 = 0.05;
@@ -77,11 +78,17 @@ pub async fn join_and_store(
     prepared: &Prepared,
     audio: AudioTask,
     scratch: &Path,
-) -> Result<u64, Failure> {
+) -> Result<(BlobRef, u64), Failure> {
     let fail = |m: String| Failure::new(JobStatus::ConcatenationFailed, m);
+    super::set_status(
+        ctx,
+        id,
+        JobStatus::Concatenating,
+        "joining the encoded shards",
+    )
+    .await?;
     let shards: Vec<(PathBuf, f64)> = {
-        let mut jobs = ctx.jobs.lock();
-        jobs.set_status(id, JobStatus::Concatenating, "joining the encoded shards");
+        let jobs = ctx.jobs.lock();
         let job = jobs.get(id).ok_or_else(|| fail("job vanished".into()))?;
         let mut list = Vec::with_capacity(job.shards.len());
         for shard in &job.shards {
@@ -129,9 +136,5 @@ pub async fn join_and_store(
         .import(&output)
         .await
         .map_err(|e| fail(format!("storing the output: {e}")))?;
-    ctx.jobs.lock().update(id, |job| {
-        job.output = Some(blob);
-        job.output_frames = found.frames;
-    });
-    Ok(found.frames)
+    Ok((blob, found.frames))
 }

@@ -1,22 +1,32 @@
 //! The master's job driver: probe and split the source, encode every
 //! shard, join them with the audio, verify, and store the output. Each
 //! stage is its own file; the decisions in them are pure functions.
+//! Every durable step is a Raft command, so a new master resumes a job
+//! where the old one left it.
 
 mod join;
+mod leadership;
+mod resume;
 mod scratch;
 mod split;
 
 use std::time::Instant;
 
+use tokio_util::sync::CancellationToken;
+
 use crate::context::Ctx;
-use crate::jobs::JobStatus;
+use crate::jobs::{Command, JobStatus, now_unix_ms};
 pub use join::check_output;
+pub use leadership::{Leadership, run as run_leadership};
 pub use scratch::Scratch;
 
 /// Why a job stopped, with the status the original client understands.
 pub struct Failure {
     pub status: JobStatus,
     pub message: String,
+    /// Not a failure of the job: this node stopped leading (or is
+    /// stopping); the job stays unfinished for the next leader.
+    pub paused: bool,
 }
 
 impl Failure {
@@ -24,66 +34,98 @@ impl Failure {
         Self {
             status,
             message: message.into(),
+            paused: false,
+        }
+    }
+
+    pub fn paused(message: impl Into<String>) -> Self {
+        Self {
+            status: JobStatus::Error,
+            message: message.into(),
+            paused: true,
         }
     }
 }
 
-/// Runs job `id` to completion or failure, recording every step in the
-/// job table. Never panics on bad input: every failure becomes a status.
-pub async fn run_job(ctx: Ctx, id: String) {
+/// Proposes a job command; a refusal means this node no longer leads, so
+/// the job pauses here (the next leader resumes it).
+pub async fn propose(ctx: &Ctx, command: Command) -> Result<(), Failure> {
+    ctx.consensus
+        .write(command)
+        .await
+        .map(|_| ())
+        .map_err(|e| Failure::paused(format!("cannot record progress: {e}")))
+}
+
+/// Proposes a status change of job `id`.
+pub async fn set_status(
+    ctx: &Ctx,
+    id: &str,
+    status: JobStatus,
+    message: impl Into<String>,
+) -> Result<(), Failure> {
+    let command = Command::Status {
+        job: id.to_string(),
+        status,
+        message: message.into(),
+        at_ms: now_unix_ms(),
+    };
+    propose(ctx, command).await
+}
+
+/// Runs job `id` to completion or failure while this node leads (`lead`),
+/// recording every durable step in the Raft log. Never panics on bad
+/// input: every failure becomes a status.
+pub async fn run_job(ctx: Ctx, id: String, lead: CancellationToken) {
+    let Some(_driving) = ctx.leadership.claim(&id) else {
+        return;
+    };
     let started = Instant::now();
     crate::metrics::upload_bytes(ctx.jobs.lock().get(&id).map_or(0, |j| j.source.size));
-    let scratch = match Scratch::create(&ctx.store.tmp_dir(), &id).await {
-        Ok(s) => s,
-        Err(e) => {
-            ctx.jobs.lock().set_status(
-                &id,
-                JobStatus::Error,
-                format!("cannot create a work directory: {e}"),
-            );
-            return;
+    let outcome = match Scratch::create(&ctx.store.tmp_dir(), &id).await {
+        Ok(scratch) => {
+            let outcome = tokio::select! {
+                outcome = stages(&ctx, &id, &scratch, started) => outcome,
+                _ = lead.cancelled() => Err(Failure::paused("this node stopped leading or is stopping")),
+            };
+            scratch.remove().await;
+            outcome
         }
-    };
-    let outcome = tokio::select! {
-        outcome = stages(&ctx, &id, &scratch) => outcome,
-        _ = ctx.shutdown.cancelled() => Err(Failure::new(JobStatus::Error, "node shut down while the job was running")),
+        Err(e) => Err(Failure::new(
+            JobStatus::Error,
+            format!("cannot create a work directory: {e}"),
+        )),
     };
     match outcome {
-        Ok(frames) => {
-            let seconds = started.elapsed().as_secs_f64();
-            ctx.jobs
-                .lock()
-                .update(&id, |job| job.timings.total = seconds);
-            tracing::info!(job = %id, frames, seconds, "job completed");
-            ctx.jobs.lock().set_status(
-                &id,
-                JobStatus::Completed,
-                format!("done: {frames} frames in {seconds:.1} s"),
-            );
+        Ok(()) => {}
+        Err(failure) if failure.paused => {
+            tracing::info!(job = %id, reason = %failure.message, "job paused here; the next master resumes it");
+            return;
         }
         Err(failure) => {
             tracing::warn!(job = %id, status = failure.status.as_str(), message = %failure.message, "job failed");
-            ctx.jobs
-                .lock()
-                .set_status(&id, failure.status, failure.message);
+            if let Err(e) = set_status(&ctx, &id, failure.status, failure.message).await {
+                tracing::warn!(job = %id, reason = %e.message, "could not record the failure");
+                return;
+            }
         }
     }
     split::remove_intermediates(&ctx, &id).await;
-    scratch.remove().await;
 }
 
 /// Runs the stages, recording their wall times: probe+split (from the
 /// start until the last shard is stored), encode (from the plan until the
 /// last shard is encoded; overlaps the split) and join.
-async fn stages(ctx: &Ctx, id: &str, scratch: &Scratch) -> Result<u64, Failure> {
+async fn stages(ctx: &Ctx, id: &str, scratch: &Scratch, started: Instant) -> Result<(), Failure> {
     let record = |set: fn(&mut crate::jobs::StageTimes, f64), since: Instant| {
         let seconds = since.elapsed().as_secs_f64();
         ctx.jobs
             .lock()
             .update(id, |job| set(&mut job.timings, seconds));
     };
-    let started = Instant::now();
+    resume::ensure_source(ctx, id).await?;
     let (prepared, plan) = split::probe_and_plan(ctx, id).await?;
+    resume::gather_encoded(ctx, id).await?;
     let planned = Instant::now();
     let audio = join::start_audio(ctx, &prepared, scratch.path());
     let (ready, arrivals) = tokio::sync::mpsc::unbounded_channel();
@@ -96,7 +138,28 @@ async fn stages(ctx: &Ctx, id: &str, scratch: &Scratch) -> Result<u64, Failure> 
     tokio::try_join!(splitting, encoding)?;
     record(|t, s| t.encode_stage = s, planned);
     let joining = Instant::now();
-    let frames = join::join_and_store(ctx, id, &prepared, audio, scratch.path()).await?;
+    let (output, frames) = join::join_and_store(ctx, id, &prepared, audio, scratch.path()).await?;
     record(|t, s| t.join = s, joining);
-    Ok(frames)
+    let seconds = started.elapsed().as_secs_f64();
+    let mut timings = ctx
+        .jobs
+        .lock()
+        .get(id)
+        .map(|j| j.timings)
+        .unwrap_or_default();
+    timings.total = seconds;
+    tracing::info!(job = %id, frames, seconds, "job completed");
+    propose(
+        ctx,
+        Command::Complete {
+            job: id.to_string(),
+            output,
+            frames,
+            holders: vec![ctx.node_id.clone()],
+            timings,
+            message: format!("done: {frames} frames in {seconds:.1} s"),
+            at_ms: now_unix_ms(),
+        },
+    )
+    .await
 }

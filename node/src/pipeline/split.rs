@@ -8,7 +8,7 @@ use tokio::sync::mpsc;
 
 use super::Failure;
 use crate::context::Ctx;
-use crate::jobs::{JobStatus, ShardRecord, ShardState, SourceSummary};
+use crate::jobs::{Command, JobStatus, PlannedShard, ShardState, SourceSummary, now_unix_ms};
 use crate::media::{self, EncodeSpec, MediaInfo, ShardPlan};
 use crate::params::{self, JobParams};
 use crate::store::BlobRef;
@@ -25,12 +25,18 @@ pub struct Prepared {
 /// job's shard rows exist from here on (state `splitting`).
 pub async fn probe_and_plan(ctx: &Ctx, id: &str) -> Result<(Prepared, ShardPlan), Failure> {
     let fail = |m: String| Failure::new(JobStatus::FailedSegmentation, m);
-    let (source, params) = {
-        let mut jobs = ctx.jobs.lock();
-        jobs.set_status(id, JobStatus::Segmenting, "probing the upload");
+    let (source, params, fresh) = {
+        let jobs = ctx.jobs.lock();
         let job = jobs.get(id).ok_or_else(|| fail("job vanished".into()))?;
-        (job.source.clone(), job.params.clone())
+        (
+            job.source.clone(),
+            job.params.clone(),
+            job.shards.is_empty(),
+        )
     };
+    if fresh {
+        super::set_status(ctx, id, JobStatus::Segmenting, "probing the upload").await?;
+    }
     let source_path = ctx
         .store
         .path(&source.sha256)
@@ -53,50 +59,35 @@ pub async fn probe_and_plan(ctx: &Ctx, id: &str) -> Result<(Prepared, ShardPlan)
         info.video_end_seconds,
         ctx.config.shard_seconds,
     );
+    let count = plan.shards.len();
     let shards = plan
         .shards
         .iter()
-        .enumerate()
-        .map(|(index, cut)| ShardRecord {
-            index: index as u32,
+        .map(|cut| PlannedShard {
             frames: cut.frames,
             start_seconds: cut.start_seconds,
             duration_seconds: cut.duration_seconds,
-            source: BlobRef {
-                sha256: String::new(),
-                size: 0,
-            },
-            encoded: None,
-            state: ShardState::Splitting,
-            worker: String::new(),
-            worker_id: String::new(),
-            running_on: Vec::new(),
-            attempts: 0,
-            frames_done: 0,
-            fps: 0.0,
-            message: String::new(),
-            encode_seconds: 0.0,
-            transfer_seconds: 0.0,
         })
         .collect();
-    let count = plan.shards.len();
-    ctx.jobs.lock().update(id, |job| {
-        job.summary = Some(SourceSummary {
+    let command = Command::Plan {
+        job: id.to_string(),
+        summary: SourceSummary {
             width: info.width,
             height: info.height,
             frames: info.frames(),
             duration_seconds: info.video_end_seconds - info.video_start_seconds(),
             has_audio: info.audio.is_some(),
-        });
-        job.output_size = Some((width, height));
-        job.shards = shards;
-        job.status = JobStatus::Processing;
-        job.message = format!(
+        },
+        output_size: (width, height),
+        shards,
+        message: format!(
             "splitting {} frames into {count} shards and encoding them to {width}x{height} {}",
             info.frames(),
             params.format.extension()
-        );
-    });
+        ),
+        at_ms: now_unix_ms(),
+    };
+    super::propose(ctx, command).await?;
     Ok((
         Prepared {
             info,
@@ -141,7 +132,9 @@ pub async fn split_into_store(
             ctx.jobs.lock().update(id, |job| {
                 if let Some(shard) = job.shards.get_mut(index as usize) {
                     shard.source = blob.clone();
-                    shard.state = ShardState::Queued;
+                    if shard.state == ShardState::Splitting {
+                        shard.state = ShardState::Queued;
+                    }
                 }
             });
             let _ = ready.send((index, blob));

@@ -169,7 +169,7 @@ pub async fn run_remote(
         expected_frames: req.expected_frames,
         sha256: req.source.sha256.clone(),
         size: req.source.size,
-        term: crate::service::FIXED_TERM as u64,
+        term: ctx.term(),
     };
     let reply = client
         .run_shard(upload_stream(task, file))
@@ -182,7 +182,9 @@ pub async fn run_remote(
     let mut blobs = client
         .fetch_blob(FetchBlobRequest {
             sha256: reply.sha256.clone(),
-            release: true,
+            // The worker keeps its copy: a new master fetches it from
+            // there if this one dies before the job ends.
+            release: false,
         })
         .await
         .map_err(|e| rpc_error(address, "fetching from", e))?

@@ -16,9 +16,9 @@ use super::dispatch::{CopyError, CopyOutcome, CopyRequest, run_local, run_remote
 use super::original::run_original;
 use crate::cluster::Protocol;
 use crate::context::Ctx;
-use crate::jobs::{JobStatus, ShardState};
+use crate::jobs::{Command, JobStatus, ShardState, now_unix_ms};
 use crate::media::{EncodeSpec, Progress};
-use crate::pipeline::Failure;
+use crate::pipeline::{Failure, propose};
 use crate::store::BlobRef;
 
 const TICK: Duration = Duration::from_millis(500);
@@ -143,16 +143,25 @@ pub async fn encode_all(
     spec: &EncodeSpec,
     mut arrivals: UnboundedReceiver<(u32, BlobRef)>,
 ) -> Result<(), Failure> {
-    let frames: Vec<u64> = {
+    let (frames, already_done): (Vec<u64>, Vec<bool>) = {
         let jobs = ctx.jobs.lock();
         let job = jobs
             .get(id)
             .ok_or_else(|| Failure::new(JobStatus::Error, "job vanished"))?;
-        job.shards.iter().map(|s| s.frames).collect()
+        job.shards
+            .iter()
+            .map(|s| (s.frames, s.state == ShardState::Done))
+            .unzip()
     };
     let mut sources: Vec<Option<BlobRef>> = vec![None; frames.len()];
     let mut splitting = true;
-    let mut runs: Vec<ShardRun> = frames.iter().map(|_| ShardRun::default()).collect();
+    let mut runs: Vec<ShardRun> = already_done
+        .iter()
+        .map(|done| ShardRun {
+            done: *done,
+            ..Default::default()
+        })
+        .collect();
     let mut running: JoinSet<CopyResult> = JoinSet::new();
     let mut seconds_per_frame: Option<f64> = None;
     let policy = Policy::default();
@@ -200,15 +209,15 @@ pub async fn encode_all(
                         started: Instant::now(),
                         abort,
                     });
-                    record_start(
-                        ctx,
-                        id,
+                    record_start(ctx, id, shard, duplicate, &runs[shard as usize]);
+                    let assigned = Command::ShardAssigned {
+                        job: id.to_string(),
                         shard,
-                        &worker,
-                        &address,
-                        duplicate,
-                        &runs[shard as usize],
-                    );
+                        worker_id: worker.clone(),
+                        worker: address.clone(),
+                        at_ms: now_unix_ms(),
+                    };
+                    propose(ctx, assigned).await?;
                 }
                 Decision::Cancel { shard, worker } => {
                     let run = &mut runs[shard as usize];
@@ -253,7 +262,7 @@ pub async fn encode_all(
                         seconds_per_frame = Some(seconds_per_frame.map_or(spf, |old| (old + spf) / 2.0));
                         tracing::info!(job = %id, shard, %worker, seconds = took.as_secs_f64(), "shard done");
                         crate::metrics::shard_encoded();
-                        record_done(ctx, id, shard, &worker, outcome);
+                        record_done(ctx, id, shard, &worker, outcome).await?;
                     }
                     Ok(late) => {
                         // A slower duplicate: its result is not used.
@@ -267,14 +276,14 @@ pub async fn encode_all(
                         run.last_error = format!("{worker}: {}", error.message);
                         ctx.membership.mark_lost(&worker);
                         crate::metrics::shard_failed();
-                        record_failure(ctx, id, shard, run);
+                        record_failure(ctx, id, shard, &worker, run).await?;
                     }
                     Err(error) if !run.done => {
                         tracing::warn!(job = %id, shard, %worker, error = %error.message, "shard copy failed");
                         run.failed_on.push(worker.clone());
                         run.last_error = format!("{worker}: {}", error.message);
                         crate::metrics::shard_failed();
-                        record_failure(ctx, id, shard, run);
+                        record_failure(ctx, id, shard, &worker, run).await?;
                     }
                     Err(_) => {}
                 }
@@ -326,24 +335,14 @@ async fn run_copy(
     )
 }
 
-fn record_start(
-    ctx: &Ctx,
-    id: &str,
-    shard: u32,
-    worker: &str,
-    address: &str,
-    duplicate: bool,
-    run: &ShardRun,
-) {
+/// The in-memory side of a start (which copies run where); the durable
+/// side is the `ShardAssigned` command.
+fn record_start(ctx: &Ctx, id: &str, shard: u32, duplicate: bool, run: &ShardRun) {
     ctx.jobs.lock().update(id, |job| {
         let s = &mut job.shards[shard as usize];
         crate::metrics::shard_started(!duplicate && s.attempts > 0);
-        s.attempts += 1;
-        s.state = ShardState::Encoding;
         if !duplicate {
             s.frames_done = 0;
-            s.worker = address.to_string();
-            s.worker_id = worker.to_string();
         }
         s.running_on = run.copies.iter().map(|c| c.worker_id.clone()).collect();
     });
@@ -359,35 +358,66 @@ fn record_running_on(ctx: &Ctx, id: &str, shard: u32, run: &ShardRun) {
     });
 }
 
-fn record_done(ctx: &Ctx, id: &str, shard: u32, worker: &str, outcome: CopyOutcome) {
-    let address = ctx
-        .membership
-        .lock()
-        .get(worker)
-        .map(|m| m.address.clone())
-        .unwrap_or_else(|| ctx.address.clone());
+/// Records a verified result: the worker that made it keeps a copy and
+/// this node has one, so a new master can fetch it from either.
+async fn record_done(
+    ctx: &Ctx,
+    id: &str,
+    shard: u32,
+    worker: &str,
+    outcome: CopyOutcome,
+) -> Result<(), Failure> {
+    let address = crate::cluster::blobs::address_of(ctx, worker).unwrap_or_default();
+    let mut holders = vec![worker.to_string()];
+    if worker != ctx.node_id {
+        holders.push(ctx.node_id.clone());
+    } else {
+        // Encoded here: a copy elsewhere survives this node.
+        let purpose = format!("encoded shard {shard} of job {id}");
+        let (backups, _) = crate::cluster::blobs::replicate(ctx, &outcome.blob, 1, &purpose).await;
+        holders.extend(backups);
+    }
+    let command = Command::ShardDone {
+        job: id.to_string(),
+        shard,
+        encoded: outcome.blob,
+        worker_id: worker.to_string(),
+        worker: address,
+        holders,
+        encode_seconds: outcome.encode_seconds,
+        transfer_seconds: outcome.transfer_seconds,
+        at_ms: now_unix_ms(),
+    };
+    propose(ctx, command).await?;
     ctx.jobs.lock().update(id, |job| {
-        let s = &mut job.shards[shard as usize];
-        s.state = ShardState::Done;
-        s.frames_done = s.frames;
-        s.encoded = Some(outcome.blob);
-        s.encode_seconds = outcome.encode_seconds;
-        s.transfer_seconds = outcome.transfer_seconds;
-        s.worker = address;
-        s.worker_id = worker.to_string();
-        s.message.clear();
+        job.shards[shard as usize].running_on.clear();
         let done = job.frames_done();
         job.eta.record(Instant::now(), done);
     });
+    Ok(())
 }
 
-fn record_failure(ctx: &Ctx, id: &str, shard: u32, run: &ShardRun) {
+async fn record_failure(
+    ctx: &Ctx,
+    id: &str,
+    shard: u32,
+    worker: &str,
+    run: &ShardRun,
+) -> Result<(), Failure> {
+    if run.copies.is_empty() {
+        let command = Command::ShardFailed {
+            job: id.to_string(),
+            shard,
+            worker_id: worker.to_string(),
+            message: run.last_error.clone(),
+            at_ms: now_unix_ms(),
+        };
+        propose(ctx, command).await?;
+    }
     ctx.jobs.lock().update(id, |job| {
         let s = &mut job.shards[shard as usize];
         s.message = run.last_error.clone();
         s.running_on = run.copies.iter().map(|c| c.worker_id.clone()).collect();
-        if run.copies.is_empty() {
-            s.state = ShardState::Queued;
-        }
     });
+    Ok(())
 }

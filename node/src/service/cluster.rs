@@ -11,7 +11,6 @@ use vidshard_proto::v1::cluster_server;
 use vidshard_proto::v1::*;
 
 use super::convert::job_info;
-use super::node::FIXED_TERM;
 use crate::cluster::membership::Load;
 use crate::cluster::{Member, Protocol};
 use crate::context::Ctx;
@@ -45,7 +44,7 @@ fn node_entries(ctx: &Ctx) -> Vec<NodeEntry> {
         node_id: ctx.node_id.clone(),
         address: ctx.address.clone(),
         role: if ctx.is_master() { "master" } else { "worker" }.into(),
-        term: FIXED_TERM as u64,
+        term: ctx.term(),
         alive: true,
         score: report.score,
         slots_busy: ctx.slots_busy(),
@@ -69,22 +68,35 @@ fn node_entries(ctx: &Ctx) -> Vec<NodeEntry> {
 
 /// Everything a console shows, as the master sees it now.
 fn snapshot(ctx: &Ctx) -> ClusterSnapshot {
+    let (voters_up, voters_total) = voter_counts(ctx);
     let jobs = ctx.jobs.lock().list().into_iter().map(job_info).collect();
     ClusterSnapshot {
         node_address: ctx.address.clone(),
         node_id: ctx.node_id.clone(),
         master_address: ctx.master_address().unwrap_or_default(),
-        term: FIXED_TERM as u64,
+        term: ctx.term(),
         nodes: node_entries(ctx),
         jobs,
         events: ctx.events.recent(),
         sent_unix_ms: crate::jobs::now_unix_ms(),
-        // One fixed master is the only voter until Raft lands.
-        voters_up: 1,
-        voters_total: 1,
-        has_quorum: true,
-        election_in_progress: false,
+        voters_up,
+        voters_total,
+        has_quorum: voters_up * 2 > voters_total,
+        election_in_progress: ctx.consensus.election_in_progress(),
     }
+}
+
+/// Voters in the Raft membership, and how many of them are alive as the
+/// master sees it (itself, and voters whose heartbeats arrive).
+fn voter_counts(ctx: &Ctx) -> (u32, u32) {
+    let members = ctx.consensus.members();
+    let table = ctx.membership.lock();
+    let voters: Vec<_> = members.iter().filter(|m| m.voter).collect();
+    let up = voters
+        .iter()
+        .filter(|m| m.info.name == ctx.node_id || table.get(&m.info.name).is_some_and(|t| t.alive))
+        .count();
+    (up as u32, voters.len() as u32)
 }
 
 type SnapshotSender = tokio::sync::mpsc::Sender<Result<ClusterSnapshot, Status>>;
@@ -93,8 +105,12 @@ type SnapshotSender = tokio::sync::mpsc::Sender<Result<ClusterSnapshot, Status>>
 /// served by itself; while the master is unreachable it sends what it
 /// knows alone (itself) with the reason in the events, and retries.
 async fn relay_from_master(ctx: Ctx, every: Duration, tx: SnapshotSender) {
-    let master = ctx.master_address().unwrap_or_default();
     loop {
+        if ctx.is_master() {
+            // This node became the master: serve the watch itself.
+            return serve_watch(ctx, every, tx).await;
+        }
+        let master = ctx.master_address().unwrap_or_default();
         let relayed = async {
             let channel = ctx.peers.channel(&master).map_err(|e| e.to_string())?;
             let mut stream = ClusterClient::new(channel)
@@ -142,13 +158,32 @@ async fn relay_from_master(ctx: Ctx, every: Duration, tx: SnapshotSender) {
     }
 }
 
+/// The master's own watch stream: a snapshot every `every` until the
+/// reader goes away; if this node stops leading, it relays the new
+/// master's stream instead.
+async fn serve_watch(ctx: Ctx, every: Duration, tx: SnapshotSender) {
+    loop {
+        if tx.is_closed() {
+            return;
+        }
+        if !ctx.is_master() {
+            return Box::pin(relay_from_master(ctx, every, tx)).await;
+        }
+        let _ = tx.try_send(Ok(snapshot(&ctx)));
+        tokio::select! {
+            _ = ctx.shutdown.cancelled() => return,
+            _ = tokio::time::sleep(every) => {}
+        }
+    }
+}
+
 /// One row of `ListNodes` from a member of the table.
 fn member_entry(ctx: &Ctx, m: &Member, now: Instant) -> NodeEntry {
     NodeEntry {
         node_id: m.node_id.clone(),
         address: m.address.clone(),
         role: "worker".into(),
-        term: FIXED_TERM as u64,
+        term: ctx.term(),
         alive: m.alive,
         score: m.load.score,
         slots_busy: m.slots_busy.max(ctx.board.assigned(&m.node_id)),
@@ -171,13 +206,28 @@ fn member_entry(ctx: &Ctx, m: &Member, now: Instant) -> NodeEntry {
 impl cluster_server::Cluster for Cluster {
     async fn list_nodes(
         &self,
-        _: Request<ListNodesRequest>,
+        request: Request<ListNodesRequest>,
     ) -> Result<Response<ListNodesReply>, Status> {
         let ctx = &self.ctx;
+        // Liveness and scores live on the master: ask it when it answers.
+        if let Some(leader) = super::forward::leader_for(ctx, request.metadata())
+            .await
+            .ok()
+            .flatten()
+        {
+            let mut client = ClusterClient::new(super::forward::channel(ctx, &leader)?);
+            match client
+                .list_nodes(super::forward::marked(ListNodesRequest {}))
+                .await
+            {
+                Err(status) if status.code() == tonic::Code::Unavailable => {}
+                answered => return answered,
+            }
+        }
         Ok(Response::new(ListNodesReply {
             nodes: node_entries(ctx),
             master_address: ctx.master_address().unwrap_or_default(),
-            term: FIXED_TERM as u64,
+            term: ctx.term(),
         }))
     }
 
@@ -193,18 +243,7 @@ impl cluster_server::Cluster for Cluster {
         let (tx, rx) = tokio::sync::mpsc::channel(2);
         let tasks = ctx.tasks.clone();
         if ctx.is_master() {
-            tasks.spawn(async move {
-                loop {
-                    if tx.is_closed() {
-                        return;
-                    }
-                    let _ = tx.try_send(Ok(snapshot(&ctx)));
-                    tokio::select! {
-                        _ = ctx.shutdown.cancelled() => return,
-                        _ = tokio::time::sleep(every) => {}
-                    }
-                }
-            });
+            tasks.spawn(serve_watch(ctx, every, tx));
         } else {
             tasks.spawn(relay_from_master(ctx, every, tx));
         }
@@ -226,8 +265,22 @@ impl cluster_server::Cluster for Cluster {
                 "not moved: this cluster has a fixed master ({master}) until Raft elections land; restart with another --role master to change it"
             ),
             new_master_address: master,
-            term: FIXED_TERM as u64,
+            term: self.ctx.term(),
         }))
+    }
+
+    async fn join_cluster(
+        &self,
+        request: Request<JoinClusterRequest>,
+    ) -> Result<Response<JoinClusterReply>, Status> {
+        super::membership::join(&self.ctx, request.into_inner()).await
+    }
+
+    async fn remove_node(
+        &self,
+        request: Request<RemoveNodeRequest>,
+    ) -> Result<Response<RemoveNodeReply>, Status> {
+        super::membership::remove(&self.ctx, request.into_inner()).await
     }
 
     async fn heartbeat(
@@ -242,7 +295,7 @@ impl cluster_server::Cluster for Cluster {
             return Ok(Response::new(HeartbeatReply {
                 accepted: false,
                 master_address: master_address.clone(),
-                term: FIXED_TERM as u64,
+                term: ctx.term(),
                 message: format!("this node is not the master; the master is {master_address:?}"),
             }));
         }
@@ -280,7 +333,7 @@ impl cluster_server::Cluster for Cluster {
         Ok(Response::new(HeartbeatReply {
             accepted: true,
             master_address,
-            term: FIXED_TERM as u64,
+            term: ctx.term(),
             message: String::new(),
         }))
     }

@@ -8,10 +8,12 @@ use vidshard_proto::v1::upload_request::Msg;
 use vidshard_proto::v1::*;
 
 use super::convert::job_info;
+use super::forward;
 use super::upload::{Outcome, UploadStart, ingest};
 use crate::context::Ctx;
 use crate::ids;
 use crate::params::RawParams;
+use vidshard_proto::v1::jobs_client::JobsClient;
 
 pub struct Jobs {
     ctx: Ctx,
@@ -48,6 +50,9 @@ impl jobs_server::Jobs for Jobs {
         &self,
         request: Request<Streaming<UploadRequest>>,
     ) -> Result<Response<UploadReply>, Status> {
+        if let Some(leader) = forward::leader_for(&self.ctx, request.metadata()).await? {
+            return forward::upload_v1(self.ctx.clone(), leader, request.into_inner()).await;
+        }
         let mut stream = request.into_inner();
         let header = match stream.next().await {
             Some(Ok(UploadRequest {
@@ -84,6 +89,22 @@ impl jobs_server::Jobs for Jobs {
     }
 
     async fn get_job(&self, request: Request<GetJobRequest>) -> Result<Response<JobInfo>, Status> {
+        // The leader has live progress; every node has the durable state,
+        // which answers when the leader cannot.
+        if let Some(leader) = forward::leader_for(&self.ctx, request.metadata())
+            .await
+            .ok()
+            .flatten()
+        {
+            let mut client = JobsClient::new(forward::channel(&self.ctx, &leader)?);
+            match client
+                .get_job(forward::marked(request.get_ref().clone()))
+                .await
+            {
+                Err(status) if status.code() == tonic::Code::Unavailable => {}
+                answered => return answered,
+            }
+        }
         let id = request.into_inner().id;
         ids::check_lookup(&id).map_err(Status::invalid_argument)?;
         let jobs = self.ctx.jobs.lock();
@@ -95,8 +116,19 @@ impl jobs_server::Jobs for Jobs {
 
     async fn list_jobs(
         &self,
-        _: Request<ListJobsRequest>,
+        request: Request<ListJobsRequest>,
     ) -> Result<Response<ListJobsReply>, Status> {
+        if let Some(leader) = forward::leader_for(&self.ctx, request.metadata())
+            .await
+            .ok()
+            .flatten()
+        {
+            let mut client = JobsClient::new(forward::channel(&self.ctx, &leader)?);
+            match client.list_jobs(forward::marked(ListJobsRequest {})).await {
+                Err(status) if status.code() == tonic::Code::Unavailable => {}
+                answered => return answered,
+            }
+        }
         let jobs = self.ctx.jobs.lock();
         Ok(Response::new(ListJobsReply {
             jobs: jobs.list().into_iter().map(job_info).collect(),

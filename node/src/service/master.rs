@@ -9,8 +9,10 @@ use vidshard_proto::replication::master_service_server::MasterService;
 use vidshard_proto::replication::*;
 
 use super::convert::status_message;
+use super::forward;
 use super::retrieve::output_stream;
 use super::upload::{Outcome, UploadStart, ingest};
+use vidshard_proto::replication::master_service_client::MasterServiceClient;
 
 use crate::cluster::Member;
 use crate::context::Ctx;
@@ -81,6 +83,9 @@ impl MasterService for Master {
         &self,
         request: Request<Streaming<UploadVideoChunk>>,
     ) -> Result<Response<UploadVideoResponse>, Status> {
+        if let Some(leader) = forward::leader_for(&self.ctx, request.metadata()).await? {
+            return forward::upload_original(self.ctx.clone(), leader, request.into_inner()).await;
+        }
         let mut stream = request.into_inner();
         let Some(first) = stream.next().await else {
             return Ok(Response::new(UploadVideoResponse {
@@ -115,6 +120,15 @@ impl MasterService for Master {
         &self,
         request: Request<RetrieveVideoRequest>,
     ) -> Result<Response<Self::RetrieveVideoStream>, Status> {
+        if let Some(leader) = forward::leader_for(&self.ctx, request.metadata()).await? {
+            let mut client = MasterServiceClient::new(forward::channel(&self.ctx, &leader)?)
+                .max_decoding_message_size(super::MAX_MESSAGE);
+            let stream = client
+                .retrieve_video(forward::marked(request.into_inner()))
+                .await?
+                .into_inner();
+            return Ok(Response::new(Box::pin(stream)));
+        }
         let id = request.into_inner().video_id;
         let chunks = output_stream(&self.ctx, &id).await?;
         let stream = chunks.map(move |chunk| {
@@ -130,6 +144,20 @@ impl MasterService for Master {
         &self,
         request: Request<VideoStatusRequest>,
     ) -> Result<Response<VideoStatusResponse>, Status> {
+        if let Some(leader) = forward::leader_for(&self.ctx, request.metadata())
+            .await
+            .ok()
+            .flatten()
+        {
+            let mut client = MasterServiceClient::new(forward::channel(&self.ctx, &leader)?);
+            match client
+                .get_video_status(forward::marked(request.get_ref().clone()))
+                .await
+            {
+                Err(status) if status.code() == tonic::Code::Unavailable => {}
+                answered => return answered,
+            }
+        }
         let video_id = request.into_inner().video_id;
         let (status, message) = match ids::check_lookup(&video_id) {
             Err(reason) => ("not_found".to_string(), reason),

@@ -5,15 +5,18 @@
 
 mod cluster;
 mod convert;
+mod forward;
 mod jobs;
 mod master;
+mod membership;
 mod node;
+mod raft;
 mod retrieve;
 mod shard_worker;
 mod upload;
 mod worker;
 
-pub use node::FIXED_TERM;
+pub use node::original_term;
 pub use worker::MAX_LEGACY_SHARD;
 
 use tonic::server::NamedService;
@@ -24,6 +27,7 @@ use vidshard_proto::replication::node_service_server::NodeServiceServer;
 use vidshard_proto::replication::worker_service_server::WorkerServiceServer;
 use vidshard_proto::v1::cluster_server::ClusterServer;
 use vidshard_proto::v1::jobs_server::JobsServer;
+use vidshard_proto::v1::raft_server::RaftServer;
 use vidshard_proto::v1::worker_server::WorkerServer;
 
 use crate::context::Ctx;
@@ -82,7 +86,11 @@ pub async fn routes(ctx: Ctx) -> Result<Routes, tonic_reflection::server::Error>
         WorkerServer::new(shard_worker::ShardWorker::new(ctx.clone()))
             .max_decoding_message_size(MAX_MESSAGE),
     )
-    .add_service(ClusterServer::new(cluster::Cluster::new(ctx)))
+    .add_service(ClusterServer::new(cluster::Cluster::new(ctx.clone())))
+    .add_service(
+        RaftServer::new(raft::RaftService::new(ctx))
+            .max_decoding_message_size(crate::cluster::raft::network::MAX_RAFT_MESSAGE),
+    )
     .add_service(health_service)
     .add_service(reflection)
     .add_service(reflection_v1alpha))

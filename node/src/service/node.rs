@@ -1,7 +1,8 @@
 //! The original `replication.NodeService`. `GetNodeStats`,
-//! `GetCurrentMaster` and `GetAllNodes` answer truthfully for this
-//! single-master cluster; the election and membership RPCs refuse politely
-//! (they never change who the master is).
+//! `GetCurrentMaster` and `GetAllNodes` answer truthfully from Raft (the
+//! leader and its term); the original election RPCs are answered but
+//! never depose our leader or touch Raft state: votes are refused with
+//! our term, announcements are not followed.
 
 use tonic::{Request, Response, Status};
 use vidshard_proto::replication::node_service_server::NodeService;
@@ -13,8 +14,10 @@ use crate::cluster::Member;
 use crate::cluster::membership::Load;
 use crate::context::Ctx;
 
-/// The term of a single fixed master (no elections happen yet).
-pub const FIXED_TERM: i32 = 1;
+/// The Raft term in the original protocol's `int32`.
+pub fn original_term(ctx: &Ctx) -> i32 {
+    ctx.term().min(i32::MAX as u64) as i32
+}
 
 pub struct Node {
     ctx: Ctx,
@@ -42,18 +45,21 @@ fn known_nodes(ctx: &Ctx) -> Vec<NodeInfo> {
         address,
         port,
     }];
-    for m in ctx
-        .membership
-        .lock()
-        .members()
-        .filter(|m| m.alive && m.node_id != ctx.node_id)
-    {
-        let (address, port) = host_port(&m.address);
-        nodes.push(NodeInfo {
-            node_id: m.node_id.clone(),
-            address,
-            port,
-        });
+    let mut add = |name: &str, at: &str| {
+        if nodes.iter().all(|n| n.node_id != name) {
+            let (address, port) = host_port(at);
+            nodes.push(NodeInfo {
+                node_id: name.to_string(),
+                address,
+                port,
+            });
+        }
+    };
+    for m in ctx.consensus.members() {
+        add(&m.info.name, &m.info.address);
+    }
+    for m in ctx.membership.lock().members().filter(|m| m.alive) {
+        add(&m.node_id, &m.address);
     }
     nodes
 }
@@ -79,7 +85,7 @@ impl NodeService for Node {
         let vote = request.into_inner();
         tracing::info!(candidate = %vote.candidate_id, term = vote.term, "refused a vote request");
         Ok(Response::new(VoteResponse {
-            term: FIXED_TERM,
+            term: original_term(&self.ctx),
             vote_granted: false,
             voter_id: self.ctx.node_id.clone(),
         }))
@@ -107,8 +113,8 @@ impl NodeService for Node {
             disk_space_total_masterdata: total,
             active_tasks: active + ctx.slots_busy() as i32,
             known_nodes_count: known_nodes(ctx).len() as i32,
-            election_in_progress: false,
-            current_term: FIXED_TERM,
+            election_in_progress: ctx.consensus.election_in_progress(),
+            current_term: original_term(&self.ctx),
         }))
     }
 
@@ -120,7 +126,7 @@ impl NodeService for Node {
         Ok(Response::new(GetCurrentMasterResponse {
             is_master_known: master.is_some(),
             master_address: master.unwrap_or_default(),
-            term: FIXED_TERM,
+            term: original_term(&self.ctx),
         }))
     }
 

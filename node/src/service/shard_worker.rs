@@ -7,9 +7,13 @@ use std::time::Instant;
 
 use futures::{Stream, StreamExt};
 use tonic::{Request, Response, Status, Streaming};
+use vidshard_proto::v1::push_blob_request::Part;
 use vidshard_proto::v1::run_shard_request::Msg;
 use vidshard_proto::v1::worker_server::Worker;
-use vidshard_proto::v1::{BlobChunk, FetchBlobRequest, RunShardReply, RunShardRequest, ShardTask};
+use vidshard_proto::v1::{
+    BlobChunk, FetchBlobRequest, PushBlobReply, PushBlobRequest, RunShardReply, RunShardRequest,
+    ShardTask,
+};
 
 use super::retrieve::blob_stream;
 use crate::context::Ctx;
@@ -96,6 +100,10 @@ impl Worker for ShardWorker {
                 ));
             }
         };
+        if let Err(reason) = ctx.fence.admit(task.term, ctx.term()) {
+            tracing::warn!(job = %task.job_id, shard = task.shard_index, term = task.term, "refused a shard from a stale master");
+            return Ok(refuse(reason));
+        }
         let spec = match spec_of(&task, ctx.config.encoder_threads()) {
             Ok(spec) => spec,
             Err(reason) => return Ok(refuse(reason)),
@@ -208,5 +216,83 @@ impl Worker for ShardWorker {
         Ok(Response::new(Box::pin(
             chunks.map(|c| c.map(|data| BlobChunk { data })),
         )))
+    }
+
+    async fn push_blob(
+        &self,
+        request: Request<Streaming<PushBlobRequest>>,
+    ) -> Result<Response<PushBlobReply>, Status> {
+        let ctx = &self.ctx;
+        let mut stream = request.into_inner();
+        let header = match stream.next().await {
+            Some(Ok(PushBlobRequest {
+                part: Some(Part::Header(header)),
+            })) => header,
+            Some(Err(e)) => return Err(e),
+            _ => {
+                return Err(Status::invalid_argument(
+                    "the first message must be the blob header",
+                ));
+            }
+        };
+        let refused = |message: String| {
+            Ok(Response::new(PushBlobReply {
+                stored: false,
+                message,
+            }))
+        };
+        if let Err(reason) = ctx.fence.admit(header.term, ctx.term()) {
+            return refused(reason);
+        }
+        if ctx.store.path(&header.sha256).is_err() {
+            return Err(Status::invalid_argument(format!(
+                "bad blob id {:?}",
+                header.sha256
+            )));
+        }
+        if header.size > ctx.config.max_upload_bytes {
+            return refused(format!(
+                "{} bytes is more than the {} this node accepts",
+                header.size, ctx.config.max_upload_bytes
+            ));
+        }
+        let mut writer = ctx
+            .store
+            .writer()
+            .await
+            .map_err(|e| Status::internal(e.to_string()))?;
+        while let Some(message) = stream.next().await {
+            let Some(Part::Chunk(bytes)) = message?.part else {
+                return Err(Status::invalid_argument(
+                    "only blob bytes may follow the header",
+                ));
+            };
+            if bytes.len() > 1 << 20 || writer.size() + bytes.len() as u64 > header.size {
+                return refused(format!(
+                    "more than the announced {} bytes arrived",
+                    header.size
+                ));
+            }
+            writer
+                .write(&bytes)
+                .await
+                .map_err(|e| Status::internal(e.to_string()))?;
+        }
+        let got = writer
+            .finish()
+            .await
+            .map_err(|e| Status::internal(e.to_string()))?;
+        if got.sha256 != header.sha256 || got.size != header.size {
+            let _ = ctx.store.remove(&got.sha256).await;
+            return refused(format!(
+                "damaged in transit: got {} bytes with sha256 {}",
+                got.size, got.sha256
+            ));
+        }
+        tracing::info!(blob = %got.sha256, bytes = got.size, purpose = %header.purpose, "stored a backup copy");
+        Ok(Response::new(PushBlobReply {
+            stored: true,
+            message: String::new(),
+        }))
     }
 }

@@ -6,7 +6,9 @@
 use futures::{Stream, StreamExt};
 use tonic::Status;
 
+use crate::cluster::blobs;
 use crate::context::Ctx;
+use crate::jobs::{Command, CommandReply, now_unix_ms};
 use crate::params::RawParams;
 use crate::pipeline;
 
@@ -35,8 +37,14 @@ pub async fn ingest<S>(
     mut rest: S,
 ) -> Result<Outcome, Status>
 where
-    S: Stream<Item = Result<Vec<u8>, Status>> + Unpin,
+    S: Stream<Item = Result<Vec<u8>, Status>> + Unpin + Send,
 {
+    if !ctx.is_master() && ctx.consensus.leader().is_none() {
+        // An election may be running: give it a moment before refusing.
+        ctx.consensus
+            .wait_for_leader(std::time::Duration::from_secs(5))
+            .await;
+    }
     if !ctx.is_master() {
         let master = ctx.master_address().unwrap_or_else(|| "unknown".into());
         return Ok(Outcome::Refused(format!(
@@ -110,10 +118,40 @@ where
             blob.sha256
         )));
     }
-    let id = ctx.jobs.lock().accept(&start.requested_id, params, blob);
+    let requested_id =
+        crate::ids::sanitize(&start.requested_id).unwrap_or_else(crate::ids::generate);
+    // Acknowledged only once a second node holds the bytes too (when
+    // there is one), so losing this node loses no acknowledged upload.
+    let purpose = format!("source of upload {requested_id}");
+    let (backups, errors) = blobs::replicate(ctx, &blob, 1, &purpose).await;
+    if backups.is_empty() && !errors.is_empty() {
+        return Err(Status::unavailable(format!(
+            "no backup node could take a copy of the upload, so it is not accepted: {}",
+            errors.join("; ")
+        )));
+    }
+    let mut source_holders = vec![ctx.node_id.clone()];
+    source_holders.extend(backups);
+    let command = Command::Accept {
+        requested_id,
+        params,
+        source: blob.clone(),
+        source_holders,
+        at_ms: now_unix_ms(),
+    };
+    let id = match ctx.consensus.write(command).await {
+        Ok(CommandReply::Applied { job }) => job,
+        Ok(CommandReply::Ignored { reason }) => return Err(Status::internal(reason)),
+        Err(e) => {
+            return Err(Status::unavailable(format!(
+                "the upload could not be recorded (no quorum, or this node stopped leading): {e}"
+            )));
+        }
+    };
     tracing::info!(job = %id, bytes = size, "upload accepted");
-    let job_ctx = ctx.clone();
-    let job_id = id.clone();
-    ctx.tasks.spawn(pipeline::run_job(job_ctx, job_id));
+    if let Some(lead) = ctx.leadership.current() {
+        ctx.tasks
+            .spawn(pipeline::run_job(ctx.clone(), id.clone(), lead));
+    }
     Ok(Outcome::Accepted { id, size })
 }

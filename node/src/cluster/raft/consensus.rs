@@ -1,0 +1,292 @@
+//! The node's handle on Raft: starting it over redb, asking who leads and
+//! in which term, proposing job commands, and membership changes (join,
+//! address update, voter promotion, removal). The leader is the master.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use openraft::{ChangeMembers, Config, ServerState, SnapshotPolicy};
+
+use super::log_store::{LogStore, open_database};
+use super::network::NetworkFactory;
+use super::state_machine::StateMachine;
+use super::types::{NodeId, NodeInfo, Raft, raft_id};
+use super::voters;
+use crate::cluster::peers::Peers;
+use crate::jobs::{Command, CommandReply, SharedJobs};
+
+/// Heartbeats every 250 ms; a follower that hears nothing for 1–2 s
+/// campaigns. Generous for a box whose cores are busy with ffmpeg.
+const HEARTBEAT_MS: u64 = 250;
+const ELECTION_MIN_MS: u64 = 1000;
+const ELECTION_MAX_MS: u64 = 2000;
+/// How long a follower trusts a leader it no longer hears (openraft's
+/// leader lease is the election timeout maximum).
+pub const LEADER_LEASE: Duration = Duration::from_millis(ELECTION_MAX_MS);
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConsensusError {
+    #[error("opening the Raft store: {0}")]
+    Store(String),
+    #[error("starting Raft: {0}")]
+    Start(String),
+    #[error("this node is not the leader (leader: {leader})")]
+    NotLeader { leader: String },
+    #[error("Raft write failed: {0}")]
+    Write(String),
+    #[error("membership change failed: {0}")]
+    Membership(String),
+}
+
+/// One member as the Raft membership lists it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RaftMember {
+    pub id: NodeId,
+    pub info: NodeInfo,
+    pub voter: bool,
+}
+
+#[derive(Clone)]
+pub struct Consensus {
+    pub raft: Raft,
+    pub id: NodeId,
+    pub name: String,
+    max_voters: usize,
+    /// openraft takes one membership change at a time: joins arriving
+    /// together wait here instead of failing.
+    changes: Arc<tokio::sync::Mutex<()>>,
+}
+
+impl Consensus {
+    /// Opens `<data_dir>/raft.redb` and starts Raft; the state machine
+    /// applies into `jobs`, the table every service reads.
+    pub async fn start(
+        data_dir: &Path,
+        name: &str,
+        jobs: SharedJobs,
+        peers: Peers,
+        max_voters: usize,
+    ) -> Result<Self, ConsensusError> {
+        let path = data_dir.join("raft.redb");
+        let db = tokio::task::spawn_blocking(move || open_database(&path))
+            .await
+            .map_err(|e| ConsensusError::Store(e.to_string()))?
+            .map_err(|e| ConsensusError::Store(e.to_string()))?;
+        let log = LogStore::new(db.clone());
+        let state = StateMachine::open(db, jobs)
+            .await
+            .map_err(|e| ConsensusError::Store(e.to_string()))?;
+        let config = Config {
+            cluster_name: "vidshard".into(),
+            heartbeat_interval: HEARTBEAT_MS,
+            election_timeout_min: ELECTION_MIN_MS,
+            election_timeout_max: ELECTION_MAX_MS,
+            install_snapshot_timeout: 5_000,
+            snapshot_policy: SnapshotPolicy::LogsSinceLast(1_000),
+            snapshot_max_chunk_size: 1024 * 1024,
+            max_in_snapshot_log_to_keep: 200,
+            ..Default::default()
+        }
+        .validate()
+        .map_err(|e| ConsensusError::Start(e.to_string()))?;
+        let id = raft_id(name);
+        let raft = Raft::new(id, Arc::new(config), NetworkFactory { peers }, log, state)
+            .await
+            .map_err(|e| ConsensusError::Start(e.to_string()))?;
+        Ok(Self {
+            raft,
+            id,
+            name: name.to_string(),
+            max_voters,
+            changes: Arc::default(),
+        })
+    }
+
+    /// Makes this node a one-voter cluster unless it already belongs to
+    /// one (a restarted node keeps its log and never re-initialises).
+    pub async fn bootstrap(&self, address: &str) -> Result<bool, ConsensusError> {
+        if self
+            .raft
+            .is_initialized()
+            .await
+            .map_err(|e| ConsensusError::Start(e.to_string()))?
+        {
+            return Ok(false);
+        }
+        let members = BTreeMap::from([(self.id, self.info(address))]);
+        self.raft
+            .initialize(members)
+            .await
+            .map_err(|e| ConsensusError::Start(e.to_string()))?;
+        Ok(true)
+    }
+
+    pub fn info(&self, address: &str) -> NodeInfo {
+        NodeInfo {
+            address: address.to_string(),
+            name: self.name.clone(),
+        }
+    }
+
+    pub fn term(&self) -> u64 {
+        self.raft.metrics().borrow().current_term
+    }
+
+    pub fn is_leader(&self) -> bool {
+        let metrics = self.raft.metrics();
+        let m = metrics.borrow();
+        m.state == ServerState::Leader && m.current_leader == Some(self.id)
+    }
+
+    /// True while no leader is known (a campaign is running or nobody can
+    /// reach a quorum).
+    pub fn election_in_progress(&self) -> bool {
+        let metrics = self.raft.metrics();
+        let m = metrics.borrow();
+        m.current_leader.is_none() || m.state == ServerState::Candidate
+    }
+
+    /// The current leader and how to reach it, as this node knows it.
+    pub fn leader(&self) -> Option<(NodeId, NodeInfo)> {
+        let metrics = self.raft.metrics();
+        let m = metrics.borrow();
+        let id = m.current_leader?;
+        let info = m.membership_config.membership().get_node(&id)?.clone();
+        Some((id, info))
+    }
+
+    /// Waits up to `timeout` for a leader to be known.
+    pub async fn wait_for_leader(&self, timeout: Duration) -> Option<(NodeId, NodeInfo)> {
+        let mut metrics = self.raft.metrics();
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            if let Some(leader) = self.leader() {
+                return Some(leader);
+            }
+            if tokio::time::timeout_at(deadline, metrics.changed())
+                .await
+                .is_err()
+            {
+                return None;
+            }
+        }
+    }
+
+    /// Every member with its address and whether it votes.
+    pub fn members(&self) -> Vec<RaftMember> {
+        let metrics = self.raft.metrics();
+        let m = metrics.borrow();
+        let membership = m.membership_config.membership();
+        let voters: Vec<NodeId> = membership.voter_ids().collect();
+        membership
+            .nodes()
+            .map(|(id, info)| RaftMember {
+                id: *id,
+                info: info.clone(),
+                voter: voters.contains(id),
+            })
+            .collect()
+    }
+
+    pub fn is_member(&self) -> bool {
+        self.members().iter().any(|m| m.id == self.id)
+    }
+
+    /// Proposes a job command; only the leader can, and it returns once
+    /// a quorum has it and it is applied here.
+    pub async fn write(&self, command: Command) -> Result<CommandReply, ConsensusError> {
+        match self.raft.client_write(command).await {
+            Ok(reply) => Ok(reply.data),
+            Err(e) => match e.forward_to_leader() {
+                Some(forward) => Err(ConsensusError::NotLeader {
+                    leader: forward
+                        .leader_node
+                        .as_ref()
+                        .map_or_else(|| "unknown".into(), |n| n.address.clone()),
+                }),
+                None => Err(ConsensusError::Write(e.to_string())),
+            },
+        }
+    }
+
+    /// Leader side of a join: adds the node as a learner (or updates its
+    /// address), then promotes learners so voters stay odd. Returns
+    /// whether the node votes.
+    pub async fn admit(&self, info: NodeInfo) -> Result<bool, ConsensusError> {
+        let id = raft_id(&info.name);
+        let fail = |e: String| ConsensusError::Membership(e);
+        let _one_at_a_time = self.changes.lock().await;
+        match self.members().into_iter().find(|m| m.id == id) {
+            None => {
+                self.raft
+                    .add_learner(id, info, true)
+                    .await
+                    .map_err(|e| fail(e.to_string()))?;
+            }
+            Some(known) if known.info != info => {
+                let nodes = BTreeMap::from([(id, info)]);
+                self.raft
+                    .change_membership(ChangeMembers::SetNodes(nodes), true)
+                    .await
+                    .map_err(|e| fail(e.to_string()))?;
+            }
+            Some(_) => {}
+        }
+        self.promote_unlocked().await?;
+        Ok(self.members().iter().any(|m| m.id == id && m.voter))
+    }
+
+    /// Promotes learners to keep an odd number of voters (see `voters`).
+    pub async fn promote_learners(&self) -> Result<(), ConsensusError> {
+        let _one_at_a_time = self.changes.lock().await;
+        self.promote_unlocked().await
+    }
+
+    async fn promote_unlocked(&self) -> Result<(), ConsensusError> {
+        let members = self.members();
+        let voter_ids = members.iter().filter(|m| m.voter).map(|m| m.id).collect();
+        let learners: Vec<NodeId> = members.iter().filter(|m| !m.voter).map(|m| m.id).collect();
+        let promote = voters::promotions(&voter_ids, &learners, self.max_voters);
+        if promote.is_empty() {
+            return Ok(());
+        }
+        tracing::info!(?promote, "promoting learners to voters");
+        self.raft
+            .change_membership(ChangeMembers::AddVoterIds(promote), true)
+            .await
+            .map_err(|e| ConsensusError::Membership(e.to_string()))?;
+        Ok(())
+    }
+
+    /// Removes the node named `name` from the group (voter or learner).
+    pub async fn remove(&self, name: &str) -> Result<(), ConsensusError> {
+        let id = raft_id(name);
+        let fail = |e: String| ConsensusError::Membership(e);
+        let _one_at_a_time = self.changes.lock().await;
+        let member = self
+            .members()
+            .into_iter()
+            .find(|m| m.id == id)
+            .ok_or_else(|| fail(format!("{name} is not a member")))?;
+        if member.voter {
+            let ids = [id].into_iter().collect();
+            self.raft
+                .change_membership(ChangeMembers::RemoveVoters(ids), false)
+                .await
+                .map_err(|e| fail(e.to_string()))?;
+        } else {
+            let ids = [id].into_iter().collect();
+            self.raft
+                .change_membership(ChangeMembers::RemoveNodes(ids), false)
+                .await
+                .map_err(|e| fail(e.to_string()))?;
+        }
+        self.promote_unlocked().await
+    }
+
+    pub fn max_voters(&self) -> usize {
+        self.max_voters
+    }
+}

@@ -1,0 +1,95 @@
+//! Joining the Raft group through any member: a node started with
+//! `--master` or `--nodes` asks the seeds (and, once known, the leader)
+//! to admit it, with capped backoff, until the membership lists it at its
+//! current address. A seed that speaks only the original protocol makes
+//! this node its plain worker instead.
+
+use std::time::Duration;
+
+use vidshard_proto::v1::JoinClusterRequest;
+use vidshard_proto::v1::cluster_client::ClusterClient;
+
+use crate::cluster::join::backoff;
+use crate::context::Ctx;
+
+/// True once the membership lists this node at the address it has now.
+fn admitted(ctx: &Ctx) -> bool {
+    ctx.consensus
+        .members()
+        .iter()
+        .any(|m| m.id == ctx.consensus.id && m.info.address == ctx.address)
+}
+
+enum Asked {
+    Admitted { voter: bool },
+    Refused(String),
+    OriginalOnly,
+}
+
+async fn ask(ctx: &Ctx, seed: &str) -> Asked {
+    let channel = match ctx.peers.channel(seed) {
+        Ok(c) => c,
+        Err(e) => return Asked::Refused(e.to_string()),
+    };
+    let mut request = tonic::Request::new(JoinClusterRequest {
+        node_id: ctx.node_id.clone(),
+        address: ctx.address.clone(),
+    });
+    request.set_timeout(Duration::from_secs(15));
+    match ClusterClient::new(channel).join_cluster(request).await {
+        Ok(reply) => {
+            let reply = reply.into_inner();
+            if reply.accepted {
+                Asked::Admitted { voter: reply.voter }
+            } else {
+                Asked::Refused(reply.message)
+            }
+        }
+        Err(status) if status.code() == tonic::Code::Unimplemented => Asked::OriginalOnly,
+        Err(status) => Asked::Refused(status.message().to_string()),
+    }
+}
+
+/// Asks to join until admitted (or shutdown).
+pub async fn run(ctx: Ctx, seeds: Vec<String>) {
+    let mut failures = 0u32;
+    loop {
+        if admitted(&ctx) {
+            tracing::info!("this node is a member of the cluster");
+            return;
+        }
+        let mut targets: Vec<String> = ctx
+            .consensus
+            .leader()
+            .map(|(_, n)| n.address)
+            .into_iter()
+            .collect();
+        for seed in &seeds {
+            if !targets.contains(seed) {
+                targets.push(seed.clone());
+            }
+        }
+        let mut reasons = Vec::new();
+        for target in targets.iter().filter(|t| **t != ctx.address) {
+            match ask(&ctx, target).await {
+                Asked::Admitted { voter } => {
+                    tracing::info!(via = %target, voter, "joined the cluster");
+                    return;
+                }
+                Asked::OriginalOnly => {
+                    tracing::info!(master = %target, "the master speaks only the original protocol: working as its worker, without Raft");
+                    return;
+                }
+                Asked::Refused(why) => reasons.push(format!("{target}: {why}")),
+            }
+        }
+        failures += 1;
+        if failures == 1 || failures.is_multiple_of(10) {
+            tracing::warn!(reasons = %reasons.join("; "), "cannot join the cluster yet; retrying");
+        }
+        tokio::select! {
+            _ = ctx.shutdown.cancelled() => return,
+            _ = tokio::time::sleep(backoff(failures)) => {}
+        }
+    }
+}

@@ -1,0 +1,13 @@
+//! Consensus: openraft wired to redb storage and our gRPC transport.
+
+pub mod consensus;
+pub mod joining;
+pub mod log_store;
+pub mod network;
+pub mod state_machine;
+#[cfg(test)]
+mod storage_tests;
+pub mod types;
+pub mod voters;
+
+pub use types::{NodeId, NodeInfo, Raft, TypeConfig, raft_id};

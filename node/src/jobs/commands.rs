@@ -1,0 +1,311 @@
+//! Job-state changes as Raft commands, and the one deterministic function
+//! that applies them. Every node applies the same log to its own
+//! [`JobTable`], so every node knows every job; only the leader proposes.
+//! Times travel inside the commands so replaying a log gives the same
+//! table on every node and after every restart.
+
+use serde::{Deserialize, Serialize};
+
+use super::model::{JobStatus, ShardRecord, ShardState, SourceSummary, StageTimes};
+use super::table::JobTable;
+use crate::params::JobParams;
+use crate::store::BlobRef;
+
+/// A shard of the plan: where it starts, how long it is, its frames.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PlannedShard {
+    pub frames: u64,
+    pub start_seconds: f64,
+    pub duration_seconds: f64,
+}
+
+/// One change to the replicated job state.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum Command {
+    /// A durable upload becomes a queued job (answered with its id).
+    Accept {
+        requested_id: String,
+        params: JobParams,
+        source: BlobRef,
+        source_holders: Vec<String>,
+        at_ms: u64,
+    },
+    /// The probe's findings and the shard plan. Shards already encoded
+    /// keep their results when the plan is the same (a resumed job).
+    Plan {
+        job: String,
+        summary: SourceSummary,
+        output_size: (u32, u32),
+        shards: Vec<PlannedShard>,
+        message: String,
+        at_ms: u64,
+    },
+    /// A copy of a shard was handed to a worker.
+    ShardAssigned {
+        job: String,
+        shard: u32,
+        worker_id: String,
+        worker: String,
+        at_ms: u64,
+    },
+    /// A copy of a shard failed on a worker.
+    ShardFailed {
+        job: String,
+        shard: u32,
+        worker_id: String,
+        message: String,
+        at_ms: u64,
+    },
+    /// A verified encoded shard, and the nodes holding it.
+    ShardDone {
+        job: String,
+        shard: u32,
+        encoded: BlobRef,
+        worker_id: String,
+        worker: String,
+        holders: Vec<String>,
+        encode_seconds: f64,
+        transfer_seconds: f64,
+        at_ms: u64,
+    },
+    /// No live node holds the encoded shard any more: encode it again.
+    ShardLost { job: String, shard: u32, at_ms: u64 },
+    /// A status change that is not completion (segmenting, joining, any
+    /// failure).
+    Status {
+        job: String,
+        status: JobStatus,
+        message: String,
+        at_ms: u64,
+    },
+    /// The verified output and its holders.
+    Complete {
+        job: String,
+        output: BlobRef,
+        frames: u64,
+        holders: Vec<String>,
+        timings: StageTimes,
+        message: String,
+        at_ms: u64,
+    },
+    /// Who holds the output now (replication and repair).
+    OutputHolders {
+        job: String,
+        holders: Vec<String>,
+        at_ms: u64,
+    },
+}
+
+/// What applying a command answered.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum CommandReply {
+    /// The command changed the table (for `Accept`, the new job's id).
+    Applied { job: String },
+    /// The command named no known job or shard, or came too late (the job
+    /// already ended): nothing changed.
+    Ignored { reason: String },
+}
+
+impl Command {
+    /// The job the command is about (for `Accept`: the requested id).
+    pub fn job(&self) -> &str {
+        match self {
+            Self::Accept { requested_id, .. } => requested_id,
+            Self::Plan { job, .. }
+            | Self::ShardAssigned { job, .. }
+            | Self::ShardFailed { job, .. }
+            | Self::ShardDone { job, .. }
+            | Self::ShardLost { job, .. }
+            | Self::Status { job, .. }
+            | Self::Complete { job, .. }
+            | Self::OutputHolders { job, .. } => job,
+        }
+    }
+}
+
+/// Applies `command` to `table` (pure and deterministic). A job that has
+/// ended only takes `OutputHolders`: a late command from a deposed leader
+/// cannot reopen or overwrite it.
+pub fn apply(table: &mut JobTable, command: &Command) -> CommandReply {
+    let ignored = |reason: &str| CommandReply::Ignored {
+        reason: reason.to_string(),
+    };
+    if let Command::Accept {
+        requested_id,
+        params,
+        source,
+        source_holders,
+        at_ms,
+    } = command
+    {
+        let job = table.accept(
+            requested_id,
+            params.clone(),
+            source.clone(),
+            source_holders.clone(),
+            *at_ms,
+        );
+        return CommandReply::Applied { job };
+    }
+    let id = command.job().to_string();
+    let Some(existing) = table.get(&id) else {
+        return ignored("unknown job");
+    };
+    if existing.status.is_final() && !matches!(command, Command::OutputHolders { .. }) {
+        return ignored("the job has ended");
+    }
+    let changed = table.update_at(&id, at_ms(command), |job| match command {
+        Command::Accept { .. } => false,
+        Command::Plan {
+            summary,
+            output_size,
+            shards,
+            message,
+            ..
+        } => {
+            let same_plan = job.shards.len() == shards.len()
+                && job.shards.iter().zip(shards).all(|(old, new)| {
+                    old.frames == new.frames && old.start_seconds == new.start_seconds
+                });
+            if !same_plan {
+                job.shards = shards
+                    .iter()
+                    .enumerate()
+                    .map(|(i, s)| {
+                        ShardRecord::planned(
+                            i as u32,
+                            s.frames,
+                            s.start_seconds,
+                            s.duration_seconds,
+                        )
+                    })
+                    .collect();
+            } else {
+                for shard in job
+                    .shards
+                    .iter_mut()
+                    .filter(|s| s.state != ShardState::Done)
+                {
+                    shard.state = ShardState::Splitting;
+                    shard.running_on.clear();
+                    shard.frames_done = 0;
+                }
+            }
+            job.summary = Some(summary.clone());
+            job.output_size = Some(*output_size);
+            job.status = JobStatus::Processing;
+            job.message = message.clone();
+            true
+        }
+        Command::ShardAssigned {
+            shard,
+            worker_id,
+            worker,
+            ..
+        } => with_shard(job, *shard, |s| {
+            if s.state != ShardState::Done {
+                s.state = ShardState::Encoding;
+                s.worker_id = worker_id.clone();
+                s.worker = worker.clone();
+                s.attempts += 1;
+            }
+        }),
+        Command::ShardFailed {
+            shard,
+            worker_id,
+            message,
+            ..
+        } => with_shard(job, *shard, |s| {
+            if s.state != ShardState::Done {
+                s.state = ShardState::Queued;
+                s.message = format!("failed on {worker_id}: {message}");
+            }
+        }),
+        Command::ShardDone {
+            shard,
+            encoded,
+            worker_id,
+            worker,
+            holders,
+            encode_seconds,
+            transfer_seconds,
+            ..
+        } => with_shard(job, *shard, |s| {
+            s.state = ShardState::Done;
+            s.encoded = Some(encoded.clone());
+            s.worker_id = worker_id.clone();
+            s.worker = worker.clone();
+            s.holders = holders.clone();
+            s.encode_seconds = *encode_seconds;
+            s.transfer_seconds = *transfer_seconds;
+            s.frames_done = s.frames;
+            s.message.clear();
+        }),
+        Command::ShardLost { shard, .. } => with_shard(job, *shard, |s| {
+            s.state = ShardState::Queued;
+            s.encoded = None;
+            s.holders.clear();
+            s.frames_done = 0;
+        }),
+        Command::Status {
+            status, message, ..
+        } => {
+            job.status = *status;
+            job.message = message.clone();
+            true
+        }
+        Command::Complete {
+            output,
+            frames,
+            holders,
+            timings,
+            message,
+            ..
+        } => {
+            job.status = JobStatus::Completed;
+            job.output = Some(output.clone());
+            job.output_frames = *frames;
+            job.output_holders = holders.clone();
+            job.timings = *timings;
+            job.message = message.clone();
+            true
+        }
+        Command::OutputHolders { holders, .. } => {
+            job.output_holders = holders.clone();
+            true
+        }
+    });
+    match changed {
+        Some(true) => CommandReply::Applied { job: id },
+        Some(false) => ignored("no such shard"),
+        None => ignored("unknown job"),
+    }
+}
+
+fn at_ms(command: &Command) -> u64 {
+    match command {
+        Command::Accept { at_ms, .. }
+        | Command::Plan { at_ms, .. }
+        | Command::ShardAssigned { at_ms, .. }
+        | Command::ShardFailed { at_ms, .. }
+        | Command::ShardDone { at_ms, .. }
+        | Command::ShardLost { at_ms, .. }
+        | Command::Status { at_ms, .. }
+        | Command::Complete { at_ms, .. }
+        | Command::OutputHolders { at_ms, .. } => *at_ms,
+    }
+}
+
+fn with_shard(
+    job: &mut super::model::JobRecord,
+    index: u32,
+    change: impl FnOnce(&mut ShardRecord),
+) -> bool {
+    match job.shards.get_mut(index as usize) {
+        Some(shard) => {
+            change(shard);
+            true
+        }
+        None => false,
+    }
+}

@@ -1,0 +1,59 @@
+//! Our `vidshard.v1.Raft` service: hands openraft's messages from other
+//! nodes to the local Raft and sends its answer back as JSON
+//! (`Result<reply, RaftError>`, so the caller sees Raft's own errors).
+
+use openraft::raft::InstallSnapshotRequest;
+use serde::Serialize;
+use tonic::{Request, Response, Status};
+use vidshard_proto::v1::raft_server;
+use vidshard_proto::v1::{RaftMessage, SnapshotChunk};
+
+use crate::cluster::raft::TypeConfig;
+use crate::context::Ctx;
+
+pub struct RaftService {
+    ctx: Ctx,
+}
+
+impl RaftService {
+    pub fn new(ctx: Ctx) -> Self {
+        Self { ctx }
+    }
+}
+
+fn decode<T: serde::de::DeserializeOwned>(json: &[u8]) -> Result<T, Status> {
+    serde_json::from_slice(json)
+        .map_err(|e| Status::invalid_argument(format!("bad Raft message: {e}")))
+}
+
+fn encode<T: Serialize>(answer: &T) -> Result<Response<RaftMessage>, Status> {
+    serde_json::to_vec(answer)
+        .map(|json| Response::new(RaftMessage { json }))
+        .map_err(|e| Status::internal(format!("encoding the Raft answer: {e}")))
+}
+
+#[tonic::async_trait]
+impl raft_server::Raft for RaftService {
+    async fn append_entries(
+        &self,
+        request: Request<RaftMessage>,
+    ) -> Result<Response<RaftMessage>, Status> {
+        let rpc = decode(&request.get_ref().json)?;
+        encode(&self.ctx.consensus.raft.append_entries(rpc).await)
+    }
+
+    async fn vote(&self, request: Request<RaftMessage>) -> Result<Response<RaftMessage>, Status> {
+        let rpc = decode(&request.get_ref().json)?;
+        encode(&self.ctx.consensus.raft.vote(rpc).await)
+    }
+
+    async fn install_snapshot(
+        &self,
+        request: Request<SnapshotChunk>,
+    ) -> Result<Response<RaftMessage>, Status> {
+        let chunk = request.into_inner();
+        let mut rpc: InstallSnapshotRequest<TypeConfig> = decode(&chunk.header_json)?;
+        rpc.data = chunk.data;
+        encode(&self.ctx.consensus.raft.install_snapshot(rpc).await)
+    }
+}
