@@ -44,8 +44,35 @@ pub enum Command {
     Retrieve(RetrieveArgs),
     /// List all jobs known to the master.
     Jobs,
-    /// List the nodes of the cluster with their role and load.
-    Nodes,
+    /// List the nodes of the cluster with their role and load
+    /// (`nodes remove ID` takes one out of the cluster).
+    Nodes(NodesArgs),
+    /// Move the master (Raft leadership) to another voter: the one named
+    /// with --to, or the best-scored live one.
+    Elect(ElectArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct NodesArgs {
+    #[command(subcommand)]
+    pub action: Option<NodesAction>,
+}
+
+#[derive(Debug, clap::Subcommand)]
+pub enum NodesAction {
+    /// Remove a node from the cluster: it no longer votes or gets work.
+    /// Use it for a machine that is gone for good.
+    Remove {
+        /// The node's id, as `vidshard nodes` lists it.
+        node_id: String,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct ElectArgs {
+    /// Node id to hand leadership to (default: the best-scored live voter).
+    #[arg(long, value_name = "NODE_ID")]
+    pub to: Option<String>,
 }
 
 /// Container of the encoded output.
@@ -173,6 +200,17 @@ mod tests {
         let cli = Cli::try_parse_from(["vidshard", "jobs", "--json"]).expect("valid");
         assert!(cli.json);
         assert!(matches!(cli.command, Some(Command::Jobs)));
+        let cli = Cli::try_parse_from(["vidshard", "elect", "--to", "node-b"]).expect("parse");
+        assert!(
+            matches!(cli.command, Some(Command::Elect(ElectArgs { to: Some(ref t) })) if t == "node-b")
+        );
+        let cli = Cli::try_parse_from(["vidshard", "nodes", "remove", "node-c"]).expect("parse");
+        assert!(matches!(
+            cli.command,
+            Some(Command::Nodes(NodesArgs {
+                action: Some(NodesAction::Remove { .. })
+            }))
+        ));
         assert!(Cli::try_parse_from(["vidshard", "retrieve", "abc"]).is_err());
     }
 }

@@ -7,9 +7,14 @@ use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
 use serde_json::Value;
-use vidshard_proto::v1::{JobParams, ListJobsRequest, ListNodesRequest, UploadHeader};
+use vidshard_proto::v1::{
+    JobParams, ListJobsRequest, ListNodesRequest, RemoveNodeRequest, TriggerElectionRequest,
+    UploadHeader,
+};
 
-use crate::cli::{Command, RetrieveArgs, StatusArgs, UploadArgs};
+use crate::cli::{
+    Command, ElectArgs, NodesAction, NodesArgs, RetrieveArgs, StatusArgs, UploadArgs,
+};
 use crate::client::{self, JobState, Lookup, Node, classify_status, rpc};
 use crate::output;
 use crate::progress::{ByteBar, JobBar, Mode};
@@ -53,7 +58,11 @@ pub async fn run(ctx: &Ctx, command: Command) -> Result<Report> {
         Command::Status(args) => status(ctx, args).await,
         Command::Retrieve(args) => retrieve(ctx, args).await,
         Command::Jobs => jobs(ctx).await,
-        Command::Nodes => nodes(ctx).await,
+        Command::Nodes(NodesArgs { action: None }) => nodes(ctx).await,
+        Command::Nodes(NodesArgs {
+            action: Some(NodesAction::Remove { node_id }),
+        }) => remove_node(ctx, node_id).await,
+        Command::Elect(args) => elect(ctx, args).await,
     }
 }
 
@@ -253,6 +262,51 @@ async fn nodes(ctx: &Ctx) -> Result<Report> {
     Ok(Report {
         json: output::nodes_json(&reply),
         text: output::nodes_text(&reply),
+    })
+}
+
+async fn remove_node(ctx: &Ctx, node_id: String) -> Result<Report> {
+    let node = Node::connect(&ctx.node).await?;
+    let reply = node
+        .cluster()
+        .remove_node(RemoveNodeRequest {
+            node_id: node_id.clone(),
+        })
+        .await
+        .map_err(rpc)?
+        .into_inner();
+    if !reply.removed {
+        bail!("{node_id} not removed: {}", reply.message);
+    }
+    Ok(Report {
+        json: serde_json::json!({ "removed": node_id, "message": reply.message }),
+        text: format!("{}\n", reply.message),
+    })
+}
+
+async fn elect(ctx: &Ctx, args: ElectArgs) -> Result<Report> {
+    let node = Node::connect(&ctx.node).await?;
+    let reply = node
+        .cluster()
+        .trigger_election(TriggerElectionRequest {
+            to_node_id: args.to.unwrap_or_default(),
+        })
+        .await
+        .map_err(rpc)?
+        .into_inner();
+    if !reply.accepted {
+        bail!("{}", reply.message);
+    }
+    Ok(Report {
+        json: serde_json::json!({
+            "master_address": reply.new_master_address,
+            "term": reply.term,
+            "message": reply.message,
+        }),
+        text: format!(
+            "{}\nmaster: {}  term: {}\n",
+            reply.message, reply.new_master_address, reply.term
+        ),
     })
 }
 

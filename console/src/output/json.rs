@@ -129,12 +129,14 @@ pub fn nodes_json(reply: &ListNodesReply) -> Value {
                 "score": round(f64::from(n.score), 4),
                 "slots_busy": n.slots_busy,
                 "slots_total": n.slots_total,
+                "raft_role": n.raft_role,
             })
         })
         .collect();
     json!({
         "master_address": reply.master_address,
         "term": reply.term,
+        "fault_tolerance": reply.fault_tolerance,
         "nodes": nodes,
     })
 }

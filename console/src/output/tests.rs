@@ -204,11 +204,13 @@ fn nodes_reply() -> ListNodesReply {
     ListNodesReply {
         master_address: "10.0.0.1:50051".into(),
         term: 4,
+        fault_tolerance: "3 voters: survives the loss of 1".into(),
         nodes: vec![
             NodeEntry {
                 node_id: "node-a".into(),
                 address: "10.0.0.1:50051".into(),
                 role: "master".into(),
+                raft_role: "voter".into(),
                 term: 4,
                 alive: true,
                 score: 0.25,
@@ -222,6 +224,7 @@ fn nodes_reply() -> ListNodesReply {
                 role: "worker".into(),
                 term: 4,
                 alive: false,
+                raft_role: "learner".into(),
                 score: 1.5,
                 slots_busy: 0,
                 slots_total: 4,
@@ -239,19 +242,20 @@ fn nodes_json_and_text() {
     assert_eq!(
         v["nodes"][1],
         json!({"id": "node-b", "address": "10.0.0.2:50051", "role": "worker", "term": 4,
-               "alive": false, "score": 1.5, "slots_busy": 0, "slots_total": 4})
+               "alive": false, "score": 1.5, "slots_busy": 0, "slots_total": 4, "raft_role": "learner"})
     );
+    assert_eq!(v["fault_tolerance"], "3 voters: survives the loss of 1");
     let text = nodes_text(&nodes_reply());
     assert!(
-        text.starts_with("master: 10.0.0.1:50051  term: 4\n\n"),
+        text.starts_with("master: 10.0.0.1:50051  term: 4\nraft:   3 voters: survives the loss of 1\n\n"),
         "{text}"
     );
     assert!(
-        text.contains("node-a  10.0.0.1:50051  master     4  yes     0.25    1/2\n"),
+        text.contains("node-a  10.0.0.1:50051  master  voter       4  yes     0.25    1/2\n"),
         "{text}"
     );
     assert!(
-        text.contains("node-b  10.0.0.2:50051  worker     4  no      1.50    0/4\n"),
+        text.contains("node-b  10.0.0.2:50051  worker  learner     4  no      1.50    0/4\n"),
         "{text}"
     );
 }

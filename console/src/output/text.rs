@@ -185,7 +185,11 @@ pub fn nodes_text(reply: &ListNodesReply) -> String {
     } else {
         reply.master_address.as_str()
     };
-    let mut out = format!("master: {master}  term: {}\n\n", reply.term);
+    let mut out = format!("master: {master}  term: {}\n", reply.term);
+    if !reply.fault_tolerance.is_empty() {
+        out.push_str(&format!("raft:   {}\n", reply.fault_tolerance));
+    }
+    out.push('\n');
     let rows: Vec<Vec<String>> = reply
         .nodes
         .iter()
@@ -194,6 +198,11 @@ pub fn nodes_text(reply: &ListNodesReply) -> String {
                 n.node_id.clone(),
                 n.address.clone(),
                 n.role.clone(),
+                if n.raft_role.is_empty() {
+                    "-".to_owned()
+                } else {
+                    n.raft_role.clone()
+                },
                 n.term.to_string(),
                 if n.alive { "yes" } else { "no" }.to_owned(),
                 format!("{:.2}", n.score),
@@ -206,6 +215,7 @@ pub fn nodes_text(reply: &ListNodesReply) -> String {
             ("id", Align::Left),
             ("address", Align::Left),
             ("role", Align::Left),
+            ("raft", Align::Left),
             ("term", Align::Right),
             ("alive", Align::Left),
             ("score", Align::Right),

@@ -53,6 +53,7 @@ fn node_entries(ctx: &Ctx) -> Vec<NodeEntry> {
         current_shards: ctx.board.shards_on(&ctx.node_id),
         score_parts: Some(report),
         protocol: "vidshard".into(),
+        raft_role: String::new(),
     };
     let now = Instant::now();
     let mut nodes = vec![me];
@@ -63,7 +64,33 @@ fn node_entries(ctx: &Ctx) -> Vec<NodeEntry> {
             .filter(|m| m.node_id != ctx.node_id)
             .map(|m| member_entry(ctx, m, now)),
     );
+    // Raft members the master has not heard from (yet) are listed too.
+    let raft = ctx.consensus.members();
+    for m in &raft {
+        if nodes.iter().all(|n| n.node_id != m.info.name) {
+            nodes.push(NodeEntry {
+                node_id: m.info.name.clone(),
+                address: m.info.address.clone(),
+                role: "worker".into(),
+                term: ctx.term(),
+                alive: false,
+                protocol: "vidshard".into(),
+                ..Default::default()
+            });
+        }
+    }
+    for node in &mut nodes {
+        if let Some(m) = raft.iter().find(|m| m.info.name == node.node_id) {
+            node.raft_role = if m.voter { "voter" } else { "learner" }.into();
+        }
+    }
     nodes
+}
+
+/// What the cluster survives, from its voter count.
+fn fault_tolerance(ctx: &Ctx) -> String {
+    let voters = ctx.consensus.members().iter().filter(|m| m.voter).count();
+    crate::cluster::raft::voters::tolerance_note(voters)
 }
 
 /// Everything a console shows, as the master sees it now.
@@ -199,6 +226,7 @@ fn member_entry(ctx: &Ctx, m: &Member, now: Instant) -> NodeEntry {
             memory_percent: m.load.memory_percent,
         }),
         protocol: m.protocol.as_str().into(),
+        raft_role: String::new(),
     }
 }
 
@@ -228,6 +256,7 @@ impl cluster_server::Cluster for Cluster {
             nodes: node_entries(ctx),
             master_address: ctx.master_address().unwrap_or_default(),
             term: ctx.term(),
+            fault_tolerance: fault_tolerance(ctx),
         }))
     }
 
@@ -256,17 +285,7 @@ impl cluster_server::Cluster for Cluster {
         &self,
         request: Request<TriggerElectionRequest>,
     ) -> Result<Response<TriggerElectionReply>, Status> {
-        let wanted = request.into_inner().to_node_id;
-        let master = self.ctx.master_address().unwrap_or_default();
-        tracing::info!(to = %wanted, "election requested; refused: the master is fixed in this version");
-        Ok(Response::new(TriggerElectionReply {
-            accepted: false,
-            message: format!(
-                "not moved: this cluster has a fixed master ({master}) until Raft elections land; restart with another --role master to change it"
-            ),
-            new_master_address: master,
-            term: self.ctx.term(),
-        }))
+        super::election::trigger(&self.ctx, request).await
     }
 
     async fn join_cluster(

@@ -5,6 +5,7 @@
 
 mod cluster;
 mod convert;
+mod election;
 mod forward;
 mod jobs;
 mod master;

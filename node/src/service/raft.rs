@@ -6,7 +6,7 @@ use openraft::raft::InstallSnapshotRequest;
 use serde::Serialize;
 use tonic::{Request, Response, Status};
 use vidshard_proto::v1::raft_server;
-use vidshard_proto::v1::{RaftMessage, SnapshotChunk};
+use vidshard_proto::v1::{RaftMessage, SnapshotChunk, SteerReply, SteerRequest};
 
 use crate::cluster::raft::TypeConfig;
 use crate::context::Ctx;
@@ -55,5 +55,22 @@ impl raft_server::Raft for RaftService {
         let mut rpc: InstallSnapshotRequest<TypeConfig> = decode(&chunk.header_json)?;
         rpc.data = chunk.data;
         encode(&self.ctx.consensus.raft.install_snapshot(rpc).await)
+    }
+
+    async fn steer(&self, request: Request<SteerRequest>) -> Result<Response<SteerReply>, Status> {
+        let SteerRequest {
+            action,
+            term,
+            hold_ms,
+        } = request.into_inner();
+        let outcome =
+            crate::cluster::raft::transfer::obey(&self.ctx.consensus, &action, term, hold_ms).await;
+        if let Err(why) = &outcome {
+            tracing::warn!(%action, term, reason = %why, "refused a steering request");
+        }
+        Ok(Response::new(SteerReply {
+            ok: outcome.is_ok(),
+            message: outcome.err().unwrap_or_default(),
+        }))
     }
 }

@@ -174,6 +174,27 @@ impl Consensus {
         }
     }
 
+    /// Waits up to `timeout` for a leader other than `not`.
+    pub async fn wait_for_leader_other_than(
+        &self,
+        not: NodeId,
+        timeout: Duration,
+    ) -> Option<(NodeId, NodeInfo)> {
+        let mut metrics = self.raft.metrics();
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            if let Some(leader) = self.leader().filter(|(id, _)| *id != not) {
+                return Some(leader);
+            }
+            if tokio::time::timeout_at(deadline, metrics.changed())
+                .await
+                .is_err()
+            {
+                return None;
+            }
+        }
+    }
+
     /// Every member with its address and whether it votes.
     pub fn members(&self) -> Vec<RaftMember> {
         let metrics = self.raft.metrics();

@@ -7,6 +7,7 @@ pub mod network;
 pub mod state_machine;
 #[cfg(test)]
 mod storage_tests;
+pub mod transfer;
 pub mod types;
 pub mod voters;
 

@@ -1,0 +1,217 @@
+//! Forced elections: the leader hands leadership to another voter.
+//! openraft 0.9 has no transfer call, and voters refuse a candidate while
+//! the leader's lease is valid, so the leader steps aside: the other
+//! voters hold their own campaigns, the leader stops heartbeating, the
+//! lease runs out, the target campaigns and wins with the votes of the
+//! held voters. Quorum and log up-to-dateness still decide: a target
+//! whose log is behind simply loses, and the old leader comes back.
+
+use std::time::Duration;
+
+use vidshard_proto::v1::SteerRequest;
+use vidshard_proto::v1::raft_client::RaftClient;
+
+use super::consensus::{Consensus, LEADER_LEASE, RaftMember};
+use super::types::NodeId;
+use crate::cluster::peers::Peers;
+
+/// How long held voters stay quiet at most (they release by themselves
+/// if the leader dies mid-transfer).
+const HOLD: Duration = Duration::from_secs(8);
+/// How long the target gets to win.
+const WIN_WITHIN: Duration = Duration::from_secs(4);
+
+/// Picks the voter to hand leadership to (pure): the named one, or the
+/// live voter with the best (lowest) score other than the leader.
+pub fn pick_target(
+    members: &[RaftMember],
+    leader: NodeId,
+    wanted: Option<&str>,
+    score_of: impl Fn(&str) -> Option<f32>,
+) -> Result<RaftMember, String> {
+    let voters: Vec<&RaftMember> = members
+        .iter()
+        .filter(|m| m.voter && m.id != leader)
+        .collect();
+    if let Some(name) = wanted.filter(|n| !n.is_empty()) {
+        if members
+            .iter()
+            .any(|m| m.id == leader && m.info.name == name)
+        {
+            return Err(format!("{name} is already the master"));
+        }
+        return voters
+            .into_iter()
+            .find(|m| m.info.name == name)
+            .cloned()
+            .ok_or_else(|| {
+                format!("{name} is not a voter of this cluster (learners cannot lead)")
+            });
+    }
+    voters
+        .into_iter()
+        .filter_map(|m| score_of(&m.info.name).map(|score| (score, m)))
+        .min_by(|a, b| a.0.total_cmp(&b.0))
+        .map(|(_, m)| m.clone())
+        .ok_or_else(|| "no other live voter to hand leadership to".to_string())
+}
+
+async fn steer(peers: &Peers, address: &str, action: &str, term: u64) -> Result<(), String> {
+    let channel = peers.channel(address).map_err(|e| e.to_string())?;
+    let mut request = tonic::Request::new(SteerRequest {
+        action: action.into(),
+        term,
+        hold_ms: HOLD.as_millis() as u32,
+    });
+    request.set_timeout(Duration::from_secs(2));
+    let reply = RaftClient::new(channel)
+        .steer(request)
+        .await
+        .map_err(|e| format!("{address}: {}", e.message()))?
+        .into_inner();
+    if reply.ok {
+        Ok(())
+    } else {
+        Err(format!("{address}: {}", reply.message))
+    }
+}
+
+/// Hands leadership to `target`; answers once it leads (or why not).
+pub async fn hand_over(
+    consensus: &Consensus,
+    peers: &Peers,
+    target: &RaftMember,
+) -> Result<u64, String> {
+    let term = consensus.term();
+    let others: Vec<RaftMember> = consensus
+        .members()
+        .into_iter()
+        .filter(|m| m.voter && m.id != consensus.id && m.id != target.id)
+        .collect();
+    for other in &others {
+        if let Err(e) = steer(peers, &other.info.address, "hold", term).await {
+            tracing::warn!(node = %other.info.name, error = %e, "could not hold a voter for the transfer");
+        }
+    }
+    let runtime = consensus.raft.runtime_config();
+    runtime.heartbeat(false);
+    runtime.elect(false);
+    tokio::time::sleep(LEADER_LEASE + Duration::from_millis(200)).await;
+    let campaigned = steer(peers, &target.info.address, "campaign", term).await;
+    let won = match campaigned {
+        Ok(()) => consensus
+            .wait_for_leader_other_than(consensus.id, WIN_WITHIN)
+            .await
+            .filter(|(id, _)| *id == target.id),
+        Err(ref e) => {
+            tracing::warn!(error = %e, "the target could not campaign");
+            None
+        }
+    };
+    runtime.heartbeat(true);
+    runtime.elect(true);
+    for other in &others {
+        let _ = steer(peers, &other.info.address, "release", term).await;
+    }
+    match (won, campaigned) {
+        (Some(_), _) => Ok(consensus.term()),
+        (None, Err(e)) => Err(format!("leadership not moved: {e}")),
+        (None, Ok(())) => Err(format!(
+            "leadership not moved: {} did not win within {WIN_WITHIN:?} (its log may be behind); the master is {}",
+            target.info.name,
+            consensus
+                .leader()
+                .map_or_else(|| "being elected".into(), |(_, n)| n.name)
+        )),
+    }
+}
+
+/// The voter side of a transfer: obey the leader of `term` or newer.
+pub async fn obey(
+    consensus: &Consensus,
+    action: &str,
+    term: u64,
+    hold_ms: u32,
+) -> Result<(), String> {
+    if term < consensus.term() {
+        return Err(format!(
+            "term {term} is older than this node's {}",
+            consensus.term()
+        ));
+    }
+    let runtime = consensus.raft.runtime_config();
+    match action {
+        "hold" => {
+            runtime.elect(false);
+            let raft = consensus.raft.clone();
+            let hold = Duration::from_millis(u64::from(hold_ms)).min(HOLD);
+            tokio::spawn(async move {
+                tokio::time::sleep(hold).await;
+                raft.runtime_config().elect(true);
+            });
+            Ok(())
+        }
+        "release" => {
+            runtime.elect(true);
+            Ok(())
+        }
+        "campaign" => {
+            runtime.elect(true);
+            consensus
+                .raft
+                .trigger()
+                .elect()
+                .await
+                .map_err(|e| e.to_string())
+        }
+        other => Err(format!("unknown steering action {other:?}")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cluster::raft::NodeInfo;
+
+    fn member(id: NodeId, name: &str, voter: bool) -> RaftMember {
+        RaftMember {
+            id,
+            info: NodeInfo {
+                address: format!("h:{id}"),
+                name: name.into(),
+            },
+            voter,
+        }
+    }
+
+    #[test]
+    fn the_named_voter_or_the_best_scored_one_is_picked() {
+        let members = [
+            member(1, "a", true),
+            member(2, "b", true),
+            member(3, "c", true),
+            member(4, "d", false),
+        ];
+        let score = |name: &str| match name {
+            "b" => Some(30.0),
+            "c" => Some(10.0),
+            "d" => Some(1.0),
+            _ => None,
+        };
+        assert_eq!(
+            pick_target(&members, 1, Some("b"), score).map(|m| m.id),
+            Ok(2)
+        );
+        assert_eq!(pick_target(&members, 1, None, score).map(|m| m.id), Ok(3));
+        assert!(
+            pick_target(&members, 1, Some("d"), score).is_err(),
+            "learners cannot lead"
+        );
+        assert!(
+            pick_target(&members, 1, Some("a"), score).is_err(),
+            "already the master"
+        );
+        assert!(pick_target(&members, 1, Some("zz"), score).is_err());
+        assert!(pick_target(&members[..1], 1, None, score).is_err());
+    }
+}

@@ -1,0 +1,54 @@
+//! `vidshard.v1.Cluster/TriggerElection`: move leadership to a named
+//! voter or to the best-scored live one. Any node takes the request and
+//! forwards it to the leader, which steps aside (see `cluster::raft::transfer`).
+
+use tonic::{Request, Response, Status};
+use vidshard_proto::v1::cluster_client::ClusterClient;
+use vidshard_proto::v1::{TriggerElectionReply, TriggerElectionRequest};
+
+use super::forward;
+use crate::cluster::raft::transfer;
+use crate::context::Ctx;
+
+pub async fn trigger(
+    ctx: &Ctx,
+    request: Request<TriggerElectionRequest>,
+) -> Result<Response<TriggerElectionReply>, Status> {
+    if let Some(leader) = forward::leader_for(ctx, request.metadata()).await? {
+        let mut client = ClusterClient::new(forward::channel(ctx, &leader)?);
+        return client
+            .trigger_election(forward::marked(request.into_inner()))
+            .await;
+    }
+    let wanted = request.into_inner().to_node_id;
+    let score_of = |name: &str| {
+        ctx.membership
+            .lock()
+            .get(name)
+            .filter(|m| m.alive)
+            .map(|m| m.load.score)
+    };
+    let members = ctx.consensus.members();
+    let refused = |message: String| {
+        Ok(Response::new(TriggerElectionReply {
+            accepted: false,
+            message,
+            new_master_address: ctx.address.clone(),
+            term: ctx.term(),
+        }))
+    };
+    let target = match transfer::pick_target(&members, ctx.consensus.id, Some(&wanted), score_of) {
+        Ok(target) => target,
+        Err(why) => return refused(why),
+    };
+    tracing::info!(to = %target.info.name, "handing leadership over on request");
+    match transfer::hand_over(&ctx.consensus, &ctx.peers, &target).await {
+        Ok(term) => Ok(Response::new(TriggerElectionReply {
+            accepted: true,
+            message: format!("{} is the master now (term {term})", target.info.name),
+            new_master_address: target.info.address,
+            term,
+        })),
+        Err(why) => refused(why),
+    }
+}
