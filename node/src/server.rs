@@ -27,9 +27,6 @@ use crate::stats::Stats;
 use crate::store::BlobStore;
 use crate::worker::{LegacyShards, WorkerTasks};
 
-/// Voters the cluster grows to; further nodes stay learners.
-const MAX_VOTERS: usize = 5;
-
 /// How long running work gets to wind down after the stop signal.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 
@@ -76,7 +73,7 @@ pub async fn run(
         &node_id,
         jobs.clone(),
         peers.clone(),
-        MAX_VOTERS,
+        config.max_voters as usize,
     )
     .await
     .context("starting Raft")?;

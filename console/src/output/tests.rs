@@ -247,7 +247,9 @@ fn nodes_json_and_text() {
     assert_eq!(v["fault_tolerance"], "3 voters: survives the loss of 1");
     let text = nodes_text(&nodes_reply());
     assert!(
-        text.starts_with("master: 10.0.0.1:50051  term: 4\nraft:   3 voters: survives the loss of 1\n\n"),
+        text.starts_with(
+            "master: 10.0.0.1:50051  term: 4\nraft:   3 voters: survives the loss of 1\n\n"
+        ),
         "{text}"
     );
     assert!(

@@ -50,6 +50,8 @@ pub struct FileConfig {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub max_uploads: Option<u32>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_voters: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub upload_idle_seconds: Option<f64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub log_format: Option<LogFormat>,
@@ -105,6 +107,7 @@ pub fn expected(key: &str) -> &'static str {
         "slots" => "an integer 0..=4294967295 (0 = one per core)",
         "shard_seconds" | "dead_after" | "upload_idle_seconds" => "a number of seconds, e.g. 10.0",
         "max_uploads" => "an integer 0..=4294967295, e.g. 16",
+        "max_voters" => "an integer 1..=99, e.g. 5",
         "max_upload_bytes" => "a non-negative integer (bytes), e.g. 68719476736",
         "log_format" => "\"text\" or \"json\"",
         _ => "a value of the flag's type",
@@ -226,6 +229,7 @@ impl FileConfig {
             ffprobe,
             dead_after,
             max_uploads,
+            max_voters,
             upload_idle_seconds,
             log_format,
             metrics_addr,
@@ -247,6 +251,7 @@ impl FileConfig {
             ffprobe: Some(ffprobe),
             dead_after: Some(dead_after),
             max_uploads: Some(max_uploads),
+            max_voters: Some(max_voters),
             upload_idle_seconds: Some(upload_idle_seconds),
             log_format: Some(log_format),
             metrics_addr,

@@ -101,6 +101,11 @@ pub struct Config {
     #[arg(long, default_value_t = 16)]
     pub max_uploads: u32,
 
+    /// Raft voters the cluster grows to (kept odd); further nodes join as
+    /// learners and still work.
+    #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..=99))]
+    pub max_voters: u32,
+
     /// Seconds an upload may go without a chunk before it is dropped.
     #[arg(long, default_value_t = 60.0)]
     pub upload_idle_seconds: f64,
@@ -170,6 +175,7 @@ pub fn merge(cli: Config, explicit: &BTreeSet<String>, file: FileConfig) -> Conf
         ffprobe,
         dead_after,
         max_uploads,
+        max_voters,
         upload_idle_seconds,
         log_format,
         metrics_addr,
@@ -197,6 +203,7 @@ pub fn merge(cli: Config, explicit: &BTreeSet<String>, file: FileConfig) -> Conf
         ffprobe,
         dead_after,
         max_uploads,
+        max_voters,
         upload_idle_seconds,
         log_format,
     );
