@@ -56,4 +56,7 @@ step "tests/legacy/test_legacy.sh target/debug/vidshard-node"
 tests/legacy/test_legacy.sh target/debug/vidshard-node
 tests/legacy/test_original_peers.sh target/debug/vidshard-node target/debug/vidshard
 
+step "tests/partition/test_partition.sh (network namespaces)"
+tests/partition/test_partition.sh target/debug/vidshard-node target/debug/vidshard
+
 section "[$((SECONDS - started))s] all checks passed"

@@ -80,6 +80,28 @@ pub async fn run_job(ctx: Ctx, id: String, lead: CancellationToken) {
     let Some(_driving) = ctx.leadership.claim(&id) else {
         return;
     };
+    // A pause while this node still leads (a write that found no quorum)
+    // is retried after a moment; a lost leadership ends it here.
+    while !lead.is_cancelled() {
+        if !attempt(&ctx, &id, &lead).await {
+            return;
+        }
+        tokio::select! {
+            _ = lead.cancelled() => return,
+            _ = tokio::time::sleep(std::time::Duration::from_secs(2)) => {}
+        }
+        tracing::info!(job = %id, "trying the paused job again");
+    }
+}
+
+/// One run of the job; answers whether it paused (and may be retried).
+async fn attempt(ctx: &Ctx, id: &str, lead: &CancellationToken) -> bool {
+    let (ctx, id) = (ctx.clone(), id.to_string());
+    let ended = ctx.jobs.lock().get(&id).is_none_or(|job| job.status.is_final());
+    if ended {
+        // A write that timed out may still have been committed.
+        return false;
+    }
     let started = Instant::now();
     crate::metrics::upload_bytes(ctx.jobs.lock().get(&id).map_or(0, |j| j.source.size));
     let outcome = match Scratch::create(&ctx.store.tmp_dir(), &id).await {
@@ -99,18 +121,19 @@ pub async fn run_job(ctx: Ctx, id: String, lead: CancellationToken) {
     match outcome {
         Ok(()) => {}
         Err(failure) if failure.paused => {
-            tracing::info!(job = %id, reason = %failure.message, "job paused here; the next master resumes it");
-            return;
+            tracing::info!(job = %id, reason = %failure.message, "job paused here");
+            return true;
         }
         Err(failure) => {
             tracing::warn!(job = %id, status = failure.status.as_str(), message = %failure.message, "job failed");
             if let Err(e) = set_status(&ctx, &id, failure.status, failure.message).await {
                 tracing::warn!(job = %id, reason = %e.message, "could not record the failure");
-                return;
+                return true;
             }
         }
     }
     split::remove_intermediates(&ctx, &id).await;
+    false
 }
 
 /// Runs the stages, recording their wall times: probe+split (from the

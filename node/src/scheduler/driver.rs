@@ -196,6 +196,16 @@ pub async fn encode_all(
                         .get(&worker)
                         .cloned()
                         .unwrap_or((String::new(), Protocol::Vidshard));
+                    // Recorded before the worker hears of it: a master
+                    // without a quorum hands out nothing.
+                    let assigned = Command::ShardAssigned {
+                        job: id.to_string(),
+                        shard,
+                        worker_id: worker.clone(),
+                        worker: address.clone(),
+                        at_ms: now_unix_ms(),
+                    };
+                    propose(ctx, assigned).await?;
                     tracing::info!(job = %id, shard, %worker, %address, duplicate, "shard assigned");
                     let abort = running.spawn(run_copy(
                         ctx.clone(),
@@ -210,14 +220,6 @@ pub async fn encode_all(
                         abort,
                     });
                     record_start(ctx, id, shard, duplicate, &runs[shard as usize]);
-                    let assigned = Command::ShardAssigned {
-                        job: id.to_string(),
-                        shard,
-                        worker_id: worker.clone(),
-                        worker: address.clone(),
-                        at_ms: now_unix_ms(),
-                    };
-                    propose(ctx, assigned).await?;
                 }
                 Decision::Cancel { shard, worker } => {
                     let run = &mut runs[shard as usize];

@@ -26,6 +26,10 @@ const ELECTION_MAX_MS: u64 = 2000;
 /// leader lease is the election timeout maximum).
 pub const LEADER_LEASE: Duration = Duration::from_millis(ELECTION_MAX_MS);
 
+/// A write not confirmed by a quorum within this time fails: a leader cut
+/// off from the others must not hang its clients.
+const WRITE_TIMEOUT: Duration = Duration::from_secs(8);
+
 #[derive(Debug, thiserror::Error)]
 pub enum ConsensusError {
     #[error("opening the Raft store: {0}")]
@@ -218,7 +222,13 @@ impl Consensus {
     /// Proposes a job command; only the leader can, and it returns once
     /// a quorum has it and it is applied here.
     pub async fn write(&self, command: Command) -> Result<CommandReply, ConsensusError> {
-        match self.raft.client_write(command).await {
+        let written = tokio::time::timeout(WRITE_TIMEOUT, self.raft.client_write(command)).await;
+        let Ok(written) = written else {
+            return Err(ConsensusError::Write(format!(
+                "no quorum confirmed the write within {WRITE_TIMEOUT:?} (this node may be cut off from the others)"
+            )));
+        };
+        match written {
             Ok(reply) => Ok(reply.data),
             Err(e) => match e.forward_to_leader() {
                 Some(forward) => Err(ConsensusError::NotLeader {
