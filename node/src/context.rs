@@ -62,12 +62,13 @@ impl NodeContext {
     }
 
     /// The master's address as far as this node knows it: the Raft
-    /// leader's, else the configured master (which may be an
-    /// original-protocol node that does not speak Raft).
+    /// leader's (none while an election runs); for a node outside Raft,
+    /// the configured master (an original-protocol node).
     pub fn master_address(&self) -> Option<String> {
-        match self.consensus.leader() {
+        match self.consensus.known_leader() {
             Some((_, info)) => Some(info.address),
-            None => self.config.master_address(),
+            None if !self.consensus.is_member() => self.config.master_address(),
+            None => None,
         }
     }
 

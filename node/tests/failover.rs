@@ -17,7 +17,8 @@ use tonic::transport::{Channel, Endpoint};
 use vidshard_proto::replication::master_service_client::MasterServiceClient;
 use vidshard_proto::replication::node_service_client::NodeServiceClient;
 use vidshard_proto::replication::{
-    GetCurrentMasterRequest, GetCurrentMasterResponse, NodeStatsRequest, VideoStatusRequest,
+    GetCurrentMasterRequest, GetCurrentMasterResponse, NodeStatsRequest, NodeStatsResponse,
+    VideoStatusRequest,
 };
 use vidshard_proto::v1::cluster_client::ClusterClient;
 use vidshard_proto::v1::{JobInfo, ListNodesRequest, WatchRequest};
@@ -156,6 +157,9 @@ impl Cluster {
             FORM_TIMEOUT,
             move || async move {
                 let (master, _) = agreed_master(&self.addresses()).await?;
+                // A worker names its --master while it knows no leader:
+                // the named node must itself say it is the master.
+                node_stats(&master).await?.is_master.then_some(())?;
                 let channel = lazy_channel(&master);
                 (alive_count(&channel).await? >= NODES).then_some(())?;
                 (voters(&channel).await? == (NODES as u32, NODES as u32)).then_some(master)
@@ -224,6 +228,15 @@ async fn current_master(address: &str) -> Option<GetCurrentMasterResponse> {
         .map(|r| r.into_inner())
 }
 
+/// GetNodeStats (original protocol) of the node at `address`.
+async fn node_stats(address: &str) -> Option<NodeStatsResponse> {
+    NodeServiceClient::new(lazy_channel(address))
+        .get_node_stats(NodeStatsRequest {})
+        .await
+        .ok()
+        .map(|r| r.into_inner())
+}
+
 /// The master and term all of `addresses` name, if they agree on a known
 /// master.
 async fn agreed_master(addresses: &[String]) -> Option<(String, i32)> {
@@ -274,20 +287,17 @@ async fn poll_job(
     until: impl Fn(&JobInfo) -> bool,
 ) -> JobInfo {
     let deadline = Instant::now() + timeout;
-    let mut last = String::from("no answer yet");
     loop {
-        match job(channel.clone(), id).await {
+        let last = match job(channel.clone(), id).await {
             Ok(info) if until(&info) => return info,
-            Ok(info) => {
-                last = format!(
-                    "{} ({}), shards {:?}",
-                    info.status,
-                    info.message,
-                    info.shards.iter().map(|s| &s.state).collect::<Vec<_>>()
-                )
-            }
-            Err(status) => last = format!("GetJob failed: {status}"),
-        }
+            Ok(info) => format!(
+                "{} ({}), shards {:?}",
+                info.status,
+                info.message,
+                info.shards.iter().map(|s| &s.state).collect::<Vec<_>>()
+            ),
+            Err(status) => format!("GetJob failed: {status}"),
+        };
         assert!(
             Instant::now() < deadline,
             "job {id}: timed out after {timeout:?} waiting for {what}; last: {last}"
@@ -383,15 +393,26 @@ async fn killing_the_leader_mid_job_elects_a_new_one_and_the_job_completes_witho
     let survivors: Vec<usize> = (0..NODES).filter(|&i| i != leader).collect();
     let survivor_addresses: Vec<String> = survivors.iter().map(|&i| cluster.address(i)).collect();
     let addresses = &survivor_addresses;
+    // What the survivors answer meanwhile, for the record.
+    let answers = std::sync::Mutex::new(Vec::<String>::new());
+    let answers_ref = &answers;
     let new_master = wait_for(
         "a survivor to name another live node as master",
         Duration::from_secs(60),
         move || async move {
             for address in addresses {
-                if let Some(reply) = current_master(address).await
-                    && reply.is_master_known
-                    && addresses.contains(&reply.master_address)
-                {
+                let Some(reply) = current_master(address).await else {
+                    continue;
+                };
+                let answer = format!(
+                    "{address}: known={} master={} term={}",
+                    reply.is_master_known, reply.master_address, reply.term
+                );
+                let mut seen = answers_ref.lock().expect("answers");
+                if !seen.contains(&answer) {
+                    seen.push(answer);
+                }
+                if reply.is_master_known && addresses.contains(&reply.master_address) {
                     return Some(reply.master_address);
                 }
             }
@@ -401,8 +422,9 @@ async fn killing_the_leader_mid_job_elects_a_new_one_and_the_job_completes_witho
     .await;
     let failover = killed_at.elapsed();
     eprintln!(
-        "failover: {new_master} named master {:.2} s after the kill",
-        failover.as_secs_f64()
+        "failover: {new_master} named master {:.2} s after the kill; GetCurrentMaster answers seen: {:#?}",
+        failover.as_secs_f64(),
+        answers.lock().expect("answers")
     );
     assert!(
         failover < FAILOVER_LIMIT,
@@ -415,6 +437,13 @@ async fn killing_the_leader_mid_job_elects_a_new_one_and_the_job_completes_witho
     )
     .await;
     assert_eq!(agreed, new_master);
+    let stats = node_stats(&new_master)
+        .await
+        .expect("GetNodeStats on the new master");
+    assert!(
+        stats.is_master,
+        "{new_master} is named master but denies it"
+    );
     eprintln!("survivors agree on {agreed} in term {term}");
 
     let new_leader = cluster.index_of(&new_master).expect("new leader index");

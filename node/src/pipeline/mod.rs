@@ -97,7 +97,11 @@ pub async fn run_job(ctx: Ctx, id: String, lead: CancellationToken) {
 /// One run of the job; answers whether it paused (and may be retried).
 async fn attempt(ctx: &Ctx, id: &str, lead: &CancellationToken) -> bool {
     let (ctx, id) = (ctx.clone(), id.to_string());
-    let ended = ctx.jobs.lock().get(&id).is_none_or(|job| job.status.is_final());
+    let ended = ctx
+        .jobs
+        .lock()
+        .get(&id)
+        .is_none_or(|job| job.status.is_final());
     if ended {
         // A write that timed out may still have been committed.
         return false;

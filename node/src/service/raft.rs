@@ -39,7 +39,11 @@ impl raft_server::Raft for RaftService {
         request: Request<RaftMessage>,
     ) -> Result<Response<RaftMessage>, Status> {
         let rpc = decode(&request.get_ref().json)?;
-        encode(&self.ctx.consensus.raft.append_entries(rpc).await)
+        let answer = self.ctx.consensus.raft.append_entries(rpc).await;
+        if answer.as_ref().is_ok_and(|reply| reply.is_success()) {
+            self.ctx.consensus.heard_from_leader();
+        }
+        encode(&answer)
     }
 
     async fn vote(&self, request: Request<RaftMessage>) -> Result<Response<RaftMessage>, Status> {

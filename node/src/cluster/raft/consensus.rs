@@ -61,6 +61,8 @@ pub struct Consensus {
     /// openraft takes one membership change at a time: joins arriving
     /// together wait here instead of failing.
     changes: Arc<tokio::sync::Mutex<()>>,
+    /// When a leader last sent this node AppendEntries.
+    leader_contact: Arc<std::sync::Mutex<Option<std::time::Instant>>>,
 }
 
 impl Consensus {
@@ -105,6 +107,7 @@ impl Consensus {
             name: name.to_string(),
             max_voters,
             changes: Arc::default(),
+            leader_contact: Arc::default(),
         })
     }
 
@@ -147,9 +150,8 @@ impl Consensus {
     /// True while no leader is known (a campaign is running or nobody can
     /// reach a quorum).
     pub fn election_in_progress(&self) -> bool {
-        let metrics = self.raft.metrics();
-        let m = metrics.borrow();
-        m.current_leader.is_none() || m.state == ServerState::Candidate
+        let candidate = self.raft.metrics().borrow().state == ServerState::Candidate;
+        candidate || (self.is_member() && self.known_leader().is_none())
     }
 
     /// The current leader and how to reach it, as this node knows it.
@@ -159,6 +161,32 @@ impl Consensus {
         let id = m.current_leader?;
         let info = m.membership_config.membership().get_node(&id)?.clone();
         Some((id, info))
+    }
+
+    /// Records that a leader just reached this node.
+    pub fn heard_from_leader(&self) {
+        let mut contact = self
+            .leader_contact
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        *contact = Some(std::time::Instant::now());
+    }
+
+    /// The leader as far as anyone can tell now: this node when it leads;
+    /// otherwise the leader Raft last followed, if it was heard from within
+    /// its lease. While an election runs (the old leader silent), none:
+    /// what `GetCurrentMaster` reports, so clients are not sent to a dead
+    /// node.
+    pub fn known_leader(&self) -> Option<(NodeId, NodeInfo)> {
+        if self.is_leader() {
+            return self.leader();
+        }
+        let fresh = self
+            .leader_contact
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .is_some_and(|at| at.elapsed() <= LEADER_LEASE + Duration::from_millis(500));
+        if fresh { self.leader() } else { None }
     }
 
     /// Waits up to `timeout` for a leader to be known.
