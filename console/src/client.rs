@@ -10,8 +10,9 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, bail};
 use tonic::transport::{Channel, Endpoint};
 use tonic::{Code, Status};
-use vidshard_proto::replication::VideoStatusRequest;
 use vidshard_proto::replication::master_service_client::MasterServiceClient;
+use vidshard_proto::replication::node_service_client::NodeServiceClient;
+use vidshard_proto::replication::{GetCurrentMasterRequest, VideoStatusRequest};
 use vidshard_proto::v1::cluster_client::ClusterClient;
 use vidshard_proto::v1::jobs_client::JobsClient;
 use vidshard_proto::v1::{GetJobRequest, JobInfo};
@@ -145,6 +146,33 @@ impl Node {
             channel,
             address: uri,
         })
+    }
+
+    /// Connects to `raw`, then to the master it names (`GetCurrentMaster`,
+    /// which every node serves), so uploads and downloads take one hop.
+    /// Stays with `raw` when no master is known or it cannot be reached:
+    /// that node forwards to the master itself.
+    pub async fn connect_leader(raw: &str) -> Result<Self> {
+        let first = Self::connect(raw).await?;
+        let mut request = tonic::Request::new(GetCurrentMasterRequest {});
+        request.set_timeout(Duration::from_secs(3));
+        let named = NodeServiceClient::new(first.channel.clone())
+            .get_current_master(request)
+            .await
+            .ok()
+            .map(|r| r.into_inner())
+            .filter(|m| m.is_master_known && !m.master_address.is_empty());
+        let Some(master) = named else {
+            return Ok(first);
+        };
+        if normalize_address(&master.master_address).ok().as_deref() == Some(first.address.as_str())
+        {
+            return Ok(first);
+        }
+        match Self::connect(&master.master_address).await {
+            Ok(leader) => Ok(leader),
+            Err(_) => Ok(first),
+        }
     }
 
     pub fn jobs(&self) -> JobsClient<Channel> {

@@ -122,7 +122,7 @@ async fn upload(ctx: &Ctx, args: UploadArgs) -> Result<Report> {
     if let Some(output) = &args.output {
         check_output_target(output)?;
     }
-    let node = Node::connect(&ctx.node).await?;
+    let node = Node::connect_leader(&ctx.node).await?;
 
     let digest = transfer::digest_file(file, ByteBar::new(ctx.mode, "hashing", meta.len())).await?;
     let header = UploadHeader {
@@ -180,7 +180,7 @@ async fn upload(ctx: &Ctx, args: UploadArgs) -> Result<Report> {
 }
 
 async fn status(ctx: &Ctx, args: StatusArgs) -> Result<Report> {
-    let node = Node::connect(&ctx.node).await?;
+    let node = Node::connect_leader(&ctx.node).await?;
     Ok(match client::lookup_job(&node, &args.id).await? {
         Lookup::Job(job) => Report {
             json: output::job_json(&job, true),
@@ -227,7 +227,7 @@ pub async fn expected_output(node: &Node, id: &str) -> Result<(Expected, u64)> {
 
 async fn retrieve(ctx: &Ctx, args: RetrieveArgs) -> Result<Report> {
     check_output_target(&args.output)?;
-    let node = Node::connect(&ctx.node).await?;
+    let node = Node::connect_leader(&ctx.node).await?;
     let (expected, total) = expected_output(&node, &args.id).await?;
     let bar = ByteBar::new(ctx.mode, "download", total);
     let saved = transfer::retrieve(&node, &args.id, &args.output, &expected, bar).await?;
@@ -238,7 +238,7 @@ async fn retrieve(ctx: &Ctx, args: RetrieveArgs) -> Result<Report> {
 }
 
 async fn jobs(ctx: &Ctx) -> Result<Report> {
-    let node = Node::connect(&ctx.node).await?;
+    let node = Node::connect_leader(&ctx.node).await?;
     let reply = node
         .jobs()
         .list_jobs(ListJobsRequest {})

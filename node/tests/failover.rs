@@ -10,271 +10,25 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::{Duration, Instant};
 
-use tonic::transport::{Channel, Endpoint};
+use tonic::transport::Channel;
 use vidshard_proto::replication::master_service_client::MasterServiceClient;
 use vidshard_proto::replication::node_service_client::NodeServiceClient;
-use vidshard_proto::replication::{
-    GetCurrentMasterRequest, GetCurrentMasterResponse, NodeStatsRequest, NodeStatsResponse,
-    VideoStatusRequest,
-};
-use vidshard_proto::v1::cluster_client::ClusterClient;
-use vidshard_proto::v1::{JobInfo, ListNodesRequest, WatchRequest};
+use vidshard_proto::replication::{NodeStatsRequest, VideoStatusRequest};
+use vidshard_proto::v1::JobInfo;
 
 use common::clips::{make_clip, report};
-use common::node::NodeProc;
+use common::cluster::{Cluster, NODES, agreed_master, current_master, node_stats};
 use common::{Params, job, retrieve, upload_bytes, upload_file, wait_for};
 
-/// Nodes in every cluster of this file.
-const NODES: usize = 3;
 /// How long a job may take, failover included.
 const JOB_TIMEOUT: Duration = Duration::from_secs(300);
-/// How long three fresh (or restarted) nodes may take to form a cluster.
-const FORM_TIMEOUT: Duration = Duration::from_secs(60);
 /// The promise: a new master within this long of losing the old one.
 const FAILOVER_LIMIT: Duration = Duration::from_secs(10);
-/// How long a node may take to exit after SIGTERM.
-const STOP_TIMEOUT: Duration = Duration::from_secs(60);
 /// Statuses of a job that is still under way.
 const RUNNING: [&str; 4] = ["queued", "segmenting", "processing", "concatenating"];
-
-/// Three nodes on ports chosen up front, so each can be restarted at the
-/// same address with the same data dir. Node 1 initialises the cluster,
-/// nodes 2 and 3 join it through node 1.
-struct Cluster {
-    root: PathBuf,
-    ports: [u16; NODES],
-    /// Index `i` is node `i + 1`; a node killed with -9 stays here (its
-    /// log is still readable).
-    nodes: Vec<NodeProc>,
-    /// Logs of earlier runs (nodes stopped before a restart).
-    earlier_logs: Vec<(String, String)>,
-}
-
-impl Cluster {
-    /// Picks three distinct free ports and starts the three nodes.
-    fn start(root: &Path) -> Self {
-        let mut ports = [0u16; NODES];
-        for i in 0..NODES {
-            ports[i] = loop {
-                let port = common::free_port();
-                if !ports[..i].contains(&port) {
-                    break port;
-                }
-            };
-        }
-        let mut cluster = Self {
-            root: root.to_path_buf(),
-            ports,
-            nodes: Vec::new(),
-            earlier_logs: Vec::new(),
-        };
-        cluster.start_nodes();
-        cluster
-    }
-
-    fn address(&self, i: usize) -> String {
-        format!("127.0.0.1:{}", self.ports[i])
-    }
-
-    /// The flags of node `i`, the same on every start.
-    fn args(&self, i: usize) -> Vec<String> {
-        let mut args = vec!["--port".to_string(), self.ports[i].to_string()];
-        if i > 0 {
-            args.extend([
-                "--role".to_string(),
-                "worker".to_string(),
-                "--master".to_string(),
-                self.address(0),
-            ]);
-        }
-        args.extend(["--shard-seconds", "2", "--slots", "1"].map(String::from));
-        args
-    }
-
-    /// Starts (or starts again) all three nodes, node 1 first.
-    fn start_nodes(&mut self) {
-        assert!(self.nodes.is_empty(), "nodes still running");
-        for i in 0..NODES {
-            let args = self.args(i);
-            let args: Vec<&str> = args.iter().map(String::as_str).collect();
-            let node = NodeProc::start(&self.root.join(format!("n{}", i + 1)), &args);
-            assert_eq!(node.address, self.address(i), "node {} address", i + 1);
-            self.nodes.push(node);
-        }
-    }
-
-    /// The index of the node at `address`.
-    fn index_of(&self, address: &str) -> Option<usize> {
-        (0..NODES).find(|&i| self.address(i) == address)
-    }
-
-    /// `kill -9` node `i` (it gets no chance to hand anything over).
-    fn kill(&self, i: usize) {
-        let status = std::process::Command::new("kill")
-            .args(["-9", &self.nodes[i].pid().to_string()])
-            .status()
-            .expect("kill -9");
-        assert!(status.success(), "kill -9 node {}", i + 1);
-    }
-
-    /// Stops all three nodes at once with SIGTERM; each must exit cleanly.
-    async fn stop_all(&mut self) {
-        let stopping: Vec<_> = self
-            .nodes
-            .drain(..)
-            .map(|node| {
-                let (address, log) = (node.address.clone(), node.log_text());
-                self.earlier_logs.push((address.clone(), log));
-                (
-                    address,
-                    tokio::task::spawn_blocking(move || node.terminate()),
-                )
-            })
-            .collect();
-        for (address, stop) in stopping {
-            let status = tokio::time::timeout(STOP_TIMEOUT, stop)
-                .await
-                .unwrap_or_else(|_| {
-                    panic!("{address} still running {STOP_TIMEOUT:?} after SIGTERM")
-                })
-                .expect("join the stopping thread");
-            assert!(
-                status.success(),
-                "{address} exited with {status} after SIGTERM"
-            );
-        }
-    }
-
-    /// Waits until the cluster is formed: three voters, all up, three live
-    /// nodes, and all three nodes name the same master in the same term.
-    /// Answers that master's address.
-    async fn formed(&self) -> String {
-        let master = wait_for(
-            "3 live nodes, 3 voters up and one master all nodes agree on",
-            FORM_TIMEOUT,
-            move || async move {
-                let (master, _) = agreed_master(&self.addresses()).await?;
-                // A worker names its --master while it knows no leader:
-                // the named node must itself say it is the master.
-                node_stats(&master).await?.is_master.then_some(())?;
-                let channel = lazy_channel(&master);
-                (alive_count(&channel).await? >= NODES).then_some(())?;
-                (voters(&channel).await? == (NODES as u32, NODES as u32)).then_some(master)
-            },
-        )
-        .await;
-        assert!(
-            self.index_of(&master).is_some(),
-            "the master {master} is not one of the cluster's nodes"
-        );
-        master
-    }
-
-    fn addresses(&self) -> Vec<String> {
-        (0..NODES).map(|i| self.address(i)).collect()
-    }
-
-    /// Prints the nodes' logs (earlier runs included): whole when
-    /// `VIDSHARD_TEST_LOGS` is set, else the last `tail` lines.
-    fn print_logs(&self, tail: usize) {
-        let current = self
-            .nodes
-            .iter()
-            .map(|n| (format!("{} (current run)", n.address), n.log_text()));
-        let earlier = self
-            .earlier_logs
-            .iter()
-            .map(|(a, l)| (format!("{a} (earlier run)"), l.clone()));
-        for (name, log) in earlier.chain(current) {
-            let lines: Vec<&str> = log.lines().collect();
-            let from = lines.len().saturating_sub(tail);
-            eprintln!("===== log of {name} =====");
-            for line in &lines[from..] {
-                eprintln!("{line}");
-            }
-        }
-    }
-}
-
-impl Drop for Cluster {
-    fn drop(&mut self) {
-        if std::env::var_os("VIDSHARD_TEST_LOGS").is_some() {
-            self.print_logs(usize::MAX);
-        } else if std::thread::panicking() {
-            self.print_logs(60);
-        }
-    }
-}
-
-/// A channel that connects on first use; calls give up after 15 s (a
-/// request waits up to 5 s for an election before being refused).
-fn lazy_channel(address: &str) -> Channel {
-    Endpoint::from_shared(format!("http://{address}"))
-        .expect("endpoint")
-        .connect_timeout(Duration::from_secs(2))
-        .timeout(Duration::from_secs(15))
-        .connect_lazy()
-}
-
-/// GetCurrentMaster (original protocol) of the node at `address`.
-async fn current_master(address: &str) -> Option<GetCurrentMasterResponse> {
-    NodeServiceClient::new(lazy_channel(address))
-        .get_current_master(GetCurrentMasterRequest {})
-        .await
-        .ok()
-        .map(|r| r.into_inner())
-}
-
-/// GetNodeStats (original protocol) of the node at `address`.
-async fn node_stats(address: &str) -> Option<NodeStatsResponse> {
-    NodeServiceClient::new(lazy_channel(address))
-        .get_node_stats(NodeStatsRequest {})
-        .await
-        .ok()
-        .map(|r| r.into_inner())
-}
-
-/// The master and term all of `addresses` name, if they agree on a known
-/// master.
-async fn agreed_master(addresses: &[String]) -> Option<(String, i32)> {
-    let mut agreed: Option<(String, i32)> = None;
-    for address in addresses {
-        let reply = current_master(address).await?;
-        if !reply.is_master_known || reply.master_address.is_empty() {
-            return None;
-        }
-        let named = (reply.master_address, reply.term);
-        match &agreed {
-            Some(first) if *first != named => return None,
-            _ => agreed = Some(named),
-        }
-    }
-    agreed
-}
-
-/// How many nodes ListNodes shows alive (None while it cannot answer).
-async fn alive_count(channel: &Channel) -> Option<usize> {
-    let reply = ClusterClient::new(channel.clone())
-        .list_nodes(ListNodesRequest {})
-        .await
-        .ok()?
-        .into_inner();
-    Some(reply.nodes.iter().filter(|n| n.alive).count())
-}
-
-/// (voters up, voters) from the first WatchCluster snapshot.
-async fn voters(channel: &Channel) -> Option<(u32, u32)> {
-    let mut stream = ClusterClient::new(channel.clone())
-        .watch_cluster(WatchRequest { interval_ms: 100 })
-        .await
-        .ok()?
-        .into_inner();
-    let snapshot = stream.message().await.ok()??;
-    Some((snapshot.voters_up, snapshot.voters_total))
-}
 
 /// Polls GetJob every 50 ms until `until` holds for the job, or panics
 /// after `timeout` with the last state seen. Failing calls are retried:
@@ -353,7 +107,7 @@ fn target() -> Params {
 async fn killing_the_leader_mid_job_elects_a_new_one_and_the_job_completes_without_reencoding_done_shards()
  {
     let dir = tempfile::tempdir().expect("tempdir");
-    let clip = make_clip(&dir.path().join("clip.mp4"), 24, 320, 240, true);
+    let clip = make_clip(&dir.path().join("clip.mp4"), 60, 320, 240, true);
     let cluster = Cluster::start(dir.path());
     let leader_address = cluster.formed().await;
     let leader = cluster.index_of(&leader_address).expect("leader index");
@@ -366,9 +120,9 @@ async fn killing_the_leader_mid_job_elects_a_new_one_and_the_job_completes_witho
     let before = poll_job(
         &channel,
         &id,
-        "3 shards done (or the job finished)",
+        "a third of the shards done (or the job finished)",
         JOB_TIMEOUT,
-        |j| j.finished || done_count(j) >= 3,
+        |j| j.finished || (!j.shards.is_empty() && done_count(j) * 3 >= j.shards.len()),
     )
     .await;
     assert!(

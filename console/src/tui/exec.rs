@@ -143,7 +143,7 @@ async fn upload(node: &str, spec: &UploadSpec, home: Option<&str>, bars: Bars) -
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .with_context(|| format!("{} has no file name", path.display()))?;
-    let node = Node::connect(node).await?;
+    let node = Node::connect_leader(node).await?;
     let digest = transfer::digest_file(&path, bars.bar("hashing", meta.len())).await?;
     let header = UploadHeader {
         params: Some(JobParams {
@@ -180,7 +180,7 @@ async fn retrieve(
     bars: Bars,
 ) -> Result<Outcome> {
     check_output_target(target)?;
-    let node = Node::connect(node).await?;
+    let node = Node::connect_leader(node).await?;
     let (expected, total) = expected_output(&node, job_id).await?;
     let verified = expected.sha256.as_deref().is_some_and(|s| !s.is_empty());
     let bar = bars.bar("downloading", total);

@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod clips;
+pub mod cluster;
 pub mod node;
 
 use std::path::Path;

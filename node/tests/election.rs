@@ -1,0 +1,166 @@
+//! Forced elections with three real nodes: `vidshard elect --to NODE`
+//! sent to a follower moves leadership to that node within 5 s; every node,
+//! the CLI and a console's watch stream see the new master and term; an
+//! `elect` without a target picks another voter; a learner or unknown node
+//! is refused with the reason.
+
+mod common;
+
+use std::path::PathBuf;
+use std::process::{Command, Output};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+use vidshard_proto::v1::WatchRequest;
+use vidshard_proto::v1::cluster_client::ClusterClient;
+
+use common::cluster::{Cluster, NODES, agreed_master, lazy_channel, node_stats};
+use common::node::node_binary;
+use common::wait_for;
+
+/// The promise of `vidshard elect`.
+const ELECT_LIMIT: Duration = Duration::from_secs(5);
+
+fn client_binary() -> PathBuf {
+    let path = node_binary().with_file_name("vidshard");
+    assert!(
+        path.exists(),
+        "{} is missing: cargo build --workspace",
+        path.display()
+    );
+    path
+}
+
+/// Runs `vidshard --json --node NODE ARGS…`.
+fn vidshard(node: &str, args: &[&str]) -> Output {
+    Command::new(client_binary())
+        .args(["--json", "--node", node])
+        .args(args)
+        .output()
+        .expect("run vidshard")
+}
+
+fn json_of(out: &Output) -> Value {
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "not JSON ({e}): {}\nstderr: {}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        )
+    })
+}
+
+/// `vidshard nodes --json` on `node`: (master address, term, id of the node at `address`).
+fn nodes_view(node: &str, address: &str) -> (String, u64, String) {
+    let doc = json_of(&vidshard(node, &["nodes"]));
+    let id = doc["nodes"]
+        .as_array()
+        .expect("nodes")
+        .iter()
+        .find(|n| n["address"] == address)
+        .and_then(|n| n["id"].as_str())
+        .unwrap_or_default()
+        .to_string();
+    (
+        doc["master_address"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string(),
+        doc["term"].as_u64().unwrap_or_default(),
+        id,
+    )
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn vidshard_elect_moves_the_master_within_five_seconds_and_everyone_sees_it() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let cluster = Cluster::start(dir.path());
+    let master = cluster.formed().await;
+    let others: Vec<String> = cluster
+        .addresses()
+        .into_iter()
+        .filter(|a| *a != master)
+        .collect();
+    let (asked, target) = (others[0].clone(), others[1].clone());
+    let (_, term_before, target_id) = nodes_view(&master, &target);
+    assert!(!target_id.is_empty(), "the target is listed");
+
+    // A console's view: the watch stream of the follower we ask.
+    let mut watch = ClusterClient::new(lazy_channel(&asked))
+        .watch_cluster(WatchRequest { interval_ms: 100 })
+        .await
+        .expect("watch")
+        .into_inner();
+
+    let started = Instant::now();
+    let out = vidshard(&asked, &["elect", "--to", &target_id]);
+    let took = started.elapsed();
+    assert!(
+        out.status.success(),
+        "elect failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let reply = json_of(&out);
+    eprintln!("elect --to {target_id} via {asked}: {took:?}, {reply}");
+    assert!(took < ELECT_LIMIT, "leadership moved in {took:?}");
+    assert_eq!(reply["master_address"], target.as_str());
+    let term = reply["term"].as_u64().expect("term");
+    assert!(term > term_before, "term {term} after {term_before}");
+
+    // Every node agrees (original protocol), and says so in its stats.
+    let (agreed, agreed_term) = wait_for("all nodes to name the new master", ELECT_LIMIT, || {
+        let addresses = cluster.addresses();
+        async move { agreed_master(&addresses).await }
+    })
+    .await;
+    assert_eq!(
+        (agreed.as_str(), agreed_term as u64),
+        (target.as_str(), term)
+    );
+    assert!(node_stats(&target).await.expect("stats").is_master);
+    assert!(!node_stats(&master).await.expect("stats").is_master);
+    // The CLI, asked anywhere.
+    for node in cluster.addresses() {
+        let (named, named_term, _) = nodes_view(&node, &target);
+        assert_eq!(
+            (named.as_str(), named_term),
+            (target.as_str(), term),
+            "nodes on {node}"
+        );
+    }
+    // The console's stream shows it without reconnecting.
+    let seen = tokio::time::timeout(ELECT_LIMIT, async {
+        while let Some(snapshot) = watch.message().await.expect("watch stream") {
+            if snapshot.master_address == target && snapshot.term == term {
+                return true;
+            }
+        }
+        false
+    })
+    .await;
+    assert_eq!(
+        seen,
+        Ok(true),
+        "the watch stream never showed {target} in term {term}"
+    );
+
+    // Without --to: another voter takes over.
+    let out = vidshard(&master, &["elect"]);
+    assert!(
+        out.status.success(),
+        "elect failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let again = json_of(&out);
+    assert_ne!(again["master_address"], target.as_str(), "{again}");
+    assert!(again["term"].as_u64().expect("term") > term);
+
+    // Refusals say why.
+    let out = vidshard(&master, &["elect", "--to", "node-nobody"]);
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("not a voter"),
+        "{out:?}"
+    );
+    assert_eq!(cluster.addresses().len(), NODES);
+}
