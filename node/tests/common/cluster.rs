@@ -90,6 +90,18 @@ impl Cluster {
         }
     }
 
+    /// Starts node `i` again (same port, data dir and flags) after a kill.
+    pub fn restart(&mut self, i: usize) {
+        let old = self.nodes.remove(i);
+        self.earlier_logs
+            .push((old.address.clone(), old.log_text()));
+        drop(old);
+        let args = self.args(i);
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let node = NodeProc::start(&self.root.join(format!("n{}", i + 1)), &args);
+        self.nodes.insert(i, node);
+    }
+
     /// The index of the node at `address`.
     pub fn index_of(&self, address: &str) -> Option<usize> {
         (0..NODES).find(|&i| self.address(i) == address)
