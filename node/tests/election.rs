@@ -164,3 +164,63 @@ async fn vidshard_elect_moves_the_master_within_five_seconds_and_everyone_sees_i
     );
     assert_eq!(cluster.addresses().len(), NODES);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_removed_node_stops_voting_and_gets_no_more_work() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let cluster = Cluster::start(dir.path());
+    let master = cluster.formed().await;
+    let others: Vec<String> = cluster
+        .addresses()
+        .into_iter()
+        .filter(|a| *a != master)
+        .collect();
+    let (asked, removed) = (others[0].clone(), others[1].clone());
+    let (_, _, removed_id) = nodes_view(&master, &removed);
+
+    let out = vidshard(&asked, &["nodes", "remove", &removed_id]);
+    assert!(
+        out.status.success(),
+        "remove failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let gone = wait_for("the removed node to leave the listing", ELECT_LIMIT, || {
+        let master = master.clone();
+        let removed = removed.clone();
+        async move {
+            let doc = json_of(&vidshard(&master, &["nodes"]));
+            let listed = doc["nodes"]
+                .as_array()?
+                .iter()
+                .any(|n| n["address"] == removed.as_str());
+            (!listed).then_some(doc)
+        }
+    })
+    .await;
+    assert_eq!(
+        gone["fault_tolerance"],
+        "2 voters: the cluster stops if either node is lost"
+    );
+    let voters: Vec<&Value> = gone["nodes"]
+        .as_array()
+        .expect("nodes")
+        .iter()
+        .filter(|n| n["raft_role"] == "voter")
+        .collect();
+    assert_eq!(voters.len(), 2, "{gone}");
+    // Removing it again says why not.
+    let out = vidshard(&master, &["nodes", "remove", &removed_id]);
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("not a member"),
+        "{out:?}"
+    );
+    // The two left still elect (leadership moves between them).
+    let out = vidshard(&master, &["elect"]);
+    assert!(
+        out.status.success(),
+        "elect failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(json_of(&out)["master_address"], asked.as_str());
+}

@@ -407,6 +407,15 @@ def run_worker(args):
         def GetNodeStats(self, request, context):
             return worker.get_node_stats(request, context)
 
+        def AnnounceMaster(self, request, context):
+            # As the original did: note who the master is now, and in which term.
+            print(
+                f"announcement: master {request.master_address} "
+                f"({request.node_id_of_master}) term {request.term}",
+                flush=True,
+            )
+            return pb2.MasterAnnouncementResponse(status="acknowledged", node_id=worker.address)
+
     server = grpc.server(futures.ThreadPoolExecutor(max_workers=16), options=GRPC_OPTIONS)
     pb2_grpc.add_WorkerServiceServicer_to_server(WorkerServicer(), server)
     pb2_grpc.add_NodeServiceServicer_to_server(NodeServicer(), server)

@@ -362,6 +362,13 @@ scenario_b() {
         fail "B: retrieve $id with the legacy client (rc=$rc: $doc)"
     fi
 
+    # Our master told it who leads (AnnounceMaster with the Raft term).
+    if grep -qE "^announcement: master 127\.0\.0\.1:$p4 \(node-[0-9a-f]+\) term [1-9][0-9]*$" "$dir/worker.out"; then
+        pass "B: our master announced itself to the original worker with its Raft term"
+    else
+        fail "B: no AnnounceMaster from our master reached the original worker ($(grep announcement "$dir/worker.out" || echo none))"
+    fi
+
     # The original worker really did work.
     rc=0
     doc="$("$client_bin" --node "127.0.0.1:$p4" --json status "$id" 2>>"$dir/client.log")" || rc=$?

@@ -321,6 +321,24 @@ impl cluster_server::Cluster for Cluster {
         if let Err(reason) = check_heartbeat(&beat) {
             return Err(Status::invalid_argument(reason));
         }
+        // Work goes to members only: a node joins through Raft first, and
+        // one removed with `vidshard nodes remove` gets nothing more.
+        if !ctx
+            .consensus
+            .members()
+            .iter()
+            .any(|m| m.info.name == beat.node_id)
+        {
+            return Ok(Response::new(HeartbeatReply {
+                accepted: false,
+                master_address,
+                term: ctx.term(),
+                message: format!(
+                    "{} is not a member of the cluster (not joined yet, or removed)",
+                    beat.node_id
+                ),
+            }));
+        }
         beat.address = reachable_address(&beat.address, peer_ip);
         let score = beat.score.unwrap_or_default();
         ctx.membership.heard_from(Member {

@@ -48,12 +48,16 @@ pub fn pick_target(
                 format!("{name} is not a voter of this cluster (learners cannot lead)")
             });
     }
+    // Best score among voters heard from; right after a change of leader
+    // none may have reported yet, then any other voter.
     voters
-        .into_iter()
-        .filter_map(|m| score_of(&m.info.name).map(|score| (score, m)))
+        .iter()
+        .filter_map(|m| score_of(&m.info.name).map(|score| (score, *m)))
         .min_by(|a, b| a.0.total_cmp(&b.0))
-        .map(|(_, m)| m.clone())
-        .ok_or_else(|| "no other live voter to hand leadership to".to_string())
+        .map(|(_, m)| m)
+        .or_else(|| voters.first().copied())
+        .cloned()
+        .ok_or_else(|| "no other voter to hand leadership to".to_string())
 }
 
 async fn steer(peers: &Peers, address: &str, action: &str, term: u64) -> Result<(), String> {
@@ -213,5 +217,10 @@ mod tests {
         );
         assert!(pick_target(&members, 1, Some("zz"), score).is_err());
         assert!(pick_target(&members[..1], 1, None, score).is_err());
+        // No scores yet (a new leader): still another voter.
+        assert_eq!(
+            pick_target(&members, 1, None, |_| None).map(|m| m.id),
+            Ok(2)
+        );
     }
 }
