@@ -50,6 +50,15 @@ pub enum Command {
     /// Move the master (Raft leadership) to another voter: the one named
     /// with --to, or the best-scored live one.
     Elect(ElectArgs),
+    /// Delete a job: its record and, on every node, its source, output and
+    /// backups (a running job stops).
+    Delete(DeleteArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct DeleteArgs {
+    /// The job id.
+    pub id: String,
 }
 
 #[derive(Debug, Args)]

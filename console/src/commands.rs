@@ -8,12 +8,12 @@ use std::time::Duration;
 use anyhow::{Context, Result, bail};
 use serde_json::Value;
 use vidshard_proto::v1::{
-    JobParams, ListJobsRequest, ListNodesRequest, RemoveNodeRequest, TriggerElectionRequest,
-    UploadHeader,
+    DeleteJobRequest, JobParams, ListJobsRequest, ListNodesRequest, RemoveNodeRequest,
+    TriggerElectionRequest, UploadHeader,
 };
 
 use crate::cli::{
-    Command, ElectArgs, NodesAction, NodesArgs, RetrieveArgs, StatusArgs, UploadArgs,
+    Command, DeleteArgs, ElectArgs, NodesAction, NodesArgs, RetrieveArgs, StatusArgs, UploadArgs,
 };
 use crate::client::{self, JobState, Lookup, Node, classify_status, rpc};
 use crate::output;
@@ -63,6 +63,7 @@ pub async fn run(ctx: &Ctx, command: Command) -> Result<Report> {
             action: Some(NodesAction::Remove { node_id }),
         }) => remove_node(ctx, node_id).await,
         Command::Elect(args) => elect(ctx, args).await,
+        Command::Delete(args) => delete(ctx, args).await,
     }
 }
 
@@ -280,6 +281,25 @@ async fn remove_node(ctx: &Ctx, node_id: String) -> Result<Report> {
     }
     Ok(Report {
         json: serde_json::json!({ "removed": node_id, "message": reply.message }),
+        text: format!("{}\n", reply.message),
+    })
+}
+
+async fn delete(ctx: &Ctx, args: DeleteArgs) -> Result<Report> {
+    let node = Node::connect_leader(&ctx.node).await?;
+    let reply = node
+        .jobs()
+        .delete_job(DeleteJobRequest {
+            id: args.id.clone(),
+        })
+        .await
+        .map_err(rpc)?
+        .into_inner();
+    if !reply.deleted {
+        bail!("{} not deleted: {}", args.id, reply.message);
+    }
+    Ok(Report {
+        json: serde_json::json!({ "deleted": args.id, "message": reply.message }),
         text: format!("{}\n", reply.message),
     })
 }

@@ -137,3 +137,50 @@ mod tests {
         assert_eq!(text, "index  state\n    0  done\n   10  encoding\n");
     }
 }
+
+/// A finished output's backup state in a few words (pure): copies held
+/// besides the master's against those wanted, who holds them, and who is
+/// receiving one now; `None` while there is no output.
+pub fn backups(
+    output_sha256: &str,
+    holders: &[String],
+    pending: &[String],
+    wanted: u32,
+) -> Option<String> {
+    if output_sha256.is_empty() {
+        return None;
+    }
+    // The master's own copy is the first holder.
+    let copies = holders.len().saturating_sub(1);
+    let mut text = if wanted == 0 && copies == 0 {
+        "no copies besides the master's (no other live node)".to_string()
+    } else {
+        format!("{copies}/{wanted} copies besides the master's")
+    };
+    if !holders.is_empty() {
+        text.push_str(&format!(": {}", holders.join(", ")));
+    }
+    if !pending.is_empty() {
+        text.push_str(&format!("; sending to {}", pending.join(", ")));
+    }
+    Some(text)
+}
+
+#[cfg(test)]
+mod backup_tests {
+    use super::backups;
+
+    #[test]
+    fn backup_state_reads_plainly() {
+        let ids = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        assert_eq!(backups("", &[], &[], 2), None);
+        assert_eq!(
+            backups("ab", &ids(&["m", "b"]), &ids(&["c"]), 2).as_deref(),
+            Some("1/2 copies besides the master's: m, b; sending to c")
+        );
+        assert_eq!(
+            backups("ab", &ids(&["m"]), &[], 0).as_deref(),
+            Some("no copies besides the master's (no other live node): m")
+        );
+    }
+}

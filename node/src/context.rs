@@ -49,6 +49,12 @@ pub struct NodeContext {
     pub events: crate::events::EventLog,
     /// Raft: who leads (the master), the term, and the replicated jobs.
     pub consensus: Consensus,
+    /// Wakes the leader's backup loop (a job completed, a loss reported).
+    pub backups_wake: Arc<tokio::sync::Notify>,
+    /// Leader side: (node, blob) losses reported by scrubs, not yet recorded.
+    pub reported_losses: std::sync::Mutex<std::collections::BTreeSet<(String, String)>>,
+    /// This node's own losses, sent with its heartbeats until accepted.
+    pub my_losses: std::sync::Mutex<std::collections::BTreeSet<String>>,
     /// Worker side: the highest master term seen (stale masters refused).
     pub fence: crate::worker::fence::Fence,
     /// Cancelled when this node stops leading: the jobs it drives stop.

@@ -7,6 +7,7 @@
 //! (membership and heartbeats), `score`/`stats` (load), `service` (gRPC),
 //! `metrics` (Prometheus) and `server` (startup and shutdown).
 
+pub mod backups;
 pub mod cluster;
 pub mod config;
 pub mod context;

@@ -99,6 +99,9 @@ pub async fn run(
         consensus,
         leadership: Leadership::default(),
         fence: Default::default(),
+        backups_wake: Default::default(),
+        reported_losses: Default::default(),
+        my_losses: Default::default(),
     });
     tracing::info!(node = %ctx.node_id, role = ?ctx.config.role, slots = slots_total, "vidshard-node listening on {address}");
 
@@ -110,6 +113,9 @@ pub async fn run(
         shutdown.clone(),
     ));
     tasks.spawn(crate::pipeline::run_leadership(ctx.clone()));
+    tasks.spawn(crate::backups::repair::run(ctx.clone()));
+    tasks.spawn(crate::backups::scrub::run(ctx.clone()));
+    tasks.spawn(crate::backups::gc::run(ctx.clone()));
     if ctx.config.role == Role::Master || ctx.config.master_address().is_none() {
         if ctx.consensus.bootstrap(&ctx.address).await? {
             tracing::info!("initialised a new cluster with this node as its first voter");

@@ -65,6 +65,9 @@ pub fn job_json(job: &JobInfo, with_shards: bool) -> Value {
             "frames": job.output_frames,
             "bytes": job.output_bytes,
             "sha256": job.output_sha256,
+            "holders": job.output_holders,
+            "pending": job.output_pending,
+            "replicas_wanted": job.output_replicas_wanted,
         })
     } else {
         Value::Null

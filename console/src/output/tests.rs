@@ -67,6 +67,8 @@ fn completed_job() -> JobInfo {
         output_frames: 480,
         output_bytes: 5_000_000,
         output_sha256: "ab".repeat(32),
+        output_holders: vec!["node-a".into(), "node-b".into()],
+        output_replicas_wanted: 2,
         shards: vec![shard(0, "done", "w1", 1.0)],
         ..processing_job()
     }
@@ -111,7 +113,8 @@ fn completed_job_json_has_output_and_unknown_eta_is_null() {
     assert_eq!(
         v["output"],
         json!({"width": 1280, "height": 720, "frames": 480, "bytes": 5_000_000,
-               "sha256": "ab".repeat(32)})
+               "sha256": "ab".repeat(32), "holders": ["node-a", "node-b"], "pending": [],
+               "replicas_wanted": 2})
     );
     assert!(v["eta_seconds"].is_null());
     assert_eq!(v["finished"], true);

@@ -95,6 +95,14 @@ pub fn job_text(job: &JobInfo) -> String {
         }
         lines.push(("output", output));
     }
+    if let Some(backups) = format::backups(
+        &job.output_sha256,
+        &job.output_holders,
+        &job.output_pending,
+        job.output_replicas_wanted,
+    ) {
+        lines.push(("backups", backups));
+    }
     if let Some(params) = &job.params {
         lines.push(("params", params_text(params)));
     }

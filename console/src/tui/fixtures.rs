@@ -116,6 +116,8 @@ pub fn healthy_snapshot(i: u64) -> ClusterSnapshot {
         finished: true,
         output_bytes: 48 * 1024 * 1024,
         output_sha256: "ab".repeat(32),
+        output_holders: vec!["node-a".into(), "node-b".into()],
+        output_replicas_wanted: 2,
         params: Some(JobParams {
             output_format: "webm".into(),
             ..Default::default()

@@ -14,10 +14,14 @@ use super::widgets::{bar, highlight, pane_block, placeholder};
 use crate::client::{JobState, classify_status};
 use crate::format;
 
-/// Where a completed job's backup status will go; the node reports none
-/// yet, so nothing is invented here.
-pub fn backup_status(_job: &JobInfo) -> Option<String> {
-    None
+/// A completed job's backup state as the master reports it.
+pub fn backup_status(job: &JobInfo) -> Option<String> {
+    format::backups(
+        &job.output_sha256,
+        &job.output_holders,
+        &job.output_pending,
+        job.output_replicas_wanted,
+    )
 }
 
 pub fn jobs(frame: &mut Frame, area: Rect, app: &App) {
@@ -74,9 +78,10 @@ fn job_text(job: &JobInfo, width: usize) -> Text<'static> {
         JobState::Working => first.push(Span::raw(format!(" ETA {}", eta(job.eta_seconds)))),
         JobState::Completed => {
             first.push(Span::raw(format!(" {}", format::bytes(job.output_bytes))));
-            let backup = backup_status(job).unwrap_or_else(|| "n/a".into());
+            let copies = job.output_holders.len().saturating_sub(1);
+            let backup = format!("{copies}/{}", job.output_replicas_wanted);
             first.push(Span::styled(
-                format!(" backup: {backup}"),
+                format!(" backups {backup}"),
                 Style::new().fg(Color::DarkGray),
             ));
         }

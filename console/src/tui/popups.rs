@@ -265,8 +265,7 @@ fn job_lines(job: &JobInfo) -> Vec<Line<'static>> {
         .take_while(|l| !l.is_empty())
         .map(|l| Line::raw(format!(" {l}")))
         .collect();
-    let backup = backup_status(job)
-        .unwrap_or_else(|| "not reported (this cluster has no backup status yet)".into());
+    let backup = backup_status(job).unwrap_or_else(|| "none yet (no output)".into());
     lines.push(Line::from(vec![Span::raw(" backup:    "), dim(backup)]));
     lines
 }

@@ -34,6 +34,13 @@ pub fn heartbeat(ctx: &Ctx) -> HeartbeatRequest {
         slots_busy: ctx.slots_busy(),
         score: Some(ctx.score_report()),
         tasks: ctx.worker_tasks.progress_reports(),
+        lost_blobs: ctx
+            .my_losses
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+            .cloned()
+            .collect(),
     }
 }
 
@@ -72,6 +79,11 @@ pub async fn run(ctx: Ctx) {
         };
         let wait = match sent.await {
             Ok(reply) if reply.accepted => {
+                // The master has the losses this beat carried.
+                ctx.my_losses
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .clear();
                 if !joined {
                     tracing::info!(%master, "joined the cluster");
                     joined = true;

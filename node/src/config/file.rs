@@ -52,6 +52,12 @@ pub struct FileConfig {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub max_voters: Option<u32>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    pub backup_replicas: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub keep_sources: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub scrub_every: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub upload_idle_seconds: Option<f64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub log_format: Option<LogFormat>,
@@ -108,6 +114,9 @@ pub fn expected(key: &str) -> &'static str {
         "shard_seconds" | "dead_after" | "upload_idle_seconds" => "a number of seconds, e.g. 10.0",
         "max_uploads" => "an integer 0..=4294967295, e.g. 16",
         "max_voters" => "an integer 1..=99, e.g. 5",
+        "backup_replicas" => "an integer 0..=4294967295, e.g. 2",
+        "keep_sources" => "a number of hours, e.g. 24.0",
+        "scrub_every" => "a number of seconds, e.g. 600.0",
         "max_upload_bytes" => "a non-negative integer (bytes), e.g. 68719476736",
         "log_format" => "\"text\" or \"json\"",
         _ => "a value of the flag's type",
@@ -230,6 +239,9 @@ impl FileConfig {
             dead_after,
             max_uploads,
             max_voters,
+            backup_replicas,
+            keep_sources,
+            scrub_every,
             upload_idle_seconds,
             log_format,
             metrics_addr,
@@ -252,6 +264,9 @@ impl FileConfig {
             dead_after: Some(dead_after),
             max_uploads: Some(max_uploads),
             max_voters: Some(max_voters),
+            backup_replicas: Some(backup_replicas),
+            keep_sources: Some(keep_sources),
+            scrub_every: Some(scrub_every),
             upload_idle_seconds: Some(upload_idle_seconds),
             log_format: Some(log_format),
             metrics_addr,

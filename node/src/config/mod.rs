@@ -106,6 +106,22 @@ pub struct Config {
     #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..=99))]
     pub max_voters: u32,
 
+    /// Copies of every finished output kept besides the master's (capped
+    /// by the number of other live nodes); `--backup-servers` are
+    /// preferred holders.
+    #[arg(long, default_value_t = 2)]
+    pub backup_replicas: u32,
+
+    /// Hours an uploaded source is kept after its job ended (0: deleted at
+    /// once); encoded shards are deleted when their job ends.
+    #[arg(long, default_value_t = 24.0)]
+    pub keep_sources: f64,
+
+    /// Seconds between scrubs: each node re-hashes the blobs it holds
+    /// (one at a time, at most 64 MB/s) and reports damaged ones.
+    #[arg(long, default_value_t = 600.0)]
+    pub scrub_every: f64,
+
     /// Seconds an upload may go without a chunk before it is dropped.
     #[arg(long, default_value_t = 60.0)]
     pub upload_idle_seconds: f64,
@@ -176,6 +192,9 @@ pub fn merge(cli: Config, explicit: &BTreeSet<String>, file: FileConfig) -> Conf
         dead_after,
         max_uploads,
         max_voters,
+        backup_replicas,
+        keep_sources,
+        scrub_every,
         upload_idle_seconds,
         log_format,
         metrics_addr,
@@ -204,6 +223,9 @@ pub fn merge(cli: Config, explicit: &BTreeSet<String>, file: FileConfig) -> Conf
         dead_after,
         max_uploads,
         max_voters,
+        backup_replicas,
+        keep_sources,
+        scrub_every,
         upload_idle_seconds,
         log_format,
     );

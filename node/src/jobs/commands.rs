@@ -94,6 +94,16 @@ pub enum Command {
         holders: Vec<String>,
         at_ms: u64,
     },
+    /// `node` no longer has the blob `sha256` (missing or damaged): it is
+    /// dropped from every holder list naming it.
+    BlobLost {
+        sha256: String,
+        node: String,
+        at_ms: u64,
+    },
+    /// The job is removed; every node then deletes the blobs nothing else
+    /// refers to.
+    Delete { job: String, at_ms: u64 },
 }
 
 /// What applying a command answered.
@@ -118,7 +128,9 @@ impl Command {
             | Self::ShardLost { job, .. }
             | Self::Status { job, .. }
             | Self::Complete { job, .. }
-            | Self::OutputHolders { job, .. } => job,
+            | Self::OutputHolders { job, .. }
+            | Self::Delete { job, .. } => job,
+            Self::BlobLost { sha256, .. } => sha256,
         }
     }
 }
@@ -147,6 +159,23 @@ pub fn apply(table: &mut JobTable, command: &Command) -> CommandReply {
         );
         return CommandReply::Applied { job };
     }
+    if let Command::BlobLost {
+        sha256,
+        node,
+        at_ms,
+    } = command
+    {
+        let changed = table.forget_holder(sha256, node, *at_ms);
+        return CommandReply::Applied {
+            job: format!("{changed} jobs"),
+        };
+    }
+    if let Command::Delete { job, at_ms } = command {
+        return match table.remove(job, *at_ms) {
+            true => CommandReply::Applied { job: job.clone() },
+            false => ignored("unknown job"),
+        };
+    }
     let id = command.job().to_string();
     let Some(existing) = table.get(&id) else {
         return ignored("unknown job");
@@ -155,7 +184,7 @@ pub fn apply(table: &mut JobTable, command: &Command) -> CommandReply {
         return ignored("the job has ended");
     }
     let changed = table.update_at(&id, at_ms(command), |job| match command {
-        Command::Accept { .. } => false,
+        Command::Accept { .. } | Command::BlobLost { .. } | Command::Delete { .. } => false,
         Command::Plan {
             summary,
             output_size,
@@ -292,7 +321,9 @@ fn at_ms(command: &Command) -> u64 {
         | Command::ShardLost { at_ms, .. }
         | Command::Status { at_ms, .. }
         | Command::Complete { at_ms, .. }
-        | Command::OutputHolders { at_ms, .. } => *at_ms,
+        | Command::OutputHolders { at_ms, .. }
+        | Command::BlobLost { at_ms, .. }
+        | Command::Delete { at_ms, .. } => *at_ms,
     }
 }
 

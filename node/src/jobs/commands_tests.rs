@@ -279,3 +279,49 @@ fn unknown_jobs_and_shards_are_ignored() {
         CommandReply::Ignored { .. }
     ));
 }
+
+#[test]
+fn a_lost_copy_is_dropped_from_every_holder_list_naming_it() {
+    let mut table = JobTable::default();
+    for command in life() {
+        apply(&mut table, &command);
+    }
+    let lost = Command::BlobLost {
+        sha256: blob(99).sha256,
+        node: "node-c".into(),
+        at_ms: 30,
+    };
+    assert!(matches!(
+        apply(&mut table, &lost),
+        CommandReply::Applied { .. }
+    ));
+    let job = table.get("clip.mp4").expect("job");
+    assert_eq!(job.output_holders, vec!["node-a"]);
+    // The source's holders are untouched (another blob).
+    assert_eq!(job.source_holders, vec!["node-a", "node-b"]);
+}
+
+#[test]
+fn a_deleted_job_is_gone_and_its_blobs_are_remembered_as_garbage() {
+    let mut table = JobTable::default();
+    for command in life() {
+        apply(&mut table, &command);
+    }
+    let delete = Command::Delete {
+        job: "clip.mp4".into(),
+        at_ms: 40,
+    };
+    assert!(matches!(
+        apply(&mut table, &delete),
+        CommandReply::Applied { .. }
+    ));
+    assert!(table.get("clip.mp4").is_none());
+    let garbage: Vec<&str> = table.tombstones().collect();
+    for kept in [blob(1).sha256, blob(99).sha256, blob(10).sha256] {
+        assert!(garbage.contains(&kept.as_str()), "{kept} not remembered");
+    }
+    assert!(matches!(
+        apply(&mut table, &delete),
+        CommandReply::Ignored { .. }
+    ));
+}

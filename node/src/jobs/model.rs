@@ -174,6 +174,9 @@ pub struct JobRecord {
     /// Node ids holding the finished output.
     #[serde(default)]
     pub output_holders: Vec<String>,
+    /// Node ids a copy of the output is being sent to (leader, in memory).
+    #[serde(skip)]
+    pub output_pending: Vec<String>,
     pub output_frames: u64,
     pub created_unix_ms: u64,
     pub updated_unix_ms: u64,

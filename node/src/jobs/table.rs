@@ -20,7 +20,14 @@ pub fn now_unix_ms() -> u64 {
 #[derive(Debug, Default, Clone, serde::Serialize, serde::Deserialize)]
 pub struct JobTable {
     jobs: BTreeMap<String, JobRecord>,
+    /// Blobs of deleted jobs (sha256 → deletion time), so every node's
+    /// garbage collector knows them as garbage; kept a day.
+    #[serde(default)]
+    tombstones: BTreeMap<String, u64>,
 }
+
+/// How long a deleted job's blobs are remembered as garbage.
+const TOMBSTONE_MS: u64 = 24 * 3_600_000;
 
 impl JobTable {
     /// Accepts a stored upload as a new queued job. The id is the
@@ -52,6 +59,7 @@ impl JobTable {
                 shards: Vec::new(),
                 output: None,
                 output_holders: Vec::new(),
+                output_pending: Vec::new(),
                 output_frames: 0,
                 created_unix_ms: now,
                 updated_unix_ms: now,
@@ -69,6 +77,12 @@ impl JobTable {
     /// Changes a job and stamps its update time.
     pub fn update<R>(&mut self, id: &str, change: impl FnOnce(&mut JobRecord) -> R) -> Option<R> {
         self.update_at(id, now_unix_ms(), change)
+    }
+
+    /// Changes a job's in-memory-only fields, leaving its update time (the
+    /// replicated one) alone.
+    pub fn edit<R>(&mut self, id: &str, change: impl FnOnce(&mut JobRecord) -> R) -> Option<R> {
+        self.jobs.get_mut(id).map(change)
     }
 
     /// Changes a job and stamps the given update time.
@@ -91,6 +105,68 @@ impl JobTable {
             job.status = status;
             job.message = message;
         });
+    }
+
+    /// Removes job `id`, remembering its blobs as garbage; answers
+    /// whether it existed.
+    pub fn remove(&mut self, id: &str, now: u64) -> bool {
+        let Some(job) = self.jobs.remove(id) else {
+            return false;
+        };
+        self.tombstones
+            .retain(|_, at| now.saturating_sub(*at) < TOMBSTONE_MS);
+        let shards = job
+            .shards
+            .iter()
+            .flat_map(|s| std::iter::once(&s.source).chain(s.encoded.as_ref()));
+        for blob in std::iter::once(&job.source)
+            .chain(job.output.as_ref())
+            .chain(shards)
+        {
+            if !blob.sha256.is_empty() {
+                self.tombstones.insert(blob.sha256.clone(), now);
+            }
+        }
+        true
+    }
+
+    /// Blobs of recently deleted jobs.
+    pub fn tombstones(&self) -> impl Iterator<Item = &str> {
+        self.tombstones.keys().map(String::as_str)
+    }
+
+    /// Drops `node` from every holder list of the blob `sha256`; answers
+    /// how many jobs changed.
+    pub fn forget_holder(&mut self, sha256: &str, node: &str, now: u64) -> usize {
+        let mut changed = 0;
+        for job in self.jobs.values_mut() {
+            let before = (
+                job.source_holders.len(),
+                job.output_holders.len(),
+                job.shards.iter().map(|s| s.holders.len()).sum::<usize>(),
+            );
+            if job.source.sha256 == sha256 {
+                job.source_holders.retain(|h| h != node);
+            }
+            if job.output.as_ref().is_some_and(|o| o.sha256 == sha256) {
+                job.output_holders.retain(|h| h != node);
+            }
+            for shard in &mut job.shards {
+                if shard.encoded.as_ref().is_some_and(|e| e.sha256 == sha256) {
+                    shard.holders.retain(|h| h != node);
+                }
+            }
+            let after = (
+                job.source_holders.len(),
+                job.output_holders.len(),
+                job.shards.iter().map(|s| s.holders.len()).sum::<usize>(),
+            );
+            if before != after {
+                job.updated_unix_ms = now;
+                changed += 1;
+            }
+        }
+        changed
     }
 
     /// Jobs, oldest first.

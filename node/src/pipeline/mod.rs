@@ -50,11 +50,13 @@ impl Failure {
 /// Proposes a job command; a refusal means this node no longer leads, so
 /// the job pauses here (the next leader resumes it).
 pub async fn propose(ctx: &Ctx, command: Command) -> Result<(), Failure> {
-    ctx.consensus
-        .write(command)
-        .await
-        .map(|_| ())
-        .map_err(|e| Failure::paused(format!("cannot record progress: {e}")))
+    match ctx.consensus.write(command).await {
+        Ok(crate::jobs::CommandReply::Ignored { reason }) if reason == "unknown job" => {
+            Err(Failure::paused("the job was deleted"))
+        }
+        Ok(_) => Ok(()),
+        Err(e) => Err(Failure::paused(format!("cannot record progress: {e}"))),
+    }
 }
 
 /// Proposes a status change of job `id`.
@@ -123,7 +125,7 @@ async fn attempt(ctx: &Ctx, id: &str, lead: &CancellationToken) -> bool {
         )),
     };
     match outcome {
-        Ok(()) => {}
+        Ok(()) => ctx.backups_wake.notify_one(),
         Err(failure) if failure.paused => {
             tracing::info!(job = %id, reason = %failure.message, "job paused here");
             return true;

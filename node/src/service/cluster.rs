@@ -10,7 +10,7 @@ use vidshard_proto::v1::cluster_client::ClusterClient;
 use vidshard_proto::v1::cluster_server;
 use vidshard_proto::v1::*;
 
-use super::convert::job_info;
+use super::convert::job_info_for;
 use crate::cluster::membership::Load;
 use crate::cluster::{Member, Protocol};
 use crate::context::Ctx;
@@ -96,7 +96,13 @@ fn fault_tolerance(ctx: &Ctx) -> String {
 /// Everything a console shows, as the master sees it now.
 fn snapshot(ctx: &Ctx) -> ClusterSnapshot {
     let (voters_up, voters_total) = voter_counts(ctx);
-    let jobs = ctx.jobs.lock().list().into_iter().map(job_info).collect();
+    let jobs = ctx
+        .jobs
+        .lock()
+        .list()
+        .into_iter()
+        .map(|job| job_info_for(ctx, job))
+        .collect();
     ClusterSnapshot {
         node_address: ctx.address.clone(),
         node_id: ctx.node_id.clone(),
@@ -340,6 +346,16 @@ impl cluster_server::Cluster for Cluster {
             }));
         }
         beat.address = reachable_address(&beat.address, peer_ip);
+        if !beat.lost_blobs.is_empty() {
+            let mut lost = ctx
+                .reported_losses
+                .lock()
+                .unwrap_or_else(|p| p.into_inner());
+            for sha256 in beat.lost_blobs.iter().take(1024) {
+                lost.insert((beat.node_id.clone(), sha256.clone()));
+            }
+            ctx.backups_wake.notify_one();
+        }
         let score = beat.score.unwrap_or_default();
         ctx.membership.heard_from(Member {
             node_id: beat.node_id.clone(),

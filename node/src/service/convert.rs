@@ -30,6 +30,22 @@ pub fn status_message(job: &JobRecord) -> String {
     }
 }
 
+/// [`job_info`] with the copies this cluster wants of the output now.
+pub fn job_info_for(ctx: &crate::context::Ctx, job: &JobRecord) -> v1::JobInfo {
+    let others = ctx
+        .membership
+        .lock()
+        .members()
+        .filter(|m| m.alive && m.node_id != ctx.node_id)
+        .count();
+    let mut info = job_info(job);
+    if job.output.is_some() {
+        info.output_replicas_wanted =
+            crate::backups::plan::wanted(ctx.config.backup_replicas, others) as u32;
+    }
+    info
+}
+
 pub fn job_info(job: &JobRecord) -> v1::JobInfo {
     let total: u64 = job.shards.iter().map(|s| s.frames).sum();
     let eta = match job.status {
@@ -114,5 +130,8 @@ pub fn job_info(job: &JobRecord) -> v1::JobInfo {
             join_seconds: job.timings.join,
             total_seconds: job.timings.total,
         }),
+        output_holders: job.output_holders.clone(),
+        output_pending: job.output_pending.clone(),
+        output_replicas_wanted: 0,
     }
 }

@@ -7,7 +7,7 @@ use vidshard_proto::v1::jobs_server;
 use vidshard_proto::v1::upload_request::Msg;
 use vidshard_proto::v1::*;
 
-use super::convert::job_info;
+use super::convert::job_info_for;
 use super::forward;
 use super::upload::{Outcome, UploadStart, ingest};
 use crate::context::Ctx;
@@ -111,7 +111,7 @@ impl jobs_server::Jobs for Jobs {
         let job = jobs
             .get(&id)
             .ok_or_else(|| Status::not_found(format!("no job {id:?}")))?;
-        Ok(Response::new(job_info(job)))
+        Ok(Response::new(job_info_for(&self.ctx, job)))
     }
 
     async fn list_jobs(
@@ -131,7 +131,44 @@ impl jobs_server::Jobs for Jobs {
         }
         let jobs = self.ctx.jobs.lock();
         Ok(Response::new(ListJobsReply {
-            jobs: jobs.list().into_iter().map(job_info).collect(),
+            jobs: jobs
+                .list()
+                .into_iter()
+                .map(|job| job_info_for(&self.ctx, job))
+                .collect(),
         }))
+    }
+
+    async fn delete_job(
+        &self,
+        request: Request<DeleteJobRequest>,
+    ) -> Result<Response<DeleteJobReply>, Status> {
+        let ctx = &self.ctx;
+        if let Some(leader) = forward::leader_for(ctx, request.metadata()).await? {
+            let mut client = JobsClient::new(forward::channel(ctx, &leader)?);
+            return client
+                .delete_job(forward::marked(request.into_inner()))
+                .await;
+        }
+        let id = request.into_inner().id;
+        ids::check_lookup(&id).map_err(Status::invalid_argument)?;
+        let command = crate::jobs::Command::Delete {
+            job: id.clone(),
+            at_ms: crate::jobs::now_unix_ms(),
+        };
+        let reply = match ctx.consensus.write(command).await {
+            Ok(crate::jobs::CommandReply::Applied { .. }) => {
+                tracing::info!(job = %id, "job deleted; every node removes its blobs");
+                DeleteJobReply {
+                    deleted: true,
+                    message: format!("job {id} deleted; its blobs are removed from every node"),
+                }
+            }
+            Ok(crate::jobs::CommandReply::Ignored { .. }) => {
+                return Err(Status::not_found(format!("no job {id:?}")));
+            }
+            Err(e) => return Err(Status::unavailable(e.to_string())),
+        };
+        Ok(Response::new(reply))
     }
 }

@@ -120,7 +120,15 @@ impl MasterService for Master {
         &self,
         request: Request<RetrieveVideoRequest>,
     ) -> Result<Response<Self::RetrieveVideoStream>, Status> {
-        if let Some(leader) = forward::leader_for(&self.ctx, request.metadata()).await? {
+        // Any node with the job completed in its table serves it (from its
+        // copy or a holder's); otherwise the master answers.
+        let here = super::retrieve::completed_here(&self.ctx, &request.get_ref().video_id);
+        let leader = if here {
+            None
+        } else {
+            forward::leader_for(&self.ctx, request.metadata()).await?
+        };
+        if let Some(leader) = leader {
             let mut client = MasterServiceClient::new(forward::channel(&self.ctx, &leader)?)
                 .max_decoding_message_size(super::MAX_MESSAGE);
             let stream = client

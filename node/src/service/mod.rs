@@ -78,7 +78,8 @@ pub async fn routes(ctx: Ctx) -> Result<Routes, tonic_reflection::server::Error>
             .max_decoding_message_size(worker::MAX_LEGACY_SHARD + 4096),
     )
     .add_service(
-        NodeServiceServer::new(node::Node::new(ctx.clone())).max_decoding_message_size(MAX_MESSAGE),
+        NodeServiceServer::new(node::Node::new(ctx.clone()))
+            .max_decoding_message_size(crate::store::legacy_backups::MAX_NODE_MESSAGE),
     )
     .add_service(
         JobsServer::new(jobs::Jobs::new(ctx.clone())).max_decoding_message_size(MAX_MESSAGE),

@@ -2,7 +2,9 @@
 //! `GetCurrentMaster` and `GetAllNodes` answer truthfully from Raft (the
 //! leader and its term); the original election RPCs are answered but
 //! never depose our leader or touch Raft state: votes are refused with
-//! our term, announcements are not followed.
+//! our term, announcements are not followed. `ReplicateVideo` and
+//! `RequestBackupData` keep bounded, validated backups for original
+//! masters (`store::legacy_backups`).
 
 use tonic::{Request, Response, Status};
 use vidshard_proto::replication::node_service_server::NodeService;
@@ -238,27 +240,102 @@ impl NodeService for Node {
         }))
     }
 
+    /// An original master's finished video, kept as a backup (see
+    /// `store::legacy_backups`). Every refusal is `success: false` with the
+    /// reason, so the original peer can log it.
     async fn replicate_video(
         &self,
-        _: Request<ReplicateVideoRequest>,
+        request: Request<ReplicateVideoRequest>,
     ) -> Result<Response<ReplicateVideoResponse>, Status> {
-        Ok(Response::new(ReplicateVideoResponse {
-            success: false,
-            message: "not stored: this vidshard version keeps no backups for other masters yet"
-                .into(),
-        }))
+        let video = request.into_inner();
+        let (success, message) = match store_backup(&self.ctx, &video).await {
+            Ok(stored) => {
+                tracing::info!(video = %legacy_backups::quoted(&video.video_id), bytes = stored.blob.size, sha256 = %stored.blob.sha256, replaced = stored.replaced, "stored a backup for an original master");
+                (
+                    true,
+                    format!(
+                        "stored {} bytes of {} ({}) as a backup, sha256 {}{}",
+                        stored.blob.size,
+                        legacy_backups::quoted(&video.video_id),
+                        stored.container,
+                        stored.blob.sha256,
+                        if stored.replaced {
+                            "; replaced the earlier copy"
+                        } else {
+                            ""
+                        }
+                    ),
+                )
+            }
+            Err(e) => {
+                tracing::warn!(video = %legacy_backups::quoted(&video.video_id), bytes = video.video_data.len(), error = %e, "did not store a backup");
+                (false, format!("not stored: {e}"))
+            }
+        };
+        Ok(Response::new(ReplicateVideoResponse { success, message }))
     }
 
+    /// Every backup held for original masters that fits in one reply
+    /// (oldest first); `message` names what was left out.
     async fn request_backup_data(
         &self,
-        _: Request<RequestBackupDataRequest>,
+        request: Request<RequestBackupDataRequest>,
     ) -> Result<Response<RequestBackupDataResponse>, Status> {
-        Ok(Response::new(RequestBackupDataResponse {
-            success: false,
-            message: "this node holds no backups for other masters".into(),
-            backup_files: Vec::new(),
-        }))
+        let new_master = request.into_inner().new_master_address;
+        let collected = async {
+            LegacyBackups::shared(self.ctx.store.root())
+                .await?
+                .collect_for_reply()
+                .await
+        }
+        .await;
+        let reply = match collected {
+            Ok(reply) => {
+                tracing::info!(new_master = %legacy_backups::quoted(&new_master), files = reply.files.len(), message = %reply.message, "handed backups to an original master");
+                RequestBackupDataResponse {
+                    success: true,
+                    message: reply.message,
+                    backup_files: reply
+                        .files
+                        .into_iter()
+                        .map(|held| BackupFile {
+                            filename: held.video_id.clone(),
+                            video_id: held.video_id,
+                            file_data: held.data,
+                            container: held.container,
+                        })
+                        .collect(),
+                }
+            }
+            Err(e) => {
+                tracing::warn!(new_master = %legacy_backups::quoted(&new_master), error = %e, "could not hand backups to an original master");
+                RequestBackupDataResponse {
+                    success: false,
+                    message: format!("could not read the backups: {e}"),
+                    backup_files: Vec::new(),
+                }
+            }
+        };
+        Ok(Response::new(reply))
     }
+}
+
+use crate::store::legacy_backups::{self, BackupError, LegacyBackups, Stored};
+
+/// Checks a `ReplicateVideo` request, then stores it. The request is
+/// judged before the backup store is opened, so a refused one touches
+/// nothing on disk.
+async fn store_backup(ctx: &Ctx, video: &ReplicateVideoRequest) -> Result<Stored, BackupError> {
+    legacy_backups::validate_request(
+        &video.video_id,
+        &video.container,
+        video.video_data.len() as u64,
+        &legacy_backups::Limits::DEFAULT,
+    )?;
+    LegacyBackups::shared(ctx.store.root())
+        .await?
+        .replicate(&video.video_id, &video.container, &video.video_data)
+        .await
 }
 
 #[cfg(test)]

@@ -1,30 +1,45 @@
-//! Streaming a finished output back in ≤1 MiB chunks, read from disk as
-//! the client consumes them (a bounded channel keeps memory flat).
+//! Streaming a finished output back in ≤1 MiB chunks, read from disk (or
+//! from a node holding a copy) as the client consumes them (a bounded
+//! channel keeps memory flat), checked against its sha256 on the way.
 
 use std::pin::Pin;
 
-use futures::Stream;
+use futures::{Stream, StreamExt};
+use sha2::{Digest, Sha256};
 use tokio::io::AsyncReadExt;
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::Status;
+use vidshard_proto::v1::FetchBlobRequest;
+use vidshard_proto::v1::worker_client::WorkerClient;
 
 use crate::context::Ctx;
 use crate::ids;
 use crate::jobs::JobStatus;
-use crate::store::{BlobStore, CHUNK};
+use crate::store::{BlobRef, BlobStore, CHUNK};
 
 pub type ChunkStream = Pin<Box<dyn Stream<Item = Result<Vec<u8>, Status>> + Send>>;
 
-/// Opens job `id`'s output as a stream of chunks, or says why it cannot.
+/// Whether this node's replicated table has job `id` completed (a
+/// follower can then serve it without the master).
+pub fn completed_here(ctx: &Ctx, id: &str) -> bool {
+    ctx.jobs
+        .lock()
+        .get(id)
+        .is_some_and(|job| job.status == JobStatus::Completed && job.output.is_some())
+}
+
+/// Opens job `id`'s output as a stream of chunks, from this node's copy
+/// or else from a node holding one; every byte is checked against the
+/// output's sha256 while it streams (see [`verified`]).
 pub async fn output_stream(ctx: &Ctx, id: &str) -> Result<ChunkStream, Status> {
     ids::check_lookup(id).map_err(Status::invalid_argument)?;
-    let blob = {
+    let (blob, holders) = {
         let jobs = ctx.jobs.lock();
         let job = jobs
             .get(id)
             .ok_or_else(|| Status::not_found(format!("no video {id:?}")))?;
         match (&job.status, &job.output) {
-            (JobStatus::Completed, Some(blob)) => blob.clone(),
+            (JobStatus::Completed, Some(blob)) => (blob.clone(), job.output_holders.clone()),
             (status, _) => {
                 return Err(Status::failed_precondition(format!(
                     "video {id:?} is not ready: {} ({})",
@@ -34,11 +49,96 @@ pub async fn output_stream(ctx: &Ctx, id: &str) -> Result<ChunkStream, Status> {
             }
         }
     };
-    let path = ctx
-        .store
-        .path(&blob.sha256)
-        .map_err(|e| Status::internal(e.to_string()))?;
-    blob_stream(ctx, path, blob.size, None).await
+    if ctx.store.contains(&blob).await {
+        let path = ctx
+            .store
+            .path(&blob.sha256)
+            .map_err(|e| Status::internal(e.to_string()))?;
+        let chunks = blob_stream(ctx, path, blob.size, None).await?;
+        return Ok(verified(ctx, chunks, blob, true));
+    }
+    let mut reasons = Vec::new();
+    for holder in holders.iter().filter(|h| **h != ctx.node_id) {
+        let Some(address) = crate::cluster::blobs::address_of(ctx, holder) else {
+            continue;
+        };
+        match remote_stream(ctx, &address, &blob).await {
+            Ok(chunks) => return Ok(verified(ctx, chunks, blob, false)),
+            Err(e) => reasons.push(format!("{holder}: {e}")),
+        }
+    }
+    Err(Status::unavailable(format!(
+        "no reachable node holds a copy of video {id:?} ({})",
+        if reasons.is_empty() {
+            "no holder known".into()
+        } else {
+            reasons.join("; ")
+        }
+    )))
+}
+
+/// The blob's chunks as the node at `address` streams them.
+async fn remote_stream(ctx: &Ctx, address: &str, blob: &BlobRef) -> Result<ChunkStream, String> {
+    let channel = ctx.peers.channel(address).map_err(|e| e.to_string())?;
+    let stream = WorkerClient::new(channel)
+        .max_decoding_message_size(4 << 20)
+        .fetch_blob(FetchBlobRequest {
+            sha256: blob.sha256.clone(),
+            release: false,
+        })
+        .await
+        .map_err(|e| e.message().to_string())?
+        .into_inner();
+    Ok(Box::pin(stream.map(|chunk| chunk.map(|c| c.data))))
+}
+
+/// Passes `chunks` on one behind, hashing them: the last chunk is sent
+/// only once the whole content matched `blob`'s sha256 and size, so a
+/// damaged copy never reaches a client whole; it ends with DATA_LOSS
+/// instead (and a damaged local copy is removed and reported, so the
+/// next try is served from a good one).
+fn verified(ctx: &Ctx, mut chunks: ChunkStream, blob: BlobRef, local: bool) -> ChunkStream {
+    let (tx, rx) = tokio::sync::mpsc::channel(2);
+    let ctx = ctx.clone();
+    ctx.tasks.clone().spawn(async move {
+        let mut hasher = Sha256::new();
+        let (mut size, mut held): (u64, Option<Vec<u8>>) = (0, None);
+        while let Some(next) = chunks.next().await {
+            match next {
+                Ok(chunk) => {
+                    hasher.update(&chunk);
+                    size += chunk.len() as u64;
+                    if let Some(previous) = held.replace(chunk)
+                        && tx.send(Ok(previous)).await.is_err()
+                    {
+                        return;
+                    }
+                }
+                Err(status) => {
+                    let _ = tx.send(Err(status)).await;
+                    return;
+                }
+            }
+        }
+        let sha256 = hex::encode(hasher.finalize());
+        if sha256 == blob.sha256 && size == blob.size {
+            if let Some(last) = held {
+                let _ = tx.send(Ok(last)).await;
+            }
+            return;
+        }
+        tracing::warn!(blob = %blob.sha256, got = %sha256, size, "refused to finish serving a damaged copy");
+        if local {
+            let _ = ctx.store.remove(&blob.sha256).await;
+            crate::backups::scrub::report_loss(&ctx, &blob.sha256);
+        }
+        let _ = tx
+            .send(Err(Status::data_loss(format!(
+                "the stored copy is damaged (sha256 {sha256}, {size} bytes); retry: another copy will be used"
+            ))))
+            .await;
+    });
+    Box::pin(ReceiverStream::new(rx))
 }
 
 /// Streams the file at `path` (expected to hold `size` bytes) in chunks.

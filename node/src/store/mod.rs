@@ -4,6 +4,7 @@
 //! renamed into place, so a blob is either whole or absent. Names from the
 //! network never reach a path here: only our own hex digests do.
 
+pub mod legacy_backups;
 mod writer;
 
 use std::path::{Path, PathBuf};
@@ -32,6 +33,14 @@ pub enum StoreError {
 pub struct BlobRef {
     pub sha256: String,
     pub size: u64,
+}
+
+/// A blob as found on disk.
+#[derive(Debug, Clone)]
+pub struct StoredBlob {
+    pub sha256: String,
+    pub size: u64,
+    pub modified: std::time::SystemTime,
 }
 
 #[derive(Debug, Clone)]
@@ -122,6 +131,38 @@ impl BlobStore {
             Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e.into()),
             _ => Ok(()),
         }
+    }
+
+    /// Every blob stored here with its size and age (for garbage
+    /// collection); walks the fan-out dirs on the blocking pool.
+    pub async fn list(&self) -> Result<Vec<StoredBlob>, StoreError> {
+        let blobs = self.root.join("blobs");
+        tokio::task::spawn_blocking(move || -> std::io::Result<Vec<StoredBlob>> {
+            let mut found = Vec::new();
+            for dir in std::fs::read_dir(&blobs)? {
+                let dir = dir?;
+                if !dir.file_type()?.is_dir() {
+                    continue;
+                }
+                for entry in std::fs::read_dir(dir.path())? {
+                    let entry = entry?;
+                    let name = entry.file_name().to_string_lossy().into_owned();
+                    if !is_digest(&name) {
+                        continue;
+                    }
+                    let meta = entry.metadata()?;
+                    found.push(StoredBlob {
+                        sha256: name,
+                        size: meta.len(),
+                        modified: meta.modified().unwrap_or(std::time::SystemTime::UNIX_EPOCH),
+                    });
+                }
+            }
+            Ok(found)
+        })
+        .await
+        .map_err(std::io::Error::other)?
+        .map_err(StoreError::from)
     }
 
     /// Re-hashes a blob and fails if its content no longer matches its name.

@@ -35,11 +35,18 @@ pub struct Cluster {
     pub nodes: Vec<NodeProc>,
     /// Logs of earlier runs (nodes stopped before a restart).
     earlier_logs: Vec<(String, String)>,
+    /// Flags every node gets besides the defaults.
+    extra: Vec<String>,
 }
 
 impl Cluster {
     /// Picks three distinct free ports and starts the three nodes.
     pub fn start(root: &Path) -> Self {
+        Self::start_with(root, &[])
+    }
+
+    /// Like [`Cluster::start`], every node also getting `extra` flags.
+    pub fn start_with(root: &Path, extra: &[&str]) -> Self {
         let mut ports = [0u16; NODES];
         for i in 0..NODES {
             ports[i] = loop {
@@ -54,6 +61,7 @@ impl Cluster {
             ports,
             nodes: Vec::new(),
             earlier_logs: Vec::new(),
+            extra: extra.iter().map(|s| s.to_string()).collect(),
         };
         cluster.start_nodes();
         cluster
@@ -75,6 +83,7 @@ impl Cluster {
             ]);
         }
         args.extend(["--shard-seconds", "2", "--slots", "1"].map(String::from));
+        args.extend(self.extra.iter().cloned());
         args
     }
 

@@ -1,0 +1,65 @@
+//! Garbage collection, on every node: blobs nothing in the replicated
+//! table refers to any more are deleted (see `plan::referenced` for what
+//! is kept and for how long). A blob the table mentions (or mentioned at
+//! the previous pass: its job was deleted) goes at once; one never seen
+//! mentioned waits until it is 10 minutes old, since it may be an upload
+//! or shard whose Raft command is not applied yet. Only `<data>/blobs` is
+//! collected: original-protocol backups (`ReplicateVideo`) live in their
+//! own store under `<data>/legacy-backups/`.
+
+use std::collections::HashSet;
+use std::time::{Duration, SystemTime};
+
+use super::plan;
+use crate::context::Ctx;
+
+const EVERY: Duration = Duration::from_secs(5);
+const MIN_AGE_SECONDS: f64 = 600.0;
+
+pub async fn run(ctx: Ctx) {
+    let mut previously: HashSet<String> = HashSet::new();
+    loop {
+        tokio::select! {
+            _ = ctx.shutdown.cancelled() => return,
+            _ = tokio::time::sleep(EVERY) => {}
+        }
+        let keep_ms = (ctx.config.keep_sources.max(0.0) * 3_600_000.0) as u64;
+        let (referenced, mentioned) = {
+            let jobs = ctx.jobs.lock();
+            let list = jobs.list();
+            (
+                plan::referenced(list.iter().copied(), crate::jobs::now_unix_ms(), keep_ms),
+                plan::mentioned(list.iter().copied())
+                    .into_iter()
+                    .chain(jobs.tombstones().map(str::to_string))
+                    .collect::<HashSet<String>>(),
+            )
+        };
+        let stored = match ctx.store.list().await {
+            Ok(stored) => stored,
+            Err(e) => {
+                tracing::warn!(error = %e, "gc: cannot list the blob store");
+                continue;
+            }
+        };
+        let now = SystemTime::now();
+        for blob in stored.iter().filter(|b| !referenced.contains(&b.sha256)) {
+            let age = now
+                .duration_since(blob.modified)
+                .unwrap_or_default()
+                .as_secs_f64();
+            let known = mentioned.contains(&blob.sha256) || previously.contains(&blob.sha256);
+            if plan::collect_now(known, age, MIN_AGE_SECONDS) {
+                match ctx.store.remove(&blob.sha256).await {
+                    Ok(()) => {
+                        tracing::info!(blob = %blob.sha256, bytes = blob.size, "gc: removed a blob nothing refers to")
+                    }
+                    Err(e) => {
+                        tracing::warn!(blob = %blob.sha256, error = %e, "gc: could not remove a blob")
+                    }
+                }
+            }
+        }
+        previously = mentioned;
+    }
+}

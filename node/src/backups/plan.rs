@@ -1,0 +1,216 @@
+//! Backup decisions as pure functions: how many copies an output needs,
+//! where the next ones go, and which blobs a node must keep.
+
+use std::collections::HashSet;
+
+use crate::jobs::JobRecord;
+
+/// Copies wanted besides the master's: `--backup-replicas`, capped by
+/// the other live nodes (a 2-node cluster can keep 1).
+pub fn wanted(backup_replicas: u32, other_live_nodes: usize) -> usize {
+    (backup_replicas as usize).min(other_live_nodes)
+}
+
+/// Live nodes that may receive a copy, best first: `--backup-servers`
+/// (by address, in the order given) before the others, then by score.
+pub fn rank_candidates(live: &[(String, String, f32)], preferred: &[String]) -> Vec<String> {
+    let mut ranked: Vec<&(String, String, f32)> = live.iter().collect();
+    let preference = |address: &str| {
+        preferred
+            .iter()
+            .position(|p| p == address)
+            .unwrap_or(usize::MAX)
+    };
+    ranked.sort_by(|a, b| {
+        preference(&a.1)
+            .cmp(&preference(&b.1))
+            .then(a.2.total_cmp(&b.2))
+            .then(a.0.cmp(&b.0))
+    });
+    ranked.into_iter().map(|(id, _, _)| id.clone()).collect()
+}
+
+/// The nodes to copy an output to now: enough of the ranked candidates
+/// (not holding it yet) to bring the live copies besides `master` up to
+/// `wanted`.
+pub fn copies_to_make(
+    holders: &[String],
+    is_live: impl Fn(&str) -> bool,
+    master: &str,
+    candidates: &[String],
+    wanted: usize,
+) -> Vec<String> {
+    let live_backups = holders
+        .iter()
+        .filter(|h| h.as_str() != master && is_live(h))
+        .count();
+    let missing = wanted.saturating_sub(live_backups);
+    candidates
+        .iter()
+        .filter(|c| c.as_str() != master && !holders.contains(c))
+        .take(missing)
+        .cloned()
+        .collect()
+}
+
+/// The blobs a node must keep, from the replicated job table: every
+/// output; the source of a job still running, or ended less than
+/// `keep_sources_ms` ago; the shards (split and encoded) of running jobs.
+pub fn referenced<'a>(
+    jobs: impl IntoIterator<Item = &'a JobRecord>,
+    now_ms: u64,
+    keep_sources_ms: u64,
+) -> HashSet<String> {
+    let mut keep = HashSet::new();
+    for job in jobs {
+        if let Some(output) = &job.output {
+            keep.insert(output.sha256.clone());
+        }
+        let running = !job.status.is_final();
+        if running || now_ms.saturating_sub(job.updated_unix_ms) < keep_sources_ms {
+            keep.insert(job.source.sha256.clone());
+        }
+        if running {
+            for shard in &job.shards {
+                keep.insert(shard.source.sha256.clone());
+                if let Some(encoded) = &shard.encoded {
+                    keep.insert(encoded.sha256.clone());
+                }
+            }
+        }
+    }
+    keep.remove("");
+    keep
+}
+
+/// Every blob the table mentions at all (sources, outputs, shards of any
+/// job): a blob mentioned but not [`referenced`] is known garbage.
+pub fn mentioned<'a>(jobs: impl IntoIterator<Item = &'a JobRecord>) -> HashSet<String> {
+    let mut all = HashSet::new();
+    for job in jobs {
+        all.insert(job.source.sha256.clone());
+        if let Some(output) = &job.output {
+            all.insert(output.sha256.clone());
+        }
+        for shard in &job.shards {
+            all.insert(shard.source.sha256.clone());
+            if let Some(encoded) = &shard.encoded {
+                all.insert(encoded.sha256.clone());
+            }
+        }
+    }
+    all.remove("");
+    all
+}
+
+/// Whether an unreferenced blob goes now (pure): one the table mentions,
+/// or mentioned at the last pass (its job ended or was deleted), goes at
+/// once; one never seen mentioned goes only once older than `min_age_s`
+/// (it may be an upload or shard whose command is not applied yet).
+pub fn collect_now(known: bool, age_s: f64, min_age_s: f64) -> bool {
+    known || age_s >= min_age_s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ids(v: &[&str]) -> Vec<String> {
+        v.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn copies_go_to_the_best_nodes_not_holding_one_until_enough_are_live() {
+        let live = |n: &str| n != "dead";
+        let candidates = ids(&["b", "c", "d"]);
+        assert_eq!(
+            copies_to_make(&ids(&["m"]), live, "m", &candidates, 2),
+            ids(&["b", "c"])
+        );
+        assert_eq!(
+            copies_to_make(&ids(&["m", "b"]), live, "m", &candidates, 2),
+            ids(&["c"])
+        );
+        assert!(copies_to_make(&ids(&["m", "b", "c"]), live, "m", &candidates, 2).is_empty());
+        // A dead holder does not count; its replacement is another node.
+        assert_eq!(
+            copies_to_make(&ids(&["m", "dead", "b"]), live, "m", &candidates, 2),
+            ids(&["c"])
+        );
+        // A new master that holds no copy itself: backups still count.
+        assert!(copies_to_make(&ids(&["old", "b", "c"]), live, "m", &candidates, 2).is_empty());
+    }
+
+    #[test]
+    fn wanted_copies_are_capped_by_the_cluster() {
+        assert_eq!(wanted(2, 5), 2);
+        assert_eq!(wanted(2, 1), 1);
+        assert_eq!(wanted(2, 0), 0);
+        assert_eq!(wanted(0, 4), 0);
+    }
+
+    #[test]
+    fn preferred_backup_servers_come_first_then_the_lowest_score() {
+        let live = vec![
+            ("a".to_string(), "h1:1".to_string(), 5.0),
+            ("b".to_string(), "h2:1".to_string(), 1.0),
+            ("c".to_string(), "h3:1".to_string(), 3.0),
+        ];
+        assert_eq!(rank_candidates(&live, &[]), ids(&["b", "c", "a"]));
+        assert_eq!(
+            rank_candidates(&live, &ids(&["h1:1"])),
+            ids(&["a", "b", "c"])
+        );
+    }
+
+    #[test]
+    fn outputs_stay_sources_for_a_while_and_shards_only_while_running() {
+        use crate::jobs::{Command, JobTable, apply};
+        use crate::store::BlobRef;
+        let blob = |n: u8| BlobRef {
+            sha256: format!("{n:02x}").repeat(32),
+            size: 1,
+        };
+        let params = crate::params::RawParams {
+            target_width: 320,
+            target_height: 180,
+            ..Default::default()
+        }
+        .validate()
+        .expect("valid");
+        let mut table = JobTable::default();
+        let accept = Command::Accept {
+            requested_id: "j".into(),
+            params,
+            source: blob(1),
+            source_holders: vec![],
+            at_ms: 0,
+        };
+        apply(&mut table, &accept);
+        let running = referenced(table.list(), 1_000, 10_000);
+        assert!(running.contains(&blob(1).sha256));
+        let complete = Command::Complete {
+            job: "j".into(),
+            output: blob(2),
+            frames: 1,
+            holders: vec![],
+            timings: Default::default(),
+            message: String::new(),
+            at_ms: 1_000,
+        };
+        apply(&mut table, &complete);
+        let fresh = referenced(table.list(), 2_000, 10_000);
+        assert!(fresh.contains(&blob(1).sha256) && fresh.contains(&blob(2).sha256));
+        let later = referenced(table.list(), 20_000, 10_000);
+        assert!(!later.contains(&blob(1).sha256), "the source expired");
+        assert!(later.contains(&blob(2).sha256), "outputs stay");
+        assert!(mentioned(table.list()).contains(&blob(1).sha256));
+    }
+
+    #[test]
+    fn unreferenced_blobs_go_at_once_only_if_they_were_referenced_before() {
+        assert!(collect_now(true, 0.0, 600.0));
+        assert!(!collect_now(false, 10.0, 600.0));
+        assert!(collect_now(false, 601.0, 600.0));
+    }
+}

@@ -1,0 +1,158 @@
+//! The leader's backup loop: every finished output is copied to the
+//! wanted number of live nodes (after completion, and again whenever a
+//! holder dies or loses its copy), and losses reported by nodes' scrubs
+//! are recorded. Woken at once by a completed job or a reported loss,
+//! otherwise every few seconds.
+
+use std::time::Duration;
+
+use super::plan;
+use crate::cluster::{Protocol, blobs};
+use crate::context::Ctx;
+use crate::jobs::{Command, JobStatus, now_unix_ms};
+use crate::store::BlobRef;
+
+const EVERY: Duration = Duration::from_secs(3);
+
+/// One job whose output may need copies.
+struct Output {
+    job: String,
+    blob: BlobRef,
+    holders: Vec<String>,
+}
+
+/// Live vidshard nodes other than the leader: (id, address, score).
+fn live_others(ctx: &Ctx) -> Vec<(String, String, f32)> {
+    ctx.membership
+        .lock()
+        .members()
+        .filter(|m| m.alive && m.protocol == Protocol::Vidshard && m.node_id != ctx.node_id)
+        .map(|m| (m.node_id.clone(), m.address.clone(), m.load.score))
+        .collect()
+}
+
+pub async fn run(ctx: Ctx) {
+    loop {
+        tokio::select! {
+            _ = ctx.shutdown.cancelled() => return,
+            _ = ctx.backups_wake.notified() => {}
+            _ = tokio::time::sleep(EVERY) => {}
+        }
+        if ctx.is_master() {
+            record_losses(&ctx).await;
+            replicate_all(&ctx).await;
+        }
+    }
+}
+
+/// Records the losses nodes reported (their heartbeats, or this node's
+/// own scrub) as `BlobLost` commands.
+async fn record_losses(ctx: &Ctx) {
+    let reported: Vec<(String, String)> = {
+        let mut lost = ctx
+            .reported_losses
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        std::mem::take(&mut *lost).into_iter().collect()
+    };
+    for (node, sha256) in reported {
+        tracing::warn!(%node, blob = %sha256, "a node lost its copy of a blob; replacing it");
+        let command = Command::BlobLost {
+            sha256: sha256.clone(),
+            node: node.clone(),
+            at_ms: now_unix_ms(),
+        };
+        if ctx.consensus.write(command).await.is_err() {
+            // Not recorded (no longer leading?): keep it for the next try.
+            let mut lost = ctx
+                .reported_losses
+                .lock()
+                .unwrap_or_else(|p| p.into_inner());
+            lost.insert((node, sha256));
+        }
+    }
+}
+
+async fn replicate_all(ctx: &Ctx) {
+    let outputs: Vec<Output> = ctx
+        .jobs
+        .lock()
+        .list()
+        .iter()
+        .filter(|j| j.status == JobStatus::Completed)
+        .filter_map(|j| {
+            Some(Output {
+                job: j.id.clone(),
+                blob: j.output.clone()?,
+                holders: j.output_holders.clone(),
+            })
+        })
+        .collect();
+    for output in outputs {
+        if !ctx.is_master() || ctx.shutdown.is_cancelled() {
+            return;
+        }
+        replicate(ctx, output).await;
+    }
+}
+
+/// Brings one output up to the wanted number of live copies.
+async fn replicate(ctx: &Ctx, output: Output) {
+    let live = live_others(ctx);
+    let wanted = plan::wanted(ctx.config.backup_replicas, live.len());
+    let candidates = plan::rank_candidates(&live, &ctx.config.backup_servers);
+    let is_live = |id: &str| live.iter().any(|(n, _, _)| n == id);
+    let targets = plan::copies_to_make(&output.holders, is_live, &ctx.node_id, &candidates, wanted);
+    if targets.is_empty() {
+        return;
+    }
+    // Sent from here: a new master first fetches the copy it lacks.
+    if let Err(why) = blobs::ensure_local(ctx, &output.blob, &output.holders).await {
+        tracing::warn!(job = %output.job, reason = %why, "cannot replicate the output: no copy reachable");
+        return;
+    }
+    let mut holders = output.holders.clone();
+    if !holders.contains(&ctx.node_id) {
+        holders.insert(0, ctx.node_id.clone());
+    }
+    set_pending(ctx, &output.job, &targets);
+    for target in &targets {
+        let Some(address) = live
+            .iter()
+            .find(|(n, _, _)| n == target)
+            .map(|(_, a, _)| a.clone())
+        else {
+            continue;
+        };
+        let purpose = format!("output of job {}", output.job);
+        let started = std::time::Instant::now();
+        match blobs::push(ctx, &address, &output.blob, &purpose).await {
+            Ok(()) => {
+                let seconds = started.elapsed().as_secs_f64();
+                let mb_s = output.blob.size as f64 / 1e6 / seconds.max(1e-6);
+                tracing::info!(job = %output.job, to = %target, seconds, mb_s, "output copied to a backup node");
+                holders.push(target.clone());
+            }
+            Err(e) => {
+                tracing::warn!(job = %output.job, to = %target, error = %e, "copying the output failed")
+            }
+        }
+    }
+    set_pending(ctx, &output.job, &[]);
+    if holders != output.holders {
+        let command = Command::OutputHolders {
+            job: output.job.clone(),
+            holders,
+            at_ms: now_unix_ms(),
+        };
+        if let Err(e) = ctx.consensus.write(command).await {
+            tracing::warn!(job = %output.job, error = %e, "could not record the output's holders");
+        }
+    }
+}
+
+fn set_pending(ctx: &Ctx, job: &str, nodes: &[String]) {
+    ctx.jobs
+        .lock()
+        .edit(job, |j| j.output_pending = nodes.to_vec());
+}
