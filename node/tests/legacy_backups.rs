@@ -221,3 +221,42 @@ async fn original_masters_can_use_the_node_as_a_backup_server() {
         [("holiday.mkv", sha256(&video)), ("talk", sha256(&newer))]
     );
 }
+
+/// A message over the 1 GiB NodeService limit (what an original master
+/// sends for a video that large) is refused with a clear status, and the
+/// node neither stores anything nor falls over.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_oversized_replicate_video_is_refused_with_a_clear_status() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let node = NodeProc::start(&dir.path().join("data"), &[]);
+    let channel = node.channel().await;
+    let before = blob_count(&dir.path().join("data"));
+    let status = NodeServiceClient::new(channel.clone())
+        .max_encoding_message_size(usize::MAX)
+        .replicate_video(ReplicateVideoRequest {
+            video_id: "huge.mp4".into(),
+            video_data: vec![0u8; 1024 * MIB + MIB],
+            container: "mp4".into(),
+        })
+        .await
+        .expect_err("a message over 1 GiB must be refused");
+    assert!(
+        matches!(
+            status.code(),
+            tonic::Code::OutOfRange | tonic::Code::ResourceExhausted | tonic::Code::Internal
+        ),
+        "{status}"
+    );
+    assert!(
+        status.message().contains("too large") || status.message().contains("larger"),
+        "{status}"
+    );
+    assert_eq!(
+        blob_count(&dir.path().join("data")),
+        before,
+        "nothing stored"
+    );
+    // Still serving.
+    let pulled = pull(channel).await;
+    assert!(pulled.success, "{}", pulled.message);
+}
