@@ -8,7 +8,6 @@ use super::app::{Action, Event, Modal, Outcome, TaskUpdate};
 use super::app_tests::{logs, status};
 use super::fixtures::{A, char, feed, key};
 use super::form::Entry;
-use super::input::DELETE_UNAVAILABLE;
 use super::scenarios;
 
 #[test]
@@ -60,7 +59,7 @@ fn election_asks_naming_the_master_and_shows_the_reply() {
 }
 
 #[test]
-fn delete_confirms_then_says_it_is_not_available() {
+fn delete_confirms_then_asks_the_node() {
     let (mut app, _) = scenarios::healthy("t");
     app.handle(char('d'));
     assert!(
@@ -68,12 +67,17 @@ fn delete_confirms_then_says_it_is_not_available() {
     );
     let out = app.handle(char('y'));
     assert!(
-        out.iter().all(|a| matches!(a, Action::Log(_))),
-        "no RPC is attempted: {out:?}"
+        out.iter()
+            .any(|a| matches!(a, Action::Delete { job_id, .. } if job_id == "clip-7")),
+        "the delete RPC is asked for: {out:?}"
     );
-    let (level, text) = status(&app);
-    assert_eq!(level, Level::Warn);
-    assert!(text.starts_with(DELETE_UNAVAILABLE), "{text}");
+    let (level, text) = Outcome::Deleted {
+        job_id: "clip-7".into(),
+        message: "job clip-7 deleted".into(),
+    }
+    .describe();
+    assert_eq!(level, Level::Info);
+    assert!(text.contains("deleted job clip-7"), "{text}");
 }
 
 #[test]

@@ -12,7 +12,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use anyhow::{Context, Result, bail};
 use tokio::sync::mpsc;
-use vidshard_proto::v1::{JobParams, TriggerElectionRequest, UploadHeader};
+use vidshard_proto::v1::{DeleteJobRequest, JobParams, TriggerElectionRequest, UploadHeader};
 
 use super::app::{Action, Event, Outcome, TaskUpdate};
 use super::form::{self, Entry, UploadSpec};
@@ -73,6 +73,9 @@ impl Executor {
                 to_node_id,
             } => {
                 self.supervise(id, async move { elect(&node, to_node_id).await });
+            }
+            Action::Delete { id, node, job_id } => {
+                self.supervise(id, async move { delete(&node, job_id).await });
             }
             Action::ListDir { input } => {
                 let tx = self.tx.clone();
@@ -190,6 +193,23 @@ async fn retrieve(
         bytes: saved.bytes,
         sha256: saved.sha256,
         verified,
+    })
+}
+
+async fn delete(node: &str, job_id: String) -> Result<Outcome> {
+    let node = Node::connect(node).await?;
+    let reply = node
+        .jobs()
+        .delete_job(DeleteJobRequest { id: job_id.clone() })
+        .await
+        .map_err(rpc)?
+        .into_inner();
+    if !reply.deleted {
+        anyhow::bail!("job {job_id} not deleted: {}", reply.message);
+    }
+    Ok(Outcome::Deleted {
+        job_id,
+        message: reply.message,
     })
 }
 

@@ -13,9 +13,6 @@ use super::form::{PathPrompt, UploadForm};
 use super::keys::{Command, Scope, command_for};
 use crate::client::{JobState, classify_status};
 
-/// The one honest answer to `d` until the node has a delete RPC.
-pub const DELETE_UNAVAILABLE: &str = "delete is not available on this cluster yet";
-
 const PANES: [Pane; 4] = [Pane::Nodes, Pane::Jobs, Pane::Shards, Pane::Log];
 
 impl App {
@@ -133,8 +130,13 @@ impl App {
                 ]
             }
             Pending::Delete { job_id } => {
-                let text = format!("{DELETE_UNAVAILABLE}: job {job_id} was not deleted");
-                vec![self.report(Level::Warn, text)]
+                let id = self.start_task(format!("delete {job_id}"), "asking");
+                let node = self.action_target();
+                let say = self.say(
+                    Level::Info,
+                    &format!("asking {node} to delete job {job_id}"),
+                );
+                vec![say, Action::Delete { id, node, job_id }]
             }
         }
     }

@@ -85,6 +85,10 @@ pub enum Outcome {
         new_master: String,
         term: u64,
     },
+    Deleted {
+        job_id: String,
+        message: String,
+    },
 }
 
 /// What the run loop must do.
@@ -107,6 +111,11 @@ pub enum Action {
         id: u64,
         node: String,
         to_node_id: String,
+    },
+    Delete {
+        id: u64,
+        node: String,
+        job_id: String,
     },
     /// List the directory of `input` for Tab completion.
     ListDir {
@@ -155,6 +164,9 @@ impl Outcome {
                 message,
                 ..
             } => (Level::Warn, format!("election not accepted: {message}")),
+            Outcome::Deleted { job_id, message } => {
+                (Level::Info, format!("deleted job {job_id}: {message}"))
+            }
         }
     }
 }
