@@ -15,14 +15,15 @@ cargo build --release --workspace --quiet
 NODE=target/release/vidshard-node
 CLIENT=target/release/vidshard
 WORK="${BENCH_DIR:-$(mktemp -d /tmp/vidshard-backups.XXXXXX)}"
-DURATION="${SECONDS_OF_VIDEO:-40}"
+mkdir -p "$WORK"
+DURATION="${SECONDS_OF_VIDEO:-20}"
 PIDS=()
 trap 'for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done' EXIT
 
 peak_rss_mb() { awk '/VmHWM/ {printf "%d", $2/1024}' "/proc/$1/status" 2>/dev/null || echo 0; }
 
-echo "== a ${DURATION} s 1280x720 clip"
-ffmpeg -nostdin -v error -y -f lavfi -i testsrc2=size=1280x720:rate=30 \
+echo "== a ${DURATION} s 1280x720 clip (with noise, so the output is large)"
+ffmpeg -nostdin -v error -y -f lavfi -i "testsrc2=size=1280x720:rate=30,noise=alls=30:allf=t" \
     -f lavfi -i sine=frequency=440:sample_rate=48000 -t "$DURATION" \
     -c:v libx264 -preset ultrafast -crf 18 -pix_fmt yuv420p -c:a aac "$WORK/clip.mp4"
 
@@ -58,7 +59,8 @@ print(f"output: {size / 1e6:.0f} MB")
 for c in copies:
     mb_s = float(re.search(r"mb_s=([0-9.]+)", c).group(1))
     secs = float(re.search(r"seconds=([0-9.]+)", c).group(1))
-    print(f"copy to {re.search(r'to=(\S+)', c).group(1)}: {secs:.2f} s, {mb_s:.0f} MB/s (streamed, sha256 checked on arrival, fsynced)")
+    to = re.search(r"to=(\S+)", c).group(1)
+    print(f"copy to {to}: {secs:.2f} s, {mb_s:.0f} MB/s (streamed, sha256 checked on arrival, fsynced)")
 print(f"job completed -> 2 verified copies: {(at(copies[-1]) - at(done)).total_seconds():.2f} s")
 PY
 start=$(date +%s.%N)

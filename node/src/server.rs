@@ -141,6 +141,8 @@ pub async fn run(
         .await
         .context("building the reflection service")?;
     let serve = tonic::transport::Server::builder()
+        .initial_stream_window_size(crate::cluster::peers::WINDOW)
+        .initial_connection_window_size(2 * crate::cluster::peers::WINDOW)
         .add_routes(routes)
         .serve_with_incoming_shutdown(
             TcpListenerStream::new(listener),
