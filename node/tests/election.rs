@@ -224,3 +224,36 @@ async fn a_removed_node_stops_voting_and_gets_no_more_work() {
     );
     assert_eq!(json_of(&out)["master_address"], asked.as_str());
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_leader_stopped_with_sigterm_hands_leadership_over_first() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut cluster = Cluster::start(dir.path());
+    let master = cluster.formed().await;
+    let m = cluster.index_of(&master).expect("index");
+    let survivors: Vec<String> = cluster
+        .addresses()
+        .into_iter()
+        .filter(|a| *a != master)
+        .collect();
+    let node = cluster.nodes.remove(m);
+    let started = Instant::now();
+    let (status, log) = tokio::task::spawn_blocking(move || node.terminate_with_log())
+        .await
+        .expect("stop");
+    assert!(status.success(), "exit {status}");
+    assert!(
+        log.contains("handed leadership over before stopping"),
+        "{log}"
+    );
+    let (named, _) = wait_for("the survivors to name the new master", ELECT_LIMIT, || {
+        let survivors = survivors.clone();
+        async move { agreed_master(&survivors).await }
+    })
+    .await;
+    eprintln!(
+        "SIGTERM → stopped and {named} leads after {:?}",
+        started.elapsed()
+    );
+    assert!(survivors.contains(&named));
+}

@@ -98,6 +98,21 @@ impl NodeProc {
         matches!(self.child.try_wait(), Ok(None))
     }
 
+    /// Sends SIGTERM, waits for the exit status, and answers it with the
+    /// whole log (read until the node's last line, "stopped", arrived).
+    pub fn terminate_with_log(self) -> (std::process::ExitStatus, String) {
+        let log = self.log.clone();
+        let status = self.terminate();
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        loop {
+            let text = log.lock().expect("log").join("\n");
+            if text.contains(" stopped") || std::time::Instant::now() > deadline {
+                return (status, text);
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
     /// Sends SIGTERM and waits for the exit status.
     pub fn terminate(mut self) -> std::process::ExitStatus {
         let pid = self.child.id().to_string();
