@@ -13,6 +13,8 @@ pub mod config;
 pub mod context;
 pub mod events;
 pub mod ids;
+#[cfg(test)]
+mod ids_props;
 pub mod jobs;
 pub mod media;
 pub mod metrics;

@@ -18,7 +18,11 @@ const BYTES_PER_SECOND: f64 = 64e6;
 pub fn held_by(ctx: &Ctx) -> Vec<BlobRef> {
     let me = &ctx.node_id;
     let mut held = BTreeSet::new();
-    for job in ctx.jobs.lock().list() {
+    let jobs = ctx.jobs.lock();
+    // Only what is still kept: an expired source is garbage, not a loss.
+    let keep_ms = (ctx.config.keep_sources.max(0.0) * 3_600_000.0) as u64;
+    let kept = super::plan::referenced(jobs.list(), crate::jobs::now_unix_ms(), keep_ms);
+    for job in jobs.list() {
         if job.source_holders.contains(me) {
             held.insert((job.source.sha256.clone(), job.source.size));
         }
@@ -38,7 +42,7 @@ pub fn held_by(ctx: &Ctx) -> Vec<BlobRef> {
         }
     }
     held.into_iter()
-        .filter(|(sha, _)| !sha.is_empty())
+        .filter(|(sha, _)| kept.contains(sha))
         .map(|(sha256, size)| BlobRef { sha256, size })
         .collect()
 }
