@@ -30,6 +30,10 @@ pub struct Cli {
     #[arg(long, global = true)]
     pub json: bool,
 
+    /// The cluster token, when the nodes were started with one.
+    #[arg(long, global = true, env = "VIDSHARD_TOKEN", hide_env_values = true)]
+    pub token: Option<String>,
+
     #[command(subcommand)]
     pub command: Option<Command>,
 }

@@ -8,6 +8,7 @@ use std::fmt;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
+use tonic::metadata::{Ascii, MetadataValue};
 use tonic::transport::{Channel, Endpoint};
 use tonic::{Code, Status};
 use vidshard_proto::replication::master_service_client::MasterServiceClient;
@@ -121,10 +122,44 @@ pub fn rpc(status: Status) -> anyhow::Error {
     .into()
 }
 
+/// The cluster token every call carries (set once at start).
+static TOKEN: std::sync::OnceLock<Option<MetadataValue<Ascii>>> = std::sync::OnceLock::new();
+
+/// Sets the token from `--token`/`VIDSHARD_TOKEN`.
+pub fn set_token(token: Option<&str>) -> Result<()> {
+    let value = match token.filter(|t| !t.is_empty()) {
+        None => None,
+        Some(t) => Some(
+            format!("Bearer {t}")
+                .parse()
+                .map_err(|_| anyhow::anyhow!("--token must be printable ASCII"))?,
+        ),
+    };
+    let _ = TOKEN.set(value);
+    Ok(())
+}
+
+/// Adds the token to every call.
+#[derive(Clone, Copy)]
+pub struct WithToken;
+
+impl tonic::service::Interceptor for WithToken {
+    fn call(&mut self, mut request: tonic::Request<()>) -> Result<tonic::Request<()>, Status> {
+        if let Some(Some(value)) = TOKEN.get() {
+            request
+                .metadata_mut()
+                .insert("authorization", value.clone());
+        }
+        Ok(request)
+    }
+}
+
+type NodeChannel = tonic::service::interceptor::InterceptedService<Channel, WithToken>;
+
 /// An open channel to one node, with typed clients on top of it.
 #[derive(Clone)]
 pub struct Node {
-    channel: Channel,
+    channel: NodeChannel,
     /// The address as given (shown in messages).
     pub address: String,
 }
@@ -143,7 +178,7 @@ impl Node {
             .await
             .with_context(|| format!("cannot connect to node {uri}"))?;
         Ok(Node {
-            channel,
+            channel: tonic::service::interceptor::InterceptedService::new(channel, WithToken),
             address: uri,
         })
     }
@@ -175,15 +210,15 @@ impl Node {
         }
     }
 
-    pub fn jobs(&self) -> JobsClient<Channel> {
+    pub fn jobs(&self) -> JobsClient<NodeChannel> {
         JobsClient::new(self.channel.clone()).max_decoding_message_size(MAX_DECODING)
     }
 
-    pub fn cluster(&self) -> ClusterClient<Channel> {
+    pub fn cluster(&self) -> ClusterClient<NodeChannel> {
         ClusterClient::new(self.channel.clone()).max_decoding_message_size(MAX_DECODING)
     }
 
-    pub fn master(&self) -> MasterServiceClient<Channel> {
+    pub fn master(&self) -> MasterServiceClient<NodeChannel> {
         MasterServiceClient::new(self.channel.clone()).max_decoding_message_size(MAX_DECODING)
     }
 

@@ -81,6 +81,10 @@ fn print_report(report: &Report, json: bool) {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    if let Err(err) = client::set_token(cli.token.as_deref()) {
+        eprintln!("vidshard: {err}");
+        return ExitCode::from(2);
+    }
     let Some(command) = cli.command else {
         if cli.json {
             eprintln!(

@@ -48,8 +48,8 @@ pub async fn run(config: Config, events: EventLog, stop: CancellationToken) -> a
         .with_context(|| format!("binding {}:{}", config.host, config.port))?;
     let local = listener.local_addr().context("reading the bound address")?;
     let address = config.advertised_address(local.port());
-    if !local.ip().is_loopback() {
-        tracing::warn!(%address, "listening beyond loopback without TLS or a token: keep this network trusted");
+    if !local.ip().is_loopback() && config.token.is_none() {
+        tracing::warn!(%address, "listening beyond loopback without a cluster token (and no TLS yet): keep this network trusted");
     }
     let slots_total = config.effective_slots();
     let config_uploads = config.max_uploads as usize;
@@ -65,7 +65,15 @@ pub async fn run(config: Config, events: EventLog, stop: CancellationToken) -> a
         shutdown.clone(),
     ));
     let jobs = SharedJobs::default();
-    let peers = Peers::default();
+    if let Some(token) = config.token.as_deref() {
+        let header: Result<tonic::metadata::MetadataValue<tonic::metadata::Ascii>, _> =
+            format!("Bearer {token}").parse();
+        anyhow::ensure!(
+            !token.is_empty() && header.is_ok(),
+            "--token must be non-empty printable ASCII (it travels in a header)"
+        );
+    }
+    let peers = Peers::with_token(config.token.as_deref());
     let consensus = Consensus::start(
         &config.data_dir,
         &node_id,

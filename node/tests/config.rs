@@ -69,9 +69,10 @@ fn the_example_file_is_exactly_the_defaults() {
     assert_eq!(defaults.master, None);
     assert_eq!(defaults.advertise, None);
     assert_eq!(defaults.metrics_addr, None);
+    assert_eq!(defaults.token, None);
     let table: toml::Table = text.parse().expect("toml");
     for key in known_keys() {
-        if key == "master" || key == "advertise" || key == "metrics_addr" {
+        if ["master", "advertise", "metrics_addr", "token"].contains(&key.as_str()) {
             assert!(
                 text.lines().any(|l| l.starts_with(&format!("# {key} = "))),
                 "the example shows `{key}` commented out"

@@ -9,5 +9,6 @@ pub mod membership;
 pub mod peers;
 pub mod probe;
 pub mod raft;
+pub mod token;
 
 pub use membership::{Liveness, Member, Membership, Protocol, SharedMembership};

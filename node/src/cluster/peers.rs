@@ -5,7 +5,13 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use tonic::service::interceptor::InterceptedService;
 use tonic::transport::{Channel, Endpoint};
+
+use super::token::SendToken;
+
+/// A channel to another node that adds the cluster token to every call.
+pub type PeerChannel = InterceptedService<Channel, SendToken>;
 
 /// HTTP/2 flow-control window for node-to-node streams.
 pub const WINDOW: u32 = 8 << 20;
@@ -13,18 +19,33 @@ pub const WINDOW: u32 = 8 << 20;
 /// How long connecting to a peer may take before the call fails.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
 
-#[derive(Debug, Clone, Default)]
+#[derive(Clone, Default)]
 pub struct Peers {
     channels: Arc<Mutex<HashMap<String, Channel>>>,
+    token: SendToken,
+}
+
+impl std::fmt::Debug for Peers {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Peers")
+    }
 }
 
 impl Peers {
+    /// Peers reached with the cluster `token` (if any).
+    pub fn with_token(token: Option<&str>) -> Self {
+        Self {
+            channels: Arc::default(),
+            token: SendToken::new(token),
+        }
+    }
+
     /// A channel to `address` ("host:port"). Connection happens on first
     /// use, so this never blocks.
-    pub fn channel(&self, address: &str) -> Result<Channel, tonic::transport::Error> {
+    pub fn channel(&self, address: &str) -> Result<PeerChannel, tonic::transport::Error> {
         let mut channels = self.channels.lock().unwrap_or_else(|p| p.into_inner());
         if let Some(channel) = channels.get(address) {
-            return Ok(channel.clone());
+            return Ok(InterceptedService::new(channel.clone(), self.token.clone()));
         }
         let channel = Endpoint::from_shared(format!("http://{address}"))?
             .connect_timeout(CONNECT_TIMEOUT)
@@ -38,6 +59,6 @@ impl Peers {
             .initial_connection_window_size(2 * WINDOW)
             .connect_lazy();
         channels.insert(address.to_string(), channel.clone());
-        Ok(channel)
+        Ok(InterceptedService::new(channel, self.token.clone()))
     }
 }

@@ -63,6 +63,8 @@ pub struct FileConfig {
     pub log_format: Option<LogFormat>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub metrics_addr: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub token: Option<String>,
 }
 
 /// A config file that cannot be used: `{file}: {message}`, where the
@@ -106,6 +108,7 @@ pub fn expected(key: &str) -> &'static str {
         "role" => "\"master\" or \"worker\"",
         "master" | "advertise" => "a \"HOST:PORT\" string, e.g. \"10.0.0.1:50051\"",
         "metrics_addr" => "a \"HOST:PORT\" string, e.g. \"127.0.0.1:9090\"",
+        "token" => "a string",
         "nodes" | "backup_servers" => {
             "an array of \"HOST:PORT\" strings, e.g. [\"10.0.0.2:50051\"]"
         }
@@ -245,6 +248,7 @@ impl FileConfig {
             upload_idle_seconds,
             log_format,
             metrics_addr,
+            token,
             config: _,
         } = config.clone();
         Self {
@@ -270,6 +274,7 @@ impl FileConfig {
             upload_idle_seconds: Some(upload_idle_seconds),
             log_format: Some(log_format),
             metrics_addr,
+            token,
         }
     }
 }
@@ -292,6 +297,7 @@ mod tests {
         all.master = Some("m:1".into());
         all.advertise = Some("a:1".into());
         all.metrics_addr = Some("127.0.0.1:9090".into());
+        all.token = Some("t".into());
         let table = toml::Table::try_from(FileConfig::from_config(&all)).expect("serialize");
         let mut fields: Vec<String> = table.keys().cloned().collect();
         let mut wanted = keys.clone();

@@ -135,6 +135,12 @@ pub struct Config {
     #[arg(long)]
     pub metrics_addr: Option<String>,
 
+    /// Shared cluster token: every RPC to this node must carry it
+    /// (`authorization: Bearer …`) and this node sends it to the others.
+    /// Off when unset (the original client keeps working).
+    #[arg(long, env = "VIDSHARD_TOKEN", hide_env_values = true)]
+    pub token: Option<String>,
+
     /// Config file (TOML): one key per flag, named with `_` for `-`
     /// (data_dir = "/var/lib/vidshard"). Flags and VIDSHARD_* environment
     /// variables override it; it overrides the built-in defaults.
@@ -198,6 +204,7 @@ pub fn merge(cli: Config, explicit: &BTreeSet<String>, file: FileConfig) -> Conf
         upload_idle_seconds,
         log_format,
         metrics_addr,
+        token,
     } = file;
     macro_rules! fill {
         ($($key:ident),* $(,)?) => {$(
@@ -234,6 +241,9 @@ pub fn merge(cli: Config, explicit: &BTreeSet<String>, file: FileConfig) -> Conf
     }
     if advertise.is_some() && !explicit.contains("advertise") {
         config.advertise = advertise;
+    }
+    if token.is_some() && !explicit.contains("token") && config.token.is_none() {
+        config.token = token;
     }
     if metrics_addr.is_some() && !explicit.contains("metrics_addr") {
         config.metrics_addr = metrics_addr;

@@ -53,7 +53,7 @@ pub fn marked<T>(message: T) -> Request<T> {
 }
 
 /// A channel to the leader at `address`.
-pub fn channel(ctx: &Ctx, address: &str) -> Result<tonic::transport::Channel, Status> {
+pub fn channel(ctx: &Ctx, address: &str) -> Result<crate::cluster::peers::PeerChannel, Status> {
     ctx.peers
         .channel(address)
         .map_err(|e| Status::unavailable(format!("cannot reach the master at {address}: {e}")))

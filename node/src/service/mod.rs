@@ -21,6 +21,9 @@ pub use node::original_term;
 pub use worker::MAX_LEGACY_SHARD;
 
 use tonic::server::NamedService;
+use tonic::service::interceptor::InterceptedService;
+
+use crate::cluster::token::RequireToken;
 use tonic::service::Routes;
 use tonic_health::ServingStatus;
 use vidshard_proto::replication::master_service_server::MasterServiceServer;
@@ -36,6 +39,11 @@ use crate::context::Ctx;
 /// Largest message any service decodes: a 1 MiB chunk plus headroom; the
 /// original client sends 1 MiB chunks.
 pub const MAX_MESSAGE: usize = 4 << 20;
+
+/// A service that refuses calls without the cluster token (when set).
+fn guarded<S>(service: S, auth: &RequireToken) -> InterceptedService<S, RequireToken> {
+    InterceptedService::new(service, auth.clone())
+}
 
 /// Every service of a node, ready to serve, with health and reflection.
 pub async fn routes(ctx: Ctx) -> Result<Routes, tonic_reflection::server::Error> {
@@ -69,30 +77,40 @@ pub async fn routes(ctx: Ctx) -> Result<Routes, tonic_reflection::server::Error>
             .await;
     }
     // "" (the whole server) starts SERVING in `health_reporter`.
-    Ok(Routes::new(
+    let auth = RequireToken::new(ctx.config.token.as_deref());
+    Ok(Routes::new(guarded(
         MasterServiceServer::new(master::Master::new(ctx.clone()))
             .max_decoding_message_size(MAX_MESSAGE),
-    )
-    .add_service(
+        &auth,
+    ))
+    .add_service(guarded(
         WorkerServiceServer::new(worker::Worker::new(ctx.clone()))
             .max_decoding_message_size(worker::MAX_LEGACY_SHARD + 4096),
-    )
-    .add_service(
+        &auth,
+    ))
+    .add_service(guarded(
         NodeServiceServer::new(node::Node::new(ctx.clone()))
             .max_decoding_message_size(crate::store::legacy_backups::MAX_NODE_MESSAGE),
-    )
-    .add_service(
+        &auth,
+    ))
+    .add_service(guarded(
         JobsServer::new(jobs::Jobs::new(ctx.clone())).max_decoding_message_size(MAX_MESSAGE),
-    )
-    .add_service(
+        &auth,
+    ))
+    .add_service(guarded(
         WorkerServer::new(shard_worker::ShardWorker::new(ctx.clone()))
             .max_decoding_message_size(MAX_MESSAGE),
-    )
-    .add_service(ClusterServer::new(cluster::Cluster::new(ctx.clone())))
-    .add_service(
+        &auth,
+    ))
+    .add_service(guarded(
+        ClusterServer::new(cluster::Cluster::new(ctx.clone())),
+        &auth,
+    ))
+    .add_service(guarded(
         RaftServer::new(raft::RaftService::new(ctx))
             .max_decoding_message_size(crate::cluster::raft::network::MAX_RAFT_MESSAGE),
-    )
+        &auth,
+    ))
     .add_service(health_service)
     .add_service(reflection)
     .add_service(reflection_v1alpha))

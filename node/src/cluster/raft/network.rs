@@ -53,7 +53,9 @@ type RpcResult<T, E = openraft::error::Infallible> =
     Result<T, RPCError<NodeId, NodeInfo, RaftError<NodeId, E>>>;
 
 impl PeerNetwork {
-    fn client<E: std::error::Error>(&self) -> RpcResult<RaftClient<tonic::transport::Channel>, E> {
+    fn client<E: std::error::Error>(
+        &self,
+    ) -> RpcResult<RaftClient<crate::cluster::peers::PeerChannel>, E> {
         let channel = self
             .peers
             .channel(&self.node.address)
