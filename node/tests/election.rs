@@ -11,6 +11,9 @@ use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
+use tonic_health::pb::HealthCheckRequest;
+use tonic_health::pb::health_check_response::ServingStatus;
+use tonic_health::pb::health_client::HealthClient;
 use vidshard_proto::v1::WatchRequest;
 use vidshard_proto::v1::cluster_client::ClusterClient;
 
@@ -119,6 +122,25 @@ async fn vidshard_elect_moves_the_master_within_five_seconds_and_everyone_sees_i
     );
     assert!(node_stats(&target).await.expect("stats").is_master);
     assert!(!node_stats(&master).await.expect("stats").is_master);
+    // gRPC health follows: MasterService SERVING on the new master only.
+    let master_health = |address: String| async move {
+        HealthClient::new(lazy_channel(&address))
+            .check(HealthCheckRequest {
+                service: "replication.MasterService".into(),
+            })
+            .await
+            .ok()
+            .map(|r| r.into_inner().status)
+    };
+    wait_for("health to follow the new master", ELECT_LIMIT, || {
+        let (target, master) = (target.clone(), master.clone());
+        async move {
+            let serving = ServingStatus::Serving as i32;
+            let (new, old) = (master_health(target).await?, master_health(master).await?);
+            (new == serving && old != serving).then_some(())
+        }
+    })
+    .await;
     // The CLI, asked anywhere.
     for node in cluster.addresses() {
         let (named, named_term, _) = nodes_view(&node, &target);

@@ -40,6 +40,30 @@ use crate::context::Ctx;
 /// original client sends 1 MiB chunks.
 pub const MAX_MESSAGE: usize = 4 << 20;
 
+/// Keeps MasterService's health in step with Raft leadership.
+async fn follow_leadership(ctx: Ctx, health: tonic_health::server::HealthReporter) {
+    let mut metrics = ctx.consensus.raft.metrics();
+    let mut serving = ctx.is_master();
+    loop {
+        tokio::select! {
+            _ = ctx.shutdown.cancelled() => return,
+            changed = metrics.changed() => if changed.is_err() { return },
+        }
+        let now = ctx.is_master();
+        if now != serving {
+            serving = now;
+            let status = if now {
+                ServingStatus::Serving
+            } else {
+                ServingStatus::NotServing
+            };
+            health
+                .set_service_status(MasterServiceServer::<master::Master>::NAME, status)
+                .await;
+        }
+    }
+}
+
 /// A service that refuses calls without the cluster token (when set).
 fn guarded<S>(service: S, auth: &RequireToken) -> InterceptedService<S, RequireToken> {
     InterceptedService::new(service, auth.clone())
@@ -56,7 +80,8 @@ pub async fn routes(ctx: Ctx) -> Result<Routes, tonic_reflection::server::Error>
     let reflection_v1alpha = reflection().build_v1alpha()?;
     let reflection = reflection().build_v1()?;
     let (health, health_service) = tonic_health::server::health_reporter();
-    // The role is fixed at start: only the master serves MasterService.
+    // "This node is the master" follows Raft: the watcher below flips
+    // MasterService between SERVING and NOT_SERVING as leadership moves.
     let master_status = if ctx.is_master() {
         ServingStatus::Serving
     } else {
@@ -65,6 +90,8 @@ pub async fn routes(ctx: Ctx) -> Result<Routes, tonic_reflection::server::Error>
     health
         .set_service_status(MasterServiceServer::<master::Master>::NAME, master_status)
         .await;
+    ctx.tasks
+        .spawn(follow_leadership(ctx.clone(), health.clone()));
     for name in [
         WorkerServiceServer::<worker::Worker>::NAME,
         NodeServiceServer::<node::Node>::NAME,
