@@ -43,25 +43,29 @@ pub const MAX_MESSAGE: usize = 4 << 20;
 /// Keeps MasterService's health in step with Raft leadership.
 async fn follow_leadership(ctx: Ctx, health: tonic_health::server::HealthReporter) {
     let mut metrics = ctx.consensus.raft.metrics();
-    let mut serving = ctx.is_master();
+    let mut serving = None;
     loop {
+        let now = ctx.is_master();
+        if serving != Some(now) {
+            serving = Some(now);
+            set_master_health(&health, now).await;
+        }
         tokio::select! {
             _ = ctx.shutdown.cancelled() => return,
             changed = metrics.changed() => if changed.is_err() { return },
         }
-        let now = ctx.is_master();
-        if now != serving {
-            serving = now;
-            let status = if now {
-                ServingStatus::Serving
-            } else {
-                ServingStatus::NotServing
-            };
-            health
-                .set_service_status(MasterServiceServer::<master::Master>::NAME, status)
-                .await;
-        }
     }
+}
+
+async fn set_master_health(health: &tonic_health::server::HealthReporter, is_master: bool) {
+    let status = if is_master {
+        ServingStatus::Serving
+    } else {
+        ServingStatus::NotServing
+    };
+    health
+        .set_service_status(MasterServiceServer::<master::Master>::NAME, status)
+        .await;
 }
 
 /// A service that refuses calls without the cluster token (when set).
@@ -80,16 +84,9 @@ pub async fn routes(ctx: Ctx) -> Result<Routes, tonic_reflection::server::Error>
     let reflection_v1alpha = reflection().build_v1alpha()?;
     let reflection = reflection().build_v1()?;
     let (health, health_service) = tonic_health::server::health_reporter();
-    // "This node is the master" follows Raft: the watcher below flips
-    // MasterService between SERVING and NOT_SERVING as leadership moves.
-    let master_status = if ctx.is_master() {
-        ServingStatus::Serving
-    } else {
-        ServingStatus::NotServing
-    };
-    health
-        .set_service_status(MasterServiceServer::<master::Master>::NAME, master_status)
-        .await;
+    // "This node is the master" follows Raft: set now, then the watcher
+    // flips MasterService between SERVING and NOT_SERVING as it moves.
+    set_master_health(&health, ctx.is_master()).await;
     ctx.tasks
         .spawn(follow_leadership(ctx.clone(), health.clone()));
     for name in [
