@@ -20,6 +20,7 @@ use crate::context::Ctx;
 use crate::media::EncodeSpec;
 use crate::params::{MAX_DIMENSION, OutputFormat, RawParams};
 use crate::pipeline::Scratch;
+use crate::store::{BlobRef, CHUNK};
 use crate::worker::{self, ShardTask as LocalTask};
 
 /// Largest shard accepted (a 10 s shard is far smaller; this bounds disk).
@@ -73,6 +74,41 @@ pub fn spec_of(task: &ShardTask, threads: u32) -> Result<EncodeSpec, String> {
     })
 }
 
+/// Stores streamed bytes as a blob, checked against what was announced:
+/// chunks of at most 1 MiB, never more than `announced.size` bytes, and
+/// the sha256 and size at the end (a damaged blob is removed). The outer
+/// error is a broken call; the inner one a refusal, in words.
+async fn receive_blob(
+    ctx: &Ctx,
+    mut chunks: impl Stream<Item = Result<Vec<u8>, Status>> + Unpin,
+    announced: &BlobRef,
+) -> Result<Result<BlobRef, String>, Status> {
+    let internal = |e: crate::store::StoreError| Status::internal(e.to_string());
+    let mut writer = ctx.store.writer().await.map_err(internal)?;
+    while let Some(bytes) = chunks.next().await {
+        let bytes = bytes?;
+        if bytes.len() > CHUNK {
+            return Ok(Err(format!("chunk of {} bytes is over 1 MiB", bytes.len())));
+        }
+        if writer.size() + bytes.len() as u64 > announced.size {
+            return Ok(Err(format!(
+                "more than the announced {} bytes arrived",
+                announced.size
+            )));
+        }
+        writer.write(&bytes).await.map_err(internal)?;
+    }
+    let got = writer.finish().await.map_err(internal)?;
+    if got != *announced {
+        let _ = ctx.store.remove(&got.sha256).await;
+        return Ok(Err(format!(
+            "damaged in transit: got {} bytes with sha256 {}",
+            got.size, got.sha256
+        )));
+    }
+    Ok(Ok(got))
+}
+
 fn refuse(message: impl Into<String>) -> Response<RunShardReply> {
     Response::new(RunShardReply {
         success: false,
@@ -108,39 +144,20 @@ impl Worker for ShardWorker {
             Ok(spec) => spec,
             Err(reason) => return Ok(refuse(reason)),
         };
-        let mut writer = ctx
-            .store
-            .writer()
-            .await
-            .map_err(|e| Status::internal(e.to_string()))?;
-        while let Some(message) = stream.next().await {
-            let Some(Msg::Chunk(bytes)) = message?.msg else {
-                return Err(Status::invalid_argument(
-                    "only shard bytes may follow the task",
-                ));
-            };
-            if writer.size() + bytes.len() as u64 > task.size {
-                return Ok(refuse(format!(
-                    "more than the announced {} bytes arrived",
-                    task.size
-                )));
-            }
-            writer
-                .write(&bytes)
-                .await
-                .map_err(|e| Status::internal(e.to_string()))?;
-        }
-        let input = writer
-            .finish()
-            .await
-            .map_err(|e| Status::internal(e.to_string()))?;
-        if input.sha256 != task.sha256 || input.size != task.size {
-            let _ = ctx.store.remove(&input.sha256).await;
-            return Ok(refuse(format!(
-                "shard damaged in transit: got {} bytes with sha256 {}",
-                input.size, input.sha256
-            )));
-        }
+        let chunks = stream.map(|message| match message?.msg {
+            Some(Msg::Chunk(bytes)) => Ok(bytes),
+            _ => Err(Status::invalid_argument(
+                "only shard bytes may follow the task",
+            )),
+        });
+        let announced = BlobRef {
+            sha256: task.sha256.clone(),
+            size: task.size,
+        };
+        let input = match receive_blob(ctx, chunks, &announced).await? {
+            Ok(input) => input,
+            Err(reason) => return Ok(refuse(format!("shard {reason}"))),
+        };
         let running = ctx.worker_tasks.start(&task.task_id);
         let _permit = ctx
             .slots
@@ -256,39 +273,20 @@ impl Worker for ShardWorker {
                 header.size, ctx.config.max_upload_bytes
             ));
         }
-        let mut writer = ctx
-            .store
-            .writer()
-            .await
-            .map_err(|e| Status::internal(e.to_string()))?;
-        while let Some(message) = stream.next().await {
-            let Some(Part::Chunk(bytes)) = message?.part else {
-                return Err(Status::invalid_argument(
-                    "only blob bytes may follow the header",
-                ));
-            };
-            if bytes.len() > 1 << 20 || writer.size() + bytes.len() as u64 > header.size {
-                return refused(format!(
-                    "more than the announced {} bytes arrived",
-                    header.size
-                ));
-            }
-            writer
-                .write(&bytes)
-                .await
-                .map_err(|e| Status::internal(e.to_string()))?;
-        }
-        let got = writer
-            .finish()
-            .await
-            .map_err(|e| Status::internal(e.to_string()))?;
-        if got.sha256 != header.sha256 || got.size != header.size {
-            let _ = ctx.store.remove(&got.sha256).await;
-            return refused(format!(
-                "damaged in transit: got {} bytes with sha256 {}",
-                got.size, got.sha256
-            ));
-        }
+        let chunks = stream.map(|message| match message?.part {
+            Some(Part::Chunk(bytes)) => Ok(bytes),
+            _ => Err(Status::invalid_argument(
+                "only blob bytes may follow the header",
+            )),
+        });
+        let announced = BlobRef {
+            sha256: header.sha256.clone(),
+            size: header.size,
+        };
+        let got = match receive_blob(ctx, chunks, &announced).await? {
+            Ok(got) => got,
+            Err(reason) => return refused(reason),
+        };
         tracing::info!(blob = %got.sha256, bytes = got.size, purpose = %header.purpose, "stored a backup copy");
         Ok(Response::new(PushBlobReply {
             stored: true,
