@@ -15,6 +15,7 @@ mod raft;
 mod retrieve;
 mod shard_worker;
 mod upload;
+mod upload_check;
 mod worker;
 
 pub use node::original_term;

@@ -1,7 +1,9 @@
 //! Taking an upload: stream the bytes into the blob store (≤1 MiB at a
 //! time, hashed on the way), check them, and accept a job. Shared by the
-//! original `UploadVideo` and our `Jobs/Upload`. A client that goes away
-//! mid-stream leaves no job and no temp file (the writer cleans up).
+//! original `UploadVideo` and our `Jobs/Upload`. What is accepted is decided
+//! by the pure `upload_check::UploadCheck`; this is its async shell. A
+//! client that goes away mid-stream leaves no job and no temp file (the
+//! writer cleans up).
 
 use futures::{Stream, StreamExt};
 use tonic::Status;
@@ -11,6 +13,8 @@ use crate::context::Ctx;
 use crate::jobs::{Command, CommandReply, now_unix_ms};
 use crate::params::RawParams;
 use crate::pipeline;
+
+use super::upload_check::UploadCheck;
 
 /// What the first message of an upload says.
 #[derive(Debug, Default)]
@@ -62,7 +66,11 @@ where
         )));
     };
     let idle = std::time::Duration::from_secs_f64(ctx.config.upload_idle_seconds.max(0.1));
-    let limit = ctx.config.max_upload_bytes;
+    let mut check = UploadCheck::new(
+        ctx.config.max_upload_bytes,
+        start.expected_size,
+        &start.expected_sha256,
+    );
     let mut writer = ctx
         .store
         .writer()
@@ -84,40 +92,24 @@ where
                 }
             },
         };
-        if writer.size() + chunk.len() as u64 > limit {
-            return Ok(Outcome::Refused(format!(
-                "upload is larger than the {limit} bytes this node accepts"
-            )));
+        if let Err(refusal) = check.on_chunk(chunk.len() as u64) {
+            return Ok(Outcome::Refused(refusal.to_string()));
         }
         writer
             .write(&chunk)
             .await
             .map_err(|e| Status::internal(format!("storing the upload: {e}")))?;
     }
+    // Judged before the bytes enter the store, so a refused upload never
+    // touches a stored blob (an identical earlier upload keeps its copy).
+    if let Err(refusal) = check.on_end(&writer.sha256()) {
+        return Ok(Outcome::Refused(refusal.to_string()));
+    }
     let size = writer.size();
-    if size == 0 {
-        return Ok(Outcome::Refused(
-            "the upload is empty: no video data arrived".into(),
-        ));
-    }
-    if start.expected_size > 0 && start.expected_size != size {
-        return Ok(Outcome::Refused(format!(
-            "upload truncated: {size} bytes arrived, {} were announced",
-            start.expected_size
-        )));
-    }
     let blob = writer
         .finish()
         .await
         .map_err(|e| Status::internal(format!("storing the upload: {e}")))?;
-    let expected = start.expected_sha256.trim().to_ascii_lowercase();
-    if !expected.is_empty() && expected != blob.sha256 {
-        let _ = ctx.store.remove(&blob.sha256).await;
-        return Ok(Outcome::Refused(format!(
-            "upload corrupted in transit: sha256 {} differs from the announced {expected}",
-            blob.sha256
-        )));
-    }
     let requested_id =
         crate::ids::sanitize(&start.requested_id).unwrap_or_else(crate::ids::generate);
     // Acknowledged only once a second node holds the bytes too (when

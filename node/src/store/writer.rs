@@ -44,6 +44,13 @@ impl BlobWriter {
         self.size
     }
 
+    /// Lowercase hex sha256 of the bytes written so far, so an upload can
+    /// be checked against its announced hash before it enters the store
+    /// (a refused upload then never replaces or removes a stored blob).
+    pub fn sha256(&self) -> String {
+        hex::encode(self.hasher.clone().finalize())
+    }
+
     /// Fsyncs and renames into the store; returns the blob's name and size.
     pub async fn finish(mut self) -> Result<BlobRef, StoreError> {
         self.file.flush().await?;
