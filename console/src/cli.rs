@@ -34,6 +34,19 @@ pub struct Cli {
     #[arg(long, global = true, env = "VIDSHARD_TOKEN", hide_env_values = true)]
     pub token: Option<String>,
 
+    /// CA certificate (PEM) that signed the nodes' certificates, for
+    /// clusters running TLS (addresses are then reached over https).
+    #[arg(long, global = true, env = "VIDSHARD_TLS_CA", value_name = "PEM")]
+    pub tls_ca: Option<PathBuf>,
+
+    /// Client certificate (PEM), for clusters running mutual TLS.
+    #[arg(long, global = true, env = "VIDSHARD_TLS_CERT", value_name = "PEM")]
+    pub tls_cert: Option<PathBuf>,
+
+    /// The private key of --tls-cert (PEM).
+    #[arg(long, global = true, env = "VIDSHARD_TLS_KEY", value_name = "PEM")]
+    pub tls_key: Option<PathBuf>,
+
     #[command(subcommand)]
     pub command: Option<Command>,
 }

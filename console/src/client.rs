@@ -28,20 +28,31 @@ pub const POLL_INTERVAL: Duration = Duration::from_millis(500);
 /// How long `wait_for_job` rides out an unreachable node (e.g. a master failover).
 const UNAVAILABLE_GRACE: Duration = Duration::from_secs(30);
 
-/// Turns `HOST:PORT` or `http://HOST:PORT` into the URI tonic connects to.
+/// Turns `HOST:PORT`, `http://HOST:PORT` or `https://HOST:PORT` into the
+/// URI tonic connects to (https for a bare `HOST:PORT` when TLS flags were
+/// given).
 pub fn normalize_address(raw: &str) -> Result<String> {
-    let trimmed = raw.trim().trim_end_matches('/');
+    normalize_with(raw, crate::tls::enabled())
+}
+
+/// [`normalize_address`] with the TLS default given (pure).
+pub fn normalize_with(raw: &str, tls: bool) -> Result<String> {
+    let trimmed = raw.trim();
     if trimmed.is_empty() {
         bail!("empty node address");
     }
-    if trimmed.starts_with("https://") {
-        bail!("node address {trimmed:?}: https is not supported, use host:port");
-    }
-    let rest = trimmed.strip_prefix("http://").unwrap_or(trimmed);
+    let (scheme, rest) = if let Some(rest) = trimmed.strip_prefix("https://") {
+        ("https", rest)
+    } else if let Some(rest) = trimmed.strip_prefix("http://") {
+        ("http", rest)
+    } else {
+        (if tls { "https" } else { "http" }, trimmed)
+    };
+    let rest = rest.trim_end_matches('/');
     if rest.is_empty() || rest.contains("://") || rest.contains('/') {
         bail!("node address {raw:?} is not HOST:PORT");
     }
-    Ok(format!("http://{rest}"))
+    Ok(format!("{scheme}://{rest}"))
 }
 
 /// Where a job stands, from its original status string.
@@ -115,11 +126,31 @@ impl std::error::Error for RpcError {}
 
 /// Converts a tonic status into an `anyhow` error that prints on one line.
 pub fn rpc(status: Status) -> anyhow::Error {
+    let mut message = status.message().to_owned();
+    // A refused TLS handshake (no client certificate, unknown CA) only
+    // surfaces as "transport error"; the reason is deepest in the chain.
+    if let Some(reason) = innermost_reason(&status) {
+        message = format!("{message}: {reason}");
+        if crate::tls::lacks_client_certificate() {
+            message.push_str(
+                " (the node may require a client certificate: pass --tls-cert and --tls-key)",
+            );
+        }
+    }
     RpcError {
         code: status.code(),
-        message: status.message().to_owned(),
+        message,
     }
     .into()
+}
+
+/// The last error in `error`'s source chain, when it has one.
+fn innermost_reason(error: &(dyn std::error::Error + 'static)) -> Option<String> {
+    let mut source = error.source()?;
+    while let Some(inner) = source.source() {
+        source = inner;
+    }
+    Some(source.to_string())
 }
 
 /// The cluster token every call carries (set once at start).
@@ -168,15 +199,23 @@ impl Node {
     /// Connects eagerly so that an unreachable node fails with one clear line.
     pub async fn connect(raw: &str) -> Result<Self> {
         let uri = normalize_address(raw)?;
-        let endpoint = Endpoint::from_shared(uri.clone())
-            .with_context(|| format!("invalid node address {raw:?}"))?
+        let mut endpoint = Endpoint::from_shared(uri.clone())
+            .with_context(|| format!("invalid node address {raw:?}"))?;
+        if uri.starts_with("https://") {
+            endpoint = endpoint
+                .tls_config(crate::tls::client_config())
+                .context("setting up TLS")?;
+        }
+        let endpoint = endpoint
             .connect_timeout(CONNECT_TIMEOUT)
             .http2_keep_alive_interval(Duration::from_secs(30))
             .keep_alive_timeout(Duration::from_secs(20));
-        let channel = endpoint
-            .connect()
-            .await
-            .with_context(|| format!("cannot connect to node {uri}"))?;
+        let channel = endpoint.connect().await.map_err(|e| {
+            // The interesting part (certificate refused, connection
+            // refused) sits deep in the source chain.
+            let why = innermost_reason(&e).unwrap_or_else(|| e.to_string());
+            anyhow::anyhow!("cannot connect to node {uri}: {why}")
+        })?;
         Ok(Node {
             channel: tonic::service::interceptor::InterceptedService::new(channel, WithToken),
             address: uri,
@@ -346,8 +385,20 @@ mod tests {
             normalize_address("[::1]:50051").expect("valid"),
             "http://[::1]:50051"
         );
+        assert_eq!(
+            normalize_with("node:1", true).expect("valid"),
+            "https://node:1"
+        );
+        assert_eq!(
+            normalize_with("https://node:1", false).expect("valid"),
+            "https://node:1"
+        );
+        assert_eq!(
+            normalize_with("http://node:1", true).expect("valid"),
+            "http://node:1"
+        );
         assert!(normalize_address("").is_err());
-        assert!(normalize_address("https://node:1").is_err());
+        assert!(normalize_address("https://").is_err());
         assert!(normalize_address("grpc://node:1").is_err());
         assert!(normalize_address("node:1/path").is_err());
     }

@@ -13,6 +13,7 @@ mod commands;
 mod format;
 mod output;
 mod progress;
+mod tls;
 mod transfer;
 mod tui;
 
@@ -83,6 +84,15 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     if let Err(err) = client::set_token(cli.token.as_deref()) {
         eprintln!("vidshard: {err}");
+        return ExitCode::from(2);
+    }
+    let tls = tls::TlsArgs {
+        ca: cli.tls_ca.clone(),
+        cert: cli.tls_cert.clone(),
+        key: cli.tls_key.clone(),
+    };
+    if let Err(err) = tls::init(&tls) {
+        eprintln!("vidshard: {err:#}");
         return ExitCode::from(2);
     }
     let Some(command) = cli.command else {

@@ -43,13 +43,27 @@ pub async fn run(config: Config, events: EventLog, stop: CancellationToken) -> a
     let node_id = load_node_id(&config.data_dir)
         .await
         .context("reading the node id")?;
+    let tls = crate::cluster::tls::NodeTls::load(&config.tls_flags())
+        .await
+        .context("setting up TLS")?;
     let listener = TcpListener::bind((config.host.as_str(), config.port))
         .await
         .with_context(|| format!("binding {}:{}", config.host, config.port))?;
     let local = listener.local_addr().context("reading the bound address")?;
     let address = config.advertised_address(local.port());
-    if !local.ip().is_loopback() && config.token.is_none() {
-        tracing::warn!(%address, "listening beyond loopback without a cluster token (and no TLS yet): keep this network trusted");
+    if !local.ip().is_loopback() {
+        match (tls.is_some(), config.token.is_some() || config.mtls) {
+            (true, true) => {}
+            (false, false) => {
+                tracing::warn!(%address, "listening beyond loopback without TLS and without a cluster token: anyone who reaches this port can use and steer the cluster; set --tls-cert/--tls-key and --token, or keep this network trusted")
+            }
+            (false, true) => {
+                tracing::warn!(%address, "listening beyond loopback without TLS: the cluster token and all video bytes cross the network in clear; set --tls-cert/--tls-key")
+            }
+            (true, false) => {
+                tracing::warn!(%address, "listening beyond loopback without a cluster token: anyone who reaches this port can use the cluster; set --token (or --mtls)")
+            }
+        }
     }
     let slots_total = config.effective_slots();
     let config_uploads = config.max_uploads as usize;
@@ -73,7 +87,7 @@ pub async fn run(config: Config, events: EventLog, stop: CancellationToken) -> a
             "--token must be non-empty printable ASCII (it travels in a header)"
         );
     }
-    let peers = Peers::with_token(config.token.as_deref());
+    let peers = Peers::new(config.token.as_deref(), tls.as_ref().map(|t| t.client()));
     let consensus = Consensus::start(
         &config.data_dir,
         &node_id,
@@ -147,7 +161,14 @@ pub async fn run(config: Config, events: EventLog, stop: CancellationToken) -> a
     let routes = crate::service::routes(ctx.clone())
         .await
         .context("building the reflection service")?;
-    let serve = tonic::transport::Server::builder()
+    let mut server = tonic::transport::Server::builder();
+    if let Some(tls) = &tls {
+        server = server
+            .tls_config(tls.server())
+            .context("setting up TLS on the server")?;
+        tracing::info!(mutual = ctx.config.mtls, "serving TLS only");
+    }
+    let serve = server
         .initial_stream_window_size(crate::cluster::peers::WINDOW)
         .initial_connection_window_size(2 * crate::cluster::peers::WINDOW)
         .add_routes(routes)

@@ -72,7 +72,17 @@ fn the_example_file_is_exactly_the_defaults() {
     assert_eq!(defaults.token, None);
     let table: toml::Table = text.parse().expect("toml");
     for key in known_keys() {
-        if ["master", "advertise", "metrics_addr", "token"].contains(&key.as_str()) {
+        if [
+            "master",
+            "advertise",
+            "metrics_addr",
+            "token",
+            "tls_cert",
+            "tls_key",
+            "tls_ca",
+        ]
+        .contains(&key.as_str())
+        {
             assert!(
                 text.lines().any(|l| l.starts_with(&format!("# {key} = "))),
                 "the example shows `{key}` commented out"

@@ -9,6 +9,7 @@ pub mod membership;
 pub mod peers;
 pub mod probe;
 pub mod raft;
+pub mod tls;
 pub mod token;
 
 pub use membership::{Liveness, Member, Membership, Protocol, SharedMembership};

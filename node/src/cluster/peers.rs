@@ -1,12 +1,13 @@
 //! gRPC channels to other nodes, one per address, created lazily and
-//! reused (tonic channels multiplex and reconnect by themselves).
+//! reused (tonic channels multiplex and reconnect by themselves); over TLS
+//! when the node has a certificate (`cluster::tls`).
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use tonic::service::interceptor::InterceptedService;
-use tonic::transport::{Channel, Endpoint};
+use tonic::transport::{Channel, ClientTlsConfig, Endpoint};
 
 use super::token::SendToken;
 
@@ -23,6 +24,8 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
 pub struct Peers {
     channels: Arc<Mutex<HashMap<String, Channel>>>,
     token: SendToken,
+    /// `Some` when the cluster runs TLS: peers are `https://` then.
+    tls: Option<ClientTlsConfig>,
 }
 
 impl std::fmt::Debug for Peers {
@@ -32,11 +35,13 @@ impl std::fmt::Debug for Peers {
 }
 
 impl Peers {
-    /// Peers reached with the cluster `token` (if any).
-    pub fn with_token(token: Option<&str>) -> Self {
+    /// Peers reached with the cluster `token` (if any), over TLS when
+    /// `tls` is set.
+    pub fn new(token: Option<&str>, tls: Option<ClientTlsConfig>) -> Self {
         Self {
             channels: Arc::default(),
             token: SendToken::new(token),
+            tls,
         }
     }
 
@@ -47,7 +52,12 @@ impl Peers {
         if let Some(channel) = channels.get(address) {
             return Ok(InterceptedService::new(channel.clone(), self.token.clone()));
         }
-        let channel = Endpoint::from_shared(format!("http://{address}"))?
+        let scheme = if self.tls.is_some() { "https" } else { "http" };
+        let mut endpoint = Endpoint::from_shared(format!("{scheme}://{address}"))?;
+        if let Some(tls) = &self.tls {
+            endpoint = endpoint.tls_config(tls.clone())?;
+        }
+        let channel = endpoint
             .connect_timeout(CONNECT_TIMEOUT)
             .tcp_nodelay(true)
             .http2_keep_alive_interval(Duration::from_secs(2))

@@ -65,6 +65,16 @@ pub struct FileConfig {
     pub metrics_addr: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub token: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tls_cert: Option<PathBuf>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tls_key: Option<PathBuf>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tls_ca: Option<PathBuf>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mtls: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub drain_timeout: Option<f64>,
 }
 
 /// A config file that cannot be used: `{file}: {message}`, where the
@@ -113,6 +123,11 @@ pub fn expected(key: &str) -> &'static str {
             "an array of \"HOST:PORT\" strings, e.g. [\"10.0.0.2:50051\"]"
         }
         "data_dir" | "ffmpeg" | "ffprobe" => "a path string, e.g. \"/var/lib/vidshard\"",
+        "tls_cert" | "tls_key" | "tls_ca" => {
+            "a path string to a PEM file, e.g. \"/etc/vidshard/node.pem\""
+        }
+        "mtls" => "true or false",
+        "drain_timeout" => "a number of seconds, e.g. 30.0",
         "slots" => "an integer 0..=4294967295 (0 = one per core)",
         "shard_seconds" | "dead_after" | "upload_idle_seconds" => "a number of seconds, e.g. 10.0",
         "max_uploads" => "an integer 0..=4294967295, e.g. 16",
@@ -249,6 +264,11 @@ impl FileConfig {
             log_format,
             metrics_addr,
             token,
+            tls_cert,
+            tls_key,
+            tls_ca,
+            mtls,
+            drain_timeout,
             config: _,
         } = config.clone();
         Self {
@@ -275,6 +295,11 @@ impl FileConfig {
             log_format: Some(log_format),
             metrics_addr,
             token,
+            tls_cert,
+            tls_key,
+            tls_ca,
+            mtls: Some(mtls),
+            drain_timeout: Some(drain_timeout),
         }
     }
 }
@@ -298,6 +323,9 @@ mod tests {
         all.advertise = Some("a:1".into());
         all.metrics_addr = Some("127.0.0.1:9090".into());
         all.token = Some("t".into());
+        all.tls_cert = Some("c.pem".into());
+        all.tls_key = Some("k.pem".into());
+        all.tls_ca = Some("ca.pem".into());
         let table = toml::Table::try_from(FileConfig::from_config(&all)).expect("serialize");
         let mut fields: Vec<String> = table.keys().cloned().collect();
         let mut wanted = keys.clone();

@@ -141,6 +141,34 @@ pub struct Config {
     #[arg(long, env = "VIDSHARD_TOKEN", hide_env_values = true)]
     pub token: Option<String>,
 
+    /// This node's TLS certificate (PEM, may include the chain): with
+    /// --tls-key, every service is served over TLS only and other nodes
+    /// are reached over TLS. It must name the host other nodes and
+    /// clients use (--advertise).
+    #[arg(long, value_name = "PEM", env = "VIDSHARD_TLS_CERT")]
+    pub tls_cert: Option<PathBuf>,
+
+    /// The private key of --tls-cert (PEM).
+    #[arg(long, value_name = "PEM", env = "VIDSHARD_TLS_KEY")]
+    pub tls_key: Option<PathBuf>,
+
+    /// CA certificate(s) (PEM) trusted for other nodes' certificates
+    /// (default: the public web roots); with --mtls also the CA callers'
+    /// certificates must be signed by.
+    #[arg(long, value_name = "PEM", env = "VIDSHARD_TLS_CA")]
+    pub tls_ca: Option<PathBuf>,
+
+    /// Mutual TLS: refuse callers without a certificate signed by
+    /// --tls-ca (nodes present their own --tls-cert to each other).
+    #[arg(long)]
+    pub mtls: bool,
+
+    /// Seconds a stopping node lets its running encodes finish and hand
+    /// their results over; encodes still running then are stopped and
+    /// handed back to the master at once.
+    #[arg(long, default_value_t = 30.0)]
+    pub drain_timeout: f64,
+
     /// Config file (TOML): one key per flag, named with `_` for `-`
     /// (data_dir = "/var/lib/vidshard"). Flags and VIDSHARD_* environment
     /// variables override it; it overrides the built-in defaults.
@@ -205,6 +233,11 @@ pub fn merge(cli: Config, explicit: &BTreeSet<String>, file: FileConfig) -> Conf
         log_format,
         metrics_addr,
         token,
+        tls_cert,
+        tls_key,
+        tls_ca,
+        mtls,
+        drain_timeout,
     } = file;
     macro_rules! fill {
         ($($key:ident),* $(,)?) => {$(
@@ -235,6 +268,8 @@ pub fn merge(cli: Config, explicit: &BTreeSet<String>, file: FileConfig) -> Conf
         scrub_every,
         upload_idle_seconds,
         log_format,
+        mtls,
+        drain_timeout,
     );
     if master.is_some() && !explicit.contains("master") {
         config.master = master;
@@ -247,6 +282,15 @@ pub fn merge(cli: Config, explicit: &BTreeSet<String>, file: FileConfig) -> Conf
     }
     if metrics_addr.is_some() && !explicit.contains("metrics_addr") {
         config.metrics_addr = metrics_addr;
+    }
+    if tls_cert.is_some() && !explicit.contains("tls_cert") {
+        config.tls_cert = tls_cert;
+    }
+    if tls_key.is_some() && !explicit.contains("tls_key") {
+        config.tls_key = tls_key;
+    }
+    if tls_ca.is_some() && !explicit.contains("tls_ca") {
+        config.tls_ca = tls_ca;
     }
     config
 }
@@ -309,6 +353,16 @@ impl Config {
             }
         }
         seeds
+    }
+
+    /// The TLS flags, for `cluster::tls`.
+    pub fn tls_flags(&self) -> crate::cluster::tls::TlsFlags {
+        crate::cluster::tls::TlsFlags {
+            cert: self.tls_cert.clone(),
+            key: self.tls_key.clone(),
+            ca: self.tls_ca.clone(),
+            mtls: self.mtls,
+        }
     }
 
     /// Parallel encodes: `--slots`, or one per core.
