@@ -10,6 +10,10 @@ use tokio::process::{Child, Command};
 /// How many bytes of stderr we keep for an error message.
 const STDERR_TAIL: usize = 2048;
 
+/// What ffmpeg prints (strerror of ENOSPC) when a write fails on a full
+/// disk, e.g. "av_interleaved_write_frame(): No space left on device".
+const NO_SPACE: &str = "No space left on device";
+
 #[derive(Debug, thiserror::Error)]
 pub enum MediaError {
     #[error("could not start {program}: {source}")]
@@ -23,6 +27,14 @@ pub enum MediaError {
         status: String,
         stderr: String,
     },
+    /// ffmpeg could not write its output because the disk is full. Said
+    /// plainly instead of as an ffmpeg stderr dump: it is not the video's
+    /// fault, and the remedy is to free space on this node.
+    #[error(
+        "{} (ENOSPC): {program} could not write its output",
+        crate::store::DISK_FULL
+    )]
+    DiskFull { program: String },
     #[error("{0}")]
     Invalid(String),
     #[error("i/o error: {0}")]
@@ -111,6 +123,9 @@ pub(crate) async fn run_lines(
     };
     if status.success() {
         Ok(())
+    } else if stderr.contains(NO_SPACE) {
+        tracing::warn!(%program, %status, %stderr, "the disk is full");
+        Err(MediaError::DiskFull { program })
     } else {
         Err(MediaError::Failed {
             program,
@@ -192,6 +207,23 @@ mod tests {
         let text = err.to_string();
         assert!(text.contains("something broke"), "{text}");
         assert!(text.contains("exit status: 3"), "{text}");
+    }
+
+    #[tokio::test]
+    async fn a_full_disk_is_named_not_dumped() {
+        let mut cmd = command(std::path::Path::new("sh"));
+        cmd.args([
+            "-c",
+            "echo 'av_interleaved_write_frame(): No space left on device' >&2; exit 1",
+        ]);
+        let err = run_lines(cmd, |_| {}).await.expect_err("must fail");
+        assert!(matches!(err, MediaError::DiskFull { .. }), "{err:?}");
+        let text = err.to_string();
+        assert!(
+            crate::store::names_full_disk(&text) && text.contains("sh"),
+            "{text}"
+        );
+        assert!(!text.contains("av_interleaved"), "{text}");
     }
 
     #[tokio::test]

@@ -119,6 +119,14 @@ async fn attempt(ctx: &Ctx, id: &str, lead: &CancellationToken) -> bool {
             scratch.remove().await;
             outcome
         }
+        Err(e) if crate::store::is_disk_full(&e) => Err(Failure::new(
+            JobStatus::Error,
+            format!(
+                "{} {}: cannot create a work directory",
+                crate::store::DISK_FULL,
+                ctx.store.root().display()
+            ),
+        )),
         Err(e) => Err(Failure::new(
             JobStatus::Error,
             format!("cannot create a work directory: {e}"),
@@ -132,6 +140,12 @@ async fn attempt(ctx: &Ctx, id: &str, lead: &CancellationToken) -> bool {
         }
         Err(failure) => {
             tracing::warn!(job = %id, status = failure.status.as_str(), message = %failure.message, "job failed");
+            if crate::store::names_full_disk(&failure.message) {
+                // Free the job's shards before recording the failure: the
+                // Raft log lives on the same full disk. (Should the record
+                // still fail, a resumed run re-encodes what is missing.)
+                split::remove_intermediates(&ctx, &id).await;
+            }
             if let Err(e) = set_status(&ctx, &id, failure.status, failure.message).await {
                 tracing::warn!(job = %id, reason = %e.message, "could not record the failure");
                 return true;
@@ -140,6 +154,16 @@ async fn attempt(ctx: &Ctx, id: &str, lead: &CancellationToken) -> bool {
     }
     split::remove_intermediates(&ctx, &id).await;
     false
+}
+
+/// Aborts a background task when dropped (a finished one is unaffected);
+/// its ffmpeg is killed with it (`kill_on_drop`).
+struct AbortOnDrop(tokio::task::AbortHandle);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
 }
 
 /// Runs the stages, recording their wall times: probe+split (from the
@@ -157,6 +181,10 @@ async fn stages(ctx: &Ctx, id: &str, scratch: &Scratch, started: Instant) -> Res
     resume::gather_encoded(ctx, id).await?;
     let planned = Instant::now();
     let audio = join::start_audio(ctx, &prepared, scratch.path());
+    // If a stage fails (or the job pauses) before the join awaits the
+    // audio, its ffmpeg must stop too, not keep writing into a scratch
+    // dir that is being removed (on a full disk, the space is wanted).
+    let _stop_audio = AbortOnDrop(audio.abort_handle());
     let (ready, arrivals) = tokio::sync::mpsc::unbounded_channel();
     let splitting = async {
         split::split_into_store(ctx, id, &prepared, &plan, scratch.path(), ready).await?;

@@ -13,6 +13,7 @@ use crate::context::Ctx;
 use crate::jobs::{Command, CommandReply, now_unix_ms};
 use crate::params::RawParams;
 use crate::pipeline;
+use crate::store::StoreError;
 
 use super::upload_check::UploadCheck;
 
@@ -30,6 +31,22 @@ pub struct UploadStart {
 pub enum Outcome {
     Accepted { id: String, size: u64 },
     Refused(String),
+}
+
+/// The client's answer when the upload could not be written. A full
+/// disk is RESOURCE_EXHAUSTED with a plain reason (the client can only
+/// wait for space; the temp file goes when the writer is dropped, so the
+/// node has its space back at once); anything else is an internal error.
+fn storing_failed(error: StoreError, received: u64) -> Status {
+    if error.is_disk_full() {
+        tracing::warn!(bytes = received, reason = %error, "upload dropped: the disk is full");
+        Status::resource_exhausted(format!(
+            "{error}: the upload does not fit (dropped after {received} bytes); \
+             free disk space on the node and upload again"
+        ))
+    } else {
+        Status::internal(format!("storing the upload: {error}"))
+    }
 }
 
 /// Stores the upload and starts its job. `first` is the data of the
@@ -71,11 +88,7 @@ where
         start.expected_size,
         &start.expected_sha256,
     );
-    let mut writer = ctx
-        .store
-        .writer()
-        .await
-        .map_err(|e| Status::internal(e.to_string()))?;
+    let mut writer = ctx.store.writer().await.map_err(|e| storing_failed(e, 0))?;
     let mut pending = Some(first);
     loop {
         let chunk = match pending.take() {
@@ -98,7 +111,7 @@ where
         writer
             .write(&chunk)
             .await
-            .map_err(|e| Status::internal(format!("storing the upload: {e}")))?;
+            .map_err(|e| storing_failed(e, check.received))?;
     }
     // Judged before the bytes enter the store, so a refused upload never
     // touches a stored blob (an identical earlier upload keeps its copy).
@@ -106,10 +119,7 @@ where
         return Ok(Outcome::Refused(refusal.to_string()));
     }
     let size = writer.size();
-    let blob = writer
-        .finish()
-        .await
-        .map_err(|e| Status::internal(format!("storing the upload: {e}")))?;
+    let blob = writer.finish().await.map_err(|e| storing_failed(e, size))?;
     let requested_id =
         crate::ids::sanitize(&start.requested_id).unwrap_or_else(crate::ids::generate);
     // Acknowledged only once a second node holds the bytes too (when

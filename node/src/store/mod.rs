@@ -16,6 +16,27 @@ pub use writer::BlobWriter;
 /// Largest chunk read or written at once anywhere a video streams.
 pub const CHUNK: usize = vidshard_proto::MAX_CHUNK;
 
+/// How every message about a full data dir begins, wherever it arises
+/// (a blob write here, an ffmpeg run in `media`), so that a reason passed
+/// along as text (a remote worker's error, a job's failure) can still be
+/// recognised as "the disk is full" by [`names_full_disk`].
+pub const DISK_FULL: &str = "no space left on the data dir";
+
+/// Whether an I/O error means the filesystem (or the user's quota) is
+/// full: ENOSPC or EDQUOT.
+pub fn is_disk_full(error: &std::io::Error) -> bool {
+    matches!(
+        error.kind(),
+        std::io::ErrorKind::StorageFull | std::io::ErrorKind::QuotaExceeded
+    )
+}
+
+/// Whether a reason (possibly relayed from another node) says a data dir
+/// is full.
+pub fn names_full_disk(reason: &str) -> bool {
+    reason.contains(DISK_FULL)
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     #[error("not a blob name: {0:?}")]
@@ -24,8 +45,22 @@ pub enum StoreError {
     Missing(String),
     #[error("blob {name} is corrupt: its content hashes to {actual}")]
     Corrupt { name: String, actual: String },
+    /// The data dir's filesystem is full. Named as such (not as a raw
+    /// I/O error) because the operator's remedy is plain: free space.
+    #[error("{DISK_FULL} {}", .dir.display())]
+    Full { dir: PathBuf },
     #[error("storage i/o error: {0}")]
     Io(#[from] std::io::Error),
+}
+
+impl StoreError {
+    pub fn is_disk_full(&self) -> bool {
+        match self {
+            Self::Full { .. } => true,
+            Self::Io(e) => is_disk_full(e),
+            _ => false,
+        }
+    }
 }
 
 /// A stored blob: its hex sha256 and size.
@@ -80,6 +115,19 @@ impl BlobStore {
         self.root.join("tmp")
     }
 
+    /// Turns an error of a write under this store into [`StoreError::Full`]
+    /// when the disk is full, naming the data dir.
+    pub(crate) fn classify(&self, error: impl Into<StoreError>) -> StoreError {
+        let error = error.into();
+        if error.is_disk_full() {
+            StoreError::Full {
+                dir: self.root.clone(),
+            }
+        } else {
+            error
+        }
+    }
+
     /// The path of blob `sha256`, after checking the name is a digest.
     pub fn path(&self, sha256: &str) -> Result<PathBuf, StoreError> {
         if !is_digest(sha256) {
@@ -105,6 +153,10 @@ impl BlobStore {
     /// Moves a finished file (e.g. ffmpeg's output in a scratch dir on the
     /// same filesystem) into the store, hashing it in ≤1 MiB reads.
     pub async fn import(&self, file: &Path) -> Result<BlobRef, StoreError> {
+        self.import_file(file).await.map_err(|e| self.classify(e))
+    }
+
+    async fn import_file(&self, file: &Path) -> Result<BlobRef, StoreError> {
         let (sha256, size) = hash_file(file).await?;
         let handle = tokio::fs::File::open(file).await?;
         handle.sync_all().await?;
@@ -116,6 +168,12 @@ impl BlobStore {
 
     /// Renames `from` to `dest` (creating the fan-out dir) and syncs the dir.
     pub(crate) async fn place(&self, from: &Path, dest: &Path) -> Result<(), StoreError> {
+        self.rename_synced(from, dest)
+            .await
+            .map_err(|e| self.classify(e))
+    }
+
+    async fn rename_synced(&self, from: &Path, dest: &Path) -> Result<(), StoreError> {
         let dir = dest.parent().unwrap_or(&self.root).to_path_buf();
         tokio::fs::create_dir_all(&dir).await?;
         tokio::fs::rename(from, dest).await?;

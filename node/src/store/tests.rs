@@ -70,3 +70,17 @@ async fn leftovers_in_tmp_are_cleared_on_open() {
         .expect("read tmp");
     assert!(entries.next_entry().await.expect("entry").is_none());
 }
+
+#[tokio::test]
+async fn a_full_disk_is_named_with_the_data_dir() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = BlobStore::open(dir.path()).await.expect("open");
+    let full = store.classify(std::io::Error::from(std::io::ErrorKind::StorageFull));
+    assert!(matches!(full, StoreError::Full { .. }), "{full:?}");
+    let text = full.to_string();
+    assert!(names_full_disk(&text), "{text}");
+    assert!(text.contains(&*store.root().to_string_lossy()), "{text}");
+    let other = store.classify(std::io::Error::from(std::io::ErrorKind::PermissionDenied));
+    assert!(matches!(other, StoreError::Io(_)), "{other:?}");
+    assert!(!names_full_disk(&other.to_string()));
+}

@@ -23,7 +23,9 @@ impl BlobWriter {
         let temp = store
             .tmp_dir()
             .join(format!("upload-{}", uuid::Uuid::new_v4().simple()));
-        let file = tokio::fs::File::create(&temp).await?;
+        let file = tokio::fs::File::create(&temp)
+            .await
+            .map_err(|e| store.classify(e))?;
         Ok(Self {
             store,
             temp: Some(temp),
@@ -33,8 +35,13 @@ impl BlobWriter {
         })
     }
 
+    /// Appends `bytes`. A full disk is [`StoreError::Full`]; it may show
+    /// on a later write or on `finish` (writes are buffered).
     pub async fn write(&mut self, bytes: &[u8]) -> Result<(), StoreError> {
-        self.file.write_all(bytes).await?;
+        self.file
+            .write_all(bytes)
+            .await
+            .map_err(|e| self.store.classify(e))?;
         self.hasher.update(bytes);
         self.size += bytes.len() as u64;
         Ok(())
@@ -53,8 +60,15 @@ impl BlobWriter {
 
     /// Fsyncs and renames into the store; returns the blob's name and size.
     pub async fn finish(mut self) -> Result<BlobRef, StoreError> {
-        self.file.flush().await?;
-        self.file.sync_all().await?;
+        // Delayed allocation can report a full disk only here.
+        self.file
+            .flush()
+            .await
+            .map_err(|e| self.store.classify(e))?;
+        self.file
+            .sync_all()
+            .await
+            .map_err(|e| self.store.classify(e))?;
         let sha256 = hex::encode(std::mem::take(&mut self.hasher).finalize());
         let dest = self.store.path(&sha256)?;
         let temp = self
