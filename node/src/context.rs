@@ -59,6 +59,9 @@ pub struct NodeContext {
     pub fence: crate::worker::fence::Fence,
     /// Cancelled when this node stops leading: the jobs it drives stop.
     pub leadership: crate::pipeline::Leadership,
+    /// Worker side: a stopping node takes no new shard and finishes (or
+    /// hands back) the ones it runs.
+    pub drain: crate::worker::drain::Drain,
 }
 
 impl NodeContext {
@@ -92,7 +95,11 @@ impl NodeContext {
             .map_err(|_| "node is shutting down".to_string())
     }
 
+    /// Slots in use; all of them while draining, so no master sends more.
     pub fn slots_busy(&self) -> u32 {
+        if self.drain.is_draining() {
+            return self.slots_total;
+        }
         self.slots_total
             .saturating_sub(self.slots.available_permits() as u32)
     }

@@ -118,6 +118,7 @@ pub async fn run(config: Config, events: EventLog, stop: CancellationToken) -> a
         peers,
         consensus,
         leadership: Leadership::default(),
+        drain: Default::default(),
         fence: Default::default(),
         backups_wake: Default::default(),
         reported_losses: Default::default(),
@@ -194,14 +195,72 @@ pub async fn run(config: Config, events: EventLog, stop: CancellationToken) -> a
 /// How long a stopping leader tries to hand leadership over.
 const HAND_OVER_LIMIT: Duration = Duration::from_secs(6);
 
-/// On the stop request: a leader with another voter hands leadership over
-/// first (clients see a new master in ~2 s instead of an election after a
-/// timeout), then the node's shutdown begins.
+/// On the stop request: the node stops taking shards, a leader with
+/// another voter hands leadership over (clients see a new master in ~2 s
+/// instead of an election after a timeout), the shards this node encodes
+/// for a master finish or are handed back (`--drain-timeout`), then the
+/// node's shutdown begins.
 async fn step_down_then_stop(ctx: crate::context::Ctx, stop: CancellationToken) {
     tokio::select! {
         _ = stop.cancelled() => {}
         _ = ctx.shutdown.cancelled() => return,
     }
+    ctx.drain.begin();
+    hand_over_leadership(&ctx).await;
+    drain_shards(&ctx).await;
+    ctx.shutdown.cancel();
+}
+
+/// How often the drain looks whether it is done.
+const DRAIN_POLL: Duration = Duration::from_millis(100);
+/// How long handed-back shards get to tell their master.
+const HAND_BACK_LIMIT: Duration = Duration::from_secs(3);
+
+/// Waits until the shards this node runs for a master are done and
+/// fetched, or `--drain-timeout` passes; then hands back what still runs.
+async fn drain_shards(ctx: &crate::context::Ctx) {
+    let limit = Duration::from_secs_f64(ctx.config.drain_timeout.clamp(0.0, 86_400.0));
+    let deadline = tokio::time::Instant::now() + limit;
+    let is_drained = || {
+        crate::worker::drain::drained(
+            ctx.worker_tasks.running(),
+            &ctx.drain.unfetched(),
+            std::time::Instant::now(),
+        )
+    };
+    if !is_drained() {
+        tracing::info!(
+            running = ctx.worker_tasks.running(),
+            unfetched = ctx.drain.unfetched().len(),
+            "draining: letting running shards finish for up to {limit:?}"
+        );
+    }
+    while !is_drained() && tokio::time::Instant::now() < deadline {
+        tokio::select! {
+            _ = tokio::time::sleep(DRAIN_POLL) => {}
+            _ = ctx.shutdown.cancelled() => return,
+        }
+    }
+    let running = ctx.worker_tasks.running();
+    if running == 0 {
+        if !limit.is_zero() {
+            tracing::info!("drained: every shard this node ran is finished and handed over");
+        }
+        return;
+    }
+    tracing::warn!(
+        running,
+        "drain timeout: handing the running shards back to their master"
+    );
+    ctx.drain.hand_back();
+    let until = tokio::time::Instant::now() + HAND_BACK_LIMIT;
+    while ctx.worker_tasks.running() > 0 && tokio::time::Instant::now() < until {
+        tokio::time::sleep(DRAIN_POLL).await;
+    }
+}
+
+/// A leader with another live voter hands leadership over (best effort).
+async fn hand_over_leadership(ctx: &crate::context::Ctx) {
     if ctx.is_master() {
         let score_of = |name: &str| {
             ctx.membership
@@ -227,5 +286,4 @@ async fn step_down_then_stop(ctx: crate::context::Ctx, stop: CancellationToken) 
             }
         }
     }
-    ctx.shutdown.cancel();
 }

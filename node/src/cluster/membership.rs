@@ -158,6 +158,14 @@ impl SharedMembership {
         }
     }
 
+    /// Counts every slot of `node_id` busy until its next heartbeat (which
+    /// says the same while it drains): a stopping node gets no more shards.
+    pub fn mark_full(&self, node_id: &str) {
+        if let Some(m) = self.lock().members.get_mut(node_id) {
+            m.slots_busy = m.slots_total;
+        }
+    }
+
     /// Marks a node dead at once, e.g. when a call to it found no one
     /// there; its next heartbeat brings it back.
     pub fn mark_lost(&self, node_id: &str) {

@@ -53,6 +53,10 @@ pub struct CopyError {
     /// The worker went away (connection refused or broken): not the
     /// shard's fault, and a sign the worker is dead.
     pub worker_lost: bool,
+    /// The worker is stopping and gave the shard back (queued, refused,
+    /// or past its drain timeout): run it elsewhere, spend no attempt,
+    /// and leave the worker's other shards alone.
+    pub handed_back: bool,
 }
 
 impl From<String> for CopyError {
@@ -60,8 +64,23 @@ impl From<String> for CopyError {
         Self {
             message,
             worker_lost: false,
+            handed_back: false,
         }
     }
+}
+
+/// Metadata a stopping worker puts on the UNAVAILABLE status of a shard
+/// it gives back (`worker::drain`).
+pub const HANDED_BACK: &str = "x-vidshard-handed-back";
+
+/// The status a stopping worker answers for a shard it gives back.
+pub fn handed_back_status(message: &str) -> tonic::Status {
+    let mut status = tonic::Status::unavailable(message);
+    status.metadata_mut().insert(
+        HANDED_BACK,
+        tonic::metadata::MetadataValue::from_static("1"),
+    );
+    status
 }
 
 /// Whether a gRPC error means the peer is gone rather than that it
@@ -75,9 +94,11 @@ pub fn is_lost(code: tonic::Code) -> bool {
 }
 
 pub(super) fn rpc_error(address: &str, what: &str, status: tonic::Status) -> CopyError {
+    let handed_back = status.metadata().contains_key(HANDED_BACK);
     CopyError {
         message: format!("{what} {address}: {}", status.message()),
-        worker_lost: is_lost(status.code()),
+        worker_lost: is_lost(status.code()) && !handed_back,
+        handed_back,
     }
 }
 

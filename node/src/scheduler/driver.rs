@@ -72,9 +72,12 @@ pub fn apply_progress(ctx: &Ctx, entry: &TaskEntry) {
 /// vidshard member, with free slots counted across all jobs.
 fn worker_views(ctx: &Ctx) -> (Vec<WorkerView>, HashMap<String, (String, Protocol)>) {
     let mut addresses = HashMap::new();
-    let local_free = ctx
-        .slots_total
-        .saturating_sub(ctx.board.assigned(&ctx.node_id));
+    let local_free = if ctx.drain.is_draining() {
+        0
+    } else {
+        ctx.slots_total
+            .saturating_sub(ctx.board.assigned(&ctx.node_id))
+    };
     let mut views = vec![WorkerView {
         id: ctx.node_id.clone(),
         alive: true,
@@ -272,6 +275,12 @@ pub async fn encode_all(
                         if winner.is_none_or(|w| w.sha256 != late.blob.sha256) {
                             let _ = ctx.store.remove(&late.blob.sha256).await;
                         }
+                    }
+                    Err(error) if !run.done && error.handed_back => {
+                        tracing::info!(job = %id, shard, %worker, error = %error.message, "a stopping worker handed the shard back; running it elsewhere");
+                        run.last_error = format!("{worker}: {}", error.message);
+                        ctx.membership.mark_full(&worker);
+                        record_failure(ctx, id, shard, &worker, run).await?;
                     }
                     Err(error) if !run.done && error.worker_lost => {
                         tracing::warn!(job = %id, shard, %worker, error = %error.message, "lost the worker running a shard");

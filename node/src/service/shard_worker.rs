@@ -20,7 +20,9 @@ use crate::context::Ctx;
 use crate::media::EncodeSpec;
 use crate::params::{MAX_DIMENSION, OutputFormat, RawParams};
 use crate::pipeline::Scratch;
+use crate::scheduler::dispatch::handed_back_status;
 use crate::store::{BlobRef, CHUNK};
+use crate::worker::drain::FetchDone;
 use crate::worker::{self, ShardTask as LocalTask};
 
 /// Largest shard accepted (a 10 s shard is far smaller; this bounds disk).
@@ -109,6 +111,46 @@ async fn receive_blob(
     Ok(Ok(got))
 }
 
+/// Encodes a received shard within this node's slots, reporting progress
+/// for the heartbeats. The outer error: the node is stopping (a shard
+/// still waiting for a slot then goes back to the master at once).
+async fn encode_here(
+    ctx: &Ctx,
+    task: &ShardTask,
+    spec: &EncodeSpec,
+    input: &BlobRef,
+    scratch: &std::path::Path,
+) -> Result<Result<BlobRef, worker::ShardError>, Status> {
+    let running = ctx.worker_tasks.start(&task.task_id);
+    let _permit = tokio::select! {
+        permit = ctx.slots.clone().acquire_owned() => {
+            permit.map_err(|_| Status::unavailable("node is shutting down"))?
+        }
+        _ = ctx.drain.begun() => {
+            tracing::info!(job = %task.job_id, shard = task.shard_index, "handed a queued shard back: this node is stopping");
+            return Err(handed_back_status(
+                "this node is stopping: shard handed back before it started",
+            ));
+        }
+    };
+    let path = ctx
+        .store
+        .path(&input.sha256)
+        .map_err(|e| Status::internal(e.to_string()))?;
+    let local = LocalTask {
+        input: &path,
+        expected_frames: task.expected_frames,
+        spec,
+        target: crate::media::EncodeTarget::SHARD,
+    };
+    Ok(
+        worker::encode_verified(&ctx.tools, &ctx.store, &local, scratch, |p| {
+            running.report(p)
+        })
+        .await,
+    )
+}
+
 fn refuse(message: impl Into<String>) -> Response<RunShardReply> {
     Response::new(RunShardReply {
         success: false,
@@ -140,6 +182,12 @@ impl Worker for ShardWorker {
             tracing::warn!(job = %task.job_id, shard = task.shard_index, term = task.term, "refused a shard from a stale master");
             return Ok(refuse(reason));
         }
+        if ctx.drain.is_draining() {
+            // UNAVAILABLE: the master places it elsewhere at once.
+            return Err(handed_back_status(
+                "this node is stopping: give the shard to another node",
+            ));
+        }
         let spec = match spec_of(&task, ctx.config.encoder_threads()) {
             Ok(spec) => spec,
             Err(reason) => return Ok(refuse(reason)),
@@ -158,36 +206,28 @@ impl Worker for ShardWorker {
             Ok(input) => input,
             Err(reason) => return Ok(refuse(format!("shard {reason}"))),
         };
-        let running = ctx.worker_tasks.start(&task.task_id);
-        let _permit = ctx
-            .slots
-            .clone()
-            .acquire_owned()
-            .await
-            .map_err(|_| Status::unavailable("node is shutting down"))?;
         let started = Instant::now();
-        let path = ctx
-            .store
-            .path(&input.sha256)
-            .map_err(|e| Status::internal(e.to_string()))?;
         let scratch = Scratch::create(&ctx.store.tmp_dir(), "shard")
             .await
             .map_err(|e| Status::internal(e.to_string()))?;
-        let local = LocalTask {
-            input: &path,
-            expected_frames: task.expected_frames,
-            spec: &spec,
-            target: crate::media::EncodeTarget::SHARD,
+        let result = tokio::select! {
+            result = encode_here(ctx, &task, &spec, &input, scratch.path()) => Some(result),
+            // Dropping the encode kills ffmpeg.
+            _ = ctx.drain.handing_back() => None,
         };
-        let result = worker::encode_verified(&ctx.tools, &ctx.store, &local, scratch.path(), |p| {
-            running.report(p)
-        })
-        .await;
         scratch.remove().await;
         let _ = ctx.store.remove(&input.sha256).await;
         let seconds = started.elapsed().as_secs_f64();
+        let Some(result) = result else {
+            tracing::warn!(job = %task.job_id, shard = task.shard_index, "handed a running shard back (drain timeout)");
+            return Err(handed_back_status(
+                "this node stopped before the shard was done (--drain-timeout): shard handed back",
+            ));
+        };
+        let result = result?;
         Ok(Response::new(match result {
             Ok(blob) => {
+                ctx.drain.replied(&blob.sha256);
                 tracing::info!(job = %task.job_id, shard = task.shard_index, seconds, "encoded a shard for the master");
                 RunShardReply {
                     success: true,
@@ -230,9 +270,12 @@ impl Worker for ShardWorker {
             .release
             .then(|| (self.ctx.store.clone(), request.sha256.clone()));
         let chunks = blob_stream(&self.ctx, path, size, release).await?;
-        Ok(Response::new(Box::pin(
-            chunks.map(|c| c.map(|data| BlobChunk { data })),
-        )))
+        // Ends the drain's wait for this result when the stream ends.
+        let done = FetchDone::new(self.ctx.clone(), request.sha256.clone());
+        Ok(Response::new(Box::pin(chunks.map(move |c| {
+            let _ = &done;
+            c.map(|data| BlobChunk { data })
+        }))))
     }
 
     async fn push_blob(

@@ -3,6 +3,7 @@
 //! shards it encodes itself; remote workers run the same code for the
 //! master's `RunShard` calls (`tasks` tracks their progress).
 
+pub mod drain;
 pub mod fence;
 pub mod legacy;
 mod tasks;

@@ -42,6 +42,11 @@ impl WorkerTasks {
         }
     }
 
+    /// How many tasks are running now.
+    pub fn running(&self) -> usize {
+        self.lock().len()
+    }
+
     pub fn progress_reports(&self) -> Vec<TaskProgress> {
         let mut reports: Vec<TaskProgress> = self
             .lock()

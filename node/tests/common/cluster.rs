@@ -111,6 +111,27 @@ impl Cluster {
         self.nodes.insert(i, node);
     }
 
+    /// SIGTERM node `i` and wait for its exit (blocking: call it from
+    /// `spawn_blocking`); answers the exit status and its whole log.
+    /// Until [`Cluster::start_again`], `nodes` holds one node fewer.
+    pub fn terminate(&mut self, i: usize) -> (std::process::ExitStatus, String) {
+        let node = self.nodes.remove(i);
+        let address = node.address.clone();
+        let (status, log) = node.terminate_with_log();
+        self.earlier_logs.push((address, log.clone()));
+        (status, log)
+    }
+
+    /// Starts node `i` again after [`Cluster::terminate`], with its usual
+    /// flags plus `more` (later flags win where clap allows).
+    pub fn start_again(&mut self, i: usize, more: &[&str]) {
+        let mut args = self.args(i);
+        args.extend(more.iter().map(|s| s.to_string()));
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let node = NodeProc::start(&self.root.join(format!("n{}", i + 1)), &args);
+        self.nodes.insert(i, node);
+    }
+
     /// The index of the node at `address`.
     pub fn index_of(&self, address: &str) -> Option<usize> {
         (0..NODES).find(|&i| self.address(i) == address)
