@@ -170,6 +170,9 @@ pub async fn run(config: Config, events: EventLog, stop: CancellationToken) -> a
         tracing::info!(mutual = ctx.config.mtls, "serving TLS only");
     }
     let serve = server
+        .layer(tower::util::MapResponseLayer::new(
+            crate::service::reply_limits::cap_grpc_message::<tonic::body::Body>,
+        ))
         .initial_stream_window_size(crate::cluster::peers::WINDOW)
         .initial_connection_window_size(2 * crate::cluster::peers::WINDOW)
         .add_routes(routes)

@@ -56,6 +56,60 @@ async fn text_file_fails_segmentation_with_ffprobes_reason() {
     assert!(message.contains("not a usable video"), "{message}");
 }
 
+/// A raw YUV4MPEG2 stream whose header claims `w`x`h`, with a few bytes
+/// of a first frame (ffprobe reads the size from the header alone).
+fn y4m_claiming(w: u32, h: u32) -> Vec<u8> {
+    let mut data = format!("YUV4MPEG2 W{w} H{h} F30:1 Ip A1:1 C420jpeg\nFRAME\n").into_bytes();
+    data.extend(std::iter::repeat_n(0x80u8, 64 * 1024));
+    data
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn videos_claiming_absurd_sizes_fail_with_the_reason() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let node = NodeProc::start(&dir.path().join("node"), &[]);
+    let channel = node.channel().await;
+    for (w, h, reason) in [
+        // Beyond our limit: refused by vidshard, naming the size.
+        (9000, 9000, "9000x9000, larger than the 8192x8192"),
+        // Beyond ffmpeg's: refused by ffprobe, with its words.
+        (100_000, 100_000, "100000x100000"),
+    ] {
+        let reply = upload_bytes(
+            channel.clone(),
+            "huge.y4m",
+            y4m_claiming(w, h),
+            &Params::size(320, 180, "mp4"),
+        )
+        .await
+        .expect("rpc");
+        assert!(reply.success, "{}", reply.message);
+        let info = wait_finished(channel.clone(), &reply.video_id, TIMEOUT).await;
+        assert_eq!(
+            info.status, "failed_segmentation",
+            "{w}x{h}: {}",
+            info.message
+        );
+        assert!(
+            info.message.contains(reason),
+            "{w}x{h}: the reason names the size: {}",
+            info.message
+        );
+    }
+    // Nothing was decoded into memory or disk for them, and the node works.
+    wait_tmp_empty(&node).await;
+    let clip = make_clip(&dir.path().join("c.mp4"), 2, 160, 120, false);
+    let id = upload_file(
+        channel.clone(),
+        "c.mp4",
+        &clip,
+        &Params::size(160, 120, "mp4"),
+    )
+    .await;
+    let info = wait_finished(channel, &id, TIMEOUT).await;
+    assert_eq!(info.status, "completed", "{}", info.message);
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn empty_and_truncated_uploads() {
     let dir = tempfile::tempdir().expect("tempdir");
@@ -333,7 +387,8 @@ async fn uploads_beyond_the_limit_are_refused_and_nothing_leaks() {
     let node = NodeProc::start(&dir.path().join("node"), &["--max-uploads", "3"]);
     let channel = node.channel().await;
     let mut held = Vec::new();
-    for i in 0..40 {
+    // 200 at once, as a hostile client would.
+    for i in 0..200 {
         held.push(held_upload(channel.clone(), &format!("flood-{i}")).await);
     }
     let mut refused = 0;
@@ -351,7 +406,7 @@ async fn uploads_beyond_the_limit_are_refused_and_nothing_leaks() {
         }
     }
     assert_eq!(pending.len(), 3, "exactly the limit is being received");
-    assert_eq!(refused, 37);
+    assert_eq!(refused, 197);
     // The clients go away mid-upload (cancelled, not finished).
     for (tx, call) in pending {
         call.abort();

@@ -341,7 +341,7 @@ impl cluster_server::Cluster for Cluster {
                 term: ctx.term(),
                 message: format!(
                     "{} is not a member of the cluster (not joined yet, or removed)",
-                    beat.node_id
+                    super::reply_limits::quoted(&beat.node_id)
                 ),
             }));
         }

@@ -12,6 +12,7 @@ mod master;
 mod membership;
 mod node;
 mod raft;
+pub mod reply_limits;
 mod retrieve;
 mod shard_worker;
 mod upload;

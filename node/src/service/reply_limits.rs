@@ -1,0 +1,98 @@
+//! Bounds on what a reply may echo back. Error messages often quote the
+//! id a client sent; an id of 100 KB quoted whole makes a `grpc-message`
+//! header larger than HTTP/2 clients accept (16 KB by default), so the
+//! client tears the whole connection down instead of reading the error.
+//! Every response passes [`cap_grpc_message`] (a server layer), and
+//! messages built here quote ids through [`quoted`].
+
+use tonic::codegen::http::{HeaderValue, Response};
+
+/// Longest `grpc-message` header sent, in bytes (percent-encoded).
+pub const MAX_MESSAGE_HEADER: usize = 2048;
+
+/// Longest id quoted in a message, in characters.
+const MAX_QUOTED: usize = 64;
+
+/// `id` for a message: debug-quoted (control bytes escaped) and cut to
+/// 64 characters with its full length noted (pure).
+pub fn quoted(id: &str) -> String {
+    let chars = id.chars().count();
+    if chars <= MAX_QUOTED {
+        return format!("{id:?}");
+    }
+    let head: String = id.chars().take(MAX_QUOTED).collect();
+    format!("{head:?}… ({} bytes)", id.len())
+}
+
+/// A percent-encoded header value cut to at most `max` bytes without
+/// splitting a `%XX` escape, with an encoded " …" marking the cut (pure).
+pub fn cap_encoded(value: &[u8], max: usize) -> Vec<u8> {
+    const MARK: &[u8] = b"%20%E2%80%A6";
+    if value.len() <= max {
+        return value.to_vec();
+    }
+    let mut cut = max.saturating_sub(MARK.len());
+    // Step back over a partial escape: "%" or "%X" right before the cut.
+    for back in 1..=2 {
+        if cut >= back && value[cut - back] == b'%' {
+            cut -= back;
+            break;
+        }
+    }
+    let mut capped = value[..cut].to_vec();
+    capped.extend_from_slice(MARK);
+    capped
+}
+
+/// Caps the `grpc-message` header of a response (the server layer).
+pub fn cap_grpc_message<B>(mut response: Response<B>) -> Response<B> {
+    let too_long = response
+        .headers()
+        .get("grpc-message")
+        .filter(|v| v.len() > MAX_MESSAGE_HEADER)
+        .map(|v| cap_encoded(v.as_bytes(), MAX_MESSAGE_HEADER));
+    if let Some(capped) = too_long
+        && let Ok(value) = HeaderValue::from_bytes(&capped)
+    {
+        response.headers_mut().insert("grpc-message", value);
+    }
+    response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn long_ids_are_cut_and_control_bytes_escaped() {
+        assert_eq!(quoted("clip.mp4"), "\"clip.mp4\"");
+        assert_eq!(quoted("a\0b"), "\"a\\0b\"");
+        let long = quoted(&"x".repeat(100_000));
+        assert!(
+            long.len() < 100 && long.ends_with("(100000 bytes)"),
+            "{long}"
+        );
+        let wide = quoted(&"ü".repeat(100));
+        assert!(wide.contains("(200 bytes)"), "cut on characters: {wide}");
+    }
+
+    #[test]
+    fn headers_are_cut_between_escapes() {
+        assert_eq!(cap_encoded(b"short", 10), b"short");
+        for value in [
+            "x".repeat(5000),
+            "%2F".repeat(2000),
+            format!("a{}", "%2F".repeat(2000)),
+            format!("ab{}", "%2F".repeat(2000)),
+        ] {
+            let capped = cap_encoded(value.as_bytes(), 100);
+            assert!(capped.len() <= 100, "{}", capped.len());
+            let text = String::from_utf8(capped).expect("ascii");
+            let body = text.strip_suffix("%20%E2%80%A6").expect("marked");
+            // Every % starts a whole escape.
+            for (i, _) in body.match_indices('%') {
+                assert!(i + 2 < body.len(), "split escape in {body}");
+            }
+        }
+    }
+}
