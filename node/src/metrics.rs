@@ -65,6 +65,26 @@ pub async fn install(address: &str) -> anyhow::Result<SocketAddr> {
         "Nodes alive as this node sees them, itself included"
     );
     metrics::describe_gauge!("vidshard_term", "Cluster term");
+    metrics::describe_counter!(
+        "vidshard_elections_total",
+        "Term changes this node has seen since it started (each is an election)"
+    );
+    metrics::describe_counter!(
+        "vidshard_blob_bytes_sent_total",
+        "Blob bytes this node streamed out: downloads, shard results, backup copies"
+    );
+    metrics::describe_gauge!(
+        "vidshard_encode_fps",
+        "Frames per second encoded right now: scope=node (shards this node runs for a master) or scope=cluster (on the master: every running copy)"
+    );
+    metrics::describe_gauge!(
+        "vidshard_raft_lag_entries",
+        "On the master: Raft log entries each follower has not confirmed yet"
+    );
+    metrics::describe_gauge!(
+        "vidshard_backup_copies_missing",
+        "On the master: output copies still to make to reach --backup-replicas"
+    );
     // Counters show up at 0 before their first event.
     for counter in [
         "vidshard_shards_encoded_total",
@@ -119,14 +139,47 @@ pub fn update_gauges(ctx: &Ctx) {
         .count();
     metrics::gauge!("vidshard_nodes_alive").set((others + 1) as f64);
     metrics::gauge!("vidshard_term").set(ctx.term() as f64);
+    metrics::gauge!("vidshard_encode_fps", "scope" => "node").set(ctx.worker_tasks.total_fps());
+    metrics::gauge!("vidshard_encode_fps", "scope" => "cluster").set(ctx.board.total_fps());
+    for (follower, lag) in ctx.consensus.replication_lag() {
+        metrics::gauge!("vidshard_raft_lag_entries", "node" => follower).set(lag as f64);
+    }
+    let wanted = crate::backups::plan::wanted(ctx.config.backup_replicas, others);
+    let missing: usize = if ctx.is_master() {
+        ctx.jobs
+            .lock()
+            .list()
+            .iter()
+            .filter(|job| job.output.is_some())
+            .map(|job| wanted.saturating_sub(job.output_holders.len()))
+            .sum()
+    } else {
+        0
+    };
+    metrics::gauge!("vidshard_backup_copies_missing").set(missing as f64);
 }
 
-/// Refreshes the gauges every second until shutdown.
+/// Counts blob bytes streamed out of this node.
+pub fn bytes_sent(bytes: u64) {
+    metrics::counter!("vidshard_blob_bytes_sent_total").increment(bytes);
+}
+
+/// Refreshes the gauges every second until shutdown, and counts the
+/// term changes seen between refreshes as elections.
 pub async fn run_gauges(ctx: Ctx) {
     let mut tick = tokio::time::interval(GAUGE_PERIOD);
+    let mut term = ctx.term();
+    metrics::counter!("vidshard_elections_total").increment(0);
     loop {
         tokio::select! {
-            _ = tick.tick() => update_gauges(&ctx),
+            _ = tick.tick() => {
+                update_gauges(&ctx);
+                let now = ctx.term();
+                if now > term {
+                    metrics::counter!("vidshard_elections_total").increment(now - term);
+                    term = now;
+                }
+            }
             _ = ctx.shutdown.cancelled() => return,
         }
     }

@@ -139,6 +139,14 @@ async fn metrics_are_served_when_asked_for() {
         page.contains("# TYPE vidshard_upload_bytes_total counter"),
         "{page}"
     );
+    for series in [
+        "vidshard_elections_total 0",
+        "vidshard_encode_fps{scope=\"node\"} 0",
+        "vidshard_encode_fps{scope=\"cluster\"} 0",
+        "vidshard_backup_copies_missing 0",
+    ] {
+        assert!(page.contains(series), "{series} in {page}");
+    }
 
     // After a real job the counters and the job gauge move.
     let clip = common::clips::make_clip(&dir.path().join("c.mp4"), 4, 320, 240, true);
@@ -173,4 +181,21 @@ async fn metrics_are_served_when_asked_for() {
         page.contains(&format!("vidshard_upload_bytes_total {size}")),
         "{page}"
     );
+    // A download is counted as bytes out.
+    let output = dir.path().join("out.mp4");
+    common::retrieve(node.channel().await, &id, &output)
+        .await
+        .expect("retrieve");
+    let out_size = std::fs::metadata(&output).expect("output").len();
+    common::wait_for("the download counted", Duration::from_secs(10), || async {
+        let page = get_metrics(&metrics_addr).await.ok()?;
+        let sent: u64 = page
+            .lines()
+            .find_map(|l| l.strip_prefix("vidshard_blob_bytes_sent_total "))?
+            .trim()
+            .parse()
+            .ok()?;
+        (sent >= out_size).then_some(())
+    })
+    .await;
 }

@@ -105,6 +105,14 @@ impl TaskBoard {
             .unwrap_or_default()
     }
 
+    /// Frames per second of every copy running now, summed.
+    pub fn total_fps(&self) -> f64 {
+        self.lock()
+            .tasks
+            .values()
+            .fold(0.0, |sum, t| sum + t.progress.fps as f64)
+    }
+
     /// Copies this master runs on `worker_id` right now.
     pub fn assigned(&self, worker_id: &str) -> u32 {
         self.lock().assigned.get(worker_id).copied().unwrap_or(0)

@@ -170,6 +170,7 @@ pub async fn blob_stream(
             };
             buf.truncate(n);
             sent += n as u64;
+            crate::metrics::bytes_sent(n as u64);
             tokio::select! {
                 r = tx.send(Ok(buf)) => if r.is_err() { return },
                 _ = shutdown.cancelled() => return,

@@ -42,6 +42,11 @@ impl WorkerTasks {
         }
     }
 
+    /// Frames per second of the tasks running here, summed.
+    pub fn total_fps(&self) -> f64 {
+        self.lock().values().fold(0.0, |sum, p| sum + p.fps as f64)
+    }
+
     /// How many tasks are running now.
     pub fn running(&self) -> usize {
         self.lock().len()

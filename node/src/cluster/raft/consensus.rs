@@ -243,6 +243,29 @@ impl Consensus {
             .collect()
     }
 
+    /// Leader only: how many log entries each follower (by name) lacks.
+    pub fn replication_lag(&self) -> Vec<(String, u64)> {
+        let metrics = self.raft.metrics();
+        let m = metrics.borrow();
+        let (Some(replication), Some(last)) = (&m.replication, m.last_log_index) else {
+            return Vec::new();
+        };
+        let names: BTreeMap<NodeId, String> = m
+            .membership_config
+            .membership()
+            .nodes()
+            .map(|(id, info)| (*id, info.name.clone()))
+            .collect();
+        replication
+            .iter()
+            .filter(|(id, _)| **id != self.id)
+            .map(|(id, matched)| {
+                let name = names.get(id).cloned().unwrap_or_else(|| id.to_string());
+                (name, last.saturating_sub(matched.map_or(0, |l| l.index)))
+            })
+            .collect()
+    }
+
     pub fn is_member(&self) -> bool {
         self.members().iter().any(|m| m.id == self.id)
     }
