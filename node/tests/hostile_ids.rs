@@ -2,7 +2,8 @@
 //! `..`, absolute paths, NUL, 100 KB strings. Every call gets an answer
 //! (an error code or a refusal with a reason, never a crash), no file
 //! appears outside the data dir, nothing outside it changes, nothing is
-//! left in its work dir, and the node keeps serving afterwards.
+//! left in its work dir, and the node keeps serving afterwards. Messages
+//! over the 4 MiB decode limit (a 5 MiB chunk or id) are refused too.
 
 mod common;
 
@@ -330,4 +331,82 @@ async fn hostile_ids_on_every_rpc_are_answered_and_touch_nothing_outside() {
     .await;
     let info = common::wait_finished(channel, &id, Duration::from_secs(120)).await;
     assert_eq!(info.status, "completed", "{}", info.message);
+}
+
+/// Messages over the 4 MiB our services decode: refused with a status
+/// naming the size, nothing stored, the node still serving.
+#[tokio::test(flavor = "multi_thread")]
+async fn messages_beyond_the_size_bounds_are_refused() {
+    use vidshard_proto::replication::UploadVideoChunk;
+    use vidshard_proto::v1::{UploadHeader, UploadRequest, upload_request};
+
+    let dir = tempfile::tempdir().expect("tempdir");
+    let data = dir.path().join("node");
+    let node = NodeProc::start(&data, &[]);
+    let channel = node.channel().await;
+    let big = vec![0u8; 5 << 20];
+    let too_big = |status: tonic::Status| {
+        assert!(
+            matches!(status.code(), Code::OutOfRange | Code::ResourceExhausted),
+            "{status:?}"
+        );
+        assert!(
+            status.message().contains("too large") || status.message().contains("larger"),
+            "{status:?}"
+        );
+    };
+
+    // The original upload with one 5 MiB chunk.
+    let original = MasterServiceClient::new(channel.clone())
+        .max_encoding_message_size(64 << 20)
+        .upload_video(tokio_stream::iter([UploadVideoChunk {
+            video_id: "big.mp4".into(),
+            data_chunk: big.clone(),
+            is_first_chunk: true,
+            target_width: 160,
+            target_height: 120,
+            output_format: "mp4".into(),
+            ..Default::default()
+        }]))
+        .await;
+    too_big(original.expect_err("a 5 MiB message must be refused"));
+    // Ours, a header then one 5 MiB chunk.
+    let ours = JobsClient::new(channel.clone())
+        .max_encoding_message_size(64 << 20)
+        .upload(tokio_stream::iter([
+            UploadRequest {
+                msg: Some(upload_request::Msg::Header(UploadHeader {
+                    requested_id: "big.mp4".into(),
+                    params: Some(vidshard_proto::v1::JobParams {
+                        target_width: 160,
+                        target_height: 120,
+                        ..Default::default()
+                    }),
+                    ..Default::default()
+                })),
+            },
+            UploadRequest {
+                msg: Some(upload_request::Msg::Chunk(big.clone())),
+            },
+        ]))
+        .await;
+    too_big(ours.expect_err("a 5 MiB chunk must be refused"));
+    // A 5 MiB id.
+    let id = "y".repeat(5 << 20);
+    let lookup = JobsClient::new(channel.clone())
+        .max_encoding_message_size(64 << 20)
+        .get_job(GetJobRequest { id })
+        .await;
+    too_big(lookup.expect_err("a 5 MiB request must be refused"));
+
+    // Nothing stored, nothing left over, still serving.
+    let mut leftovers = files_under(&data.join("tmp"));
+    leftovers.extend(files_under(&data.join("blobs")));
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+    let jobs = JobsClient::new(channel)
+        .list_jobs(vidshard_proto::v1::ListJobsRequest {})
+        .await
+        .expect("still serving")
+        .into_inner();
+    assert!(jobs.jobs.is_empty(), "no job from refused uploads");
 }
