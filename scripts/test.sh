@@ -59,4 +59,7 @@ tests/legacy/test_original_peers.sh target/debug/vidshard-node target/debug/vids
 step "tests/partition/test_partition.sh (network namespaces)"
 tests/partition/test_partition.sh target/debug/vidshard-node target/debug/vidshard
 
+step "tests/systemd/test_unit.sh (systemd-analyze verify)"
+tests/systemd/test_unit.sh target/debug/vidshard-node
+
 section "[$((SECONDS - started))s] all checks passed"
