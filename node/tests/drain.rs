@@ -5,6 +5,7 @@
 //! completes with every frame. With a drain timeout shorter than the
 //! encode, the running shard is handed back: the master hears it at once
 //! and re-runs it elsewhere, the node still exits 0 and the job completes.
+//! A second signal during the drain exits at once; the job still completes.
 
 mod common;
 
@@ -164,5 +165,50 @@ async fn a_stopping_worker_finishes_its_shard_or_hands_it_back() {
         master_log.contains("shard handed back"),
         "the master heard the hand-back from the worker:\n{master_log}"
     );
+
+    // 3. A second signal during the drain exits at once (status 130);
+    //    the shard it was finishing is re-run elsewhere, nothing is lost.
+    wait_for(
+        "the restarted node to be alive again",
+        Duration::from_secs(30),
+        || async {
+            common::nodes(lazy_channel(&master))
+                .await
+                .nodes
+                .iter()
+                .any(|n| n.node_id == f_id && n.alive)
+                .then_some(())
+        },
+    )
+    .await;
+    let id = upload_slow(&master, &clip);
+    shard_encoding_on(&master, &id, &f_id).await;
+    cluster.nodes[f].signal_term();
+    wait_for("the drain to begin", Duration::from_secs(10), || {
+        let log = cluster.nodes[f].log_text();
+        async move {
+            log.contains("draining: letting running shards finish")
+                .then_some(())
+        }
+    })
+    .await;
+    cluster.nodes[f].signal_term();
+    let status = wait_for("the node to exit", Duration::from_secs(5), || {
+        let status = cluster.nodes[f].exit_status();
+        async move { status }
+    })
+    .await;
+    assert_eq!(
+        status.code(),
+        Some(130),
+        "exit at once on the second signal"
+    );
+    assert!(
+        !cluster.nodes[f].log_text().contains("drained: every shard"),
+        "it did not wait for the drain"
+    );
+    let info = completed(&master, &id).await;
+    assert_eq!(info.shards.iter().map(|s| s.frames).sum::<u64>(), 480);
+    cluster.restart(f);
     cluster.stop_all().await;
 }
