@@ -110,6 +110,73 @@ async fn videos_claiming_absurd_sizes_fail_with_the_reason() {
     assert_eq!(info.status, "completed", "{}", info.message);
 }
 
+/// `mp4` with the duration of every `mvhd`, `tkhd` and `mdhd` box (version
+/// 0) set to 0xFFFFFFF0: the container then claims ~4.3 million seconds
+/// (~10^8 frames at 30 fps) while holding 2 s.
+fn claiming_a_huge_duration(mp4: &[u8]) -> Vec<u8> {
+    let mut data = mp4.to_vec();
+    let mut patched = 0;
+    for (tag, duration_at) in [(&b"mvhd"[..], 16), (b"tkhd", 20), (b"mdhd", 16)] {
+        let mut from = 0;
+        while let Some(at) = data[from..]
+            .windows(4)
+            .position(|w| w == tag)
+            .map(|i| from + i)
+        {
+            if data[at + 4] == 0 {
+                let field = at + 4 + duration_at;
+                data[field..field + 4].copy_from_slice(&0xFFFF_FFF0u32.to_be_bytes());
+                patched += 1;
+            }
+            from = at + 4;
+        }
+    }
+    assert!(patched >= 3, "patched {patched} boxes");
+    data
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_container_claiming_a_huge_duration_is_encoded_as_what_it_holds() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let node = NodeProc::start(&dir.path().join("node"), &[]);
+    let channel = node.channel().await;
+    let clip = make_clip(&dir.path().join("c.mp4"), 2, 160, 120, true);
+    let lying = claiming_a_huge_duration(&std::fs::read(&clip).expect("read"));
+    let claimed = dir.path().join("claims.mp4");
+    std::fs::write(&claimed, &lying).expect("write");
+    assert!(
+        report(&claimed).format_seconds > 1e6,
+        "ffprobe believes the claim"
+    );
+    let reply = upload_bytes(
+        channel.clone(),
+        "claims.mp4",
+        lying,
+        &Params::size(160, 120, "mp4"),
+    )
+    .await
+    .expect("rpc");
+    assert!(reply.success, "{}", reply.message);
+    let info = wait_finished(channel.clone(), &reply.video_id, TIMEOUT).await;
+    assert_eq!(info.status, "completed", "{}", info.message);
+    assert_eq!(
+        info.shards.len(),
+        1,
+        "planned from the packets, not the claim"
+    );
+    let out = dir.path().join("out.mp4");
+    retrieve(channel, &reply.video_id, &out)
+        .await
+        .expect("retrieve");
+    let got = report(&out);
+    assert_eq!(got.frames, 60);
+    assert!(
+        (got.format_seconds - 2.0).abs() < 0.1,
+        "{}",
+        got.format_seconds
+    );
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn empty_and_truncated_uploads() {
     let dir = tempfile::tempdir().expect("tempdir");
