@@ -5,9 +5,11 @@
 //! exporter every recording function here is a no-op, so call sites stay
 //! one line and cost nothing when metrics are off.
 //!
-//! Counters are bumped where things happen ([`shard_encoded`] and friends);
-//! the gauges (jobs by state, nodes alive, term) are refreshed from the job
-//! table and the membership by [`run_gauges`].
+//! Counters are bumped where things happen ([`shard_encoded`],
+//! [`bytes_sent`] and friends); the gauges (jobs by state, nodes alive,
+//! term, encode fps, Raft lag per follower, output copies missing) are
+//! refreshed every second by [`run_gauges`], which also counts term
+//! changes as elections.
 
 use std::net::SocketAddr;
 use std::time::Duration;
