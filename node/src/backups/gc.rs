@@ -1,9 +1,12 @@
 //! Garbage collection, on every node: blobs nothing in the replicated
 //! table refers to any more are deleted (see `plan::referenced` for what
 //! is kept and for how long). A blob the table mentions (or mentioned at
-//! the previous pass: its job was deleted) goes at once; one never seen
-//! mentioned waits until it is 10 minutes old, since it may be an upload
-//! or shard whose Raft command is not applied yet. Only `<data>/blobs` is
+//! the previous pass: its job was deleted) goes once it is 30 s old
+//! (blobs are named by content: an ended job's shard may have just been
+//! written again for a running job); one never seen mentioned waits until
+//! it is 10 minutes old, since it may be an upload or shard whose Raft
+//! command is not applied yet. Blobs pinned by a running operation (an
+//! upload being copied to its backup node) are never collected. Only `<data>/blobs` is
 //! collected: original-protocol backups (`ReplicateVideo`) live in their
 //! own store under `<data>/legacy-backups/`.
 
@@ -15,6 +18,11 @@ use crate::context::Ctx;
 
 const EVERY: Duration = Duration::from_secs(5);
 const MIN_AGE_SECONDS: f64 = 600.0;
+/// No blob younger than this is collected: it may have just been written
+/// (again) for a job whose Raft command is not applied yet (a shard
+/// result between its encode and `ShardDone`, a backup copy between its
+/// arrival and `Accept`: seconds). Longer operations pin their blob.
+const FRESH_SECONDS: f64 = 30.0;
 
 pub async fn run(ctx: Ctx) {
     let mut previously: HashSet<String> = HashSet::new();
@@ -43,13 +51,16 @@ pub async fn run(ctx: Ctx) {
             }
         };
         let now = SystemTime::now();
-        for blob in stored.iter().filter(|b| !referenced.contains(&b.sha256)) {
+        for blob in stored
+            .iter()
+            .filter(|b| !referenced.contains(&b.sha256) && !ctx.store.is_pinned(&b.sha256))
+        {
             let age = now
                 .duration_since(blob.modified)
                 .unwrap_or_default()
                 .as_secs_f64();
             let known = mentioned.contains(&blob.sha256) || previously.contains(&blob.sha256);
-            if plan::collect_now(known, age, MIN_AGE_SECONDS) {
+            if plan::collect_now(known, age, FRESH_SECONDS, MIN_AGE_SECONDS) {
                 match ctx.store.remove(&blob.sha256).await {
                     Ok(()) => {
                         tracing::info!(blob = %blob.sha256, bytes = blob.size, "gc: removed a blob nothing refers to")

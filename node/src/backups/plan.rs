@@ -103,12 +103,16 @@ pub fn mentioned<'a>(jobs: impl IntoIterator<Item = &'a JobRecord>) -> HashSet<S
     all
 }
 
-/// Whether an unreferenced blob goes now (pure): one the table mentions,
-/// or mentioned at the last pass (its job ended or was deleted), goes at
-/// once; one never seen mentioned goes only once older than `min_age_s`
-/// (it may be an upload or shard whose command is not applied yet).
-pub fn collect_now(known: bool, age_s: f64, min_age_s: f64) -> bool {
-    known || age_s >= min_age_s
+/// Whether an unreferenced blob goes now (pure). Blobs are named by
+/// content, so a blob an ended job mentions may have just been written
+/// again for a running job whose command is not applied yet (the same
+/// source encoded with the same settings gives the same shard bytes):
+/// nothing younger than `fresh_s` goes. Past that, one the table
+/// mentions, or mentioned at the last pass (its job ended or was
+/// deleted), goes; one never seen mentioned only once older than
+/// `min_age_s` (an upload or shard whose command is slow to apply).
+pub fn collect_now(known: bool, age_s: f64, fresh_s: f64, min_age_s: f64) -> bool {
+    age_s >= fresh_s && (known || age_s >= min_age_s)
 }
 
 #[cfg(test)]
@@ -209,8 +213,13 @@ mod tests {
 
     #[test]
     fn unreferenced_blobs_go_at_once_only_if_they_were_referenced_before() {
-        assert!(collect_now(true, 0.0, 600.0));
-        assert!(!collect_now(false, 10.0, 600.0));
-        assert!(collect_now(false, 601.0, 600.0));
+        assert!(collect_now(true, 61.0, 60.0, 600.0));
+        assert!(
+            !collect_now(true, 0.5, 60.0, 600.0),
+            "an ended job's shard just written again for a running job stays"
+        );
+        assert!(!collect_now(false, 10.0, 60.0, 600.0));
+        assert!(!collect_now(false, 120.0, 60.0, 600.0));
+        assert!(collect_now(false, 601.0, 60.0, 600.0));
     }
 }

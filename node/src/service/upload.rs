@@ -120,6 +120,9 @@ where
     }
     let size = writer.size();
     let blob = writer.finish().await.map_err(|e| storing_failed(e, size))?;
+    // Until `Accept` is applied nothing in the table refers to the blob;
+    // the copy to a backup node can take minutes for a large upload.
+    let _pinned = ctx.store.pin(&blob.sha256);
     let requested_id =
         crate::ids::sanitize(&start.requested_id).unwrap_or_else(crate::ids::generate);
     // Acknowledged only once a second node holds the bytes too (when

@@ -5,12 +5,14 @@
 //! network never reach a path here: only our own hex digests do.
 
 pub mod legacy_backups;
+mod pins;
 mod writer;
 
 use std::path::{Path, PathBuf};
 
 use sha2::{Digest, Sha256};
 
+pub use pins::BlobPin;
 pub use writer::BlobWriter;
 
 /// Largest chunk read or written at once anywhere a video streams.
@@ -81,6 +83,8 @@ pub struct StoredBlob {
 #[derive(Debug, Clone)]
 pub struct BlobStore {
     root: PathBuf,
+    /// Blobs running operations need before the table refers to them.
+    pins: pins::Pins,
 }
 
 fn is_digest(name: &str) -> bool {
@@ -104,7 +108,19 @@ impl BlobStore {
         }
         tokio::fs::create_dir_all(&tmp).await?;
         tokio::fs::create_dir_all(root.join("blobs")).await?;
-        Ok(Self { root })
+        Ok(Self {
+            root,
+            pins: pins::Pins::default(),
+        })
+    }
+
+    /// Keeps `sha256` from the garbage collector until the guard drops.
+    pub fn pin(&self, sha256: &str) -> BlobPin {
+        self.pins.pin(sha256)
+    }
+
+    pub fn is_pinned(&self, sha256: &str) -> bool {
+        self.pins.is_pinned(sha256)
     }
 
     pub fn root(&self) -> &Path {
