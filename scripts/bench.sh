@@ -7,6 +7,7 @@
 #   scripts/bench.sh                               # 60 s 1280x720 -> 640x360, 1 GiB upload
 #   SECONDS_OF_VIDEO=20 UPLOAD_MB=200 scripts/bench.sh   # quicker
 #   PROJECT_SECONDS=600 scripts/bench.sh           # also measure shards of a 10 min clip
+#   NODE_BIN=old/vidshard-node CLIENT=old/vidshard scripts/bench.sh   # another build
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # shellcheck source=scripts/lib.sh
@@ -19,8 +20,8 @@ PRESET=${PRESET:-veryfast}
 CRF=${CRF:-23}
 WORK=${BENCH_DIR:-$(mktemp -d /tmp/vidshard-bench.XXXXXX)}
 mkdir -p "$WORK"
-NODE_BIN=target/release/vidshard-node
-CLIENT=target/release/vidshard
+NODE_BIN=${NODE_BIN:-target/release/vidshard-node}
+CLIENT=${CLIENT:-target/release/vidshard}
 PIDS=()
 trap 'for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done' EXIT
 

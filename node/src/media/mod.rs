@@ -4,10 +4,12 @@
 //! options follow the frame-exact pipeline in `docs/media.md`: probe the
 //! packets, cut the video stream at closed-GOP keyframes with stream copy,
 //! encode each shard with passthrough timing, handle audio once, and join
-//! with an ffconcat list that carries each shard's exact duration.
+//! with an ffconcat list that carries each shard's exact duration (the
+//! join starts early and is fed each shard through a named pipe).
 
 mod audio;
 mod encode;
+mod feed;
 mod join;
 mod plan;
 mod probe;
@@ -16,6 +18,7 @@ mod split;
 
 pub use audio::{AudioPlan, audio_plan, prepare_audio};
 pub use encode::{EncodeSpec, EncodeTarget, encode_shard};
+pub use feed::{feed_pipe, make_pipes};
 pub use join::{ffconcat_list, join};
 pub use plan::{Cut, ShardPlan, plan_shards};
 pub use probe::{Inspection, MediaInfo, Packet, StreamInfo, inspect, probe};

@@ -186,7 +186,9 @@ fn describe(json: &str) -> Result<Description, MediaError> {
 }
 
 /// Probes `path`: streams, size, and every video packet. Fails with
-/// ffprobe's own reason for files that are not video.
+/// ffprobe's own reason for files that are not video. The stream
+/// description and the packet listing are two ffprobe runs made at once:
+/// the listing reads the whole file, so it sets the time either way.
 pub async fn probe(tools: &Tools, path: &Path) -> Result<MediaInfo, MediaError> {
     let mut cmd = command(&tools.ffprobe);
     cmd.args([
@@ -198,16 +200,7 @@ pub async fn probe(tools: &Tools, path: &Path) -> Result<MediaInfo, MediaError> 
         "-show_streams",
     ])
     .arg(path);
-    let json = run_output(cmd, 4 << 20).await?;
-    let Description {
-        format_name,
-        video,
-        width,
-        height,
-        time_base,
-        video_end: stream_end,
-        audio,
-    } = describe(&json)?;
+    let describing = run_output(cmd, 4 << 20);
 
     let mut cmd = command(&tools.ffprobe);
     cmd.args([
@@ -223,14 +216,25 @@ pub async fn probe(tools: &Tools, path: &Path) -> Result<MediaInfo, MediaError> 
     .arg(path);
     let mut packets = Vec::new();
     let mut overflow = false;
-    run_lines(cmd, |line| {
+    let listing = run_lines(cmd, |line| {
         if packets.len() >= MAX_FRAMES {
             overflow = true;
         } else if let Some(p) = parse_packet_row(line) {
             packets.push(p);
         }
-    })
-    .await?;
+    });
+    let (json, listed) = tokio::join!(describing, listing);
+    // The description's error names what is wrong with a non-video file.
+    let Description {
+        format_name,
+        video,
+        width,
+        height,
+        time_base,
+        video_end: stream_end,
+        audio,
+    } = describe(&json?)?;
+    listed?;
     if overflow {
         return Err(MediaError::Invalid(format!(
             "video has more than {MAX_FRAMES} frames"

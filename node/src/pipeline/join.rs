@@ -1,11 +1,13 @@
-//! Stage 3: audio (once, started alongside the encodes), the join, and the
-//! final verification against the source before the output is stored.
+//! Stage 3: audio (once, started alongside the encodes), the end of the
+//! join (`joiner.rs` runs it), and the final verification against the
+//! source while the output is stored.
 
 use std::path::{Path, PathBuf};
 
 use tokio::task::JoinHandle;
 
 use super::Failure;
+use super::joiner::Joiner;
 use super::split::Prepared;
 use crate::context::Ctx;
 use crate::jobs::JobStatus;
@@ -15,7 +17,7 @@ use crate::store::BlobRef;
 /// Largest audio duration difference accepted between output and source.
 const AUDIO_TOLERANCE_SECONDS: f64 = 0.05;
 
-type AudioTask = JoinHandle<Result<Option<PathBuf>, media::MediaError>>;
+pub(super) type AudioTask = JoinHandle<Result<Option<PathBuf>, media::MediaError>>;
 
 /// Starts preparing the output's audio track in the background.
 pub fn start_audio(ctx: &Ctx, prepared: &Prepared, scratch: &Path) -> AudioTask {
@@ -72,69 +74,66 @@ pub fn check_output(
     }
 }
 
+/// Waits for the join (started at the plan, see `joiner.rs`), then checks
+/// the output against the source while it is hashed into the store: both
+/// read the finished file at once (the check through a hard link, as the
+/// store moves the file). A failed check takes the blob out of the store
+/// again unless another job's output has the same bytes.
 pub async fn join_and_store(
     ctx: &Ctx,
     id: &str,
     prepared: &Prepared,
-    audio: AudioTask,
+    joiner: Joiner,
     scratch: &Path,
 ) -> Result<(BlobRef, u64), Failure> {
     let fail = |m: String| Failure::new(JobStatus::ConcatenationFailed, m);
-    super::set_status(
+    {
+        let jobs = ctx.jobs.lock();
+        let job = jobs.get(id).ok_or_else(|| fail("job vanished".into()))?;
+        if let Some(shard) = job.shards.iter().find(|s| s.encoded.is_none()) {
+            return Err(Failure::new(
+                JobStatus::ConcatenationPrerequisitesFailed,
+                format!("shard {} has no encoded result", shard.index),
+            ));
+        }
+    }
+    let status = super::set_status(
         ctx,
         id,
         JobStatus::Concatenating,
         "joining the encoded shards",
-    )
-    .await?;
-    let shards: Vec<(PathBuf, f64)> = {
-        let jobs = ctx.jobs.lock();
-        let job = jobs.get(id).ok_or_else(|| fail("job vanished".into()))?;
-        let mut list = Vec::with_capacity(job.shards.len());
-        for shard in &job.shards {
-            let blob = shard.encoded.as_ref().ok_or_else(|| {
-                Failure::new(
-                    JobStatus::ConcatenationPrerequisitesFailed,
-                    format!("shard {} has no encoded result", shard.index),
-                )
-            })?;
-            let path = ctx
-                .store
-                .path(&blob.sha256)
-                .map_err(|e| fail(e.to_string()))?;
-            list.push((path, shard.duration_seconds));
+    );
+    let joined = async {
+        match joiner.await {
+            Ok(result) => result,
+            Err(e) => Err(fail(format!("the join task died: {e}"))),
         }
-        list
     };
-    let audio_path = match audio.await {
-        Ok(Ok(path)) => path,
-        Ok(Err(e)) => return Err(fail(format!("preparing the audio failed: {e}"))),
-        Err(e) => return Err(fail(format!("the audio task died: {e}"))),
-    };
-    let list_path = scratch.join("shards.ffconcat");
-    tokio::fs::write(&list_path, media::ffconcat_list(&shards))
-        .await
-        .map_err(|e| fail(format!("writing the shard list: {e}")))?;
+    let ((), output) = tokio::try_join!(status, joined)?;
     let format = prepared.params.format;
-    let output = scratch.join(format!("output.{}", format.extension()));
-    media::join(
-        &ctx.tools,
-        &list_path,
-        audio_path.as_deref(),
-        format,
-        &output,
-    )
-    .await
-    .map_err(|e| fail(format!("join failed: {e}")))?;
-    let found = media::inspect(&ctx.tools, &output)
+    let link = scratch.join(format!("verify.{}", format.extension()));
+    tokio::fs::hard_link(&output, &link)
         .await
-        .map_err(|e| fail(format!("output unreadable: {e}")))?;
+        .map_err(|e| fail(format!("linking the output for its check: {e}")))?;
+    let (found, stored) =
+        tokio::join!(media::inspect(&ctx.tools, &link), ctx.store.import(&output));
+    let blob = stored.map_err(|e| fail(format!("storing the output: {e}")))?;
     let size = (prepared.spec.width, prepared.spec.height);
-    check_output(&found, &prepared.info, size, format.is_vp9()).map_err(fail)?;
-    let blob = ctx
-        .store
-        .import(&output)
-        .await
-        .map_err(|e| fail(format!("storing the output: {e}")))?;
-    Ok((blob, found.frames))
+    let checked = found
+        .map_err(|e| format!("output unreadable: {e}"))
+        .and_then(|found| {
+            check_output(&found, &prepared.info, size, format.is_vp9()).map(|()| found.frames)
+        });
+    match checked {
+        Ok(frames) => Ok((blob, frames)),
+        Err(message) => {
+            let shared = ctx.jobs.lock().list().iter().any(|job| {
+                job.id != id && job.output.as_ref().is_some_and(|o| o.sha256 == blob.sha256)
+            });
+            if !shared {
+                let _ = ctx.store.remove(&blob.sha256).await;
+            }
+            Err(fail(message))
+        }
+    }
 }

@@ -5,6 +5,7 @@
 //! where the old one left it.
 
 mod join;
+mod joiner;
 mod leadership;
 mod resume;
 mod scratch;
@@ -168,7 +169,9 @@ impl Drop for AbortOnDrop {
 
 /// Runs the stages, recording their wall times: probe+split (from the
 /// start until the last shard is stored), encode (from the plan until the
-/// last shard is encoded; overlaps the split) and join.
+/// last shard is encoded; overlaps the split) and join (from then until
+/// the output is checked and stored; the join itself runs from the plan
+/// on, fed each shard as it is encoded).
 async fn stages(ctx: &Ctx, id: &str, scratch: &Scratch, started: Instant) -> Result<(), Failure> {
     let record = |set: fn(&mut crate::jobs::StageTimes, f64), since: Instant| {
         let seconds = since.elapsed().as_secs_f64();
@@ -185,6 +188,11 @@ async fn stages(ctx: &Ctx, id: &str, scratch: &Scratch, started: Instant) -> Res
     // audio, its ffmpeg must stop too, not keep writing into a scratch
     // dir that is being removed (on a full disk, the space is wanted).
     let _stop_audio = AbortOnDrop(audio.abort_handle());
+    // The join starts now and is fed each shard as it is encoded, so
+    // little of it is left once the last one is.
+    let encoded = CancellationToken::new();
+    let joiner = joiner::start(ctx, id, &prepared, audio, scratch.path(), encoded.clone());
+    let _stop_join = AbortOnDrop(joiner.abort_handle());
     let (ready, arrivals) = tokio::sync::mpsc::unbounded_channel();
     let splitting = async {
         split::split_into_store(ctx, id, &prepared, &plan, scratch.path(), ready).await?;
@@ -193,9 +201,10 @@ async fn stages(ctx: &Ctx, id: &str, scratch: &Scratch, started: Instant) -> Res
     };
     let encoding = crate::scheduler::driver::encode_all(ctx, id, &prepared.spec, arrivals);
     tokio::try_join!(splitting, encoding)?;
+    encoded.cancel();
     record(|t, s| t.encode_stage = s, planned);
     let joining = Instant::now();
-    let (output, frames) = join::join_and_store(ctx, id, &prepared, audio, scratch.path()).await?;
+    let (output, frames) = join::join_and_store(ctx, id, &prepared, joiner, scratch.path()).await?;
     record(|t, s| t.join = s, joining);
     let seconds = started.elapsed().as_secs_f64();
     let mut timings = ctx

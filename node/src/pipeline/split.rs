@@ -34,16 +34,20 @@ pub async fn probe_and_plan(ctx: &Ctx, id: &str) -> Result<(Prepared, ShardPlan)
             job.shards.is_empty(),
         )
     };
-    if fresh {
-        super::set_status(ctx, id, JobStatus::Segmenting, "probing the upload").await?;
-    }
     let source_path = ctx
         .store
         .path(&source.sha256)
         .map_err(|e| fail(e.to_string()))?;
-    let info = media::probe(&ctx.tools, &source_path)
-        .await
-        .map_err(|e| fail(format!("not a usable video: {e}")))?;
+    // The status is recorded while ffprobe runs, not before.
+    let status = async {
+        if fresh {
+            super::set_status(ctx, id, JobStatus::Segmenting, "probing the upload").await?;
+        }
+        Ok::<(), Failure>(())
+    };
+    let (status, probed) = tokio::join!(status, media::probe(&ctx.tools, &source_path));
+    status?;
+    let info = probed.map_err(|e| fail(format!("not a usable video: {e}")))?;
     let (width, height) = params::output_size(&params, info.width, info.height);
     let spec = EncodeSpec {
         width,
