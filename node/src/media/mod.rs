@@ -20,7 +20,7 @@ pub use audio::{AudioPlan, audio_plan, prepare_audio};
 pub use encode::{EncodeSpec, EncodeTarget, encode_shard};
 pub use feed::{feed_pipe, make_pipes};
 pub use join::{ffconcat_list, join};
-pub use plan::{Cut, ShardPlan, plan_shards};
+pub use plan::{Cut, ShardPlan, plan_shards, plan_shards_with_tail, tail_shards};
 pub use probe::{Inspection, MediaInfo, Packet, StreamInfo, inspect, probe};
 pub use run::{MediaError, Progress, Tools};
 pub use split::{remux, split_video};

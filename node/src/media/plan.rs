@@ -7,6 +7,12 @@
 //! Cuts are placed at the accepted keyframe nearest each "+target seconds"
 //! from the previous cut, so shards come out even (not 16.6/8.3/… when the
 //! GOP is 8.3 s), and the tail is merged rather than left as a sliver.
+//!
+//! The last shards of a job can be planned about half as long (see
+//! [`tail_shards`]): when every slot has taken its last shard, the slots
+//! then run dry within about half a shard of each other instead of a whole
+//! one. Where keyframes are sparser than half a shard (an 8.3 s GOP with
+//! 10 s shards) the tail cannot be cut finer and the plan is unchanged.
 
 use serde::{Deserialize, Serialize};
 
@@ -62,12 +68,32 @@ pub fn closed_gop_keyframes(packets: &[Packet]) -> Vec<usize> {
     accepted
 }
 
+/// How many shards at the end of a job to plan half as long, for
+/// `live_slots` encode slots in the cluster: two rounds of the slots, so
+/// the last round every slot takes is short (pure).
+pub fn tail_shards(live_slots: u32) -> usize {
+    2 * live_slots as usize
+}
+
 /// Plans shards of about `target_seconds` each.
 pub fn plan_shards(
     packets: &[Packet],
     time_base: (i64, i64),
     video_end_seconds: f64,
     target_seconds: f64,
+) -> ShardPlan {
+    plan_shards_with_tail(packets, time_base, video_end_seconds, target_seconds, 0)
+}
+
+/// Plans shards of about `target_seconds` each, except that a shard
+/// starting within the last `tail` × `target_seconds` / 2 seconds aims at
+/// half the target: about the last `tail` shards are half as long.
+pub fn plan_shards_with_tail(
+    packets: &[Packet],
+    time_base: (i64, i64),
+    video_end_seconds: f64,
+    target_seconds: f64,
+    tail: usize,
 ) -> ShardPlan {
     let tb = time_base.0 as f64 / time_base.1 as f64;
     let time_of = |i: usize| packets[i].pts.map(|p| p as f64 * tb).unwrap_or(0.0);
@@ -80,10 +106,14 @@ pub fn plan_shards(
     let candidates = closed_gop_keyframes(packets);
 
     let mut starts: Vec<(usize, f64)> = vec![(0, start)];
-    let target = target_seconds.max(0.5);
+    let full = target_seconds.max(0.5);
+    let half = (full / 2.0).max(0.5);
+    let tail_span = tail as f64 * half;
     loop {
         let (_, last_time) = *starts.last().unwrap_or(&(0, start));
-        if video_end_seconds - last_time < 1.5 * target {
+        let left = video_end_seconds - last_time;
+        let target = if left <= tail_span { half } else { full };
+        if left < 1.5 * target {
             break;
         }
         let want = last_time + target;
@@ -204,6 +234,56 @@ mod tests {
         let mut packets = clip(900, 30, false);
         packets[5].pts = None;
         assert_eq!(plan_shards(&packets, (1, 30), 30.0, 10.0).shards.len(), 1);
+    }
+
+    fn lengths(plan: &ShardPlan) -> Vec<f64> {
+        plan.shards.iter().map(|c| c.duration_seconds).collect()
+    }
+
+    #[test]
+    fn the_tail_is_cut_finer_where_keyframes_allow() {
+        // 600 s at 30 fps, a keyframe every 2 s, 16 slots: 32 tail shards.
+        let packets = clip(18_000, 60, true);
+        let plain = plan_shards(&packets, (1, 30), 600.0, 10.0);
+        let plan = plan_shards_with_tail(&packets, (1, 30), 600.0, 10.0, tail_shards(16));
+        assert_eq!(total_frames(&plan), 18_000);
+        let sum: f64 = lengths(&plan).iter().sum();
+        assert!((sum - 600.0).abs() < 1e-6, "{sum}");
+        assert!(plan.shards.len() > plain.shards.len());
+        // The last 160 s (32 × 5 s) are cut at the keyframes nearest 5 s.
+        let lengths = lengths(&plan);
+        let head = lengths.iter().take_while(|&&l| l >= 8.0).count();
+        let (head, tail) = lengths.split_at(head);
+        assert!(head.iter().all(|&l| (8.0..=12.0).contains(&l)), "{head:?}");
+        assert!(tail.iter().all(|&l| (4.0..=7.5).contains(&l)), "{tail:?}");
+        let tail_seconds: f64 = tail.iter().sum();
+        assert!((150.0..=170.0).contains(&tail_seconds), "{tail:?}");
+        // Every cut is still a closed-GOP keyframe.
+        let safe = closed_gop_keyframes(&packets);
+        assert!(plan.split_points().iter().all(|k| safe.contains(k)));
+    }
+
+    #[test]
+    fn sparse_keyframes_leave_the_plan_as_it_was() {
+        // 8.3 s GOPs cannot be cut into 5 s shards: one GOP per shard anyway.
+        let packets = clip(18_000, 250, true);
+        let plain = plan_shards(&packets, (1, 30), 600.0, 10.0);
+        let tailed = plan_shards_with_tail(&packets, (1, 30), 600.0, 10.0, tail_shards(16));
+        assert_eq!(plain, tailed);
+        assert_eq!(plain.shards.len(), 72);
+    }
+
+    #[test]
+    fn a_short_clip_is_not_split_further_by_the_tail() {
+        let packets = clip(750, 60, false);
+        let plan = plan_shards_with_tail(&packets, (1, 30), 25.0, 10.0, tail_shards(2));
+        assert_eq!(total_frames(&plan), 750);
+        assert!(
+            lengths(&plan).iter().all(|&l| (4.0..=15.0).contains(&l)),
+            "{:?}",
+            lengths(&plan)
+        );
+        assert_eq!(tail_shards(0), 0);
     }
 
     #[test]

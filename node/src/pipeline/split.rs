@@ -57,11 +57,12 @@ pub async fn probe_and_plan(ctx: &Ctx, id: &str) -> Result<(Prepared, ShardPlan)
         crf: params.crf,
         threads: ctx.config.encoder_threads(),
     };
-    let plan = media::plan_shards(
+    let plan = media::plan_shards_with_tail(
         &info.packets,
         info.time_base,
         info.video_end_seconds,
         ctx.config.shard_seconds,
+        media::tail_shards(live_slots(ctx)),
     );
     let count = plan.shards.len();
     let shards = plan
@@ -101,6 +102,19 @@ pub async fn probe_and_plan(ctx: &Ctx, id: &str) -> Result<(Prepared, ShardPlan)
         },
         plan,
     ))
+}
+
+/// Encode slots in the cluster now: this node's and every live member's
+/// (the tail of the plan is shaped for them).
+fn live_slots(ctx: &Ctx) -> u32 {
+    let others: u32 = ctx
+        .membership
+        .lock()
+        .members()
+        .filter(|m| m.alive && m.node_id != ctx.node_id)
+        .map(|m| m.slots_total)
+        .sum();
+    ctx.slots_total + others
 }
 
 /// Splits the source, moving each finished shard into the store and
