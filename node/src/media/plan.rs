@@ -112,23 +112,39 @@ pub fn plan_shards_with_tail(
     loop {
         let (_, last_time) = *starts.last().unwrap_or(&(0, start));
         let left = video_end_seconds - last_time;
-        let target = if left <= tail_span { half } else { full };
-        if left < 1.5 * target {
-            break;
-        }
-        let want = last_time + target;
-        let best = candidates
-            .iter()
-            .copied()
-            .filter(|&i| {
-                time_of(i) > last_time + target / 4.0
-                    && video_end_seconds - time_of(i) > target / 4.0
-            })
-            .min_by(|&a, &b| {
-                (time_of(a) - want)
-                    .abs()
-                    .total_cmp(&(time_of(b) - want).abs())
-            });
+        // The accepted keyframe nearest "+target" from the last cut.
+        let nearest = |target: f64| {
+            let want = last_time + target;
+            candidates
+                .iter()
+                .copied()
+                .filter(|&i| {
+                    time_of(i) > last_time + target / 4.0
+                        && video_end_seconds - time_of(i) > target / 4.0
+                })
+                .min_by(|&a, &b| {
+                    (time_of(a) - want)
+                        .abs()
+                        .total_cmp(&(time_of(b) - want).abs())
+                })
+        };
+        // A full-length shard, or the rest as one shard when it is short.
+        let full_cut = || (left >= 1.5 * full).then(|| nearest(full)).flatten();
+        let best = if left <= tail_span {
+            if left < 1.5 * half {
+                break;
+            }
+            // A tail cut only where it really makes a short shard and no
+            // sliver after it; else the shard is planned as in the head.
+            nearest(half)
+                .filter(|&i| {
+                    time_of(i) - last_time <= 1.5 * half
+                        && video_end_seconds - time_of(i) >= half / 2.0
+                })
+                .or_else(full_cut)
+        } else {
+            full_cut()
+        };
         match best {
             Some(i) => starts.push((i, time_of(i))),
             None => break,
@@ -271,6 +287,43 @@ mod tests {
         let tailed = plan_shards_with_tail(&packets, (1, 30), 600.0, 10.0, tail_shards(16));
         assert_eq!(plain, tailed);
         assert_eq!(plain.shards.len(), 72);
+    }
+
+    #[test]
+    fn every_shape_keeps_every_frame_and_cuts_only_closed_gops() {
+        for gop in [15, 30, 60, 90, 250] {
+            for frames in [300, 1799, 5400] {
+                for tail in [0, 2, 4, 16, 32] {
+                    let packets = clip(frames, gop, true);
+                    let end = frames as f64 / 30.0;
+                    let plan = plan_shards_with_tail(&packets, (1, 30), end, 10.0, tail);
+                    let case = format!("gop {gop}, {frames} frames, tail {tail}");
+                    assert_eq!(total_frames(&plan), frames as u64, "{case}");
+                    let sum: f64 = lengths(&plan).iter().sum();
+                    assert!((sum - end).abs() < 1e-6, "{case}: {sum}");
+                    let safe = closed_gop_keyframes(&packets);
+                    assert!(plan.split_points().iter().all(|k| safe.contains(k)));
+                    if plan.shards.len() > 1 {
+                        assert!(
+                            lengths(&plan).iter().all(|&l| l >= 1.25),
+                            "{case}: {:?}",
+                            lengths(&plan)
+                        );
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn no_sliver_is_cut_off_the_end() {
+        // 60 s with 8.3 s GOPs on 2 slots: 6 × 8.3 s + 10 s as without a
+        // tail, not 7 × 8.3 s + 1.7 s.
+        let packets = clip(1800, 250, true);
+        let plain = plan_shards(&packets, (1, 30), 60.0, 10.0);
+        let tailed = plan_shards_with_tail(&packets, (1, 30), 60.0, 10.0, tail_shards(2));
+        assert_eq!(plain, tailed);
+        assert_eq!(plain.shards.len(), 7);
     }
 
     #[test]
