@@ -8,6 +8,7 @@
 #   SECONDS_OF_VIDEO=20 UPLOAD_MB=200 scripts/bench.sh   # quicker
 #   PROJECT_SECONDS=600 scripts/bench.sh           # also measure shards of a 10 min clip
 #   NODE_BIN=old/vidshard-node CLIENT=old/vidshard scripts/bench.sh   # another build
+#   SOURCE_GOP=60 scripts/bench.sh                 # sources with a keyframe every 2 s
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # shellcheck source=scripts/lib.sh
@@ -35,10 +36,16 @@ frames_of() { ffprobe -v error -select_streams v:0 -count_packets -show_entries 
 
 make_source() { # OUT SECONDS
   [ -f "$1" ] && return
-  echo "== making a $2 s 1280x720 clip with audio (x264 default GOP: a keyframe every 8.3 s)"
+  local gop=()
+  if [ -n "${SOURCE_GOP:-}" ]; then
+    gop=(-g "$SOURCE_GOP")
+    echo "== making a $2 s 1280x720 clip with audio (a keyframe every $SOURCE_GOP frames at 30 fps)"
+  else
+    echo "== making a $2 s 1280x720 clip with audio (x264 default GOP: a keyframe every 8.3 s)"
+  fi
   ffmpeg -nostdin -v error -y -f lavfi -i testsrc2=size=1280x720:rate=30 \
     -f lavfi -i sine=frequency=440:sample_rate=48000 -t "$2" \
-    -c:v libx264 -preset ultrafast -crf 2 -pix_fmt yuv420p -c:a aac "$1"
+    -c:v libx264 -preset ultrafast -crf 2 -pix_fmt yuv420p "${gop[@]}" -c:a aac "$1"
 }
 
 # start_cluster NAME COUNT [node args...]: master + COUNT-1 workers; sets MASTER.

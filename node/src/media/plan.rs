@@ -112,21 +112,32 @@ pub fn plan_shards_with_tail(
     loop {
         let (_, last_time) = *starts.last().unwrap_or(&(0, start));
         let left = video_end_seconds - last_time;
-        // The accepted keyframe nearest "+target" from the last cut.
+        // The accepted keyframe nearest "+target" from the last cut, at
+        // least a quarter target from the last cut and from the end.
+        // Accepted keyframes come in increasing time (each is later than
+        // every packet before it), so this is a binary search: a day of
+        // video plans in milliseconds, not seconds of a runtime thread.
         let nearest = |target: f64| {
             let want = last_time + target;
-            candidates
-                .iter()
-                .copied()
-                .filter(|&i| {
-                    time_of(i) > last_time + target / 4.0
-                        && video_end_seconds - time_of(i) > target / 4.0
-                })
-                .min_by(|&a, &b| {
-                    (time_of(a) - want)
-                        .abs()
-                        .total_cmp(&(time_of(b) - want).abs())
-                })
+            let lo = candidates.partition_point(|&i| time_of(i) <= last_time + target / 4.0);
+            let hi = candidates.partition_point(|&i| time_of(i) < video_end_seconds - target / 4.0);
+            if lo >= hi {
+                return None;
+            }
+            let at = lo + candidates[lo..hi].partition_point(|&i| time_of(i) < want);
+            let before = (at > lo).then(|| candidates[at - 1]);
+            let after = (at < hi).then(|| candidates[at]);
+            match (before, after) {
+                (Some(b), Some(a)) => {
+                    // Ties go to the earlier keyframe.
+                    Some(if (time_of(a) - want).abs() < (want - time_of(b)).abs() {
+                        a
+                    } else {
+                        b
+                    })
+                }
+                (b, a) => b.or(a),
+            }
         };
         // A full-length shard, or the rest as one shard when it is short.
         let full_cut = || (left >= 1.5 * full).then(|| nearest(full)).flatten();
