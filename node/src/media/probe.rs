@@ -186,9 +186,10 @@ fn describe(json: &str) -> Result<Description, MediaError> {
 }
 
 /// Probes `path`: streams, size, and every video packet. Fails with
-/// ffprobe's own reason for files that are not video. The stream
-/// description and the packet listing are two ffprobe runs made at once:
-/// the listing reads the whole file, so it sets the time either way.
+/// ffprobe's own reason for files that are not video. An MP4/MOV's packet
+/// table comes from its index (`mp4index`, read while ffprobe describes
+/// the streams); other inputs are listed by ffprobe, which reads them
+/// whole.
 pub async fn probe(tools: &Tools, path: &Path) -> Result<MediaInfo, MediaError> {
     let mut cmd = command(&tools.ffprobe);
     cmd.args([
@@ -201,29 +202,9 @@ pub async fn probe(tools: &Tools, path: &Path) -> Result<MediaInfo, MediaError> 
     ])
     .arg(path);
     let describing = run_output(cmd, 4 << 20);
-
-    let mut cmd = command(&tools.ffprobe);
-    cmd.args([
-        "-v",
-        "error",
-        "-select_streams",
-        "v:0",
-        "-show_entries",
-        "packet=pts,dts,duration,flags",
-        "-of",
-        "csv=p=0",
-    ])
-    .arg(path);
-    let mut packets = Vec::new();
-    let mut overflow = false;
-    let listing = run_lines(cmd, |line| {
-        if packets.len() >= MAX_FRAMES {
-            overflow = true;
-        } else if let Some(p) = parse_packet_row(line) {
-            packets.push(p);
-        }
-    });
-    let (json, listed) = tokio::join!(describing, listing);
+    // The index of an MP4/MOV gives the packet table without reading the
+    // file; the description is read meanwhile.
+    let (json, index) = tokio::join!(describing, super::mp4index::read_index(path));
     // The description's error names what is wrong with a non-video file.
     let Description {
         format_name,
@@ -234,15 +215,13 @@ pub async fn probe(tools: &Tools, path: &Path) -> Result<MediaInfo, MediaError> 
         video_end: stream_end,
         audio,
     } = describe(&json?)?;
-    listed?;
-    if overflow {
-        return Err(MediaError::Invalid(format!(
-            "video has more than {MAX_FRAMES} frames"
-        )));
-    }
-    if packets.is_empty() {
-        return Err(MediaError::Invalid("video stream has no frames".into()));
-    }
+    let from_index = index
+        .filter(|t| format_name.contains("mp4") && time_base == (1, t.timescale as i64))
+        .map(|t| t.packets);
+    let packets = match from_index {
+        Some(packets) => packets,
+        None => list_packets(tools, path).await?,
+    };
     let tb = time_base.0 as f64 / time_base.1 as f64;
     let packet_end = if packets
         .iter()
@@ -268,6 +247,42 @@ pub async fn probe(tools: &Tools, path: &Path) -> Result<MediaInfo, MediaError> 
         video_end_seconds,
         audio,
     })
+}
+
+/// Every video packet of `path` in decode order, listed by ffprobe (reads
+/// the whole file); at most [`MAX_FRAMES`].
+pub async fn list_packets(tools: &Tools, path: &Path) -> Result<Vec<Packet>, MediaError> {
+    let mut cmd = command(&tools.ffprobe);
+    cmd.args([
+        "-v",
+        "error",
+        "-select_streams",
+        "v:0",
+        "-show_entries",
+        "packet=pts,dts,duration,flags",
+        "-of",
+        "csv=p=0",
+    ])
+    .arg(path);
+    let mut packets = Vec::new();
+    let mut overflow = false;
+    let listing = run_lines(cmd, |line| {
+        if packets.len() >= MAX_FRAMES {
+            overflow = true;
+        } else if let Some(p) = parse_packet_row(line) {
+            packets.push(p);
+        }
+    });
+    listing.await?;
+    if overflow {
+        return Err(MediaError::Invalid(format!(
+            "video has more than {MAX_FRAMES} frames"
+        )));
+    }
+    if packets.is_empty() {
+        return Err(MediaError::Invalid("video stream has no frames".into()));
+    }
+    Ok(packets)
 }
 
 /// What a finished file (encoded shard or output) holds, for verification.
