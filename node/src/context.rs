@@ -95,6 +95,15 @@ impl NodeContext {
             .map_err(|_| "node is shutting down".to_string())
     }
 
+    /// Live members besides this node, as this node's membership sees them.
+    pub fn other_live_nodes(&self) -> usize {
+        self.membership
+            .lock()
+            .members()
+            .filter(|m| m.alive && m.node_id != self.node_id)
+            .count()
+    }
+
     /// Slots in use; all of them while draining, so no master sends more.
     pub fn slots_busy(&self) -> u32 {
         if self.drain.is_draining() {

@@ -133,12 +133,7 @@ pub fn update_gauges(ctx: &Ctx) {
     for (state, count) in JOB_STATES.iter().zip(counts) {
         metrics::gauge!("vidshard_jobs", "state" => state.as_str()).set(count);
     }
-    let others = ctx
-        .membership
-        .lock()
-        .members()
-        .filter(|m| m.alive && m.node_id != ctx.node_id)
-        .count();
+    let others = ctx.other_live_nodes();
     metrics::gauge!("vidshard_nodes_alive").set((others + 1) as f64);
     metrics::gauge!("vidshard_term").set(ctx.term() as f64);
     metrics::gauge!("vidshard_encode_fps", "scope" => "node").set(ctx.worker_tasks.total_fps());

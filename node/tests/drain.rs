@@ -72,6 +72,23 @@ async fn completed(master: &str, id: &str) -> JobInfo {
     .await
 }
 
+/// Waits until the master sees node `node_id` alive (after a restart).
+async fn alive_again(master: &str, node_id: &str) {
+    wait_for(
+        "the restarted node to be alive",
+        Duration::from_secs(30),
+        || async {
+            common::nodes(lazy_channel(master))
+                .await
+                .nodes
+                .iter()
+                .any(|n| n.node_id == node_id && n.alive)
+                .then_some(())
+        },
+    )
+    .await;
+}
+
 fn node_id(cluster: &Cluster, i: usize) -> String {
     std::fs::read_to_string(cluster.root.join(format!("n{}", i + 1)).join("node-id"))
         .expect("node-id")
@@ -133,19 +150,7 @@ async fn a_stopping_worker_finishes_its_shard_or_hands_it_back() {
 
     // 2. Hand back: a drain timeout shorter than the encode.
     cluster.start_again(f, &["--drain-timeout", "0.5"]);
-    wait_for(
-        "the restarted node to be alive",
-        Duration::from_secs(30),
-        || async {
-            common::nodes(lazy_channel(&master))
-                .await
-                .nodes
-                .iter()
-                .any(|n| n.node_id == f_id && n.alive)
-                .then_some(())
-        },
-    )
-    .await;
+    alive_again(&master, &f_id).await;
     let id = upload_slow(&master, &clip);
     let shard = shard_encoding_on(&master, &id, &f_id).await;
     let (back, exited_cleanly, log) = terminate(cluster, f).await;
@@ -168,19 +173,7 @@ async fn a_stopping_worker_finishes_its_shard_or_hands_it_back() {
 
     // 3. A second signal during the drain exits at once (status 130);
     //    the shard it was finishing is re-run elsewhere, nothing is lost.
-    wait_for(
-        "the restarted node to be alive again",
-        Duration::from_secs(30),
-        || async {
-            common::nodes(lazy_channel(&master))
-                .await
-                .nodes
-                .iter()
-                .any(|n| n.node_id == f_id && n.alive)
-                .then_some(())
-        },
-    )
-    .await;
+    alive_again(&master, &f_id).await;
     let id = upload_slow(&master, &clip);
     shard_encoding_on(&master, &id, &f_id).await;
     cluster.nodes[f].signal_term();

@@ -32,12 +32,7 @@ pub fn status_message(job: &JobRecord) -> String {
 
 /// [`job_info`] with the copies this cluster wants of the output now.
 pub fn job_info_for(ctx: &crate::context::Ctx, job: &JobRecord) -> v1::JobInfo {
-    let others = ctx
-        .membership
-        .lock()
-        .members()
-        .filter(|m| m.alive && m.node_id != ctx.node_id)
-        .count();
+    let others = ctx.other_live_nodes();
     let mut info = job_info(job);
     if job.output.is_some() {
         info.output_replicas_wanted =
