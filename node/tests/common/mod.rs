@@ -173,8 +173,16 @@ where
 
 /// A free 127.0.0.1 port (bound then released).
 pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("free port")
+    // Below the kernel's ephemeral range (32768–60999): a port handed out
+    // here cannot be taken meanwhile by another node binding port 0 (the
+    // reason a test that starts its node later once failed to bind).
+    // Each call in this process starts further on, so two calls before
+    // either port is bound do not meet.
+    static CALLS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let call = CALLS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let seed = (std::process::id() as usize).wrapping_mul(7919) + call * 101;
+    (0..12_000)
+        .map(|i| 20_000 + ((seed + i * 7919) % 12_000) as u16)
+        .find(|&port| std::net::TcpListener::bind(("127.0.0.1", port)).is_ok())
+        .expect("a free port in 20000..32000")
 }
