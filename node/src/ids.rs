@@ -65,18 +65,26 @@ pub fn unique(base: &str, taken: impl Fn(&str) -> bool) -> String {
 }
 
 /// Why a looked-up id cannot name any job.
-pub fn check_lookup(id: &str) -> Result<(), String> {
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum BadId {
+    #[error("empty video id")]
+    Empty,
+    #[error("video id of {0} bytes is longer than the {MAX_LOOKUP_LEN} allowed")]
+    TooLong(usize),
+    #[error("video id contains a NUL byte")]
+    Nul,
+}
+
+/// Checks an id a client looks up (pure).
+pub fn check_lookup(id: &str) -> Result<(), BadId> {
     if id.is_empty() {
-        return Err("empty video id".into());
+        return Err(BadId::Empty);
     }
     if id.len() > MAX_LOOKUP_LEN {
-        return Err(format!(
-            "video id of {} bytes is longer than the {MAX_LOOKUP_LEN} allowed",
-            id.len()
-        ));
+        return Err(BadId::TooLong(id.len()));
     }
     if id.contains('\0') {
-        return Err("video id contains a NUL byte".into());
+        return Err(BadId::Nul);
     }
     Ok(())
 }

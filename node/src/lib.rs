@@ -10,12 +10,12 @@
 pub mod backups;
 pub mod cluster;
 pub mod config;
-pub mod context;
 pub mod events;
 pub mod ids;
 #[cfg(test)]
 mod ids_props;
 pub mod jobs;
+pub mod legacy;
 pub mod media;
 pub mod metrics;
 pub mod params;

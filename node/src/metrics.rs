@@ -8,20 +8,15 @@
 //! Counters are bumped where things happen ([`shard_encoded`],
 //! [`bytes_sent`] and friends); the gauges (jobs by state, nodes alive,
 //! term, encode fps, Raft lag per follower, output copies missing) are
-//! refreshed every second by [`run_gauges`], which also counts term
-//! changes as elections.
+//! set from a [`GaugeSample`] the server's gauge loop takes every second
+//! (it also counts term changes as elections).
 
 use std::net::SocketAddr;
-use std::time::Duration;
 
 use anyhow::Context as _;
 use metrics_exporter_prometheus::PrometheusBuilder;
 
-use crate::context::Ctx;
 use crate::jobs::JobStatus;
-
-/// How often the gauges are recomputed.
-const GAUGE_PERIOD: Duration = Duration::from_secs(1);
 
 /// Every job status, so each `vidshard_jobs{state=...}` series exists (0 included).
 const JOB_STATES: [JobStatus; 11] = [
@@ -122,62 +117,52 @@ pub fn upload_bytes(bytes: u64) {
     metrics::counter!("vidshard_upload_bytes_total").increment(bytes);
 }
 
-/// Sets the gauges from the job table and the membership now.
-pub fn update_gauges(ctx: &Ctx) {
+/// What the gauges show, sampled from the node by the caller (the
+/// server's gauge loop), so this module needs nothing but the numbers.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct GaugeSample {
+    /// Status of every job in the table.
+    pub job_states: Vec<JobStatus>,
+    /// Nodes alive as this node sees them, itself included.
+    pub nodes_alive: usize,
+    pub term: u64,
+    /// Frames per second of the shards this node runs for a master.
+    pub node_fps: f64,
+    /// Frames per second of every copy the master runs (0 elsewhere).
+    pub cluster_fps: f64,
+    /// Raft entries each follower has not confirmed (the master only).
+    pub raft_lag: Vec<(String, u64)>,
+    /// Output copies still to make (the master only).
+    pub backup_copies_missing: usize,
+}
+
+/// Sets every gauge from `sample`.
+pub fn set_gauges(sample: &GaugeSample) {
     let mut counts = [0u32; JOB_STATES.len()];
-    for job in ctx.jobs.lock().list() {
-        if let Some(i) = JOB_STATES.iter().position(|s| *s == job.status) {
+    for status in &sample.job_states {
+        if let Some(i) = JOB_STATES.iter().position(|s| s == status) {
             counts[i] += 1;
         }
     }
     for (state, count) in JOB_STATES.iter().zip(counts) {
         metrics::gauge!("vidshard_jobs", "state" => state.as_str()).set(count);
     }
-    let others = ctx.other_live_nodes();
-    metrics::gauge!("vidshard_nodes_alive").set((others + 1) as f64);
-    metrics::gauge!("vidshard_term").set(ctx.term() as f64);
-    metrics::gauge!("vidshard_encode_fps", "scope" => "node").set(ctx.worker_tasks.total_fps());
-    metrics::gauge!("vidshard_encode_fps", "scope" => "cluster").set(ctx.board.total_fps());
-    for (follower, lag) in ctx.consensus.replication_lag() {
-        metrics::gauge!("vidshard_raft_lag_entries", "node" => follower).set(lag as f64);
+    metrics::gauge!("vidshard_nodes_alive").set(sample.nodes_alive as f64);
+    metrics::gauge!("vidshard_term").set(sample.term as f64);
+    metrics::gauge!("vidshard_encode_fps", "scope" => "node").set(sample.node_fps);
+    metrics::gauge!("vidshard_encode_fps", "scope" => "cluster").set(sample.cluster_fps);
+    for (follower, lag) in &sample.raft_lag {
+        metrics::gauge!("vidshard_raft_lag_entries", "node" => follower.clone()).set(*lag as f64);
     }
-    let wanted = crate::backups::plan::wanted(ctx.config.backup_replicas, others);
-    let missing: usize = if ctx.is_master() {
-        ctx.jobs
-            .lock()
-            .list()
-            .iter()
-            .filter(|job| job.output.is_some())
-            .map(|job| wanted.saturating_sub(job.output_holders.len()))
-            .sum()
-    } else {
-        0
-    };
-    metrics::gauge!("vidshard_backup_copies_missing").set(missing as f64);
+    metrics::gauge!("vidshard_backup_copies_missing").set(sample.backup_copies_missing as f64);
+}
+
+/// `count` term changes seen (each is an election).
+pub fn elections(count: u64) {
+    metrics::counter!("vidshard_elections_total").increment(count);
 }
 
 /// Counts blob bytes streamed out of this node.
 pub fn bytes_sent(bytes: u64) {
     metrics::counter!("vidshard_blob_bytes_sent_total").increment(bytes);
-}
-
-/// Refreshes the gauges every second until shutdown, and counts the
-/// term changes seen between refreshes as elections.
-pub async fn run_gauges(ctx: Ctx) {
-    let mut tick = tokio::time::interval(GAUGE_PERIOD);
-    let mut term = ctx.term();
-    metrics::counter!("vidshard_elections_total").increment(0);
-    loop {
-        tokio::select! {
-            _ = tick.tick() => {
-                update_gauges(&ctx);
-                let now = ctx.term();
-                if now > term {
-                    metrics::counter!("vidshard_elections_total").increment(now - term);
-                    term = now;
-                }
-            }
-            _ = ctx.shutdown.cancelled() => return,
-        }
-    }
 }

@@ -14,7 +14,7 @@ use std::collections::HashSet;
 use std::time::{Duration, SystemTime};
 
 use super::plan;
-use crate::context::Ctx;
+use crate::cluster::Sys;
 
 const EVERY: Duration = Duration::from_secs(5);
 const MIN_AGE_SECONDS: f64 = 600.0;
@@ -24,16 +24,16 @@ const MIN_AGE_SECONDS: f64 = 600.0;
 /// arrival and `Accept`: seconds). Longer operations pin their blob.
 const FRESH_SECONDS: f64 = 30.0;
 
-pub async fn run(ctx: Ctx) {
+pub async fn run(sys: Sys) {
     let mut previously: HashSet<String> = HashSet::new();
     loop {
         tokio::select! {
-            _ = ctx.shutdown.cancelled() => return,
+            _ = sys.shutdown.cancelled() => return,
             _ = tokio::time::sleep(EVERY) => {}
         }
-        let keep_ms = (ctx.config.keep_sources.max(0.0) * 3_600_000.0) as u64;
+        let keep_ms = (sys.config.keep_sources.max(0.0) * 3_600_000.0) as u64;
         let (referenced, mentioned) = {
-            let jobs = ctx.jobs.lock();
+            let jobs = sys.jobs.lock();
             let list = jobs.list();
             (
                 plan::referenced(list.iter().copied(), crate::jobs::now_unix_ms(), keep_ms),
@@ -43,7 +43,7 @@ pub async fn run(ctx: Ctx) {
                     .collect::<HashSet<String>>(),
             )
         };
-        let stored = match ctx.store.list().await {
+        let stored = match sys.store.list().await {
             Ok(stored) => stored,
             Err(e) => {
                 tracing::warn!(error = %e, "gc: cannot list the blob store");
@@ -53,7 +53,7 @@ pub async fn run(ctx: Ctx) {
         let now = SystemTime::now();
         for blob in stored
             .iter()
-            .filter(|b| !referenced.contains(&b.sha256) && !ctx.store.is_pinned(&b.sha256))
+            .filter(|b| !referenced.contains(&b.sha256) && !sys.store.is_pinned(&b.sha256))
         {
             let age = now
                 .duration_since(blob.modified)
@@ -61,7 +61,7 @@ pub async fn run(ctx: Ctx) {
                 .as_secs_f64();
             let known = mentioned.contains(&blob.sha256) || previously.contains(&blob.sha256);
             if plan::collect_now(known, age, FRESH_SECONDS, MIN_AGE_SECONDS) {
-                match ctx.store.remove(&blob.sha256).await {
+                match sys.store.remove(&blob.sha256).await {
                     Ok(()) => {
                         tracing::info!(blob = %blob.sha256, bytes = blob.size, "gc: removed a blob nothing refers to")
                     }

@@ -1,9 +1,12 @@
 //! Backups: every finished output on more than one machine (`repair`, on
 //! the leader), every held copy re-verified (`scrub`, on every node), and
 //! blobs nothing refers to any more removed (`gc`, on every node). The
-//! decisions are pure functions in `plan`.
+//! decisions are pure functions in `plan`; [`Backups`] is the handle.
 
 pub mod gc;
+mod handle;
 pub mod plan;
 pub mod repair;
 pub mod scrub;
+
+pub use handle::Backups;

@@ -8,7 +8,10 @@ use std::time::Duration;
 
 use super::plan;
 use crate::cluster::{Protocol, blobs};
-use crate::context::Ctx;
+use std::sync::Arc;
+
+use super::Backups;
+use crate::cluster::Sys;
 use crate::jobs::{Command, JobStatus, now_unix_ms};
 use crate::store::BlobRef;
 
@@ -22,39 +25,35 @@ struct Output {
 }
 
 /// Live vidshard nodes other than the leader: (id, address, score).
-fn live_others(ctx: &Ctx) -> Vec<(String, String, f32)> {
-    ctx.membership
+fn live_others(sys: &Sys) -> Vec<(String, String, f32)> {
+    sys.membership
         .lock()
         .members()
-        .filter(|m| m.alive && m.protocol == Protocol::Vidshard && m.node_id != ctx.node_id)
+        .filter(|m| m.alive && m.protocol == Protocol::Vidshard && m.node_id != sys.node_id)
         .map(|m| (m.node_id.clone(), m.address.clone(), m.load.score))
         .collect()
 }
 
-pub async fn run(ctx: Ctx) {
+pub async fn run(backups: Arc<Backups>) {
+    let sys = &backups.sys;
     loop {
         tokio::select! {
-            _ = ctx.shutdown.cancelled() => return,
-            _ = ctx.backups_wake.notified() => {}
+            _ = sys.shutdown.cancelled() => return,
+            _ = backups.woken() => {}
             _ = tokio::time::sleep(EVERY) => {}
         }
-        if ctx.is_master() {
-            record_losses(&ctx).await;
-            replicate_all(&ctx).await;
+        if sys.is_master() {
+            record_losses(&backups).await;
+            replicate_all(sys).await;
         }
     }
 }
 
 /// Records the losses nodes reported (their heartbeats, or this node's
 /// own scrub) as `BlobLost` commands.
-async fn record_losses(ctx: &Ctx) {
-    let reported: Vec<(String, String)> = {
-        let mut lost = ctx
-            .reported_losses
-            .lock()
-            .unwrap_or_else(|p| p.into_inner());
-        std::mem::take(&mut *lost).into_iter().collect()
-    };
+async fn record_losses(backups: &Backups) {
+    let sys = &backups.sys;
+    let reported = backups.take_reported();
     for (node, sha256) in reported {
         tracing::warn!(%node, blob = %sha256, "a node lost its copy of a blob; replacing it");
         let command = Command::BlobLost {
@@ -62,19 +61,15 @@ async fn record_losses(ctx: &Ctx) {
             node: node.clone(),
             at_ms: now_unix_ms(),
         };
-        if ctx.consensus.write(command).await.is_err() {
+        if sys.consensus.write(command).await.is_err() {
             // Not recorded (no longer leading?): keep it for the next try.
-            let mut lost = ctx
-                .reported_losses
-                .lock()
-                .unwrap_or_else(|p| p.into_inner());
-            lost.insert((node, sha256));
+            backups.keep_reported(node, sha256);
         }
     }
 }
 
-async fn replicate_all(ctx: &Ctx) {
-    let outputs: Vec<Output> = ctx
+async fn replicate_all(sys: &Sys) {
+    let outputs: Vec<Output> = sys
         .jobs
         .lock()
         .list()
@@ -89,33 +84,33 @@ async fn replicate_all(ctx: &Ctx) {
         })
         .collect();
     for output in outputs {
-        if !ctx.is_master() || ctx.shutdown.is_cancelled() {
+        if !sys.is_master() || sys.shutdown.is_cancelled() {
             return;
         }
-        replicate(ctx, output).await;
+        replicate(sys, output).await;
     }
 }
 
 /// Brings one output up to the wanted number of live copies.
-async fn replicate(ctx: &Ctx, output: Output) {
-    let live = live_others(ctx);
-    let wanted = plan::wanted(ctx.config.backup_replicas, live.len());
-    let candidates = plan::rank_candidates(&live, &ctx.config.backup_servers);
+async fn replicate(sys: &Sys, output: Output) {
+    let live = live_others(sys);
+    let wanted = plan::wanted(sys.config.backup_replicas, live.len());
+    let candidates = plan::rank_candidates(&live, &sys.config.backup_servers);
     let is_live = |id: &str| live.iter().any(|(n, _, _)| n == id);
-    let targets = plan::copies_to_make(&output.holders, is_live, &ctx.node_id, &candidates, wanted);
+    let targets = plan::copies_to_make(&output.holders, is_live, &sys.node_id, &candidates, wanted);
     if targets.is_empty() {
         return;
     }
     // Sent from here: a new master first fetches the copy it lacks.
-    if let Err(why) = blobs::ensure_local(ctx, &output.blob, &output.holders).await {
+    if let Err(why) = blobs::ensure_local(sys, &output.blob, &output.holders).await {
         tracing::warn!(job = %output.job, reason = %why, "cannot replicate the output: no copy reachable");
         return;
     }
     let mut holders = output.holders.clone();
-    if !holders.contains(&ctx.node_id) {
-        holders.insert(0, ctx.node_id.clone());
+    if !holders.contains(&sys.node_id) {
+        holders.insert(0, sys.node_id.clone());
     }
-    set_pending(ctx, &output.job, &targets);
+    set_pending(sys, &output.job, &targets);
     for target in &targets {
         let Some(address) = live
             .iter()
@@ -126,7 +121,7 @@ async fn replicate(ctx: &Ctx, output: Output) {
         };
         let purpose = format!("output of job {}", output.job);
         let started = std::time::Instant::now();
-        match blobs::push(ctx, &address, &output.blob, &purpose).await {
+        match blobs::push(sys, &address, &output.blob, &purpose).await {
             Ok(()) => {
                 let seconds = started.elapsed().as_secs_f64();
                 let mb_s = output.blob.size as f64 / 1e6 / seconds.max(1e-6);
@@ -138,21 +133,21 @@ async fn replicate(ctx: &Ctx, output: Output) {
             }
         }
     }
-    set_pending(ctx, &output.job, &[]);
+    set_pending(sys, &output.job, &[]);
     if holders != output.holders {
         let command = Command::OutputHolders {
             job: output.job.clone(),
             holders,
             at_ms: now_unix_ms(),
         };
-        if let Err(e) = ctx.consensus.write(command).await {
+        if let Err(e) = sys.consensus.write(command).await {
             tracing::warn!(job = %output.job, error = %e, "could not record the output's holders");
         }
     }
 }
 
-fn set_pending(ctx: &Ctx, job: &str, nodes: &[String]) {
-    ctx.jobs
+fn set_pending(sys: &Sys, job: &str, nodes: &[String]) {
+    sys.jobs
         .lock()
         .edit(job, |j| j.output_pending = nodes.to_vec());
 }

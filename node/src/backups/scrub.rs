@@ -8,19 +8,22 @@
 use std::collections::BTreeSet;
 use std::time::Duration;
 
-use crate::context::Ctx;
+use std::sync::Arc;
+
+use super::Backups;
+use crate::cluster::Sys;
 use crate::store::{BlobRef, StoreError};
 
 /// Re-hashing speed cap.
 const BYTES_PER_SECOND: f64 = 64e6;
 
 /// The blobs the table records this node as holding (pure over the table).
-pub fn held_by(ctx: &Ctx) -> Vec<BlobRef> {
-    let me = &ctx.node_id;
+pub fn held_by(sys: &Sys) -> Vec<BlobRef> {
+    let me = &sys.node_id;
     let mut held = BTreeSet::new();
-    let jobs = ctx.jobs.lock();
+    let jobs = sys.jobs.lock();
     // Only what is still kept: an expired source is garbage, not a loss.
-    let keep_ms = (ctx.config.keep_sources.max(0.0) * 3_600_000.0) as u64;
+    let keep_ms = (sys.config.keep_sources.max(0.0) * 3_600_000.0) as u64;
     let kept = super::plan::referenced(jobs.list(), crate::jobs::now_unix_ms(), keep_ms);
     for job in jobs.list() {
         if job.source_holders.contains(me) {
@@ -47,56 +50,43 @@ pub fn held_by(ctx: &Ctx) -> Vec<BlobRef> {
         .collect()
 }
 
-/// Records that this node lost `sha256`.
-pub fn report_loss(ctx: &Ctx, sha256: &str) {
-    if ctx.is_master() {
-        let mut lost = ctx
-            .reported_losses
-            .lock()
-            .unwrap_or_else(|p| p.into_inner());
-        lost.insert((ctx.node_id.clone(), sha256.to_string()));
-    } else {
-        let mut lost = ctx.my_losses.lock().unwrap_or_else(|p| p.into_inner());
-        lost.insert(sha256.to_string());
-    }
-    ctx.backups_wake.notify_one();
-}
-
 /// Checks one blob; answers whether it is intact.
-pub async fn check(ctx: &Ctx, blob: &BlobRef) -> bool {
-    let verdict = match ctx.store.verify(blob).await {
-        Ok(()) if ctx.store.contains(blob).await => return true,
+pub async fn check(backups: &Backups, blob: &BlobRef) -> bool {
+    let sys = &backups.sys;
+    let verdict = match sys.store.verify(blob).await {
+        Ok(()) if sys.store.contains(blob).await => return true,
         Ok(()) => "has the wrong size".to_string(),
         Err(StoreError::Missing(_)) => "is missing".to_string(),
         Err(e) => e.to_string(),
     };
     tracing::warn!(blob = %blob.sha256, problem = %verdict, "scrub: a held copy is bad; removing and reporting it");
-    let _ = ctx.store.remove(&blob.sha256).await;
-    report_loss(ctx, &blob.sha256);
+    let _ = sys.store.remove(&blob.sha256).await;
+    backups.lost_here(&blob.sha256);
     false
 }
 
-pub async fn run(ctx: Ctx) {
-    let every = Duration::from_secs_f64(ctx.config.scrub_every.max(1.0));
+pub async fn run(backups: Arc<Backups>) {
+    let sys = &backups.sys;
+    let every = Duration::from_secs_f64(sys.config.scrub_every.max(1.0));
     loop {
         tokio::select! {
-            _ = ctx.shutdown.cancelled() => return,
+            _ = sys.shutdown.cancelled() => return,
             _ = tokio::time::sleep(every) => {}
         }
-        let held = held_by(&ctx);
+        let held = held_by(sys);
         let (mut good, mut bad) = (0, 0);
         for blob in held {
-            if ctx.shutdown.is_cancelled() {
+            if sys.shutdown.is_cancelled() {
                 return;
             }
-            if check(&ctx, &blob).await {
+            if check(&backups, &blob).await {
                 good += 1;
             } else {
                 bad += 1;
             }
             let pause = Duration::from_secs_f64(blob.size as f64 / BYTES_PER_SECOND);
             tokio::select! {
-                _ = ctx.shutdown.cancelled() => return,
+                _ = sys.shutdown.cancelled() => return,
                 _ = tokio::time::sleep(pause) => {}
             }
         }

@@ -9,7 +9,7 @@ use vidshard_proto::v1::push_blob_request::Part;
 use vidshard_proto::v1::worker_client::WorkerClient;
 use vidshard_proto::v1::{BlobHeader, FetchBlobRequest, PushBlobRequest};
 
-use crate::context::Ctx;
+use crate::cluster::Sys;
 use crate::store::BlobRef;
 
 /// Largest chunk accepted from a peer.
@@ -17,21 +17,21 @@ const CHUNK: usize = 1 << 20;
 
 /// The address of the node named `name`: from the Raft membership, else
 /// from the heartbeat table.
-pub fn address_of(ctx: &Ctx, name: &str) -> Option<String> {
-    if name == ctx.node_id {
-        return Some(ctx.address.clone());
+pub fn address_of(sys: &Sys, name: &str) -> Option<String> {
+    if name == sys.node_id {
+        return Some(sys.address.clone());
     }
-    ctx.consensus
+    sys.consensus
         .members()
         .into_iter()
         .find(|m| m.info.name == name)
         .map(|m| m.info.address)
-        .or_else(|| ctx.membership.lock().get(name).map(|m| m.address.clone()))
+        .or_else(|| sys.membership.lock().get(name).map(|m| m.address.clone()))
 }
 
 /// Copies `blob` from the node at `address` into the local store.
-pub async fn fetch(ctx: &Ctx, address: &str, blob: &BlobRef) -> Result<(), String> {
-    let channel = ctx.peers.channel(address).map_err(|e| e.to_string())?;
+pub async fn fetch(sys: &Sys, address: &str, blob: &BlobRef) -> Result<(), String> {
+    let channel = sys.peers.channel(address).map_err(|e| e.to_string())?;
     let mut client = WorkerClient::new(channel).max_decoding_message_size(4 << 20);
     let mut stream = client
         .fetch_blob(FetchBlobRequest {
@@ -41,7 +41,7 @@ pub async fn fetch(ctx: &Ctx, address: &str, blob: &BlobRef) -> Result<(), Strin
         .await
         .map_err(|e| format!("{address}: {}", e.message()))?
         .into_inner();
-    let mut writer = ctx.store.writer().await.map_err(|e| e.to_string())?;
+    let mut writer = sys.store.writer().await.map_err(|e| e.to_string())?;
     while let Some(chunk) = stream
         .message()
         .await
@@ -54,7 +54,7 @@ pub async fn fetch(ctx: &Ctx, address: &str, blob: &BlobRef) -> Result<(), Strin
     }
     let got = writer.finish().await.map_err(|e| e.to_string())?;
     if got != *blob {
-        let _ = ctx.store.remove(&got.sha256).await;
+        let _ = sys.store.remove(&got.sha256).await;
         return Err(format!(
             "{address} sent {} ({} bytes), not {}",
             got.sha256, got.size, blob.sha256
@@ -65,17 +65,17 @@ pub async fn fetch(ctx: &Ctx, address: &str, blob: &BlobRef) -> Result<(), Strin
 
 /// Makes sure `blob` is in the local store, fetching it from the first of
 /// `holders` (node names) that has it. Answers why not otherwise.
-pub async fn ensure_local(ctx: &Ctx, blob: &BlobRef, holders: &[String]) -> Result<(), String> {
-    if ctx.store.contains(blob).await {
+pub async fn ensure_local(sys: &Sys, blob: &BlobRef, holders: &[String]) -> Result<(), String> {
+    if sys.store.contains(blob).await {
         return Ok(());
     }
     let mut reasons = Vec::new();
-    for holder in holders.iter().filter(|h| **h != ctx.node_id) {
-        let Some(address) = address_of(ctx, holder) else {
+    for holder in holders.iter().filter(|h| **h != sys.node_id) {
+        let Some(address) = address_of(sys, holder) else {
             reasons.push(format!("{holder}: address unknown"));
             continue;
         };
-        match fetch(ctx, &address, blob).await {
+        match fetch(sys, &address, blob).await {
             Ok(()) => {
                 tracing::info!(blob = %blob.sha256, from = %holder, "fetched a blob from its holder");
                 return Ok(());
@@ -91,8 +91,8 @@ pub async fn ensure_local(ctx: &Ctx, blob: &BlobRef, holders: &[String]) -> Resu
 
 /// Streams `blob` from the local store to the node at `address`, which
 /// answers once it is durable there.
-pub async fn push(ctx: &Ctx, address: &str, blob: &BlobRef, purpose: &str) -> Result<(), String> {
-    let path = ctx.store.path(&blob.sha256).map_err(|e| e.to_string())?;
+pub async fn push(sys: &Sys, address: &str, blob: &BlobRef, purpose: &str) -> Result<(), String> {
+    let path = sys.store.path(&blob.sha256).map_err(|e| e.to_string())?;
     let file = tokio::fs::File::open(&path)
         .await
         .map_err(|e| format!("reading {}: {e}", blob.sha256))?;
@@ -100,11 +100,11 @@ pub async fn push(ctx: &Ctx, address: &str, blob: &BlobRef, purpose: &str) -> Re
         part: Some(Part::Header(BlobHeader {
             sha256: blob.sha256.clone(),
             size: blob.size,
-            term: ctx.term(),
+            term: sys.term(),
             purpose: purpose.to_string(),
         })),
     };
-    let channel = ctx.peers.channel(address).map_err(|e| e.to_string())?;
+    let channel = sys.peers.channel(address).map_err(|e| e.to_string())?;
     let reply = WorkerClient::new(channel)
         .push_blob(push_stream(header, file))
         .await
@@ -139,12 +139,12 @@ fn push_stream(
 
 /// Live vidshard nodes other than this one, best score first: where
 /// backups go.
-pub fn backup_candidates(ctx: &Ctx) -> Vec<(String, String)> {
-    let mut live: Vec<(f32, String, String)> = ctx
+pub fn backup_candidates(sys: &Sys) -> Vec<(String, String)> {
+    let mut live: Vec<(f32, String, String)> = sys
         .membership
         .lock()
         .members()
-        .filter(|m| m.alive && m.node_id != ctx.node_id)
+        .filter(|m| m.alive && m.node_id != sys.node_id)
         .filter(|m| m.protocol == crate::cluster::Protocol::Vidshard)
         .map(|m| (m.load.score, m.node_id.clone(), m.address.clone()))
         .collect();
@@ -158,18 +158,18 @@ pub fn backup_candidates(ctx: &Ctx) -> Vec<(String, String)> {
 /// node ids that now hold it. Fewer than asked only when fewer nodes are
 /// live or reachable; the caller decides whether that is enough.
 pub async fn replicate(
-    ctx: &Ctx,
+    sys: &Sys,
     blob: &BlobRef,
     copies: usize,
     purpose: &str,
 ) -> (Vec<String>, Vec<String>) {
     let mut holders = Vec::new();
     let mut errors = Vec::new();
-    for (id, address) in backup_candidates(ctx) {
+    for (id, address) in backup_candidates(sys) {
         if holders.len() >= copies {
             break;
         }
-        match push(ctx, &address, blob, purpose).await {
+        match push(sys, &address, blob, purpose).await {
             Ok(()) => holders.push(id),
             Err(e) => errors.push(e),
         }

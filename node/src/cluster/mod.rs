@@ -3,13 +3,14 @@
 //! joining it (`join`: heartbeats with capped backoff). The consensus work
 //! replaces the fixed master with a Raft leader; these pieces stay.
 
+pub mod backoff;
 pub mod blobs;
-pub mod join;
 pub mod membership;
 pub mod peers;
-pub mod probe;
 pub mod raft;
+mod system;
 pub mod tls;
 pub mod token;
 
 pub use membership::{Liveness, Member, Membership, Protocol, SharedMembership};
+pub use system::{Sys, System, load_node_id};

@@ -47,6 +47,18 @@ pub struct TlsFlags {
     pub mtls: bool,
 }
 
+impl TlsFlags {
+    /// The TLS flags of a node's configuration.
+    pub fn of(config: &crate::config::Config) -> Self {
+        Self {
+            cert: config.tls_cert.clone(),
+            key: config.tls_key.clone(),
+            ca: config.tls_ca.clone(),
+            mtls: config.mtls,
+        }
+    }
+}
+
 /// Whether the flags make sense together, before any file is read (pure).
 /// `Ok(false)`: TLS is off.
 pub fn check_flags(flags: &TlsFlags) -> Result<bool, TlsError> {

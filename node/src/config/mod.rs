@@ -355,16 +355,6 @@ impl Config {
         seeds
     }
 
-    /// The TLS flags, for `cluster::tls`.
-    pub fn tls_flags(&self) -> crate::cluster::tls::TlsFlags {
-        crate::cluster::tls::TlsFlags {
-            cert: self.tls_cert.clone(),
-            key: self.tls_key.clone(),
-            ca: self.tls_ca.clone(),
-            mtls: self.mtls,
-        }
-    }
-
     /// Parallel encodes: `--slots`, or one per core.
     pub fn effective_slots(&self) -> u32 {
         if self.slots > 0 {

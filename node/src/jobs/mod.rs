@@ -11,9 +11,11 @@ mod commands;
 mod commands_tests;
 mod eta;
 mod model;
+mod stop;
 mod table;
 
 pub use commands::{Command, CommandReply, PlannedShard, apply};
 pub use eta::EtaEstimator;
 pub use model::{JobRecord, JobStatus, ShardRecord, ShardState, SourceSummary, StageTimes};
+pub use stop::JobStop;
 pub use table::{JobTable, SharedJobs, now_unix_ms};

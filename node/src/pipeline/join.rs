@@ -6,11 +6,11 @@ use std::path::{Path, PathBuf};
 
 use tokio::task::JoinHandle;
 
-use super::Failure;
 use super::joiner::Joiner;
 use super::split::Prepared;
-use crate::context::Ctx;
+use crate::cluster::Sys;
 use crate::jobs::JobStatus;
+use crate::jobs::JobStop;
 use crate::media::{self, Inspection, MediaInfo};
 use crate::store::BlobRef;
 
@@ -20,9 +20,9 @@ const AUDIO_TOLERANCE_SECONDS: f64 = 0.05;
 pub(super) type AudioTask = JoinHandle<Result<Option<PathBuf>, media::MediaError>>;
 
 /// Starts preparing the output's audio track in the background.
-pub fn start_audio(ctx: &Ctx, prepared: &Prepared, scratch: &Path) -> AudioTask {
+pub fn start_audio(sys: &Sys, prepared: &Prepared, scratch: &Path) -> AudioTask {
     let plan = media::audio_plan(&prepared.info, prepared.params.format);
-    let (tools, source) = (ctx.tools.clone(), prepared.source_path.clone());
+    let (tools, source) = (sys.tools.clone(), prepared.source_path.clone());
     let output = plan
         .extension()
         .map(|ext| scratch.join(format!("audio.{ext}")));
@@ -80,29 +80,26 @@ pub fn check_output(
 /// store moves the file). A failed check takes the blob out of the store
 /// again unless another job's output has the same bytes.
 pub async fn join_and_store(
-    ctx: &Ctx,
+    sys: &Sys,
     id: &str,
     prepared: &Prepared,
     joiner: Joiner,
     scratch: &Path,
-) -> Result<(BlobRef, u64), Failure> {
-    let fail = |m: String| Failure::new(JobStatus::ConcatenationFailed, m);
+) -> Result<(BlobRef, u64), JobStop> {
+    let fail = |m: String| JobStop::failed(JobStatus::ConcatenationFailed, m);
     {
-        let jobs = ctx.jobs.lock();
+        let jobs = sys.jobs.lock();
         let job = jobs.get(id).ok_or_else(|| fail("job vanished".into()))?;
         if let Some(shard) = job.shards.iter().find(|s| s.encoded.is_none()) {
-            return Err(Failure::new(
+            return Err(JobStop::failed(
                 JobStatus::ConcatenationPrerequisitesFailed,
                 format!("shard {} has no encoded result", shard.index),
             ));
         }
     }
-    let status = super::set_status(
-        ctx,
-        id,
-        JobStatus::Concatenating,
-        "joining the encoded shards",
-    );
+    let status =
+        sys.consensus
+            .record_status(id, JobStatus::Concatenating, "joining the encoded shards");
     let joined = async {
         match joiner.await {
             Ok(result) => result,
@@ -116,7 +113,7 @@ pub async fn join_and_store(
         .await
         .map_err(|e| fail(format!("linking the output for its check: {e}")))?;
     let (found, stored) =
-        tokio::join!(media::inspect(&ctx.tools, &link), ctx.store.import(&output));
+        tokio::join!(media::inspect(&sys.tools, &link), sys.store.import(&output));
     let blob = stored.map_err(|e| fail(format!("storing the output: {e}")))?;
     let size = (prepared.spec.width, prepared.spec.height);
     let checked = found
@@ -127,11 +124,11 @@ pub async fn join_and_store(
     match checked {
         Ok(frames) => Ok((blob, frames)),
         Err(message) => {
-            let shared = ctx.jobs.lock().list().iter().any(|job| {
+            let shared = sys.jobs.lock().list().iter().any(|job| {
                 job.id != id && job.output.as_ref().is_some_and(|o| o.sha256 == blob.sha256)
             });
             if !shared {
-                let _ = ctx.store.remove(&blob.sha256).await;
+                let _ = sys.store.remove(&blob.sha256).await;
             }
             Err(fail(message))
         }

@@ -14,10 +14,10 @@ use std::time::Duration;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-use super::Failure;
 use super::join::AudioTask;
 use super::split::Prepared;
-use crate::context::Ctx;
+use crate::cluster::Sys;
+use crate::jobs::JobStop;
 use crate::jobs::{JobStatus, ShardRecord, ShardState};
 use crate::media;
 use crate::params::OutputFormat;
@@ -28,7 +28,7 @@ use crate::store::BlobRef;
 const SHARD_POLL: Duration = Duration::from_millis(50);
 
 /// The running join; yields the path of the joined output.
-pub type Joiner = JoinHandle<Result<PathBuf, Failure>>;
+pub type Joiner = JoinHandle<Result<PathBuf, JobStop>>;
 
 /// The encoded result of a shard, once the shard is done (pure).
 pub fn ready(shard: &ShardRecord) -> Option<&BlobRef> {
@@ -39,22 +39,22 @@ pub fn ready(shard: &ShardRecord) -> Option<&BlobRef> {
     }
 }
 
-fn concat_failed(message: String) -> Failure {
-    Failure::new(JobStatus::ConcatenationFailed, message)
+fn concat_failed(message: String) -> JobStop {
+    JobStop::failed(JobStatus::ConcatenationFailed, message)
 }
 
 /// Starts the join in the background. `encoded` is cancelled when the
 /// encode stage has ended (every shard done): the feeder stops polling
 /// and a shard still without a result is an error.
 pub fn start(
-    ctx: &Ctx,
+    sys: &Sys,
     id: &str,
     prepared: &Prepared,
     audio: AudioTask,
     scratch: &Path,
     encoded: CancellationToken,
 ) -> Joiner {
-    let (ctx, id, scratch) = (ctx.clone(), id.to_string(), scratch.to_path_buf());
+    let (sys, id, scratch) = (sys.clone(), id.to_string(), scratch.to_path_buf());
     let format = prepared.params.format;
     tokio::spawn(async move {
         let audio = match audio.await {
@@ -62,20 +62,20 @@ pub fn start(
             Ok(Err(e)) => return Err(concat_failed(format!("preparing the audio failed: {e}"))),
             Err(e) => return Err(concat_failed(format!("the audio task died: {e}"))),
         };
-        run(&ctx, &id, audio.as_deref(), format, &scratch, &encoded).await
+        run(&sys, &id, audio.as_deref(), format, &scratch, &encoded).await
     })
 }
 
 async fn run(
-    ctx: &Ctx,
+    sys: &Sys,
     id: &str,
     audio: Option<&Path>,
     format: OutputFormat,
     scratch: &Path,
     encoded: &CancellationToken,
-) -> Result<PathBuf, Failure> {
+) -> Result<PathBuf, JobStop> {
     let durations: Vec<f64> = {
-        let jobs = ctx.jobs.lock();
+        let jobs = sys.jobs.lock();
         let job = jobs
             .get(id)
             .ok_or_else(|| concat_failed("job vanished".into()))?;
@@ -100,7 +100,7 @@ async fn run(
             tokio::fs::write(list_path, media::ffconcat_list(&entries))
                 .await
                 .map_err(|e| concat_failed(format!("writing the shard list: {e}")))?;
-            media::join(&ctx.tools, list_path, audio, format, output)
+            media::join(&sys.tools, list_path, audio, format, output)
                 .await
                 .map_err(|e| concat_failed(format!("join failed: {e}")))
         }
@@ -109,19 +109,19 @@ async fn run(
         tracing::info!(job = %id, error = %e, "no named pipes here: joining after the last encode");
         let mut files = Vec::with_capacity(durations.len());
         for index in 0..durations.len() {
-            files.push(wait_encoded(ctx, id, index, encoded).await?);
+            files.push(wait_encoded(sys, id, index, encoded).await?);
         }
         join(files).await?;
         return Ok(joined);
     }
     let feed = async {
         for (index, pipe) in pipes.iter().enumerate() {
-            let file = wait_encoded(ctx, id, index, encoded).await?;
+            let file = wait_encoded(sys, id, index, encoded).await?;
             media::feed_pipe(pipe, &file)
                 .await
                 .map_err(|e| concat_failed(format!("feeding shard {index} to the join: {e}")))?;
         }
-        Ok::<(), Failure>(())
+        Ok::<(), JobStop>(())
     };
     let joining = join(pipes.clone());
     tokio::pin!(feed, joining);
@@ -142,27 +142,27 @@ async fn run(
 /// Waits until shard `index` is done and answers where its encoded result
 /// is stored.
 async fn wait_encoded(
-    ctx: &Ctx,
+    sys: &Sys,
     id: &str,
     index: usize,
     encoded: &CancellationToken,
-) -> Result<PathBuf, Failure> {
+) -> Result<PathBuf, JobStop> {
     loop {
         let found = {
-            let jobs = ctx.jobs.lock();
+            let jobs = sys.jobs.lock();
             let job = jobs
                 .get(id)
                 .ok_or_else(|| concat_failed("job vanished".into()))?;
             job.shards.get(index).and_then(ready).cloned()
         };
         if let Some(blob) = found {
-            return ctx
+            return sys
                 .store
                 .path(&blob.sha256)
                 .map_err(|e| concat_failed(e.to_string()));
         }
         if encoded.is_cancelled() {
-            return Err(Failure::new(
+            return Err(JobStop::failed(
                 JobStatus::ConcatenationPrerequisitesFailed,
                 format!("shard {index} has no encoded result"),
             ));

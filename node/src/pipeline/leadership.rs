@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex};
 
 use tokio_util::sync::CancellationToken;
 
-use crate::context::Ctx;
+use super::Master;
 
 /// The token of the term this node leads, if it leads, and the jobs it
 /// drives now.
@@ -73,22 +73,22 @@ impl Leadership {
 
 /// Watches Raft until shutdown, starting and stopping job drivers as
 /// leadership comes and goes.
-pub async fn run(ctx: Ctx) {
-    let mut metrics = ctx.consensus.raft.metrics();
+pub async fn run(master: Arc<Master>) {
+    let mut metrics = master.sys.consensus.raft.metrics();
     loop {
-        let leading = ctx.consensus.is_leader().then(|| ctx.term());
-        let was_leading = ctx.leadership.current().is_some();
-        if let Some(token) = ctx.leadership.update(leading, &ctx.shutdown) {
-            tracing::info!(term = ctx.term(), "this node is now the master");
-            ctx.tasks.spawn(take_over(ctx.clone(), token));
+        let leading = master.sys.consensus.is_leader().then(|| master.sys.term());
+        let was_leading = master.leadership.current().is_some();
+        if let Some(token) = master.leadership.update(leading, &master.sys.shutdown) {
+            tracing::info!(term = master.sys.term(), "this node is now the master");
+            master.sys.tasks.spawn(take_over(master.clone(), token));
         } else if was_leading && leading.is_none() {
             tracing::warn!(
-                term = ctx.term(),
+                term = master.sys.term(),
                 "this node is no longer the master: its jobs stop here"
             );
         }
         tokio::select! {
-            _ = ctx.shutdown.cancelled() => return,
+            _ = master.sys.shutdown.cancelled() => return,
             changed = metrics.changed() => if changed.is_err() { return },
         }
     }
@@ -96,12 +96,13 @@ pub async fn run(ctx: Ctx) {
 
 /// The new leader's first steps: correct its own address in the
 /// membership, promote learners, and resume every unfinished job.
-async fn take_over(ctx: Ctx, lead: CancellationToken) {
-    let me = ctx.consensus.info(&ctx.address);
-    if let Err(e) = ctx.consensus.admit(me).await {
+async fn take_over(master: Arc<Master>, lead: CancellationToken) {
+    let me = master.sys.consensus.info(&master.sys.address);
+    if let Err(e) = master.sys.consensus.admit(me).await {
         tracing::warn!(error = %e, "could not update this node's membership entry");
     }
-    let unfinished: Vec<String> = ctx
+    let unfinished: Vec<String> = master
+        .sys
         .jobs
         .lock()
         .list()
@@ -113,7 +114,9 @@ async fn take_over(ctx: Ctx, lead: CancellationToken) {
         tracing::info!(jobs = unfinished.len(), "resuming unfinished jobs");
     }
     for id in unfinished {
-        ctx.tasks
-            .spawn(super::run_job(ctx.clone(), id, lead.clone()));
+        master
+            .sys
+            .tasks
+            .spawn(super::run_job(master.clone(), id, lead.clone()));
     }
 }

@@ -4,89 +4,37 @@
 //! Every durable step is a Raft command, so a new master resumes a job
 //! where the old one left it.
 
+pub mod intake;
 mod join;
 mod joiner;
 mod leadership;
+mod master;
 mod resume;
-mod scratch;
 mod split;
+mod upload_check;
 
 use std::time::Instant;
 
 use tokio_util::sync::CancellationToken;
 
-use crate::context::Ctx;
-use crate::jobs::{Command, JobStatus, now_unix_ms};
+use crate::jobs::{Command, JobStatus, JobStop, now_unix_ms};
+use crate::store::Scratch;
 pub use join::check_output;
 pub use leadership::{Leadership, run as run_leadership};
-pub use scratch::Scratch;
-
-/// Why a job stopped, with the status the original client understands.
-pub struct Failure {
-    pub status: JobStatus,
-    pub message: String,
-    /// Not a failure of the job: this node stopped leading (or is
-    /// stopping); the job stays unfinished for the next leader.
-    pub paused: bool,
-}
-
-impl Failure {
-    pub fn new(status: JobStatus, message: impl Into<String>) -> Self {
-        Self {
-            status,
-            message: message.into(),
-            paused: false,
-        }
-    }
-
-    pub fn paused(message: impl Into<String>) -> Self {
-        Self {
-            status: JobStatus::Error,
-            message: message.into(),
-            paused: true,
-        }
-    }
-}
-
-/// Proposes a job command; a refusal means this node no longer leads, so
-/// the job pauses here (the next leader resumes it).
-pub async fn propose(ctx: &Ctx, command: Command) -> Result<(), Failure> {
-    match ctx.consensus.write(command).await {
-        Ok(crate::jobs::CommandReply::Ignored { reason }) if reason == "unknown job" => {
-            Err(Failure::paused("the job was deleted"))
-        }
-        Ok(_) => Ok(()),
-        Err(e) => Err(Failure::paused(format!("cannot record progress: {e}"))),
-    }
-}
-
-/// Proposes a status change of job `id`.
-pub async fn set_status(
-    ctx: &Ctx,
-    id: &str,
-    status: JobStatus,
-    message: impl Into<String>,
-) -> Result<(), Failure> {
-    let command = Command::Status {
-        job: id.to_string(),
-        status,
-        message: message.into(),
-        at_ms: now_unix_ms(),
-    };
-    propose(ctx, command).await
-}
+pub use master::{DeleteError, HeartbeatRefusal, Master, WorkerReport};
+use std::sync::Arc;
 
 /// Runs job `id` to completion or failure while this node leads (`lead`),
 /// recording every durable step in the Raft log. Never panics on bad
 /// input: every failure becomes a status.
-pub async fn run_job(ctx: Ctx, id: String, lead: CancellationToken) {
-    let Some(_driving) = ctx.leadership.claim(&id) else {
+pub async fn run_job(master: Arc<Master>, id: String, lead: CancellationToken) {
+    let Some(_driving) = master.leadership.claim(&id) else {
         return;
     };
     // A pause while this node still leads (a write that found no quorum)
     // is retried after a moment; a lost leadership ends it here.
     while !lead.is_cancelled() {
-        if !attempt(&ctx, &id, &lead).await {
+        if !attempt(&master, &id, &lead).await {
             return;
         }
         tokio::select! {
@@ -98,9 +46,10 @@ pub async fn run_job(ctx: Ctx, id: String, lead: CancellationToken) {
 }
 
 /// One run of the job; answers whether it paused (and may be retried).
-async fn attempt(ctx: &Ctx, id: &str, lead: &CancellationToken) -> bool {
-    let (ctx, id) = (ctx.clone(), id.to_string());
-    let ended = ctx
+async fn attempt(master: &Arc<Master>, id: &str, lead: &CancellationToken) -> bool {
+    let (master, id) = (master.clone(), id.to_string());
+    let ended = master
+        .sys
         .jobs
         .lock()
         .get(&id)
@@ -110,50 +59,55 @@ async fn attempt(ctx: &Ctx, id: &str, lead: &CancellationToken) -> bool {
         return false;
     }
     let started = Instant::now();
-    crate::metrics::upload_bytes(ctx.jobs.lock().get(&id).map_or(0, |j| j.source.size));
-    let outcome = match Scratch::create(&ctx.store.tmp_dir(), &id).await {
+    crate::metrics::upload_bytes(master.sys.jobs.lock().get(&id).map_or(0, |j| j.source.size));
+    let outcome = match Scratch::create(&master.sys.store.tmp_dir(), &id).await {
         Ok(scratch) => {
             let outcome = tokio::select! {
-                outcome = stages(&ctx, &id, &scratch, started) => outcome,
-                _ = lead.cancelled() => Err(Failure::paused("this node stopped leading or is stopping")),
+                outcome = stages(&master, &id, &scratch, started) => outcome,
+                _ = lead.cancelled() => Err(JobStop::paused("this node stopped leading or is stopping")),
             };
             scratch.remove().await;
             outcome
         }
-        Err(e) if crate::store::is_disk_full(&e) => Err(Failure::new(
+        Err(e) if crate::store::is_disk_full(&e) => Err(JobStop::failed(
             JobStatus::Error,
             format!(
                 "{} {}: cannot create a work directory",
                 crate::store::DISK_FULL,
-                ctx.store.root().display()
+                master.sys.store.root().display()
             ),
         )),
-        Err(e) => Err(Failure::new(
+        Err(e) => Err(JobStop::failed(
             JobStatus::Error,
             format!("cannot create a work directory: {e}"),
         )),
     };
     match outcome {
-        Ok(()) => ctx.backups_wake.notify_one(),
-        Err(failure) if failure.paused => {
-            tracing::info!(job = %id, reason = %failure.message, "job paused here");
+        Ok(()) => master.backups.wake(),
+        Err(JobStop::Paused(reason)) => {
+            tracing::info!(job = %id, %reason, "job paused here");
             return true;
         }
-        Err(failure) => {
-            tracing::warn!(job = %id, status = failure.status.as_str(), message = %failure.message, "job failed");
-            if crate::store::names_full_disk(&failure.message) {
+        Err(JobStop::Failed { status, reason }) => {
+            tracing::warn!(job = %id, status = status.as_str(), message = %reason, "job failed");
+            if crate::store::names_full_disk(&reason) {
                 // Free the job's shards before recording the failure: the
                 // Raft log lives on the same full disk. (Should the record
                 // still fail, a resumed run re-encodes what is missing.)
-                split::remove_intermediates(&ctx, &id).await;
+                split::remove_intermediates(&master, &id).await;
             }
-            if let Err(e) = set_status(&ctx, &id, failure.status, failure.message).await {
-                tracing::warn!(job = %id, reason = %e.message, "could not record the failure");
+            if let Err(e) = master
+                .sys
+                .consensus
+                .record_status(&id, status, reason)
+                .await
+            {
+                tracing::warn!(job = %id, reason = %e.reason(), "could not record the failure");
                 return true;
             }
         }
     }
-    split::remove_intermediates(&ctx, &id).await;
+    split::remove_intermediates(&master, &id).await;
     false
 }
 
@@ -172,18 +126,25 @@ impl Drop for AbortOnDrop {
 /// last shard is encoded; overlaps the split) and join (from then until
 /// the output is checked and stored; the join itself runs from the plan
 /// on, fed each shard as it is encoded).
-async fn stages(ctx: &Ctx, id: &str, scratch: &Scratch, started: Instant) -> Result<(), Failure> {
+async fn stages(
+    master: &Arc<Master>,
+    id: &str,
+    scratch: &Scratch,
+    started: Instant,
+) -> Result<(), JobStop> {
     let record = |set: fn(&mut crate::jobs::StageTimes, f64), since: Instant| {
         let seconds = since.elapsed().as_secs_f64();
-        ctx.jobs
+        master
+            .sys
+            .jobs
             .lock()
             .update(id, |job| set(&mut job.timings, seconds));
     };
-    resume::ensure_source(ctx, id).await?;
-    let (prepared, plan) = split::probe_and_plan(ctx, id).await?;
-    resume::gather_encoded(ctx, id).await?;
+    resume::ensure_source(&master.sys, id).await?;
+    let (prepared, plan) = split::probe_and_plan(master, id).await?;
+    resume::gather_encoded(&master.sys, id).await?;
     let planned = Instant::now();
-    let audio = join::start_audio(ctx, &prepared, scratch.path());
+    let audio = join::start_audio(&master.sys, &prepared, scratch.path());
     // If a stage fails (or the job pauses) before the join awaits the
     // audio, its ffmpeg must stop too, not keep writing into a scratch
     // dir that is being removed (on a full disk, the space is wanted).
@@ -191,23 +152,33 @@ async fn stages(ctx: &Ctx, id: &str, scratch: &Scratch, started: Instant) -> Res
     // The join starts now and is fed each shard as it is encoded, so
     // little of it is left once the last one is.
     let encoded = CancellationToken::new();
-    let joiner = joiner::start(ctx, id, &prepared, audio, scratch.path(), encoded.clone());
+    let joiner = joiner::start(
+        &master.sys,
+        id,
+        &prepared,
+        audio,
+        scratch.path(),
+        encoded.clone(),
+    );
     let _stop_join = AbortOnDrop(joiner.abort_handle());
     let (ready, arrivals) = tokio::sync::mpsc::unbounded_channel();
     let splitting = async {
-        split::split_into_store(ctx, id, &prepared, &plan, scratch.path(), ready).await?;
+        split::split_into_store(master, id, &prepared, &plan, scratch.path(), ready).await?;
         record(|t, s| t.probe_split = s, started);
-        Ok::<(), Failure>(())
+        Ok::<(), JobStop>(())
     };
-    let encoding = crate::scheduler::driver::encode_all(ctx, id, &prepared.spec, arrivals);
+    let encoding =
+        crate::scheduler::driver::encode_all(&master.scheduler, id, &prepared.spec, arrivals);
     tokio::try_join!(splitting, encoding)?;
     encoded.cancel();
     record(|t, s| t.encode_stage = s, planned);
     let joining = Instant::now();
-    let (output, frames) = join::join_and_store(ctx, id, &prepared, joiner, scratch.path()).await?;
+    let (output, frames) =
+        join::join_and_store(&master.sys, id, &prepared, joiner, scratch.path()).await?;
     record(|t, s| t.join = s, joining);
     let seconds = started.elapsed().as_secs_f64();
-    let mut timings = ctx
+    let mut timings = master
+        .sys
         .jobs
         .lock()
         .get(id)
@@ -215,17 +186,17 @@ async fn stages(ctx: &Ctx, id: &str, scratch: &Scratch, started: Instant) -> Res
         .unwrap_or_default();
     timings.total = seconds;
     tracing::info!(job = %id, frames, seconds, "job completed");
-    propose(
-        ctx,
-        Command::Complete {
+    master
+        .sys
+        .consensus
+        .record(Command::Complete {
             job: id.to_string(),
             output,
             frames,
-            holders: vec![ctx.node_id.clone()],
+            holders: vec![master.sys.node_id.clone()],
             timings,
             message: format!("done: {frames} frames in {seconds:.1} s"),
             at_ms: now_unix_ms(),
-        },
-    )
-    .await
+        })
+        .await
 }

@@ -3,24 +3,24 @@
 //! so they are not encoded again. A shard no live node holds any more is
 //! marked lost (a Raft command) and encoded again.
 
-use super::Failure;
+use crate::cluster::Sys;
 use crate::cluster::blobs;
-use crate::context::Ctx;
+use crate::jobs::JobStop;
 use crate::jobs::{Command, JobStatus, ShardState, now_unix_ms};
 
 /// Makes sure the job's source is in the local store.
-pub async fn ensure_source(ctx: &Ctx, id: &str) -> Result<(), Failure> {
+pub async fn ensure_source(sys: &Sys, id: &str) -> Result<(), JobStop> {
     let (source, holders) = {
-        let jobs = ctx.jobs.lock();
+        let jobs = sys.jobs.lock();
         let job = jobs
             .get(id)
-            .ok_or_else(|| Failure::new(JobStatus::Error, "job vanished"))?;
+            .ok_or_else(|| JobStop::failed(JobStatus::Error, "job vanished"))?;
         (job.source.clone(), job.source_holders.clone())
     };
-    blobs::ensure_local(ctx, &source, &holders)
+    blobs::ensure_local(sys, &source, &holders)
         .await
         .map_err(|why| {
-            Failure::new(
+            JobStop::failed(
                 JobStatus::FailedSegmentation,
                 format!("the uploaded source is not available on any live node: {why}"),
             )
@@ -29,9 +29,9 @@ pub async fn ensure_source(ctx: &Ctx, id: &str) -> Result<(), Failure> {
 
 /// Fetches every encoded shard recorded as done that is not stored here;
 /// those that cannot be found are marked lost (and encoded again).
-pub async fn gather_encoded(ctx: &Ctx, id: &str) -> Result<(), Failure> {
+pub async fn gather_encoded(sys: &Sys, id: &str) -> Result<(), JobStop> {
     let done: Vec<(u32, crate::store::BlobRef, Vec<String>)> = {
-        let jobs = ctx.jobs.lock();
+        let jobs = sys.jobs.lock();
         let Some(job) = jobs.get(id) else {
             return Ok(());
         };
@@ -43,7 +43,7 @@ pub async fn gather_encoded(ctx: &Ctx, id: &str) -> Result<(), Failure> {
     };
     let (mut kept, mut lost) = (0, 0);
     for (index, blob, holders) in done {
-        match blobs::ensure_local(ctx, &blob, &holders).await {
+        match blobs::ensure_local(sys, &blob, &holders).await {
             Ok(()) => kept += 1,
             Err(why) => {
                 lost += 1;
@@ -53,7 +53,7 @@ pub async fn gather_encoded(ctx: &Ctx, id: &str) -> Result<(), Failure> {
                     shard: index,
                     at_ms: now_unix_ms(),
                 };
-                super::propose(ctx, command).await?;
+                sys.consensus.record(command).await?;
             }
         }
     }

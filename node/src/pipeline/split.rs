@@ -6,8 +6,10 @@ use std::path::{Path, PathBuf};
 
 use tokio::sync::mpsc;
 
-use super::Failure;
-use crate::context::Ctx;
+use crate::jobs::JobStop;
+use std::sync::Arc;
+
+use super::Master;
 use crate::jobs::{Command, JobStatus, PlannedShard, ShardState, SourceSummary, now_unix_ms};
 use crate::media::{self, EncodeSpec, MediaInfo, ShardPlan};
 use crate::params::{self, JobParams};
@@ -23,10 +25,13 @@ pub struct Prepared {
 
 /// Probes the upload, picks the output size and plans the shards; the
 /// job's shard rows exist from here on (state `splitting`).
-pub async fn probe_and_plan(ctx: &Ctx, id: &str) -> Result<(Prepared, ShardPlan), Failure> {
-    let fail = |m: String| Failure::new(JobStatus::FailedSegmentation, m);
+pub async fn probe_and_plan(
+    master: &Arc<Master>,
+    id: &str,
+) -> Result<(Prepared, ShardPlan), JobStop> {
+    let fail = |m: String| JobStop::failed(JobStatus::FailedSegmentation, m);
     let (source, params, fresh) = {
-        let jobs = ctx.jobs.lock();
+        let jobs = master.sys.jobs.lock();
         let job = jobs.get(id).ok_or_else(|| fail("job vanished".into()))?;
         (
             job.source.clone(),
@@ -34,18 +39,23 @@ pub async fn probe_and_plan(ctx: &Ctx, id: &str) -> Result<(Prepared, ShardPlan)
             job.shards.is_empty(),
         )
     };
-    let source_path = ctx
+    let source_path = master
+        .sys
         .store
         .path(&source.sha256)
         .map_err(|e| fail(e.to_string()))?;
     // The status is recorded while ffprobe runs, not before.
     let status = async {
         if fresh {
-            super::set_status(ctx, id, JobStatus::Segmenting, "probing the upload").await?;
+            master
+                .sys
+                .consensus
+                .record_status(id, JobStatus::Segmenting, "probing the upload")
+                .await?;
         }
-        Ok::<(), Failure>(())
+        Ok::<(), JobStop>(())
     };
-    let (status, probed) = tokio::join!(status, media::probe(&ctx.tools, &source_path));
+    let (status, probed) = tokio::join!(status, media::probe(&master.sys.tools, &source_path));
     status?;
     let info = probed.map_err(|e| fail(format!("not a usable video: {e}")))?;
     let (width, height) = params::output_size(&params, info.width, info.height);
@@ -55,14 +65,14 @@ pub async fn probe_and_plan(ctx: &Ctx, id: &str) -> Result<(Prepared, ShardPlan)
         format: params.format,
         preset: params.preset.clone(),
         crf: params.crf,
-        threads: ctx.config.encoder_threads(),
+        threads: master.sys.config.encoder_threads(),
     };
     let plan = media::plan_shards_with_tail(
         &info.packets,
         info.time_base,
         info.video_end_seconds,
-        ctx.config.shard_seconds,
-        media::tail_shards(live_slots(ctx)),
+        master.sys.config.shard_seconds,
+        media::tail_shards(live_slots(master)),
     );
     let count = plan.shards.len();
     let shards = plan
@@ -92,7 +102,7 @@ pub async fn probe_and_plan(ctx: &Ctx, id: &str) -> Result<(Prepared, ShardPlan)
         ),
         at_ms: now_unix_ms(),
     };
-    super::propose(ctx, command).await?;
+    master.sys.consensus.record(command).await?;
     Ok((
         Prepared {
             info,
@@ -106,15 +116,16 @@ pub async fn probe_and_plan(ctx: &Ctx, id: &str) -> Result<(Prepared, ShardPlan)
 
 /// Encode slots in the cluster now: this node's and every live member's
 /// (the tail of the plan is shaped for them).
-fn live_slots(ctx: &Ctx) -> u32 {
-    let others: u32 = ctx
+fn live_slots(master: &Arc<Master>) -> u32 {
+    let others: u32 = master
+        .sys
         .membership
         .lock()
         .members()
-        .filter(|m| m.alive && m.node_id != ctx.node_id)
+        .filter(|m| m.alive && m.node_id != master.sys.node_id)
         .map(|m| m.slots_total)
         .sum();
-    ctx.slots_total + others
+    master.scheduler.worker.slots_total + others
 }
 
 /// Splits the source, moving each finished shard into the store and
@@ -122,17 +133,17 @@ fn live_slots(ctx: &Ctx) -> u32 {
 /// shard is checked against it and the output against the source, so a
 /// bad split cannot pass unnoticed.
 pub async fn split_into_store(
-    ctx: &Ctx,
+    master: &Arc<Master>,
     id: &str,
     prepared: &Prepared,
     plan: &ShardPlan,
     scratch: &Path,
     ready: mpsc::UnboundedSender<(u32, BlobRef)>,
-) -> Result<(), Failure> {
-    let fail = |m: String| Failure::new(JobStatus::FailedSegmentation, m);
+) -> Result<(), JobStop> {
+    let fail = |m: String| JobStop::failed(JobStatus::FailedSegmentation, m);
     let (paths_tx, mut paths) = mpsc::unbounded_channel::<PathBuf>();
     let split = media::split_video(
-        &ctx.tools,
+        &master.sys.tools,
         &prepared.source_path,
         plan,
         prepared.info.frames(),
@@ -142,12 +153,13 @@ pub async fn split_into_store(
     let store = async {
         let mut index = 0u32;
         while let Some(path) = paths.recv().await {
-            let blob = ctx
+            let blob = master
+                .sys
                 .store
                 .import(&path)
                 .await
                 .map_err(|e| fail(format!("storing shard {index}: {e}")))?;
-            ctx.jobs.lock().update(id, |job| {
+            master.sys.jobs.lock().update(id, |job| {
                 if let Some(shard) = job.shards.get_mut(index as usize) {
                     shard.source = blob.clone();
                     if shard.state == ShardState::Splitting {
@@ -158,7 +170,7 @@ pub async fn split_into_store(
             let _ = ready.send((index, blob));
             index += 1;
         }
-        Ok::<(), Failure>(())
+        Ok::<(), JobStop>(())
     };
     let (split, stored) = tokio::join!(split, store);
     split.map_err(|e| fail(format!("splitting failed: {e}")))?;
@@ -169,9 +181,9 @@ pub async fn split_into_store(
 /// has ended they are of no further use (the source and output stay).
 /// Blobs are named by content, so while another running job has the same
 /// source (and so the same shards) they are left for that job to remove.
-pub async fn remove_intermediates(ctx: &Ctx, id: &str) {
+pub async fn remove_intermediates(master: &Arc<Master>, id: &str) {
     let blobs: Vec<String> = {
-        let jobs = ctx.jobs.lock();
+        let jobs = master.sys.jobs.lock();
         let Some(job) = jobs.get(id) else { return };
         let shared = jobs
             .list()
@@ -190,7 +202,7 @@ pub async fn remove_intermediates(ctx: &Ctx, id: &str) {
             .collect()
     };
     for blob in blobs {
-        if let Err(e) = ctx.store.remove(&blob).await {
+        if let Err(e) = master.sys.store.remove(&blob).await {
             tracing::warn!(job = %id, %blob, error = %e, "could not remove an intermediate shard");
         }
     }

@@ -6,115 +6,28 @@
 use futures::{StreamExt, stream};
 use tokio::io::AsyncReadExt;
 use vidshard_proto::v1::worker_client::WorkerClient;
-use vidshard_proto::v1::{
-    EncodeSettings, FetchBlobRequest, RunShardRequest, ShardTask, run_shard_request::Msg,
-};
+use vidshard_proto::v1::{FetchBlobRequest, RunShardRequest, ShardTask, run_shard_request::Msg};
 
-use crate::context::Ctx;
-use crate::media::{self, EncodeSpec, Progress};
-use crate::store::{BlobRef, CHUNK};
-use crate::worker::{self, ShardTask as LocalTask};
-
-/// One attempt at one shard.
-#[derive(Debug, Clone)]
-pub struct CopyRequest {
-    pub job_id: String,
-    pub shard_index: u32,
-    pub task_id: String,
-    pub spec: EncodeSpec,
-    pub expected_frames: u64,
-    pub source: BlobRef,
-    pub total_shards: u32,
-}
-
-pub fn settings(spec: &EncodeSpec) -> EncodeSettings {
-    EncodeSettings {
-        width: spec.width,
-        height: spec.height,
-        format: spec.format.extension().into(),
-        preset: spec.preset.clone(),
-        crf: spec.crf,
-    }
-}
-
-/// A verified result and where its time went.
-#[derive(Debug, Clone, PartialEq)]
-pub struct CopyOutcome {
-    pub blob: BlobRef,
-    pub encode_seconds: f64,
-    /// Sending the shard, fetching and verifying the result.
-    pub transfer_seconds: f64,
-}
-
-/// Why a copy produced nothing.
-#[derive(Debug, Clone, PartialEq)]
-pub struct CopyError {
-    pub message: String,
-    /// The worker went away (connection refused or broken): not the
-    /// shard's fault, and a sign the worker is dead.
-    pub worker_lost: bool,
-    /// The worker is stopping and gave the shard back (queued, refused,
-    /// or past its drain timeout): run it elsewhere, spend no attempt,
-    /// and leave the worker's other shards alone.
-    pub handed_back: bool,
-}
-
-impl From<String> for CopyError {
-    fn from(message: String) -> Self {
-        Self {
-            message,
-            worker_lost: false,
-            handed_back: false,
-        }
-    }
-}
-
-/// Metadata a stopping worker puts on the UNAVAILABLE status of a shard
-/// it gives back (`worker::drain`).
-pub const HANDED_BACK: &str = "x-vidshard-handed-back";
-
-/// The status a stopping worker answers for a shard it gives back.
-pub fn handed_back_status(message: &str) -> tonic::Status {
-    let mut status = tonic::Status::unavailable(message);
-    status.metadata_mut().insert(
-        HANDED_BACK,
-        tonic::metadata::MetadataValue::from_static("1"),
-    );
-    status
-}
-
-/// Whether a gRPC error means the peer is gone rather than that it
-/// refused the work (pure).
-pub fn is_lost(code: tonic::Code) -> bool {
-    use tonic::Code::*;
-    matches!(
-        code,
-        Unavailable | Unknown | Cancelled | DeadlineExceeded | Aborted
-    )
-}
-
-pub(super) fn rpc_error(address: &str, what: &str, status: tonic::Status) -> CopyError {
-    let handed_back = status.metadata().contains_key(HANDED_BACK);
-    CopyError {
-        message: format!("{what} {address}: {}", status.message()),
-        worker_lost: is_lost(status.code()) && !handed_back,
-        handed_back,
-    }
-}
+use crate::cluster::Sys;
+use crate::media::{self, Progress};
+use crate::store::CHUNK;
+use crate::worker::copy::{CopyError, CopyOutcome, CopyRequest, rpc_error, settings};
+use crate::worker::{self, ShardTask as LocalTask, Worker};
 
 /// Encodes on this node within its slots.
 pub async fn run_local(
-    ctx: &Ctx,
+    worker: &Worker,
     req: &CopyRequest,
     on_progress: impl FnMut(Progress),
 ) -> Result<CopyOutcome, CopyError> {
-    let _permit = ctx.encode_slot().await?;
+    let _permit = worker.encode_slot().await.map_err(|e| e.to_string())?;
     let started = std::time::Instant::now();
-    let input = ctx
+    let input = worker
+        .sys
         .store
         .path(&req.source.sha256)
         .map_err(|e| e.to_string())?;
-    let scratch = crate::pipeline::Scratch::create(&ctx.store.tmp_dir(), &req.task_id)
+    let scratch = crate::store::Scratch::create(&worker.sys.store.tmp_dir(), &req.task_id)
         .await
         .map_err(|e| e.to_string())?;
     let task = LocalTask {
@@ -123,8 +36,14 @@ pub async fn run_local(
         spec: &req.spec,
         target: crate::media::EncodeTarget::SHARD,
     };
-    let result =
-        worker::encode_verified(&ctx.tools, &ctx.store, &task, scratch.path(), on_progress).await;
+    let result = worker::encode_verified(
+        &worker.sys.tools,
+        &worker.sys.store,
+        &task,
+        scratch.path(),
+        on_progress,
+    )
+    .await;
     scratch.remove().await;
     let blob = result.map_err(|e| e.to_string())?;
     Ok(CopyOutcome {
@@ -165,17 +84,17 @@ fn upload_stream(
 
 /// Encodes on the vidshard worker at `address` and brings the result home.
 pub async fn run_remote(
-    ctx: &Ctx,
+    sys: &Sys,
     address: &str,
     req: &CopyRequest,
 ) -> Result<CopyOutcome, CopyError> {
     let started = std::time::Instant::now();
-    let channel = ctx
+    let channel = sys
         .peers
         .channel(address)
         .map_err(|e| format!("bad worker address {address}: {e}"))?;
     let mut client = WorkerClient::new(channel).max_decoding_message_size(4 << 20);
-    let input = ctx
+    let input = sys
         .store
         .path(&req.source.sha256)
         .map_err(|e| e.to_string())?;
@@ -190,7 +109,7 @@ pub async fn run_remote(
         expected_frames: req.expected_frames,
         sha256: req.source.sha256.clone(),
         size: req.source.size,
-        term: ctx.term(),
+        term: sys.term(),
     };
     let reply = client
         .run_shard(upload_stream(task, file))
@@ -210,7 +129,7 @@ pub async fn run_remote(
         .await
         .map_err(|e| rpc_error(address, "fetching from", e))?
         .into_inner();
-    let mut writer = ctx.store.writer().await.map_err(|e| e.to_string())?;
+    let mut writer = sys.store.writer().await.map_err(|e| e.to_string())?;
     while let Some(chunk) = blobs
         .message()
         .await
@@ -223,18 +142,18 @@ pub async fn run_remote(
     }
     let blob = writer.finish().await.map_err(|e| e.to_string())?;
     if blob.sha256 != reply.sha256 || blob.size != reply.size {
-        let _ = ctx.store.remove(&blob.sha256).await;
+        let _ = sys.store.remove(&blob.sha256).await;
         return Err(format!(
             "result from {address} damaged in transit (sha256 {} != {})",
             blob.sha256, reply.sha256
         )
         .into());
     }
-    let path = ctx.store.path(&blob.sha256).map_err(|e| e.to_string())?;
-    let found = media::inspect(&ctx.tools, &path)
+    let path = sys.store.path(&blob.sha256).map_err(|e| e.to_string())?;
+    let found = media::inspect(&sys.tools, &path)
         .await
         .map_err(|e| format!("result from {address} unreadable: {e}"))?;
-    worker::check_encoded(&found, req.expected_frames, &req.spec)
+    crate::worker::check_encoded(&found, req.expected_frames, &req.spec)
         .map_err(|e| format!("result from {address}: {e}"))?;
     let encode_seconds = reply.encode_seconds.max(0.0);
     let transfer_seconds = (started.elapsed().as_secs_f64() - encode_seconds).max(0.0);

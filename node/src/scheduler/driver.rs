@@ -12,13 +12,16 @@ use tokio::task::{AbortHandle, JoinSet};
 
 use super::board::TaskEntry;
 use super::decide::{CopyView, Decision, Policy, ShardView, WorkerView, decide};
-use super::dispatch::{CopyError, CopyOutcome, CopyRequest, run_local, run_remote};
-use super::original::run_original;
+use super::dispatch::{run_local, run_remote};
 use crate::cluster::Protocol;
-use crate::context::Ctx;
-use crate::jobs::{Command, JobStatus, ShardState, now_unix_ms};
+use crate::legacy::original_worker::run_original;
+use crate::worker::copy::{CopyError, CopyOutcome, CopyRequest};
+use std::sync::Arc;
+
+use super::Scheduler;
+use crate::jobs::JobStop;
+use crate::jobs::{Command, JobStatus, ShardState, SharedJobs, now_unix_ms};
 use crate::media::{EncodeSpec, Progress};
-use crate::pipeline::{Failure, propose};
 use crate::store::BlobRef;
 
 const TICK: Duration = Duration::from_millis(500);
@@ -48,8 +51,8 @@ type CopyResult = (
 
 /// Records a copy's progress in the job table (the shard shows its most
 /// advanced copy). Called for local encodes and for heartbeat reports.
-pub fn apply_progress(ctx: &Ctx, entry: &TaskEntry) {
-    ctx.jobs.lock().update(&entry.job_id, |job| {
+pub fn apply_progress(jobs: &SharedJobs, entry: &TaskEntry) {
+    jobs.lock().update(&entry.job_id, |job| {
         let Some(shard) = job.shards.get_mut(entry.shard as usize) else {
             return;
         };
@@ -70,29 +73,31 @@ pub fn apply_progress(ctx: &Ctx, entry: &TaskEntry) {
 
 /// Live workers as the scheduler sees them: this node plus every live
 /// vidshard member, with free slots counted across all jobs.
-fn worker_views(ctx: &Ctx) -> (Vec<WorkerView>, HashMap<String, (String, Protocol)>) {
+fn worker_views(sched: &Arc<Scheduler>) -> (Vec<WorkerView>, HashMap<String, (String, Protocol)>) {
     let mut addresses = HashMap::new();
-    let local_free = if ctx.drain.is_draining() {
+    let local_free = if sched.worker.drain.is_draining() {
         0
     } else {
-        ctx.slots_total
-            .saturating_sub(ctx.board.assigned(&ctx.node_id))
+        sched
+            .worker
+            .slots_total
+            .saturating_sub(sched.board.assigned(&sched.sys.node_id))
     };
     let mut views = vec![WorkerView {
-        id: ctx.node_id.clone(),
+        id: sched.sys.node_id.clone(),
         alive: true,
         free_slots: local_free,
-        score: ctx.score_report().score,
+        score: sched.worker.score_report().score,
     }];
     addresses.insert(
-        ctx.node_id.clone(),
-        (ctx.address.clone(), Protocol::Vidshard),
+        sched.sys.node_id.clone(),
+        (sched.sys.address.clone(), Protocol::Vidshard),
     );
-    for m in ctx.membership.lock().members() {
-        if m.node_id == ctx.node_id {
+    for m in sched.sys.membership.lock().members() {
+        if m.node_id == sched.sys.node_id {
             continue;
         }
-        let busy = m.slots_busy.max(ctx.board.assigned(&m.node_id));
+        let busy = m.slots_busy.max(sched.board.assigned(&m.node_id));
         views.push(WorkerView {
             id: m.node_id.clone(),
             alive: m.alive,
@@ -107,7 +112,7 @@ fn worker_views(ctx: &Ctx) -> (Vec<WorkerView>, HashMap<String, (String, Protoco
 /// Views of the shards the splitter has delivered (the others do not
 /// exist for the scheduler yet).
 fn shard_views(
-    ctx: &Ctx,
+    sched: &Arc<Scheduler>,
     runs: &[ShardRun],
     frames: &[u64],
     sources: &[Option<BlobRef>],
@@ -128,7 +133,7 @@ fn shard_views(
                     progress: if frames[i] == 0 {
                         0.0
                     } else {
-                        ctx.board.progress(&c.task_id).frames as f32 / frames[i] as f32
+                        sched.board.progress(&c.task_id).frames as f32 / frames[i] as f32
                     },
                 })
                 .collect(),
@@ -141,16 +146,16 @@ fn shard_views(
 /// Shards become available as the splitter stores them (`arrivals`);
 /// returns once every shard has a verified encoded result.
 pub async fn encode_all(
-    ctx: &Ctx,
+    sched: &Arc<Scheduler>,
     id: &str,
     spec: &EncodeSpec,
     mut arrivals: UnboundedReceiver<(u32, BlobRef)>,
-) -> Result<(), Failure> {
+) -> Result<(), JobStop> {
     let (frames, already_done): (Vec<u64>, Vec<bool>) = {
-        let jobs = ctx.jobs.lock();
+        let jobs = sched.sys.jobs.lock();
         let job = jobs
             .get(id)
-            .ok_or_else(|| Failure::new(JobStatus::Error, "job vanished"))?;
+            .ok_or_else(|| JobStop::failed(JobStatus::Error, "job vanished"))?;
         job.shards
             .iter()
             .map(|s| (s.frames, s.state == ShardState::Done))
@@ -169,9 +174,9 @@ pub async fn encode_all(
     let mut seconds_per_frame: Option<f64> = None;
     let policy = Policy::default();
     loop {
-        let (workers, addresses) = worker_views(ctx);
+        let (workers, addresses) = worker_views(sched);
         for decision in decide(
-            &shard_views(ctx, &runs, &frames, &sources),
+            &shard_views(sched, &runs, &frames, &sources),
             &workers,
             seconds_per_frame,
             policy,
@@ -208,10 +213,10 @@ pub async fn encode_all(
                         worker: address.clone(),
                         at_ms: now_unix_ms(),
                     };
-                    propose(ctx, assigned).await?;
+                    sched.sys.consensus.record(assigned).await?;
                     tracing::info!(job = %id, shard, %worker, %address, duplicate, "shard assigned");
                     let abort = running.spawn(run_copy(
-                        ctx.clone(),
+                        sched.clone(),
                         worker.clone(),
                         (address.clone(), protocol),
                         req,
@@ -222,7 +227,7 @@ pub async fn encode_all(
                         started: Instant::now(),
                         abort,
                     });
-                    record_start(ctx, id, shard, duplicate, &runs[shard as usize]);
+                    record_start(sched, id, shard, duplicate, &runs[shard as usize]);
                 }
                 Decision::Cancel { shard, worker } => {
                     let run = &mut runs[shard as usize];
@@ -235,12 +240,12 @@ pub async fn encode_all(
                         keep
                     });
                     if !run.done {
-                        record_running_on(ctx, id, shard, run);
+                        record_running_on(sched, id, shard, run);
                     }
                 }
                 Decision::FailJob { shard } => {
                     let run = &runs[shard as usize];
-                    return Err(Failure::new(
+                    return Err(JobStop::failed(
                         JobStatus::ProcessingFailed,
                         format!(
                             "shard {shard} failed {} times (on {}); last error: {}",
@@ -267,34 +272,34 @@ pub async fn encode_all(
                         seconds_per_frame = Some(seconds_per_frame.map_or(spf, |old| (old + spf) / 2.0));
                         tracing::info!(job = %id, shard, %worker, seconds = took.as_secs_f64(), "shard done");
                         crate::metrics::shard_encoded();
-                        record_done(ctx, id, shard, &worker, outcome).await?;
+                        record_done(sched, id, shard, &worker, outcome).await?;
                     }
                     Ok(late) => {
                         // A slower duplicate: its result is not used.
-                        let winner = ctx.jobs.lock().get(id).and_then(|j| j.shards[shard as usize].encoded.clone());
+                        let winner = sched.sys.jobs.lock().get(id).and_then(|j| j.shards[shard as usize].encoded.clone());
                         if winner.is_none_or(|w| w.sha256 != late.blob.sha256) {
-                            let _ = ctx.store.remove(&late.blob.sha256).await;
+                            let _ = sched.sys.store.remove(&late.blob.sha256).await;
                         }
                     }
                     Err(error) if !run.done && error.handed_back => {
                         tracing::info!(job = %id, shard, %worker, error = %error.message, "a stopping worker handed the shard back; running it elsewhere");
                         run.last_error = format!("{worker}: {}", error.message);
-                        ctx.membership.mark_full(&worker);
-                        record_failure(ctx, id, shard, &worker, run).await?;
+                        sched.sys.membership.mark_full(&worker);
+                        record_failure(sched, id, shard, &worker, run).await?;
                     }
                     Err(error) if !run.done && error.worker_lost => {
                         tracing::warn!(job = %id, shard, %worker, error = %error.message, "lost the worker running a shard");
                         run.last_error = format!("{worker}: {}", error.message);
-                        ctx.membership.mark_lost(&worker);
+                        sched.sys.membership.mark_lost(&worker);
                         crate::metrics::shard_failed();
-                        record_failure(ctx, id, shard, &worker, run).await?;
+                        record_failure(sched, id, shard, &worker, run).await?;
                     }
                     Err(error) if !run.done => {
                         tracing::warn!(job = %id, shard, %worker, error = %error.message, "shard copy failed");
                         run.failed_on.push(worker.clone());
                         run.last_error = format!("{worker}: {}", error.message);
                         crate::metrics::shard_failed();
-                        record_failure(ctx, id, shard, &worker, run).await?;
+                        record_failure(sched, id, shard, &worker, run).await?;
                     }
                     Err(_) => {}
                 }
@@ -307,7 +312,7 @@ pub async fn encode_all(
                 }
                 None => splitting = false,
             },
-            _ = ctx.membership.changed().notified() => {}
+            _ = sched.sys.membership.changed().notified() => {}
             _ = tokio::time::sleep(TICK) => {}
         }
     }
@@ -315,27 +320,29 @@ pub async fn encode_all(
 
 /// Runs one copy where `decide` put it; returns its identity with the result.
 async fn run_copy(
-    ctx: Ctx,
+    sched: Arc<Scheduler>,
     worker_id: String,
     (address, protocol): (String, Protocol),
     req: CopyRequest,
 ) -> CopyResult {
-    let _guard = ctx
+    let _guard = sched
         .board
         .register(&req.task_id, &req.job_id, req.shard_index, &worker_id);
     let started = Instant::now();
     let result = if protocol == Protocol::Original {
-        run_original(&ctx, &address, &req).await
-    } else if worker_id == ctx.node_id {
-        let (progress_ctx, task_id) = (ctx.clone(), req.task_id.clone());
+        let board = &sched.board;
+        let failed = || board.report_of(&req.task_id).as_deref() == Some("failed_processing");
+        run_original(&sched.sys, &address, &req, failed).await
+    } else if worker_id == sched.sys.node_id {
+        let (progress_ctx, task_id) = (sched.clone(), req.task_id.clone());
         let on_progress = move |p: Progress| {
             if let Some(entry) = progress_ctx.board.report(&task_id, p) {
-                apply_progress(&progress_ctx, &entry);
+                apply_progress(&progress_ctx.sys.jobs, &entry);
             }
         };
-        run_local(&ctx, &req, on_progress).await
+        run_local(&sched.worker, &req, on_progress).await
     } else {
-        run_remote(&ctx, &address, &req).await
+        run_remote(&sched.sys, &address, &req).await
     };
     (
         req.shard_index,
@@ -348,8 +355,8 @@ async fn run_copy(
 
 /// The in-memory side of a start (which copies run where); the durable
 /// side is the `ShardAssigned` command.
-fn record_start(ctx: &Ctx, id: &str, shard: u32, duplicate: bool, run: &ShardRun) {
-    ctx.jobs.lock().update(id, |job| {
+fn record_start(sched: &Arc<Scheduler>, id: &str, shard: u32, duplicate: bool, run: &ShardRun) {
+    sched.sys.jobs.lock().update(id, |job| {
         let s = &mut job.shards[shard as usize];
         crate::metrics::shard_started(!duplicate && s.attempts > 0);
         if !duplicate {
@@ -359,8 +366,8 @@ fn record_start(ctx: &Ctx, id: &str, shard: u32, duplicate: bool, run: &ShardRun
     });
 }
 
-fn record_running_on(ctx: &Ctx, id: &str, shard: u32, run: &ShardRun) {
-    ctx.jobs.lock().update(id, |job| {
+fn record_running_on(sched: &Arc<Scheduler>, id: &str, shard: u32, run: &ShardRun) {
+    sched.sys.jobs.lock().update(id, |job| {
         let s = &mut job.shards[shard as usize];
         s.running_on = run.copies.iter().map(|c| c.worker_id.clone()).collect();
         if run.copies.is_empty() {
@@ -372,20 +379,21 @@ fn record_running_on(ctx: &Ctx, id: &str, shard: u32, run: &ShardRun) {
 /// Records a verified result: the worker that made it keeps a copy and
 /// this node has one, so a new master can fetch it from either.
 async fn record_done(
-    ctx: &Ctx,
+    sched: &Arc<Scheduler>,
     id: &str,
     shard: u32,
     worker: &str,
     outcome: CopyOutcome,
-) -> Result<(), Failure> {
-    let address = crate::cluster::blobs::address_of(ctx, worker).unwrap_or_default();
+) -> Result<(), JobStop> {
+    let address = crate::cluster::blobs::address_of(&sched.sys, worker).unwrap_or_default();
     let mut holders = vec![worker.to_string()];
-    if worker != ctx.node_id {
-        holders.push(ctx.node_id.clone());
+    if worker != sched.sys.node_id {
+        holders.push(sched.sys.node_id.clone());
     } else {
         // Encoded here: a copy elsewhere survives this node.
         let purpose = format!("encoded shard {shard} of job {id}");
-        let (backups, _) = crate::cluster::blobs::replicate(ctx, &outcome.blob, 1, &purpose).await;
+        let (backups, _) =
+            crate::cluster::blobs::replicate(&sched.sys, &outcome.blob, 1, &purpose).await;
         holders.extend(backups);
     }
     let command = Command::ShardDone {
@@ -399,8 +407,8 @@ async fn record_done(
         transfer_seconds: outcome.transfer_seconds,
         at_ms: now_unix_ms(),
     };
-    propose(ctx, command).await?;
-    ctx.jobs.lock().update(id, |job| {
+    sched.sys.consensus.record(command).await?;
+    sched.sys.jobs.lock().update(id, |job| {
         job.shards[shard as usize].running_on.clear();
         let done = job.frames_done();
         job.eta.record(Instant::now(), done);
@@ -409,12 +417,12 @@ async fn record_done(
 }
 
 async fn record_failure(
-    ctx: &Ctx,
+    sched: &Arc<Scheduler>,
     id: &str,
     shard: u32,
     worker: &str,
     run: &ShardRun,
-) -> Result<(), Failure> {
+) -> Result<(), JobStop> {
     if run.copies.is_empty() {
         let command = Command::ShardFailed {
             job: id.to_string(),
@@ -423,9 +431,9 @@ async fn record_failure(
             message: run.last_error.clone(),
             at_ms: now_unix_ms(),
         };
-        propose(ctx, command).await?;
+        sched.sys.consensus.record(command).await?;
     }
-    ctx.jobs.lock().update(id, |job| {
+    sched.sys.jobs.lock().update(id, |job| {
         let s = &mut job.shards[shard as usize];
         s.message = run.last_error.clone();
         s.running_on = run.copies.iter().map(|c| c.worker_id.clone()).collect();

@@ -1,12 +1,45 @@
 //! Scheduling shards on workers: `decide` is the pure policy, `driver`
 //! the thin async loop that applies it to one job, `dispatch` runs one
-//! copy of a shard on the local node or a remote worker.
+//! copy of a shard on the local node or a remote worker (original
+//! workers through `legacy::original_worker`). [`Scheduler`] is the
+//! subsystem's handle: the task board of copies running anywhere, and the
+//! local worker it runs copies on.
 
 mod board;
 mod decide;
 pub mod dispatch;
 pub mod driver;
-pub mod original;
+
+use std::sync::Arc;
 
 pub use board::{TaskBoard, TaskEntry, TaskGuard};
 pub use decide::{CopyView, Decision, Policy, ShardView, WorkerView, decide};
+
+use crate::cluster::Sys;
+use crate::media::Progress;
+use crate::worker::Worker;
+
+pub struct Scheduler {
+    pub sys: Sys,
+    /// This node as a worker: the master encodes shards too.
+    pub worker: Arc<Worker>,
+    /// Master side: shard copies running anywhere, with progress.
+    pub board: TaskBoard,
+}
+
+impl Scheduler {
+    pub fn new(worker: Arc<Worker>) -> Self {
+        Self {
+            sys: worker.sys.clone(),
+            worker,
+            board: TaskBoard::default(),
+        }
+    }
+
+    /// A worker reported the progress of copy `task_id` (a heartbeat).
+    pub fn progress_reported(&self, task_id: &str, progress: Progress) {
+        if let Some(entry) = self.board.report(task_id, progress) {
+            driver::apply_progress(&self.sys.jobs, &entry);
+        }
+    }
+}

@@ -13,17 +13,30 @@ use vidshard_proto::v1::*;
 use super::convert::job_info_for;
 use crate::cluster::membership::Load;
 use crate::cluster::{Member, Protocol};
-use crate::context::Ctx;
-use crate::media::Progress;
-use crate::scheduler::driver::apply_progress;
+use std::sync::Arc;
 
+use crate::cluster::Sys;
+use crate::media::Progress;
+use crate::pipeline::{Master, WorkerReport};
+use crate::worker::Worker;
+
+/// The handles the cluster service reads: the node's infrastructure,
+/// this node as a worker (its own row), and the master side (heartbeats,
+/// the board of running copies).
+#[derive(Clone)]
 pub struct Cluster {
-    ctx: Ctx,
+    sys: Sys,
+    worker: Arc<Worker>,
+    master: Arc<Master>,
 }
 
 impl Cluster {
-    pub fn new(ctx: Ctx) -> Self {
-        Self { ctx }
+    pub fn new(worker: Arc<Worker>, master: Arc<Master>) -> Self {
+        Self {
+            sys: master.sys.clone(),
+            worker,
+            master,
+        }
     }
 }
 
@@ -38,19 +51,24 @@ pub fn watch_interval(interval_ms: u32) -> Duration {
 }
 
 /// This node and every member it knows, as `NodeEntry` rows.
-fn node_entries(ctx: &Ctx) -> Vec<NodeEntry> {
-    let report = ctx.score_report();
+fn node_entries(ctx: &Cluster) -> Vec<NodeEntry> {
+    let report = ctx.worker.score_report();
     let me = NodeEntry {
-        node_id: ctx.node_id.clone(),
-        address: ctx.address.clone(),
-        role: if ctx.is_master() { "master" } else { "worker" }.into(),
-        term: ctx.term(),
+        node_id: ctx.sys.node_id.clone(),
+        address: ctx.sys.address.clone(),
+        role: if ctx.sys.is_master() {
+            "master"
+        } else {
+            "worker"
+        }
+        .into(),
+        term: ctx.sys.term(),
         alive: true,
         score: report.score,
-        slots_busy: ctx.slots_busy(),
-        slots_total: ctx.slots_total,
+        slots_busy: ctx.worker.slots_busy(),
+        slots_total: ctx.worker.slots_total,
         last_seen_ms: 0,
-        current_shards: ctx.board.shards_on(&ctx.node_id),
+        current_shards: ctx.master.scheduler.board.shards_on(&ctx.sys.node_id),
         score_parts: Some(report),
         protocol: "vidshard".into(),
         raft_role: String::new(),
@@ -58,21 +76,22 @@ fn node_entries(ctx: &Ctx) -> Vec<NodeEntry> {
     let now = Instant::now();
     let mut nodes = vec![me];
     nodes.extend(
-        ctx.membership
+        ctx.sys
+            .membership
             .lock()
             .members()
-            .filter(|m| m.node_id != ctx.node_id)
+            .filter(|m| m.node_id != ctx.sys.node_id)
             .map(|m| member_entry(ctx, m, now)),
     );
     // Raft members the master has not heard from (yet) are listed too.
-    let raft = ctx.consensus.members();
+    let raft = ctx.sys.consensus.members();
     for m in &raft {
         if nodes.iter().all(|n| n.node_id != m.info.name) {
             nodes.push(NodeEntry {
                 node_id: m.info.name.clone(),
                 address: m.info.address.clone(),
                 role: "worker".into(),
-                term: ctx.term(),
+                term: ctx.sys.term(),
                 alive: false,
                 protocol: "vidshard".into(),
                 ..Default::default()
@@ -88,46 +107,55 @@ fn node_entries(ctx: &Ctx) -> Vec<NodeEntry> {
 }
 
 /// What the cluster survives, from its voter count.
-fn fault_tolerance(ctx: &Ctx) -> String {
-    let voters = ctx.consensus.members().iter().filter(|m| m.voter).count();
+fn fault_tolerance(ctx: &Cluster) -> String {
+    let voters = ctx
+        .sys
+        .consensus
+        .members()
+        .iter()
+        .filter(|m| m.voter)
+        .count();
     crate::cluster::raft::voters::tolerance_note(voters)
 }
 
 /// Everything a console shows, as the master sees it now.
-fn snapshot(ctx: &Ctx) -> ClusterSnapshot {
+fn snapshot(ctx: &Cluster) -> ClusterSnapshot {
     let (voters_up, voters_total) = voter_counts(ctx);
     let jobs = ctx
+        .sys
         .jobs
         .lock()
         .list()
         .into_iter()
-        .map(|job| job_info_for(ctx, job))
+        .map(|job| job_info_for(&ctx.sys, job))
         .collect();
     ClusterSnapshot {
-        node_address: ctx.address.clone(),
-        node_id: ctx.node_id.clone(),
-        master_address: ctx.master_address().unwrap_or_default(),
-        term: ctx.term(),
+        node_address: ctx.sys.address.clone(),
+        node_id: ctx.sys.node_id.clone(),
+        master_address: ctx.sys.master_address().unwrap_or_default(),
+        term: ctx.sys.term(),
         nodes: node_entries(ctx),
         jobs,
-        events: ctx.events.recent(),
+        events: ctx.sys.events.recent(),
         sent_unix_ms: crate::jobs::now_unix_ms(),
         voters_up,
         voters_total,
         has_quorum: voters_up * 2 > voters_total,
-        election_in_progress: ctx.consensus.election_in_progress(),
+        election_in_progress: ctx.sys.consensus.election_in_progress(),
     }
 }
 
 /// Voters in the Raft membership, and how many of them are alive as the
 /// master sees it (itself, and voters whose heartbeats arrive).
-fn voter_counts(ctx: &Ctx) -> (u32, u32) {
-    let members = ctx.consensus.members();
-    let table = ctx.membership.lock();
+fn voter_counts(ctx: &Cluster) -> (u32, u32) {
+    let members = ctx.sys.consensus.members();
+    let table = ctx.sys.membership.lock();
     let voters: Vec<_> = members.iter().filter(|m| m.voter).collect();
     let up = voters
         .iter()
-        .filter(|m| m.info.name == ctx.node_id || table.get(&m.info.name).is_some_and(|t| t.alive))
+        .filter(|m| {
+            m.info.name == ctx.sys.node_id || table.get(&m.info.name).is_some_and(|t| t.alive)
+        })
         .count();
     (up as u32, voters.len() as u32)
 }
@@ -137,15 +165,15 @@ type SnapshotSender = tokio::sync::mpsc::Sender<Result<ClusterSnapshot, Status>>
 /// A worker serves the watch by relaying the master's stream, marked as
 /// served by itself; while the master is unreachable it sends what it
 /// knows alone (itself) with the reason in the events, and retries.
-async fn relay_from_master(ctx: Ctx, every: Duration, tx: SnapshotSender) {
+async fn relay_from_master(ctx: Cluster, every: Duration, tx: SnapshotSender) {
     loop {
-        if ctx.is_master() {
+        if ctx.sys.is_master() {
             // This node became the master: serve the watch itself.
             return serve_watch(ctx, every, tx).await;
         }
-        let master = ctx.master_address().unwrap_or_default();
+        let master = ctx.sys.master_address().unwrap_or_default();
         let relayed = async {
-            let channel = ctx.peers.channel(&master).map_err(|e| e.to_string())?;
+            let channel = ctx.sys.peers.channel(&master).map_err(|e| e.to_string())?;
             let mut stream = ClusterClient::new(channel)
                 .watch_cluster(WatchRequest {
                     interval_ms: every.as_millis() as u32,
@@ -158,8 +186,8 @@ async fn relay_from_master(ctx: Ctx, every: Duration, tx: SnapshotSender) {
                 .await
                 .map_err(|e| e.message().to_string())?
             {
-                snap.node_address = ctx.address.clone();
-                snap.node_id = ctx.node_id.clone();
+                snap.node_address = ctx.sys.address.clone();
+                snap.node_id = ctx.sys.node_id.clone();
                 if tx.is_closed() {
                     return Ok(());
                 }
@@ -169,7 +197,7 @@ async fn relay_from_master(ctx: Ctx, every: Duration, tx: SnapshotSender) {
         };
         let reason = tokio::select! {
             r = relayed => match r { Ok(()) => return, Err(e) => e },
-            _ = ctx.shutdown.cancelled() => return,
+            _ = ctx.sys.shutdown.cancelled() => return,
         };
         let mut alone = snapshot(&ctx);
         alone.master_address = master.clone();
@@ -185,7 +213,7 @@ async fn relay_from_master(ctx: Ctx, every: Duration, tx: SnapshotSender) {
         }
         let _ = tx.try_send(Ok(alone));
         tokio::select! {
-            _ = ctx.shutdown.cancelled() => return,
+            _ = ctx.sys.shutdown.cancelled() => return,
             _ = tokio::time::sleep(every.max(Duration::from_secs(1))) => {}
         }
     }
@@ -194,35 +222,37 @@ async fn relay_from_master(ctx: Ctx, every: Duration, tx: SnapshotSender) {
 /// The master's own watch stream: a snapshot every `every` until the
 /// reader goes away; if this node stops leading, it relays the new
 /// master's stream instead.
-async fn serve_watch(ctx: Ctx, every: Duration, tx: SnapshotSender) {
+async fn serve_watch(ctx: Cluster, every: Duration, tx: SnapshotSender) {
     loop {
         if tx.is_closed() {
             return;
         }
-        if !ctx.is_master() {
+        if !ctx.sys.is_master() {
             return Box::pin(relay_from_master(ctx, every, tx)).await;
         }
         let _ = tx.try_send(Ok(snapshot(&ctx)));
         tokio::select! {
-            _ = ctx.shutdown.cancelled() => return,
+            _ = ctx.sys.shutdown.cancelled() => return,
             _ = tokio::time::sleep(every) => {}
         }
     }
 }
 
 /// One row of `ListNodes` from a member of the table.
-fn member_entry(ctx: &Ctx, m: &Member, now: Instant) -> NodeEntry {
+fn member_entry(ctx: &Cluster, m: &Member, now: Instant) -> NodeEntry {
     NodeEntry {
         node_id: m.node_id.clone(),
         address: m.address.clone(),
         role: "worker".into(),
-        term: ctx.term(),
+        term: ctx.sys.term(),
         alive: m.alive,
         score: m.load.score,
-        slots_busy: m.slots_busy.max(ctx.board.assigned(&m.node_id)),
+        slots_busy: m
+            .slots_busy
+            .max(ctx.master.scheduler.board.assigned(&m.node_id)),
         slots_total: m.slots_total,
         last_seen_ms: now.saturating_duration_since(m.last_seen).as_millis() as u64,
-        current_shards: ctx.board.shards_on(&m.node_id),
+        current_shards: ctx.master.scheduler.board.shards_on(&m.node_id),
         score_parts: Some(ScoreReport {
             score: m.load.score,
             load_per_core: m.load.load_per_core,
@@ -242,14 +272,14 @@ impl cluster_server::Cluster for Cluster {
         &self,
         request: Request<ListNodesRequest>,
     ) -> Result<Response<ListNodesReply>, Status> {
-        let ctx = &self.ctx;
+        let ctx = self;
         // Liveness and scores live on the master: ask it when it answers.
-        if let Some(leader) = super::forward::leader_for(ctx, request.metadata())
+        if let Some(leader) = super::forward::leader_for(&ctx.sys, request.metadata())
             .await
             .ok()
             .flatten()
         {
-            let mut client = ClusterClient::new(super::forward::channel(ctx, &leader)?);
+            let mut client = ClusterClient::new(super::forward::channel(&ctx.sys, &leader)?);
             match client
                 .list_nodes(super::forward::marked(ListNodesRequest {}))
                 .await
@@ -260,8 +290,8 @@ impl cluster_server::Cluster for Cluster {
         }
         Ok(Response::new(ListNodesReply {
             nodes: node_entries(ctx),
-            master_address: ctx.master_address().unwrap_or_default(),
-            term: ctx.term(),
+            master_address: ctx.sys.master_address().unwrap_or_default(),
+            term: ctx.sys.term(),
             fault_tolerance: fault_tolerance(ctx),
         }))
     }
@@ -273,11 +303,11 @@ impl cluster_server::Cluster for Cluster {
         request: Request<WatchRequest>,
     ) -> Result<Response<Self::WatchClusterStream>, Status> {
         let every = watch_interval(request.get_ref().interval_ms);
-        let ctx = self.ctx.clone();
+        let ctx = self.clone();
         // Two snapshots at most wait for a reader; a slow one misses ticks.
         let (tx, rx) = tokio::sync::mpsc::channel(2);
-        let tasks = ctx.tasks.clone();
-        if ctx.is_master() {
+        let tasks = ctx.sys.tasks.clone();
+        if ctx.sys.is_master() {
             tasks.spawn(serve_watch(ctx, every, tx));
         } else {
             tasks.spawn(relay_from_master(ctx, every, tx));
@@ -291,103 +321,74 @@ impl cluster_server::Cluster for Cluster {
         &self,
         request: Request<TriggerElectionRequest>,
     ) -> Result<Response<TriggerElectionReply>, Status> {
-        super::election::trigger(&self.ctx, request).await
+        super::election::trigger(&self.sys, request).await
     }
 
     async fn join_cluster(
         &self,
         request: Request<JoinClusterRequest>,
     ) -> Result<Response<JoinClusterReply>, Status> {
-        super::membership::join(&self.ctx, request.into_inner()).await
+        super::membership::join(&self.sys, request.into_inner()).await
     }
 
     async fn remove_node(
         &self,
         request: Request<RemoveNodeRequest>,
     ) -> Result<Response<RemoveNodeReply>, Status> {
-        super::membership::remove(&self.ctx, request.into_inner()).await
+        super::membership::remove(&self.sys, request.into_inner()).await
     }
 
     async fn heartbeat(
         &self,
         request: Request<HeartbeatRequest>,
     ) -> Result<Response<HeartbeatReply>, Status> {
-        let ctx = &self.ctx;
+        let sys = &self.sys;
         let peer_ip = request.remote_addr().map(|a| a.ip());
-        let mut beat = request.into_inner();
-        let master_address = ctx.master_address().unwrap_or_default();
-        if !ctx.is_master() {
-            return Ok(Response::new(HeartbeatReply {
-                accepted: false,
-                master_address: master_address.clone(),
-                term: ctx.term(),
-                message: format!("this node is not the master; the master is {master_address:?}"),
-            }));
-        }
-        if let Err(reason) = check_heartbeat(&beat) {
-            return Err(Status::invalid_argument(reason));
-        }
-        // Work goes to members only: a node joins through Raft first, and
-        // one removed with `vidshard nodes remove` gets nothing more.
-        if !ctx
-            .consensus
-            .members()
-            .iter()
-            .any(|m| m.info.name == beat.node_id)
-        {
-            return Ok(Response::new(HeartbeatReply {
-                accepted: false,
-                master_address,
-                term: ctx.term(),
-                message: format!(
-                    "{} is not a member of the cluster (not joined yet, or removed)",
-                    super::reply_limits::quoted(&beat.node_id)
-                ),
-            }));
-        }
-        beat.address = reachable_address(&beat.address, peer_ip);
-        if !beat.lost_blobs.is_empty() {
-            let mut lost = ctx
-                .reported_losses
-                .lock()
-                .unwrap_or_else(|p| p.into_inner());
-            for sha256 in beat.lost_blobs.iter().take(1024) {
-                lost.insert((beat.node_id.clone(), sha256.clone()));
-            }
-            ctx.backups_wake.notify_one();
+        let beat = request.into_inner();
+        if sys.is_master() {
+            check_heartbeat(&beat).map_err(|e| Status::invalid_argument(e.to_string()))?;
         }
         let score = beat.score.unwrap_or_default();
-        ctx.membership.heard_from(Member {
-            node_id: beat.node_id.clone(),
-            address: beat.address.clone(),
-            protocol: Protocol::Vidshard,
-            last_seen: Instant::now(),
-            alive: true,
-            slots_total: beat.slots_total,
-            slots_busy: beat.slots_busy,
-            load: Load {
-                score: score.score,
-                load_per_core: score.load_per_core,
-                iowait_percent: score.iowait_percent,
-                net_mb_per_s: score.net_mb_per_s,
-                disk_mb_per_s: score.disk_mb_per_s,
-                memory_percent: score.memory_percent,
+        let report = WorkerReport {
+            member: Member {
+                node_id: beat.node_id.clone(),
+                address: reachable_address(&beat.address, peer_ip),
+                protocol: Protocol::Vidshard,
+                last_seen: Instant::now(),
+                alive: true,
+                slots_total: beat.slots_total,
+                slots_busy: beat.slots_busy,
+                load: Load {
+                    score: score.score,
+                    load_per_core: score.load_per_core,
+                    iowait_percent: score.iowait_percent,
+                    net_mb_per_s: score.net_mb_per_s,
+                    disk_mb_per_s: score.disk_mb_per_s,
+                    memory_percent: score.memory_percent,
+                },
             },
-        });
-        for task in &beat.tasks {
-            let progress = Progress {
-                frames: task.frames_done,
-                fps: task.fps,
-            };
-            if let Some(entry) = ctx.board.report(&task.task_id, progress) {
-                apply_progress(ctx, &entry);
-            }
-        }
+            lost_blobs: beat.lost_blobs,
+            tasks: beat
+                .tasks
+                .iter()
+                .map(|task| {
+                    let progress = Progress {
+                        frames: task.frames_done,
+                        fps: task.fps,
+                    };
+                    (task.task_id.clone(), progress)
+                })
+                .collect(),
+        };
+        let (accepted, message) = match self.master.heard_from(report) {
+            Ok(()) => (true, String::new()),
+            Err(refusal) => (false, refusal.to_string()),
+        };
         Ok(Response::new(HeartbeatReply {
-            accepted: true,
-            master_address,
-            term: ctx.term(),
-            message: String::new(),
+            accepted,
+            master_address: sys.master_address().unwrap_or_default(),
+            term: sys.term(),
+            message,
         }))
     }
 }
@@ -407,8 +408,19 @@ pub fn reachable_address(reported: &str, peer_ip: Option<std::net::IpAddr>) -> S
     }
 }
 
+/// A heartbeat whose fields could not name a real node.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum BadHeartbeat {
+    #[error("bad node id {0:?}")]
+    NodeId(String),
+    #[error("bad node address {0:?}: expected HOST:PORT")]
+    Address(String),
+    #[error("heartbeat claims too many slots or tasks")]
+    TooMany,
+}
+
 /// Rejects heartbeats whose fields could not name a real node (pure).
-pub fn check_heartbeat(beat: &HeartbeatRequest) -> Result<(), String> {
+pub fn check_heartbeat(beat: &HeartbeatRequest) -> Result<(), BadHeartbeat> {
     let id_ok = !beat.node_id.is_empty()
         && beat.node_id.len() <= 64
         && beat
@@ -416,7 +428,7 @@ pub fn check_heartbeat(beat: &HeartbeatRequest) -> Result<(), String> {
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
     if !id_ok {
-        return Err(format!("bad node id {:?}", beat.node_id));
+        return Err(BadHeartbeat::NodeId(beat.node_id.clone()));
     }
     let address_ok = beat.address.len() <= 260
         && beat
@@ -424,13 +436,10 @@ pub fn check_heartbeat(beat: &HeartbeatRequest) -> Result<(), String> {
             .rsplit_once(':')
             .is_some_and(|(h, p)| !h.is_empty() && p.parse::<u16>().is_ok_and(|p| p > 0));
     if !address_ok {
-        return Err(format!(
-            "bad node address {:?}: expected HOST:PORT",
-            beat.address
-        ));
+        return Err(BadHeartbeat::Address(beat.address.clone()));
     }
     if beat.slots_total > 1024 || beat.tasks.len() > 4096 {
-        return Err("heartbeat claims too many slots or tasks".into());
+        return Err(BadHeartbeat::TooMany);
     }
     Ok(())
 }

@@ -31,12 +31,12 @@ pub fn status_message(job: &JobRecord) -> String {
 }
 
 /// [`job_info`] with the copies this cluster wants of the output now.
-pub fn job_info_for(ctx: &crate::context::Ctx, job: &JobRecord) -> v1::JobInfo {
-    let others = ctx.other_live_nodes();
+pub fn job_info_for(sys: &crate::cluster::Sys, job: &JobRecord) -> v1::JobInfo {
+    let others = sys.other_live_nodes();
     let mut info = job_info(job);
     if job.output.is_some() {
         info.output_replicas_wanted =
-            crate::backups::plan::wanted(ctx.config.backup_replicas, others) as u32;
+            crate::backups::plan::wanted(sys.config.backup_replicas, others) as u32;
     }
     info
 }

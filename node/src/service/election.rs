@@ -7,42 +7,42 @@ use vidshard_proto::v1::cluster_client::ClusterClient;
 use vidshard_proto::v1::{TriggerElectionReply, TriggerElectionRequest};
 
 use super::forward;
+use crate::cluster::Sys;
 use crate::cluster::raft::transfer;
-use crate::context::Ctx;
 
 pub async fn trigger(
-    ctx: &Ctx,
+    sys: &Sys,
     request: Request<TriggerElectionRequest>,
 ) -> Result<Response<TriggerElectionReply>, Status> {
-    if let Some(leader) = forward::leader_for(ctx, request.metadata()).await? {
-        let mut client = ClusterClient::new(forward::channel(ctx, &leader)?);
+    if let Some(leader) = forward::leader_for(sys, request.metadata()).await? {
+        let mut client = ClusterClient::new(forward::channel(sys, &leader)?);
         return client
             .trigger_election(forward::marked(request.into_inner()))
             .await;
     }
     let wanted = request.into_inner().to_node_id;
     let score_of = |name: &str| {
-        ctx.membership
+        sys.membership
             .lock()
             .get(name)
             .filter(|m| m.alive)
             .map(|m| m.load.score)
     };
-    let members = ctx.consensus.members();
+    let members = sys.consensus.members();
     let refused = |message: String| {
         Ok(Response::new(TriggerElectionReply {
             accepted: false,
             message,
-            new_master_address: ctx.address.clone(),
-            term: ctx.term(),
+            new_master_address: sys.address.clone(),
+            term: sys.term(),
         }))
     };
-    let target = match transfer::pick_target(&members, ctx.consensus.id, Some(&wanted), score_of) {
+    let target = match transfer::pick_target(&members, sys.consensus.id, Some(&wanted), score_of) {
         Ok(target) => target,
         Err(why) => return refused(why),
     };
     tracing::info!(to = %target.info.name, "handing leadership over on request");
-    match transfer::hand_over(&ctx.consensus, &ctx.peers, &target).await {
+    match transfer::hand_over(&sys.consensus, &sys.peers, &target).await {
         Ok(term) => Ok(Response::new(TriggerElectionReply {
             accepted: true,
             message: format!("{} is the master now (term {term})", target.info.name),

@@ -10,7 +10,7 @@ use futures::{Stream, StreamExt};
 use tonic::metadata::MetadataMap;
 use tonic::{Request, Status};
 
-use crate::context::Ctx;
+use crate::cluster::Sys;
 
 /// Metadata key marking a request one node forwarded to another.
 pub const FORWARDED: &str = "x-vidshard-forwarded";
@@ -21,8 +21,8 @@ const ELECTION_WAIT: Duration = Duration::from_secs(5);
 /// Where a master-only request goes: `None` to answer here (this node
 /// leads), `Some(leader)` to forward. Refused when no leader emerges or
 /// when the request was forwarded here already.
-pub async fn leader_for(ctx: &Ctx, metadata: &MetadataMap) -> Result<Option<String>, Status> {
-    if ctx.is_master() {
+pub async fn leader_for(sys: &Sys, metadata: &MetadataMap) -> Result<Option<String>, Status> {
+    if sys.is_master() {
         return Ok(None);
     }
     if metadata.contains_key(FORWARDED) {
@@ -30,12 +30,12 @@ pub async fn leader_for(ctx: &Ctx, metadata: &MetadataMap) -> Result<Option<Stri
             "forwarded here, but this node is not the master either (an election is under way); retry",
         ));
     }
-    let leader = match ctx.consensus.leader() {
+    let leader = match sys.consensus.leader() {
         Some(leader) => Some(leader),
-        None => ctx.consensus.wait_for_leader(ELECTION_WAIT).await,
+        None => sys.consensus.wait_for_leader(ELECTION_WAIT).await,
     };
     match leader {
-        Some((_, info)) if info.address == ctx.address => Ok(None),
+        Some((_, info)) if info.address == sys.address => Ok(None),
         Some((_, info)) => Ok(Some(info.address)),
         None => Err(Status::unavailable(
             "no master is elected right now (no quorum reachable); retry shortly",
@@ -53,8 +53,8 @@ pub fn marked<T>(message: T) -> Request<T> {
 }
 
 /// A channel to the leader at `address`.
-pub fn channel(ctx: &Ctx, address: &str) -> Result<crate::cluster::peers::PeerChannel, Status> {
-    ctx.peers
+pub fn channel(sys: &Sys, address: &str) -> Result<crate::cluster::peers::PeerChannel, Status> {
+    sys.peers
         .channel(address)
         .map_err(|e| Status::unavailable(format!("cannot reach the master at {address}: {e}")))
 }
@@ -111,7 +111,7 @@ pub async fn until_failed<R>(
 
 /// Forwards a `vidshard.v1.Jobs/Upload` to the leader.
 pub fn upload_v1(
-    ctx: Ctx,
+    sys: Sys,
     leader: String,
     incoming: tonic::Streaming<vidshard_proto::v1::UploadRequest>,
 ) -> futures::future::BoxFuture<
@@ -119,7 +119,7 @@ pub fn upload_v1(
     Result<tonic::Response<vidshard_proto::v1::UploadReply>, Status>,
 > {
     Box::pin(async move {
-        let mut client = vidshard_proto::v1::jobs_client::JobsClient::new(channel(&ctx, &leader)?);
+        let mut client = vidshard_proto::v1::jobs_client::JobsClient::new(channel(&sys, &leader)?);
         let relay = relay(incoming);
         until_failed(client.upload(marked(relay.stream)), relay.failed).await
     })
@@ -127,7 +127,7 @@ pub fn upload_v1(
 
 /// Forwards an original `MasterService/UploadVideo` to the leader.
 pub fn upload_original(
-    ctx: Ctx,
+    sys: Sys,
     leader: String,
     incoming: tonic::Streaming<vidshard_proto::replication::UploadVideoChunk>,
 ) -> futures::future::BoxFuture<
@@ -137,7 +137,7 @@ pub fn upload_original(
     Box::pin(async move {
         let mut client =
             vidshard_proto::replication::master_service_client::MasterServiceClient::new(channel(
-                &ctx, &leader,
+                &sys, &leader,
             )?)
             .max_encoding_message_size(super::MAX_MESSAGE);
         let relay = relay(incoming);

@@ -9,19 +9,25 @@ use vidshard_proto::v1::*;
 
 use super::convert::job_info_for;
 use super::forward;
-use super::upload::{Outcome, UploadStart, ingest};
-use crate::context::Ctx;
+use crate::pipeline::intake::{Outcome, UploadStart, ingest};
+use std::sync::Arc;
+
+use crate::cluster::Sys;
 use crate::ids;
 use crate::params::RawParams;
 use vidshard_proto::v1::jobs_client::JobsClient;
 
 pub struct Jobs {
-    ctx: Ctx,
+    sys: Sys,
+    master: Arc<crate::pipeline::Master>,
 }
 
 impl Jobs {
-    pub fn new(ctx: Ctx) -> Self {
-        Self { ctx }
+    pub fn new(master: Arc<crate::pipeline::Master>) -> Self {
+        Self {
+            sys: master.sys.clone(),
+            master,
+        }
     }
 }
 
@@ -50,8 +56,8 @@ impl jobs_server::Jobs for Jobs {
         &self,
         request: Request<Streaming<UploadRequest>>,
     ) -> Result<Response<UploadReply>, Status> {
-        if let Some(leader) = forward::leader_for(&self.ctx, request.metadata()).await? {
-            return forward::upload_v1(self.ctx.clone(), leader, request.into_inner()).await;
+        if let Some(leader) = forward::leader_for(&self.sys, request.metadata()).await? {
+            return forward::upload_v1(self.sys.clone(), leader, request.into_inner()).await;
         }
         let mut stream = request.into_inner();
         let header = match stream.next().await {
@@ -71,7 +77,7 @@ impl jobs_server::Jobs for Jobs {
                 "only data chunks may follow the upload header",
             )),
         });
-        let reply = match ingest(&self.ctx, upload_start(header), Vec::new(), rest).await? {
+        let reply = match ingest(&self.master, upload_start(header), Vec::new(), rest).await? {
             Outcome::Accepted { id, size } => UploadReply {
                 id: id.clone(),
                 success: true,
@@ -91,12 +97,12 @@ impl jobs_server::Jobs for Jobs {
     async fn get_job(&self, request: Request<GetJobRequest>) -> Result<Response<JobInfo>, Status> {
         // The leader has live progress; every node has the durable state,
         // which answers when the leader cannot.
-        if let Some(leader) = forward::leader_for(&self.ctx, request.metadata())
+        if let Some(leader) = forward::leader_for(&self.sys, request.metadata())
             .await
             .ok()
             .flatten()
         {
-            let mut client = JobsClient::new(forward::channel(&self.ctx, &leader)?);
+            let mut client = JobsClient::new(forward::channel(&self.sys, &leader)?);
             match client
                 .get_job(forward::marked(request.get_ref().clone()))
                 .await
@@ -106,35 +112,35 @@ impl jobs_server::Jobs for Jobs {
             }
         }
         let id = request.into_inner().id;
-        ids::check_lookup(&id).map_err(Status::invalid_argument)?;
-        let jobs = self.ctx.jobs.lock();
+        ids::check_lookup(&id).map_err(|e| Status::invalid_argument(e.to_string()))?;
+        let jobs = self.sys.jobs.lock();
         let job = jobs
             .get(&id)
             .ok_or_else(|| Status::not_found(format!("no job {id:?}")))?;
-        Ok(Response::new(job_info_for(&self.ctx, job)))
+        Ok(Response::new(job_info_for(&self.sys, job)))
     }
 
     async fn list_jobs(
         &self,
         request: Request<ListJobsRequest>,
     ) -> Result<Response<ListJobsReply>, Status> {
-        if let Some(leader) = forward::leader_for(&self.ctx, request.metadata())
+        if let Some(leader) = forward::leader_for(&self.sys, request.metadata())
             .await
             .ok()
             .flatten()
         {
-            let mut client = JobsClient::new(forward::channel(&self.ctx, &leader)?);
+            let mut client = JobsClient::new(forward::channel(&self.sys, &leader)?);
             match client.list_jobs(forward::marked(ListJobsRequest {})).await {
                 Err(status) if status.code() == tonic::Code::Unavailable => {}
                 answered => return answered,
             }
         }
-        let jobs = self.ctx.jobs.lock();
+        let jobs = self.sys.jobs.lock();
         Ok(Response::new(ListJobsReply {
             jobs: jobs
                 .list()
                 .into_iter()
-                .map(|job| job_info_for(&self.ctx, job))
+                .map(|job| job_info_for(&self.sys, job))
                 .collect(),
         }))
     }
@@ -143,7 +149,7 @@ impl jobs_server::Jobs for Jobs {
         &self,
         request: Request<DeleteJobRequest>,
     ) -> Result<Response<DeleteJobReply>, Status> {
-        let ctx = &self.ctx;
+        let ctx = &self.sys;
         if let Some(leader) = forward::leader_for(ctx, request.metadata()).await? {
             let mut client = JobsClient::new(forward::channel(ctx, &leader)?);
             return client
@@ -151,24 +157,10 @@ impl jobs_server::Jobs for Jobs {
                 .await;
         }
         let id = request.into_inner().id;
-        ids::check_lookup(&id).map_err(Status::invalid_argument)?;
-        let command = crate::jobs::Command::Delete {
-            job: id.clone(),
-            at_ms: crate::jobs::now_unix_ms(),
-        };
-        let reply = match ctx.consensus.write(command).await {
-            Ok(crate::jobs::CommandReply::Applied { .. }) => {
-                tracing::info!(job = %id, "job deleted; every node removes its blobs");
-                DeleteJobReply {
-                    deleted: true,
-                    message: format!("job {id} deleted; its blobs are removed from every node"),
-                }
-            }
-            Ok(crate::jobs::CommandReply::Ignored { .. }) => {
-                return Err(Status::not_found(format!("no job {id:?}")));
-            }
-            Err(e) => return Err(Status::unavailable(e.to_string())),
-        };
-        Ok(Response::new(reply))
+        self.master.delete(&id).await?;
+        Ok(Response::new(DeleteJobReply {
+            deleted: true,
+            message: format!("job {id} deleted; its blobs are removed from every node"),
+        }))
     }
 }

@@ -11,21 +11,27 @@ use vidshard_proto::replication::*;
 use super::convert::status_message;
 use super::forward;
 use super::retrieve::output_stream;
-use super::upload::{Outcome, UploadStart, ingest};
+use crate::pipeline::intake::{Outcome, UploadStart, ingest};
 use vidshard_proto::replication::master_service_client::MasterServiceClient;
 
 use crate::cluster::Member;
-use crate::context::Ctx;
+use std::sync::Arc;
+
+use crate::cluster::Sys;
 use crate::ids;
 use crate::params::RawParams;
 
 pub struct Master {
-    ctx: Ctx,
+    sys: Sys,
+    master: Arc<crate::pipeline::Master>,
 }
 
 impl Master {
-    pub fn new(ctx: Ctx) -> Self {
-        Self { ctx }
+    pub fn new(master: Arc<crate::pipeline::Master>) -> Self {
+        Self {
+            sys: master.sys.clone(),
+            master,
+        }
     }
 }
 
@@ -57,8 +63,8 @@ impl MasterService for Master {
         let reply = |success: bool, message: String| {
             Ok(Response::new(RegisterWorkerResponse { success, message }))
         };
-        if !self.ctx.is_master() {
-            let master = self.ctx.master_address().unwrap_or_default();
+        if !self.sys.is_master() {
+            let master = self.sys.master_address().unwrap_or_default();
             return reply(
                 false,
                 format!("this node is not the master; register with {master}"),
@@ -70,7 +76,7 @@ impl MasterService for Master {
                 format!("bad worker address {address:?}: expected HOST:PORT"),
             );
         };
-        self.ctx
+        self.sys
             .membership
             .heard_from(Member::original(node_id, address.clone()));
         reply(
@@ -83,8 +89,8 @@ impl MasterService for Master {
         &self,
         request: Request<Streaming<UploadVideoChunk>>,
     ) -> Result<Response<UploadVideoResponse>, Status> {
-        if let Some(leader) = forward::leader_for(&self.ctx, request.metadata()).await? {
-            return forward::upload_original(self.ctx.clone(), leader, request.into_inner()).await;
+        if let Some(leader) = forward::leader_for(&self.sys, request.metadata()).await? {
+            return forward::upload_original(self.sys.clone(), leader, request.into_inner()).await;
         }
         let mut stream = request.into_inner();
         let Some(first) = stream.next().await else {
@@ -98,7 +104,7 @@ impl MasterService for Master {
         let start = upload_start(&first);
         let requested = first.video_id.clone();
         let rest = stream.map(|chunk| chunk.map(|c| c.data_chunk));
-        let reply = match ingest(&self.ctx, start, first.data_chunk, rest).await? {
+        let reply = match ingest(&self.master, start, first.data_chunk, rest).await? {
             Outcome::Accepted { id, size } => UploadVideoResponse {
                 message: format!("received {size} bytes; job {id} queued"),
                 video_id: id,
@@ -122,14 +128,14 @@ impl MasterService for Master {
     ) -> Result<Response<Self::RetrieveVideoStream>, Status> {
         // Any node with the job completed in its table serves it (from its
         // copy or a holder's); otherwise the master answers.
-        let here = super::retrieve::completed_here(&self.ctx, &request.get_ref().video_id);
+        let here = super::retrieve::completed_here(&self.sys, &request.get_ref().video_id);
         let leader = if here {
             None
         } else {
-            forward::leader_for(&self.ctx, request.metadata()).await?
+            forward::leader_for(&self.sys, request.metadata()).await?
         };
         if let Some(leader) = leader {
-            let mut client = MasterServiceClient::new(forward::channel(&self.ctx, &leader)?)
+            let mut client = MasterServiceClient::new(forward::channel(&self.sys, &leader)?)
                 .max_decoding_message_size(super::MAX_MESSAGE);
             let stream = client
                 .retrieve_video(forward::marked(request.into_inner()))
@@ -138,7 +144,7 @@ impl MasterService for Master {
             return Ok(Response::new(Box::pin(stream)));
         }
         let id = request.into_inner().video_id;
-        let chunks = output_stream(&self.ctx, &id).await?;
+        let chunks = output_stream(&self.master.backups, &id).await?;
         let stream = chunks.map(move |chunk| {
             chunk.map(|data_chunk| RetrieveVideoChunk {
                 video_id: id.clone(),
@@ -152,12 +158,12 @@ impl MasterService for Master {
         &self,
         request: Request<VideoStatusRequest>,
     ) -> Result<Response<VideoStatusResponse>, Status> {
-        if let Some(leader) = forward::leader_for(&self.ctx, request.metadata())
+        if let Some(leader) = forward::leader_for(&self.sys, request.metadata())
             .await
             .ok()
             .flatten()
         {
-            let mut client = MasterServiceClient::new(forward::channel(&self.ctx, &leader)?);
+            let mut client = MasterServiceClient::new(forward::channel(&self.sys, &leader)?);
             match client
                 .get_video_status(forward::marked(request.get_ref().clone()))
                 .await
@@ -168,8 +174,8 @@ impl MasterService for Master {
         }
         let video_id = request.into_inner().video_id;
         let (status, message) = match ids::check_lookup(&video_id) {
-            Err(reason) => ("not_found".to_string(), reason),
-            Ok(()) => match self.ctx.jobs.lock().get(&video_id) {
+            Err(reason) => ("not_found".to_string(), reason.to_string()),
+            Ok(()) => match self.sys.jobs.lock().get(&video_id) {
                 Some(job) => (job.status.as_str().to_string(), status_message(job)),
                 None => (
                     "not_found".to_string(),
@@ -193,7 +199,11 @@ impl MasterService for Master {
             .shard_id
             .rsplit_once('.')
             .map_or(report.shard_id.as_str(), |(stem, _)| stem);
-        let known = self.ctx.board.record_report(task_id, &report.status);
+        let known = self
+            .master
+            .scheduler
+            .board
+            .record_report(task_id, &report.status);
         let message = if known {
             format!("shard {} is {}", report.shard_id, report.status)
         } else {

@@ -8,16 +8,16 @@ use vidshard_proto::v1::{
 };
 
 use super::cluster::check_heartbeat;
-use crate::context::Ctx;
+use crate::cluster::Sys;
 
 /// The leader's address when it is another node; an error when no leader
 /// is known.
-fn leader_elsewhere(ctx: &Ctx) -> Result<Option<String>, Status> {
-    if ctx.is_master() {
+fn leader_elsewhere(sys: &Sys) -> Result<Option<String>, Status> {
+    if sys.is_master() {
         return Ok(None);
     }
-    match ctx.consensus.leader() {
-        Some((_, info)) if info.address != ctx.address => Ok(Some(info.address)),
+    match sys.consensus.leader() {
+        Some((_, info)) if info.address != sys.address => Ok(Some(info.address)),
         _ => Err(Status::unavailable(
             "no master is elected right now; retry shortly",
         )),
@@ -25,7 +25,7 @@ fn leader_elsewhere(ctx: &Ctx) -> Result<Option<String>, Status> {
 }
 
 pub async fn join(
-    ctx: &Ctx,
+    sys: &Sys,
     request: JoinClusterRequest,
 ) -> Result<Response<JoinClusterReply>, Status> {
     let as_heartbeat = vidshard_proto::v1::HeartbeatRequest {
@@ -33,9 +33,9 @@ pub async fn join(
         address: request.address.clone(),
         ..Default::default()
     };
-    check_heartbeat(&as_heartbeat).map_err(Status::invalid_argument)?;
-    if let Some(leader) = leader_elsewhere(ctx)? {
-        let channel = ctx
+    check_heartbeat(&as_heartbeat).map_err(|e| Status::invalid_argument(e.to_string()))?;
+    if let Some(leader) = leader_elsewhere(sys)? {
+        let channel = sys
             .peers
             .channel(&leader)
             .map_err(|e| Status::unavailable(e.to_string()))?;
@@ -45,7 +45,7 @@ pub async fn join(
         address: request.address.clone(),
         name: request.node_id.clone(),
     };
-    let reply = match ctx.consensus.admit(info).await {
+    let reply = match sys.consensus.admit(info).await {
         Ok(voter) => {
             tracing::info!(node = %request.node_id, address = %request.address, voter, "node admitted to the cluster");
             JoinClusterReply {
@@ -56,36 +56,36 @@ pub async fn join(
                     "joined as a learner"
                 }
                 .into(),
-                leader_address: ctx.address.clone(),
+                leader_address: sys.address.clone(),
                 voter,
-                term: ctx.term(),
+                term: sys.term(),
             }
         }
         Err(e) => JoinClusterReply {
             accepted: false,
             message: e.to_string(),
-            leader_address: ctx.address.clone(),
+            leader_address: sys.address.clone(),
             voter: false,
-            term: ctx.term(),
+            term: sys.term(),
         },
     };
     Ok(Response::new(reply))
 }
 
 pub async fn remove(
-    ctx: &Ctx,
+    sys: &Sys,
     request: RemoveNodeRequest,
 ) -> Result<Response<RemoveNodeReply>, Status> {
-    if let Some(leader) = leader_elsewhere(ctx)? {
-        let channel = ctx
+    if let Some(leader) = leader_elsewhere(sys)? {
+        let channel = sys
             .peers
             .channel(&leader)
             .map_err(|e| Status::unavailable(e.to_string()))?;
         return ClusterClient::new(channel).remove_node(request).await;
     }
-    let reply = match ctx.consensus.remove(&request.node_id).await {
+    let reply = match sys.consensus.remove(&request.node_id).await {
         Ok(()) => {
-            ctx.membership.forget(&request.node_id);
+            sys.membership.forget(&request.node_id);
             tracing::info!(node = %request.node_id, "node removed from the cluster");
             RemoveNodeReply {
                 removed: true,

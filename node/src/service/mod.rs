@@ -6,6 +6,7 @@
 mod cluster;
 mod convert;
 mod election;
+mod errors;
 mod forward;
 mod jobs;
 mod master;
@@ -15,12 +16,7 @@ mod raft;
 pub mod reply_limits;
 mod retrieve;
 mod shard_worker;
-mod upload;
-mod upload_check;
 mod worker;
-
-pub use node::original_term;
-pub use worker::MAX_LEGACY_SHARD;
 
 use tonic::server::NamedService;
 use tonic::service::interceptor::InterceptedService;
@@ -36,14 +32,27 @@ use vidshard_proto::v1::jobs_server::JobsServer;
 use vidshard_proto::v1::raft_server::RaftServer;
 use vidshard_proto::v1::worker_server::WorkerServer;
 
-use crate::context::Ctx;
+use std::sync::Arc;
+
+use crate::cluster::Sys;
+use crate::legacy::Legacy;
+use crate::pipeline::Master;
+use crate::worker::Worker;
+
+/// The subsystem handles the services are built from; each service gets
+/// the ones of the subsystem it serves.
+pub struct Handles {
+    pub worker: Arc<Worker>,
+    pub master: Arc<Master>,
+    pub legacy: Arc<Legacy>,
+}
 
 /// Largest message any service decodes: a 1 MiB chunk plus headroom; the
 /// original client sends 1 MiB chunks.
 pub const MAX_MESSAGE: usize = 4 << 20;
 
 /// Keeps MasterService's health in step with Raft leadership.
-async fn follow_leadership(ctx: Ctx, health: tonic_health::server::HealthReporter) {
+async fn follow_leadership(ctx: Sys, health: tonic_health::server::HealthReporter) {
     let mut metrics = ctx.consensus.raft.metrics();
     let mut serving = None;
     loop {
@@ -76,7 +85,13 @@ fn guarded<S>(service: S, auth: &RequireToken) -> InterceptedService<S, RequireT
 }
 
 /// Every service of a node, ready to serve, with health and reflection.
-pub async fn routes(ctx: Ctx) -> Result<Routes, tonic_reflection::server::Error> {
+pub async fn routes(handles: Handles) -> Result<Routes, tonic_reflection::server::Error> {
+    let Handles {
+        worker,
+        master,
+        legacy,
+    } = handles;
+    let ctx = master.sys.clone();
     // v1 for current grpcurl, v1alpha for older clients.
     let reflection = || {
         tonic_reflection::server::Builder::configure()
@@ -105,31 +120,31 @@ pub async fn routes(ctx: Ctx) -> Result<Routes, tonic_reflection::server::Error>
     // "" (the whole server) starts SERVING in `health_reporter`.
     let auth = RequireToken::new(ctx.config.token.as_deref());
     Ok(Routes::new(guarded(
-        MasterServiceServer::new(master::Master::new(ctx.clone()))
+        MasterServiceServer::new(master::Master::new(master.clone()))
             .max_decoding_message_size(MAX_MESSAGE),
         &auth,
     ))
     .add_service(guarded(
-        WorkerServiceServer::new(worker::Worker::new(ctx.clone()))
-            .max_decoding_message_size(worker::MAX_LEGACY_SHARD + 4096),
+        WorkerServiceServer::new(worker::Worker::new(legacy))
+            .max_decoding_message_size(crate::legacy::MAX_LEGACY_SHARD + 4096),
         &auth,
     ))
     .add_service(guarded(
-        NodeServiceServer::new(node::Node::new(ctx.clone()))
+        NodeServiceServer::new(node::Node::new(worker.clone()))
             .max_decoding_message_size(crate::store::legacy_backups::MAX_NODE_MESSAGE),
         &auth,
     ))
     .add_service(guarded(
-        JobsServer::new(jobs::Jobs::new(ctx.clone())).max_decoding_message_size(MAX_MESSAGE),
+        JobsServer::new(jobs::Jobs::new(master.clone())).max_decoding_message_size(MAX_MESSAGE),
         &auth,
     ))
     .add_service(guarded(
-        WorkerServer::new(shard_worker::ShardWorker::new(ctx.clone()))
+        WorkerServer::new(shard_worker::ShardWorker::new(worker.clone()))
             .max_decoding_message_size(MAX_MESSAGE),
         &auth,
     ))
     .add_service(guarded(
-        ClusterServer::new(cluster::Cluster::new(ctx.clone())),
+        ClusterServer::new(cluster::Cluster::new(worker, master)),
         &auth,
     ))
     .add_service(guarded(

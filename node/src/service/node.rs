@@ -14,20 +14,23 @@ use std::time::Instant;
 
 use crate::cluster::Member;
 use crate::cluster::membership::Load;
-use crate::context::Ctx;
+use std::sync::Arc;
 
-/// The Raft term in the original protocol's `int32`.
-pub fn original_term(ctx: &Ctx) -> i32 {
-    ctx.term().min(i32::MAX as u64) as i32
-}
+use crate::cluster::Sys;
+use crate::worker::Worker;
 
 pub struct Node {
-    ctx: Ctx,
+    sys: Sys,
+    /// This node's slots, for `GetNodeStats`.
+    worker: Arc<Worker>,
 }
 
 impl Node {
-    pub fn new(ctx: Ctx) -> Self {
-        Self { ctx }
+    pub fn new(worker: Arc<Worker>) -> Self {
+        Self {
+            sys: worker.sys.clone(),
+            worker,
+        }
     }
 }
 
@@ -40,7 +43,7 @@ fn host_port(address: &str) -> (String, i32) {
 }
 
 /// This node and every live member it knows, as the original `NodeInfo`.
-fn known_nodes(ctx: &Ctx) -> Vec<NodeInfo> {
+fn known_nodes(ctx: &Sys) -> Vec<NodeInfo> {
     let (address, port) = host_port(&ctx.address);
     let mut nodes = vec![NodeInfo {
         node_id: ctx.node_id.clone(),
@@ -76,7 +79,7 @@ impl NodeService for Node {
         tracing::info!(master = %announced.master_address, term = announced.term, "ignored a master announcement");
         Ok(Response::new(MasterAnnouncementResponse {
             status: "rejected: masters are not changed by announcements".into(),
-            node_id: self.ctx.node_id.clone(),
+            node_id: self.sys.node_id.clone(),
         }))
     }
 
@@ -87,9 +90,9 @@ impl NodeService for Node {
         let vote = request.into_inner();
         tracing::info!(candidate = %vote.candidate_id, term = vote.term, "refused a vote request");
         Ok(Response::new(VoteResponse {
-            term: original_term(&self.ctx),
+            term: crate::legacy::original_term(self.sys.term()),
             vote_granted: false,
-            voter_id: self.ctx.node_id.clone(),
+            voter_id: self.sys.node_id.clone(),
         }))
     }
 
@@ -97,7 +100,7 @@ impl NodeService for Node {
         &self,
         _: Request<NodeStatsRequest>,
     ) -> Result<Response<NodeStatsResponse>, Status> {
-        let ctx = &self.ctx;
+        let ctx = &self.sys;
         let sample = ctx.stats.latest();
         let active = ctx.jobs.lock().active_count() as i32;
         let free = sample.disk_free_bytes.min(i64::MAX as u64) as i64;
@@ -113,10 +116,10 @@ impl NodeService for Node {
             disk_space_total_shards: total,
             disk_space_free_masterdata: free,
             disk_space_total_masterdata: total,
-            active_tasks: active + ctx.slots_busy() as i32,
+            active_tasks: active + self.worker.slots_busy() as i32,
             known_nodes_count: known_nodes(ctx).len() as i32,
             election_in_progress: ctx.consensus.election_in_progress(),
-            current_term: original_term(&self.ctx),
+            current_term: crate::legacy::original_term(self.sys.term()),
         }))
     }
 
@@ -124,11 +127,11 @@ impl NodeService for Node {
         &self,
         _: Request<GetCurrentMasterRequest>,
     ) -> Result<Response<GetCurrentMasterResponse>, Status> {
-        let master = self.ctx.master_address();
+        let master = self.sys.master_address();
         Ok(Response::new(GetCurrentMasterResponse {
             is_master_known: master.is_some(),
             master_address: master.unwrap_or_default(),
-            term: original_term(&self.ctx),
+            term: crate::legacy::original_term(self.sys.term()),
         }))
     }
 
@@ -146,11 +149,11 @@ impl NodeService for Node {
                 message,
             }))
         };
-        if !self.ctx.is_master() {
+        if !self.sys.is_master() {
             return reply(false, "this node is not the master".into());
         }
         let Some(member) = self
-            .ctx
+            .sys
             .membership
             .lock()
             .by_address(&report.worker_address)
@@ -180,7 +183,7 @@ impl NodeService for Node {
             disk_mb_per_s: 0.0,
             memory_percent: member.load.memory_percent,
         };
-        self.ctx.membership.heard_from(Member {
+        self.sys.membership.heard_from(Member {
             last_seen: Instant::now(),
             load,
             ..member
@@ -193,7 +196,7 @@ impl NodeService for Node {
         request: Request<RegisterNodeRequest>,
     ) -> Result<Response<RegisterNodeResponse>, Status> {
         let node = request.into_inner();
-        let ctx = &self.ctx;
+        let ctx = &self.sys;
         let address = if node
             .address
             .rsplit_once(':')
@@ -236,7 +239,7 @@ impl NodeService for Node {
         _: Request<GetAllNodesRequest>,
     ) -> Result<Response<GetAllNodesResponse>, Status> {
         Ok(Response::new(GetAllNodesResponse {
-            nodes: known_nodes(&self.ctx),
+            nodes: known_nodes(&self.sys),
         }))
     }
 
@@ -248,7 +251,7 @@ impl NodeService for Node {
         request: Request<ReplicateVideoRequest>,
     ) -> Result<Response<ReplicateVideoResponse>, Status> {
         let video = request.into_inner();
-        let (success, message) = match store_backup(&self.ctx, &video).await {
+        let (success, message) = match store_backup(&self.sys, &video).await {
             Ok(stored) => {
                 tracing::info!(video = %legacy_backups::quoted(&video.video_id), bytes = stored.blob.size, sha256 = %stored.blob.sha256, replaced = stored.replaced, "stored a backup for an original master");
                 (
@@ -283,7 +286,7 @@ impl NodeService for Node {
     ) -> Result<Response<RequestBackupDataResponse>, Status> {
         let new_master = request.into_inner().new_master_address;
         let collected = async {
-            LegacyBackups::shared(self.ctx.store.root())
+            LegacyBackups::shared(self.sys.store.root())
                 .await?
                 .collect_for_reply()
                 .await
@@ -325,7 +328,7 @@ use crate::store::legacy_backups::{self, BackupError, LegacyBackups, Stored};
 /// Checks a `ReplicateVideo` request, then stores it. The request is
 /// judged before the backup store is opened, so a refused one touches
 /// nothing on disk.
-async fn store_backup(ctx: &Ctx, video: &ReplicateVideoRequest) -> Result<Stored, BackupError> {
+async fn store_backup(ctx: &Sys, video: &ReplicateVideoRequest) -> Result<Stored, BackupError> {
     legacy_backups::validate_request(
         &video.video_id,
         &video.container,

@@ -12,7 +12,10 @@ use tonic::Status;
 use vidshard_proto::v1::FetchBlobRequest;
 use vidshard_proto::v1::worker_client::WorkerClient;
 
-use crate::context::Ctx;
+use std::sync::Arc;
+
+use crate::backups::Backups;
+use crate::cluster::Sys;
 use crate::ids;
 use crate::jobs::JobStatus;
 use crate::store::{BlobRef, BlobStore, CHUNK};
@@ -21,8 +24,8 @@ pub type ChunkStream = Pin<Box<dyn Stream<Item = Result<Vec<u8>, Status>> + Send
 
 /// Whether this node's replicated table has job `id` completed (a
 /// follower can then serve it without the master).
-pub fn completed_here(ctx: &Ctx, id: &str) -> bool {
-    ctx.jobs
+pub fn completed_here(sys: &Sys, id: &str) -> bool {
+    sys.jobs
         .lock()
         .get(id)
         .is_some_and(|job| job.status == JobStatus::Completed && job.output.is_some())
@@ -31,10 +34,11 @@ pub fn completed_here(ctx: &Ctx, id: &str) -> bool {
 /// Opens job `id`'s output as a stream of chunks, from this node's copy
 /// or else from a node holding one; every byte is checked against the
 /// output's sha256 while it streams (see [`verified`]).
-pub async fn output_stream(ctx: &Ctx, id: &str) -> Result<ChunkStream, Status> {
-    ids::check_lookup(id).map_err(Status::invalid_argument)?;
+pub async fn output_stream(backups: &Arc<Backups>, id: &str) -> Result<ChunkStream, Status> {
+    let sys = &backups.sys;
+    ids::check_lookup(id).map_err(|e| Status::invalid_argument(e.to_string()))?;
     let (blob, holders) = {
-        let jobs = ctx.jobs.lock();
+        let jobs = sys.jobs.lock();
         let job = jobs
             .get(id)
             .ok_or_else(|| Status::not_found(format!("no video {id:?}")))?;
@@ -49,21 +53,21 @@ pub async fn output_stream(ctx: &Ctx, id: &str) -> Result<ChunkStream, Status> {
             }
         }
     };
-    if ctx.store.contains(&blob).await {
-        let path = ctx
+    if sys.store.contains(&blob).await {
+        let path = sys
             .store
             .path(&blob.sha256)
             .map_err(|e| Status::internal(e.to_string()))?;
-        let chunks = blob_stream(ctx, path, blob.size, None).await?;
-        return Ok(verified(ctx, chunks, blob, true));
+        let chunks = blob_stream(sys, path, blob.size, None).await?;
+        return Ok(verified(backups, chunks, blob, true));
     }
     let mut reasons = Vec::new();
-    for holder in holders.iter().filter(|h| **h != ctx.node_id) {
-        let Some(address) = crate::cluster::blobs::address_of(ctx, holder) else {
+    for holder in holders.iter().filter(|h| **h != sys.node_id) {
+        let Some(address) = crate::cluster::blobs::address_of(sys, holder) else {
             continue;
         };
-        match remote_stream(ctx, &address, &blob).await {
-            Ok(chunks) => return Ok(verified(ctx, chunks, blob, false)),
+        match remote_stream(sys, &address, &blob).await {
+            Ok(chunks) => return Ok(verified(backups, chunks, blob, false)),
             Err(e) => reasons.push(format!("{holder}: {e}")),
         }
     }
@@ -78,8 +82,8 @@ pub async fn output_stream(ctx: &Ctx, id: &str) -> Result<ChunkStream, Status> {
 }
 
 /// The blob's chunks as the node at `address` streams them.
-async fn remote_stream(ctx: &Ctx, address: &str, blob: &BlobRef) -> Result<ChunkStream, String> {
-    let channel = ctx.peers.channel(address).map_err(|e| e.to_string())?;
+async fn remote_stream(sys: &Sys, address: &str, blob: &BlobRef) -> Result<ChunkStream, String> {
+    let channel = sys.peers.channel(address).map_err(|e| e.to_string())?;
     let stream = WorkerClient::new(channel)
         .max_decoding_message_size(4 << 20)
         .fetch_blob(FetchBlobRequest {
@@ -97,10 +101,15 @@ async fn remote_stream(ctx: &Ctx, address: &str, blob: &BlobRef) -> Result<Chunk
 /// damaged copy never reaches a client whole; it ends with DATA_LOSS
 /// instead (and a damaged local copy is removed and reported, so the
 /// next try is served from a good one).
-fn verified(ctx: &Ctx, mut chunks: ChunkStream, blob: BlobRef, local: bool) -> ChunkStream {
+fn verified(
+    backups: &Arc<Backups>,
+    mut chunks: ChunkStream,
+    blob: BlobRef,
+    local: bool,
+) -> ChunkStream {
     let (tx, rx) = tokio::sync::mpsc::channel(2);
-    let ctx = ctx.clone();
-    ctx.tasks.clone().spawn(async move {
+    let backups = backups.clone();
+    backups.sys.tasks.clone().spawn(async move {
         let mut hasher = Sha256::new();
         let (mut size, mut held): (u64, Option<Vec<u8>>) = (0, None);
         while let Some(next) = chunks.next().await {
@@ -129,8 +138,8 @@ fn verified(ctx: &Ctx, mut chunks: ChunkStream, blob: BlobRef, local: bool) -> C
         }
         tracing::warn!(blob = %blob.sha256, got = %sha256, size, "refused to finish serving a damaged copy");
         if local {
-            let _ = ctx.store.remove(&blob.sha256).await;
-            crate::backups::scrub::report_loss(&ctx, &blob.sha256);
+            let _ = backups.sys.store.remove(&blob.sha256).await;
+            backups.lost_here(&blob.sha256);
         }
         let _ = tx
             .send(Err(Status::data_loss(format!(
@@ -144,7 +153,7 @@ fn verified(ctx: &Ctx, mut chunks: ChunkStream, blob: BlobRef, local: bool) -> C
 /// Streams the file at `path` (expected to hold `size` bytes) in chunks.
 /// With `release`, the blob is deleted once it was sent whole.
 pub async fn blob_stream(
-    ctx: &Ctx,
+    sys: &Sys,
     path: std::path::PathBuf,
     size: u64,
     release: Option<(BlobStore, String)>,
@@ -153,8 +162,8 @@ pub async fn blob_stream(
         .await
         .map_err(|e| Status::unavailable(format!("blob is not readable on this node: {e}")))?;
     let (tx, rx) = tokio::sync::mpsc::channel(2);
-    let shutdown = ctx.shutdown.clone();
-    ctx.tasks.spawn(async move {
+    let shutdown = sys.shutdown.clone();
+    sys.tasks.spawn(async move {
         let mut sent = 0u64;
         loop {
             let mut buf = vec![0u8; CHUNK];

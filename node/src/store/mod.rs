@@ -6,6 +6,7 @@
 
 pub mod legacy_backups;
 mod pins;
+mod scratch;
 mod writer;
 
 use std::path::{Path, PathBuf};
@@ -13,6 +14,7 @@ use std::path::{Path, PathBuf};
 use sha2::{Digest, Sha256};
 
 pub use pins::BlobPin;
+pub use scratch::Scratch;
 pub use writer::BlobWriter;
 
 /// Largest chunk read or written at once anywhere a video streams.

@@ -88,19 +88,19 @@ impl Drain {
 /// Removes a result from the unfetched set when dropped, i.e. when the
 /// fetch stream ends, whether it completed or broke off.
 pub struct FetchDone {
-    ctx: crate::context::Ctx,
+    drain: std::sync::Arc<Drain>,
     sha256: String,
 }
 
 impl FetchDone {
-    pub fn new(ctx: crate::context::Ctx, sha256: String) -> Self {
-        Self { ctx, sha256 }
+    pub fn new(drain: std::sync::Arc<Drain>, sha256: String) -> Self {
+        Self { drain, sha256 }
     }
 }
 
 impl Drop for FetchDone {
     fn drop(&mut self) {
-        self.ctx.drain.fetched(&self.sha256);
+        self.drain.fetched(&self.sha256);
     }
 }
 

@@ -5,12 +5,20 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
+/// A command from a master older than one this node has seen.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "refused: the sender's term {term} is older than term {floor} seen here (it is no longer the master)"
+)]
+pub struct StaleTerm {
+    pub term: u64,
+    pub floor: u64,
+}
+
 /// The check itself (pure): `term` passes when it is at least `floor`.
-pub fn check(term: u64, floor: u64) -> Result<(), String> {
+pub fn check(term: u64, floor: u64) -> Result<(), StaleTerm> {
     if term < floor {
-        Err(format!(
-            "refused: the sender's term {term} is older than term {floor} seen here (it is no longer the master)"
-        ))
+        Err(StaleTerm { term, floor })
     } else {
         Ok(())
     }
@@ -22,7 +30,7 @@ pub struct Fence(AtomicU64);
 
 impl Fence {
     /// Admits a command of `term`, given this node's own Raft term.
-    pub fn admit(&self, term: u64, own_term: u64) -> Result<(), String> {
+    pub fn admit(&self, term: u64, own_term: u64) -> Result<(), StaleTerm> {
         let floor = self.0.load(Ordering::SeqCst).max(own_term);
         check(term, floor)?;
         self.0.fetch_max(term, Ordering::SeqCst);

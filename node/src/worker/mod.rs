@@ -1,14 +1,19 @@
 //! The worker role: encode one shard and verify the result before anyone
 //! accepts it (frame count, resolution, codec). The master runs this for
 //! shards it encodes itself; remote workers run the same code for the
-//! master's `RunShard` calls (`tasks` tracks their progress).
+//! master's `RunShard` calls (`run_shard`; `tasks` tracks their progress).
+//! [`Worker`] is the subsystem's handle; `heartbeat` tells the master
+//! this node is alive, how loaded it is and how its shards progress.
 
+pub mod copy;
 pub mod drain;
 pub mod fence;
-pub mod legacy;
+mod handle;
+pub mod heartbeat;
+pub mod run_shard;
 mod tasks;
 
-pub use legacy::LegacyShards;
+pub use handle::{Stopping, Worker};
 pub use tasks::{RunningTask, WorkerTasks};
 
 use std::path::Path;
@@ -30,9 +35,26 @@ pub enum ShardError {
     #[error("encode failed: {0}")]
     Encode(#[from] media::MediaError),
     #[error("verification failed: {0}")]
-    Verify(String),
+    Verify(#[from] Mismatch),
     #[error("storing the result failed: {0}")]
     Store(#[from] crate::store::StoreError),
+}
+
+/// How an encoded shard differs from what was asked.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Mismatch {
+    #[error("encoded {found} frames, expected {expected}")]
+    Frames { found: u64, expected: u64 },
+    #[error("encoded {}x{}, expected {}x{}", found.0, found.1, expected.0, expected.1)]
+    Size {
+        found: (u32, u32),
+        expected: (u32, u32),
+    },
+    #[error("encoded with {found}, expected {expected}")]
+    Codec {
+        found: String,
+        expected: &'static str,
+    },
 }
 
 /// Checks an encoded shard against what was asked (pure).
@@ -40,22 +62,25 @@ pub fn check_encoded(
     found: &media::Inspection,
     expected_frames: u64,
     spec: &EncodeSpec,
-) -> Result<(), String> {
+) -> Result<(), Mismatch> {
     let codec = if spec.format.is_vp9() { "vp9" } else { "h264" };
     if found.frames != expected_frames {
-        return Err(format!(
-            "encoded {} frames, expected {expected_frames}",
-            found.frames
-        ));
+        return Err(Mismatch::Frames {
+            found: found.frames,
+            expected: expected_frames,
+        });
     }
     if (found.width, found.height) != (spec.width, spec.height) {
-        return Err(format!(
-            "encoded {}x{}, expected {}x{}",
-            found.width, found.height, spec.width, spec.height
-        ));
+        return Err(Mismatch::Size {
+            found: (found.width, found.height),
+            expected: (spec.width, spec.height),
+        });
     }
     if found.codec != codec {
-        return Err(format!("encoded with {}, expected {codec}", found.codec));
+        return Err(Mismatch::Codec {
+            found: found.codec.clone(),
+            expected: codec,
+        });
     }
     Ok(())
 }
@@ -85,7 +110,7 @@ pub async fn encode_verified(
         )
         .await?;
         let found = media::inspect(tools, &output).await?;
-        check_encoded(&found, task.expected_frames, task.spec).map_err(ShardError::Verify)?;
+        check_encoded(&found, task.expected_frames, task.spec)?;
         Ok(store.import(&output).await?)
     }
     .await;
@@ -121,6 +146,7 @@ mod tests {
         assert!(
             check_encoded(&good, 301, &spec)
                 .unwrap_err()
+                .to_string()
                 .contains("300 frames")
         );
         let small = media::Inspection {
@@ -130,12 +156,18 @@ mod tests {
         assert!(
             check_encoded(&small, 300, &spec)
                 .unwrap_err()
+                .to_string()
                 .contains("160x180")
         );
         let vp9 = media::Inspection {
             codec: "vp9".into(),
             ..good
         };
-        assert!(check_encoded(&vp9, 300, &spec).unwrap_err().contains("vp9"));
+        assert!(
+            check_encoded(&vp9, 300, &spec)
+                .unwrap_err()
+                .to_string()
+                .contains("vp9")
+        );
     }
 }

@@ -15,7 +15,7 @@ use super::state_machine::StateMachine;
 use super::types::{NodeId, NodeInfo, Raft, raft_id};
 use super::voters;
 use crate::cluster::peers::Peers;
-use crate::jobs::{Command, CommandReply, SharedJobs};
+use crate::jobs::{Command, CommandReply, JobStatus, JobStop, SharedJobs, now_unix_ms};
 
 /// Heartbeats every 250 ms; a follower that hears nothing for 1–2 s
 /// campaigns. Generous for a box whose cores are busy with ffmpeg.
@@ -291,6 +291,35 @@ impl Consensus {
                 None => Err(ConsensusError::Write(e.to_string())),
             },
         }
+    }
+
+    /// Records a step of a job the leader drives. A refusal pauses the
+    /// job here ([`JobStop::Paused`]): this node no longer leads or found
+    /// no quorum, and the next leader (or a retry) resumes the job.
+    pub async fn record(&self, command: Command) -> Result<(), JobStop> {
+        match self.write(command).await {
+            Ok(CommandReply::Ignored { reason }) if reason == "unknown job" => {
+                Err(JobStop::paused("the job was deleted"))
+            }
+            Ok(_) => Ok(()),
+            Err(e) => Err(JobStop::paused(format!("cannot record progress: {e}"))),
+        }
+    }
+
+    /// Records a status change of job `id`.
+    pub async fn record_status(
+        &self,
+        id: &str,
+        status: JobStatus,
+        message: impl Into<String>,
+    ) -> Result<(), JobStop> {
+        self.record(Command::Status {
+            job: id.to_string(),
+            status,
+            message: message.into(),
+            at_ms: now_unix_ms(),
+        })
+        .await
     }
 
     /// Leader side of a join: adds the node as a learner (or updates its

@@ -9,15 +9,15 @@ use std::time::Duration;
 use vidshard_proto::v1::JoinClusterRequest;
 use vidshard_proto::v1::cluster_client::ClusterClient;
 
-use crate::cluster::join::backoff;
-use crate::context::Ctx;
+use crate::cluster::Sys;
+use crate::cluster::backoff::backoff;
 
 /// True once the membership lists this node at the address it has now.
-fn admitted(ctx: &Ctx) -> bool {
-    ctx.consensus
+fn admitted(sys: &Sys) -> bool {
+    sys.consensus
         .members()
         .iter()
-        .any(|m| m.id == ctx.consensus.id && m.info.address == ctx.address)
+        .any(|m| m.id == sys.consensus.id && m.info.address == sys.address)
 }
 
 enum Asked {
@@ -26,14 +26,14 @@ enum Asked {
     OriginalOnly,
 }
 
-async fn ask(ctx: &Ctx, seed: &str) -> Asked {
-    let channel = match ctx.peers.channel(seed) {
+async fn ask(sys: &Sys, seed: &str) -> Asked {
+    let channel = match sys.peers.channel(seed) {
         Ok(c) => c,
         Err(e) => return Asked::Refused(e.to_string()),
     };
     let mut request = tonic::Request::new(JoinClusterRequest {
-        node_id: ctx.node_id.clone(),
-        address: ctx.address.clone(),
+        node_id: sys.node_id.clone(),
+        address: sys.address.clone(),
     });
     request.set_timeout(Duration::from_secs(15));
     match ClusterClient::new(channel).join_cluster(request).await {
@@ -51,14 +51,14 @@ async fn ask(ctx: &Ctx, seed: &str) -> Asked {
 }
 
 /// Asks to join until admitted (or shutdown).
-pub async fn run(ctx: Ctx, seeds: Vec<String>) {
+pub async fn run(sys: Sys, seeds: Vec<String>) {
     let mut failures = 0u32;
     loop {
-        if admitted(&ctx) {
+        if admitted(&sys) {
             tracing::info!("this node is a member of the cluster");
             return;
         }
-        let mut targets: Vec<String> = ctx
+        let mut targets: Vec<String> = sys
             .consensus
             .leader()
             .map(|(_, n)| n.address)
@@ -70,8 +70,8 @@ pub async fn run(ctx: Ctx, seeds: Vec<String>) {
             }
         }
         let mut reasons = Vec::new();
-        for target in targets.iter().filter(|t| **t != ctx.address) {
-            match ask(&ctx, target).await {
+        for target in targets.iter().filter(|t| **t != sys.address) {
+            match ask(&sys, target).await {
                 Asked::Admitted { voter } => {
                     tracing::info!(via = %target, voter, "joined the cluster");
                     return;
@@ -88,7 +88,7 @@ pub async fn run(ctx: Ctx, seeds: Vec<String>) {
             tracing::warn!(reasons = %reasons.join("; "), "cannot join the cluster yet; retrying");
         }
         tokio::select! {
-            _ = ctx.shutdown.cancelled() => return,
+            _ = sys.shutdown.cancelled() => return,
             _ = tokio::time::sleep(backoff(failures)) => {}
         }
     }

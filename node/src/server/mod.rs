@@ -3,29 +3,32 @@
 //! work (ffmpeg children are killed with their tasks) and wait for the
 //! tracked tasks to end.
 
+mod gauges;
+mod stop;
+
 use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context as _;
 use tokio::net::TcpListener;
-use tokio::sync::Semaphore;
 use tokio_stream::wrappers::TcpListenerStream;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use crate::cluster::SharedMembership;
+use crate::backups::Backups;
 use crate::cluster::peers::Peers;
 use crate::cluster::raft::consensus::Consensus;
+use crate::cluster::{SharedMembership, System, load_node_id};
 use crate::config::{Config, Role};
-use crate::context::{NodeContext, load_node_id};
 use crate::events::EventLog;
 use crate::jobs::SharedJobs;
+use crate::legacy::Legacy;
 use crate::media::Tools;
-use crate::pipeline::Leadership;
-use crate::scheduler::TaskBoard;
+use crate::pipeline::Master;
+use crate::scheduler::Scheduler;
 use crate::stats::Stats;
 use crate::store::BlobStore;
-use crate::worker::{LegacyShards, WorkerTasks};
+use crate::worker::Worker;
 
 /// How long running work gets to wind down after the stop signal.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
@@ -43,7 +46,7 @@ pub async fn run(config: Config, events: EventLog, stop: CancellationToken) -> a
     let node_id = load_node_id(&config.data_dir)
         .await
         .context("reading the node id")?;
-    let tls = crate::cluster::tls::NodeTls::load(&config.tls_flags())
+    let tls = crate::cluster::tls::NodeTls::load(&crate::cluster::tls::TlsFlags::of(&config))
         .await
         .context("setting up TLS")?;
     let listener = TcpListener::bind((config.host.as_str(), config.port))
@@ -97,46 +100,44 @@ pub async fn run(config: Config, events: EventLog, stop: CancellationToken) -> a
     )
     .await
     .context("starting Raft")?;
-    let ctx = Arc::new(NodeContext {
+    let ctx = Arc::new(System {
         config,
         node_id,
         address: address.clone(),
         store,
         tools,
         jobs,
-        slots: Arc::new(Semaphore::new(slots_total as usize)),
-        slots_total,
         stats,
         shutdown: shutdown.clone(),
         tasks: tasks.clone(),
         membership: SharedMembership::default(),
-        board: TaskBoard::default(),
-        worker_tasks: WorkerTasks::default(),
-        legacy_shards: LegacyShards::default(),
-        uploads: Arc::new(Semaphore::new(config_uploads)),
         events,
         peers,
         consensus,
-        leadership: Leadership::default(),
-        drain: Default::default(),
-        fence: Default::default(),
-        backups_wake: Default::default(),
-        reported_losses: Default::default(),
-        my_losses: Default::default(),
     });
+    // The subsystems, each holding only the handles it uses.
+    let worker = Arc::new(Worker::new(ctx.clone(), slots_total));
+    let backups = Arc::new(Backups::new(ctx.clone()));
+    let scheduler = Arc::new(Scheduler::new(worker.clone()));
+    let master = Arc::new(Master::new(scheduler, backups.clone(), config_uploads));
+    let legacy = Arc::new(Legacy::new(worker.clone()));
     tracing::info!(node = %ctx.node_id, role = ?ctx.config.role, slots = slots_total, "vidshard-node listening on {address}");
 
     let dead_after = Duration::from_secs_f64(ctx.config.dead_after.max(0.5));
-    tasks.spawn(crate::cluster::probe::run(ctx.clone()));
+    tasks.spawn(crate::legacy::peers::run(ctx.clone()));
     tasks.spawn(ctx.membership.clone().run_sweeper(
         dead_after,
         Duration::from_millis(250),
         shutdown.clone(),
     ));
-    tasks.spawn(step_down_then_stop(ctx.clone(), stop));
-    tasks.spawn(crate::pipeline::run_leadership(ctx.clone()));
-    tasks.spawn(crate::backups::repair::run(ctx.clone()));
-    tasks.spawn(crate::backups::scrub::run(ctx.clone()));
+    tasks.spawn(stop::step_down_then_stop(
+        worker.clone(),
+        master.clone(),
+        stop,
+    ));
+    tasks.spawn(crate::pipeline::run_leadership(master.clone()));
+    tasks.spawn(crate::backups::repair::run(backups.clone()));
+    tasks.spawn(crate::backups::scrub::run(backups.clone()));
     tasks.spawn(crate::backups::gc::run(ctx.clone()));
     if ctx.config.role == Role::Master || ctx.config.master_address().is_none() {
         if ctx.consensus.bootstrap(&ctx.address).await? {
@@ -150,16 +151,21 @@ pub async fn run(config: Config, events: EventLog, stop: CancellationToken) -> a
         tracing::info!(?seeds, "joining the cluster");
         tasks.spawn(crate::cluster::raft::joining::run(ctx.clone(), seeds));
     }
-    tasks.spawn(crate::cluster::join::run(ctx.clone()));
+    tasks.spawn(crate::worker::heartbeat::run(worker.clone(), backups));
 
     if let Some(metrics_addr) = ctx.config.metrics_addr.clone().filter(|a| !a.is_empty()) {
         let bound = crate::metrics::install(&metrics_addr).await?;
         tracing::info!("metrics on http://{bound}/metrics");
-        crate::metrics::update_gauges(&ctx);
-        tasks.spawn(crate::metrics::run_gauges(ctx.clone()));
+        crate::metrics::set_gauges(&gauges::sample(&worker, &master));
+        tasks.spawn(gauges::run(worker.clone(), master.clone()));
     }
 
-    let routes = crate::service::routes(ctx.clone())
+    let handles = crate::service::Handles {
+        worker: worker.clone(),
+        master,
+        legacy,
+    };
+    let routes = crate::service::routes(handles)
         .await
         .context("building the reflection service")?;
     let mut server = tonic::transport::Server::builder();
@@ -183,7 +189,7 @@ pub async fn run(config: Config, events: EventLog, stop: CancellationToken) -> a
     serve.await.context("serving gRPC")?;
 
     tracing::info!("stopping: waiting for running work to end");
-    ctx.slots.close();
+    worker.close_slots();
     tasks.close();
     if tokio::time::timeout(SHUTDOWN_GRACE, tasks.wait())
         .await
@@ -193,100 +199,4 @@ pub async fn run(config: Config, events: EventLog, stop: CancellationToken) -> a
     }
     tracing::info!("stopped");
     Ok(())
-}
-
-/// How long a stopping leader tries to hand leadership over.
-const HAND_OVER_LIMIT: Duration = Duration::from_secs(6);
-
-/// On the stop request: the node stops taking shards, a leader with
-/// another voter hands leadership over (clients see a new master in ~2 s
-/// instead of an election after a timeout), the shards this node encodes
-/// for a master finish or are handed back (`--drain-timeout`), then the
-/// node's shutdown begins.
-async fn step_down_then_stop(ctx: crate::context::Ctx, stop: CancellationToken) {
-    tokio::select! {
-        _ = stop.cancelled() => {}
-        _ = ctx.shutdown.cancelled() => return,
-    }
-    ctx.drain.begin();
-    hand_over_leadership(&ctx).await;
-    drain_shards(&ctx).await;
-    ctx.shutdown.cancel();
-}
-
-/// How often the drain looks whether it is done.
-const DRAIN_POLL: Duration = Duration::from_millis(100);
-/// How long handed-back shards get to tell their master.
-const HAND_BACK_LIMIT: Duration = Duration::from_secs(3);
-
-/// Waits until the shards this node runs for a master are done and
-/// fetched, or `--drain-timeout` passes; then hands back what still runs.
-async fn drain_shards(ctx: &crate::context::Ctx) {
-    let limit = Duration::from_secs_f64(ctx.config.drain_timeout.clamp(0.0, 86_400.0));
-    let deadline = tokio::time::Instant::now() + limit;
-    let is_drained = || {
-        crate::worker::drain::drained(
-            ctx.worker_tasks.running(),
-            &ctx.drain.unfetched(),
-            std::time::Instant::now(),
-        )
-    };
-    if !is_drained() {
-        tracing::info!(
-            running = ctx.worker_tasks.running(),
-            unfetched = ctx.drain.unfetched().len(),
-            "draining: letting running shards finish for up to {limit:?}"
-        );
-    }
-    while !is_drained() && tokio::time::Instant::now() < deadline {
-        tokio::select! {
-            _ = tokio::time::sleep(DRAIN_POLL) => {}
-            _ = ctx.shutdown.cancelled() => return,
-        }
-    }
-    let running = ctx.worker_tasks.running();
-    if running == 0 {
-        if !limit.is_zero() {
-            tracing::info!("drained: every shard this node ran is finished and handed over");
-        }
-        return;
-    }
-    tracing::warn!(
-        running,
-        "drain timeout: handing the running shards back to their master"
-    );
-    ctx.drain.hand_back();
-    let until = tokio::time::Instant::now() + HAND_BACK_LIMIT;
-    while ctx.worker_tasks.running() > 0 && tokio::time::Instant::now() < until {
-        tokio::time::sleep(DRAIN_POLL).await;
-    }
-}
-
-/// A leader with another live voter hands leadership over (best effort).
-async fn hand_over_leadership(ctx: &crate::context::Ctx) {
-    if ctx.is_master() {
-        let score_of = |name: &str| {
-            ctx.membership
-                .lock()
-                .get(name)
-                .filter(|m| m.alive)
-                .map(|m| m.load.score)
-        };
-        let members = ctx.consensus.members();
-        if let Ok(target) =
-            crate::cluster::raft::transfer::pick_target(&members, ctx.consensus.id, None, score_of)
-        {
-            let handing =
-                crate::cluster::raft::transfer::hand_over(&ctx.consensus, &ctx.peers, &target);
-            match tokio::time::timeout(HAND_OVER_LIMIT, handing).await {
-                Ok(Ok(term)) => {
-                    tracing::info!(to = %target.info.name, term, "handed leadership over before stopping")
-                }
-                Ok(Err(why)) => {
-                    tracing::warn!(reason = %why, "could not hand leadership over; stopping anyway")
-                }
-                Err(_) => tracing::warn!("handing leadership over took too long; stopping anyway"),
-            }
-        }
-    }
 }

@@ -1,21 +1,20 @@
 //! Taking an upload: stream the bytes into the blob store (≤1 MiB at a
 //! time, hashed on the way), check them, and accept a job. Shared by the
-//! original `UploadVideo` and our `Jobs/Upload`. What is accepted is decided
+//! original `UploadVideo` and our `Jobs/Upload` (their handlers convert). What is accepted is decided
 //! by the pure `upload_check::UploadCheck`; this is its async shell. A
 //! client that goes away mid-stream leaves no job and no temp file (the
 //! writer cleans up).
 
-use futures::{Stream, StreamExt};
-use tonic::Status;
+use std::sync::Arc;
 
+use futures::{Stream, StreamExt};
+
+use super::Master;
+use super::upload_check::UploadCheck;
 use crate::cluster::blobs;
-use crate::context::Ctx;
 use crate::jobs::{Command, CommandReply, now_unix_ms};
 use crate::params::RawParams;
-use crate::pipeline;
 use crate::store::StoreError;
-
-use super::upload_check::UploadCheck;
 
 /// What the first message of an upload says.
 #[derive(Debug, Default)]
@@ -33,33 +32,46 @@ pub enum Outcome {
     Refused(String),
 }
 
-/// The client's answer when the upload could not be written. A full
-/// disk is RESOURCE_EXHAUSTED with a plain reason (the client can only
-/// wait for space; the temp file goes when the writer is dropped, so the
-/// node has its space back at once); anything else is an internal error.
-fn storing_failed(error: StoreError, received: u64) -> Status {
+/// Why an upload was not taken (a refusal in words is an [`Outcome`]).
+#[derive(Debug, thiserror::Error)]
+pub enum IngestError {
+    #[error("this node is already receiving {max} uploads; retry later")]
+    Busy { max: u32 },
+    #[error("no data for {seconds:.0} s: upload dropped")]
+    Idle { seconds: f64 },
+    /// The upload could not be written; the temp file is gone already.
+    #[error("storing the upload: {error}")]
+    Storing { error: StoreError, received: u64 },
+    #[error("no backup node could take a copy of the upload, so it is not accepted: {0}")]
+    NoBackup(String),
+    #[error("the upload could not be recorded (no quorum, or this node stopped leading): {0}")]
+    NotRecorded(String),
+    #[error("the upload was not recorded: {0}")]
+    Ignored(String),
+    /// The client's stream broke.
+    #[error("the upload stream broke: {0}")]
+    Broken(tonic::Status),
+}
+
+fn storing_failed(error: StoreError, received: u64) -> IngestError {
     if error.is_disk_full() {
         tracing::warn!(bytes = received, reason = %error, "upload dropped: the disk is full");
-        Status::resource_exhausted(format!(
-            "{error}: the upload does not fit (dropped after {received} bytes); \
-             free disk space on the node and upload again"
-        ))
-    } else {
-        Status::internal(format!("storing the upload: {error}"))
     }
+    IngestError::Storing { error, received }
 }
 
 /// Stores the upload and starts its job. `first` is the data of the
 /// header message (the original protocol carries bytes in it too).
 pub async fn ingest<S>(
-    ctx: &Ctx,
+    master: &Arc<Master>,
     start: UploadStart,
     first: Vec<u8>,
     mut rest: S,
-) -> Result<Outcome, Status>
+) -> Result<Outcome, IngestError>
 where
-    S: Stream<Item = Result<Vec<u8>, Status>> + Unpin + Send,
+    S: Stream<Item = Result<Vec<u8>, tonic::Status>> + Unpin + Send,
 {
+    let ctx = &master.sys;
     if !ctx.is_master() && ctx.consensus.leader().is_none() {
         // An election may be running: give it a moment before refusing.
         ctx.consensus
@@ -74,13 +86,12 @@ where
     }
     let params = match start.params.validate() {
         Ok(p) => p,
-        Err(reason) => return Ok(Outcome::Refused(reason)),
+        Err(reason) => return Ok(Outcome::Refused(reason.to_string())),
     };
-    let Ok(_receiving) = ctx.uploads.clone().try_acquire_owned() else {
-        return Err(Status::resource_exhausted(format!(
-            "this node is already receiving {} uploads; retry later",
-            ctx.config.max_uploads
-        )));
+    let Ok(_receiving) = master.uploads.clone().try_acquire_owned() else {
+        return Err(IngestError::Busy {
+            max: ctx.config.max_uploads,
+        });
     };
     let idle = std::time::Duration::from_secs_f64(ctx.config.upload_idle_seconds.max(0.1));
     let mut check = UploadCheck::new(
@@ -94,14 +105,13 @@ where
         let chunk = match pending.take() {
             Some(c) => c,
             None => match tokio::time::timeout(idle, rest.next()).await {
-                Ok(Some(c)) => c?,
+                Ok(Some(c)) => c.map_err(IngestError::Broken)?,
                 Ok(None) => break,
                 // Dropping the writer removes the temp file.
                 Err(_) => {
-                    return Err(Status::deadline_exceeded(format!(
-                        "no data for {:.0} s: upload dropped",
-                        idle.as_secs_f64()
-                    )));
+                    return Err(IngestError::Idle {
+                        seconds: idle.as_secs_f64(),
+                    });
                 }
             },
         };
@@ -130,10 +140,7 @@ where
     let purpose = format!("source of upload {requested_id}");
     let (backups, errors) = blobs::replicate(ctx, &blob, 1, &purpose).await;
     if backups.is_empty() && !errors.is_empty() {
-        return Err(Status::unavailable(format!(
-            "no backup node could take a copy of the upload, so it is not accepted: {}",
-            errors.join("; ")
-        )));
+        return Err(IngestError::NoBackup(errors.join("; ")));
     }
     let mut source_holders = vec![ctx.node_id.clone()];
     source_holders.extend(backups);
@@ -146,17 +153,13 @@ where
     };
     let id = match ctx.consensus.write(command).await {
         Ok(CommandReply::Applied { job }) => job,
-        Ok(CommandReply::Ignored { reason }) => return Err(Status::internal(reason)),
-        Err(e) => {
-            return Err(Status::unavailable(format!(
-                "the upload could not be recorded (no quorum, or this node stopped leading): {e}"
-            )));
-        }
+        Ok(CommandReply::Ignored { reason }) => return Err(IngestError::Ignored(reason)),
+        Err(e) => return Err(IngestError::NotRecorded(e.to_string())),
     };
     tracing::info!(job = %id, bytes = size, "upload accepted");
-    if let Some(lead) = ctx.leadership.current() {
+    if let Some(lead) = master.leadership.current() {
         ctx.tasks
-            .spawn(pipeline::run_job(ctx.clone(), id.clone(), lead));
+            .spawn(super::run_job(master.clone(), id.clone(), lead));
     }
     Ok(Outcome::Accepted { id, size })
 }

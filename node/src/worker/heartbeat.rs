@@ -10,42 +10,29 @@ use std::time::Duration;
 use vidshard_proto::v1::HeartbeatRequest;
 use vidshard_proto::v1::cluster_client::ClusterClient;
 
-use crate::context::Ctx;
+use std::sync::Arc;
 
-pub const HEARTBEAT_EVERY: Duration = Duration::from_secs(1);
-const MAX_BACKOFF: Duration = Duration::from_secs(5);
+use super::Worker;
+use crate::backups::Backups;
 
-/// The next wait after `failures` consecutive failed heartbeats (pure):
-/// 1 s, 2 s, 4 s, then 5 s.
-pub fn backoff(failures: u32) -> Duration {
-    if failures == 0 {
-        return HEARTBEAT_EVERY;
-    }
-    let doubled = HEARTBEAT_EVERY.saturating_mul(1u32 << failures.min(16).saturating_sub(1));
-    doubled.min(MAX_BACKOFF)
-}
+use crate::cluster::backoff::{HEARTBEAT_EVERY, backoff};
 
 /// The heartbeat this node would send now.
-pub fn heartbeat(ctx: &Ctx) -> HeartbeatRequest {
+pub fn heartbeat(worker: &Worker, backups: &Backups) -> HeartbeatRequest {
     HeartbeatRequest {
-        node_id: ctx.node_id.clone(),
-        address: ctx.address.clone(),
-        slots_total: ctx.slots_total,
-        slots_busy: ctx.slots_busy(),
-        score: Some(ctx.score_report()),
-        tasks: ctx.worker_tasks.progress_reports(),
-        lost_blobs: ctx
-            .my_losses
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .iter()
-            .cloned()
-            .collect(),
+        node_id: worker.sys.node_id.clone(),
+        address: worker.sys.address.clone(),
+        slots_total: worker.slots_total,
+        slots_busy: worker.slots_busy(),
+        score: Some(worker.score_report()),
+        tasks: worker.tasks.progress_reports(),
+        lost_blobs: backups.own_losses(),
     }
 }
 
 /// Heartbeats the master until shutdown.
-pub async fn run(ctx: Ctx) {
+pub async fn run(worker: Arc<Worker>, backups: Arc<Backups>) {
+    let ctx = &worker.sys;
     let mut failures = 0u32;
     let mut joined = false;
     let mut last_master = String::new();
@@ -69,21 +56,20 @@ pub async fn run(ctx: Ctx) {
         let sent = async {
             let channel = ctx.peers.channel(&master).map_err(|e| e.to_string())?;
             let mut client = ClusterClient::new(channel);
-            let mut request = tonic::Request::new(heartbeat(&ctx));
+            let beat = heartbeat(&worker, &backups);
+            let lost = beat.lost_blobs.clone();
+            let mut request = tonic::Request::new(beat);
             request.set_timeout(Duration::from_secs(3));
             client
                 .heartbeat(request)
                 .await
-                .map(|r| r.into_inner())
+                .map(|r| (r.into_inner(), lost))
                 .map_err(|e| e.message().to_string())
         };
         let wait = match sent.await {
-            Ok(reply) if reply.accepted => {
+            Ok((reply, lost)) if reply.accepted => {
                 // The master has the losses this beat carried.
-                ctx.my_losses
-                    .lock()
-                    .unwrap_or_else(|p| p.into_inner())
-                    .clear();
+                backups.own_losses_accepted(&lost);
                 if !joined {
                     tracing::info!(%master, "joined the cluster");
                     joined = true;
@@ -91,7 +77,7 @@ pub async fn run(ctx: Ctx) {
                 failures = 0;
                 backoff(0)
             }
-            Ok(reply) => {
+            Ok((reply, _)) => {
                 failures += 1;
                 tracing::warn!(%master, reason = %reply.message, "master refused this node");
                 backoff(failures)
@@ -109,13 +95,13 @@ pub async fn run(ctx: Ctx) {
         tokio::select! {
             _ = ctx.shutdown.cancelled() => return,
             _ = tokio::time::sleep(wait) => {}
-            _ = leader_changed(&ctx, &master) => {}
+            _ = leader_changed(ctx, &master) => {}
         }
     }
 }
 
 /// Resolves when the known master is no longer `master`.
-async fn leader_changed(ctx: &Ctx, master: &str) {
+async fn leader_changed(ctx: &crate::cluster::System, master: &str) {
     let mut metrics = ctx.consensus.raft.metrics();
     loop {
         if ctx.master_address().as_deref() != Some(master) {
@@ -124,17 +110,5 @@ async fn leader_changed(ctx: &Ctx, master: &str) {
         if metrics.changed().await.is_err() {
             std::future::pending::<()>().await;
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn backoff_doubles_and_is_capped() {
-        let secs: Vec<u64> = (0..6).map(|f| backoff(f).as_secs()).collect();
-        assert_eq!(secs, vec![1, 1, 2, 4, 5, 5]);
-        assert_eq!(backoff(u32::MAX), MAX_BACKOFF);
     }
 }

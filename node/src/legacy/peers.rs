@@ -12,22 +12,22 @@ use std::sync::{Arc, Mutex};
 use vidshard_proto::replication::node_service_client::NodeServiceClient;
 use vidshard_proto::replication::{MasterAnnouncement, NodeStatsRequest};
 
-use super::{Member, Protocol};
-use crate::context::Ctx;
+use crate::cluster::Sys;
+use crate::cluster::{Member, Protocol};
 
 const EVERY: Duration = Duration::from_secs(1);
 
 /// The term each original peer was last told about.
 type Announced = Arc<Mutex<HashMap<String, u64>>>;
 
-pub async fn run(ctx: Ctx) {
+pub async fn run(sys: Sys) {
     let announced = Announced::default();
     loop {
         tokio::select! {
-            _ = ctx.shutdown.cancelled() => return,
+            _ = sys.shutdown.cancelled() => return,
             _ = tokio::time::sleep(EVERY) => {}
         }
-        let originals: Vec<Member> = ctx
+        let originals: Vec<Member> = sys
             .membership
             .lock()
             .members()
@@ -35,10 +35,10 @@ pub async fn run(ctx: Ctx) {
             .cloned()
             .collect();
         for member in originals {
-            let ctx = ctx.clone();
+            let sys = sys.clone();
             let announced = announced.clone();
             tokio::spawn(async move {
-                let Ok(channel) = ctx.peers.channel(&member.address) else {
+                let Ok(channel) = sys.peers.channel(&member.address) else {
                     return;
                 };
                 let mut request = tonic::Request::new(NodeStatsRequest {});
@@ -48,8 +48,8 @@ pub async fn run(ctx: Ctx) {
                     .await
                     .is_ok()
                 {
-                    announce(&ctx, &member, &announced).await;
-                    ctx.membership.heard_from(Member {
+                    announce(&sys, &member, &announced).await;
+                    sys.membership.heard_from(Member {
                         last_seen: Instant::now(),
                         ..member
                     });
@@ -60,9 +60,9 @@ pub async fn run(ctx: Ctx) {
 }
 
 /// Tells an original peer this node leads, once per term.
-async fn announce(ctx: &Ctx, member: &Member, announced: &Announced) {
-    let term = ctx.term();
-    if !ctx.is_master() {
+async fn announce(sys: &Sys, member: &Member, announced: &Announced) {
+    let term = sys.term();
+    if !sys.is_master() {
         return;
     }
     let told = announced
@@ -73,13 +73,13 @@ async fn announce(ctx: &Ctx, member: &Member, announced: &Announced) {
     if told == Some(term) {
         return;
     }
-    let Ok(channel) = ctx.peers.channel(&member.address) else {
+    let Ok(channel) = sys.peers.channel(&member.address) else {
         return;
     };
     let mut request = tonic::Request::new(MasterAnnouncement {
-        master_address: ctx.address.clone(),
-        node_id_of_master: ctx.node_id.clone(),
-        term: crate::service::original_term(ctx),
+        master_address: sys.address.clone(),
+        node_id_of_master: sys.node_id.clone(),
+        term: super::original_term(sys.term()),
     });
     request.set_timeout(Duration::from_secs(2));
     if NodeServiceClient::new(channel)

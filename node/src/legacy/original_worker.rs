@@ -1,45 +1,47 @@
 //! Running a shard copy on a worker that speaks only the original
 //! protocol (see `run_original`).
 
-use super::dispatch::{CopyError, CopyOutcome, CopyRequest, rpc_error};
-use crate::context::Ctx;
+use crate::cluster::Sys;
 use crate::media;
 use crate::worker;
+use crate::worker::copy::{CopyError, CopyOutcome, CopyRequest, rpc_error};
 
 /// Encodes on a worker that speaks only the original protocol: the shard
 /// goes as one mp4 message (`ProcessShard`), the result comes back whole
 /// from `RequestShard` once ready (polled; a `failed_processing` report
 /// ends the wait early), and only its video stream is kept: the audio is
 /// muxed from the source at the join, so nothing the worker did to it
-/// matters.
+/// matters. `failed_reported` tells whether the worker reported
+/// `failed_processing` for this shard to the master meanwhile.
 pub async fn run_original(
-    ctx: &Ctx,
+    sys: &Sys,
     address: &str,
     req: &CopyRequest,
+    failed_reported: impl Fn() -> bool,
 ) -> Result<CopyOutcome, CopyError> {
     use vidshard_proto::replication::worker_service_client::WorkerServiceClient;
     use vidshard_proto::replication::{DistributeShardRequest, RequestShardRequest};
 
-    const LIMIT: usize = crate::service::MAX_LEGACY_SHARD + 4096;
+    const LIMIT: usize = super::MAX_LEGACY_SHARD + 4096;
     if req.spec.format.is_vp9() {
         return Err("original-protocol workers are only given H.264 jobs"
             .to_string()
             .into());
     }
     let started = std::time::Instant::now();
-    let scratch = crate::pipeline::Scratch::create(&ctx.store.tmp_dir(), &req.task_id)
+    let scratch = crate::store::Scratch::create(&sys.store.tmp_dir(), &req.task_id)
         .await
         .map_err(|e| e.to_string())?;
-    let input = ctx
+    let input = sys
         .store
         .path(&req.source.sha256)
         .map_err(|e| e.to_string())?;
     let sent = scratch.path().join("shard.mp4");
-    media::remux(&ctx.tools, &input, &sent, "mp4", false)
+    media::remux(&sys.tools, &input, &sent, "mp4", false)
         .await
         .map_err(|e| format!("preparing the shard: {e}"))?;
     let data = tokio::fs::read(&sent).await.map_err(|e| e.to_string())?;
-    if data.len() > crate::service::MAX_LEGACY_SHARD {
+    if data.len() > super::MAX_LEGACY_SHARD {
         return Err(format!(
             "shard of {} bytes is too big for the original protocol",
             data.len()
@@ -47,7 +49,7 @@ pub async fn run_original(
         .into());
     }
     let shard_id = format!("{}.mp4", req.task_id);
-    let channel = ctx
+    let channel = sys
         .peers
         .channel(address)
         .map_err(|e| format!("bad worker address {address}: {e}"))?;
@@ -82,7 +84,7 @@ pub async fn run_original(
     // scheduler's straggler rule and liveness probes cover slow or dead ones.
     let deadline = started + std::time::Duration::from_secs(30 * 60);
     let bytes = loop {
-        if ctx.board.report_of(&req.task_id).as_deref() == Some("failed_processing") {
+        if failed_reported() {
             return Err(format!("original worker {address} reported failed_processing").into());
         }
         let reply = client
@@ -109,15 +111,15 @@ pub async fn run_original(
         .map_err(|e| e.to_string())?;
     drop(bytes);
     let video = scratch.path().join("result.nut");
-    media::remux(&ctx.tools, &received, &video, "nut", false)
+    media::remux(&sys.tools, &received, &video, "nut", false)
         .await
         .map_err(|e| format!("result from {address} unreadable: {e}"))?;
-    let found = media::inspect(&ctx.tools, &video)
+    let found = media::inspect(&sys.tools, &video)
         .await
         .map_err(|e| format!("result from {address} unreadable: {e}"))?;
     worker::check_encoded(&found, req.expected_frames, &req.spec)
         .map_err(|e| format!("result from {address}: {e}"))?;
-    let blob = ctx.store.import(&video).await.map_err(|e| e.to_string())?;
+    let blob = sys.store.import(&video).await.map_err(|e| e.to_string())?;
     scratch.remove().await;
     Ok(CopyOutcome {
         blob,

@@ -1,0 +1,96 @@
+//! One attempt at one shard as master and worker both see it: what is
+//! asked ([`CopyRequest`]), what comes back ([`CopyOutcome`]) and why a
+//! copy produced nothing ([`CopyError`]), including the signal a
+//! stopping worker gives when it hands a shard back.
+
+use vidshard_proto::v1::EncodeSettings;
+
+use crate::media::EncodeSpec;
+use crate::store::BlobRef;
+
+/// One attempt at one shard.
+#[derive(Debug, Clone)]
+pub struct CopyRequest {
+    pub job_id: String,
+    pub shard_index: u32,
+    pub task_id: String,
+    pub spec: EncodeSpec,
+    pub expected_frames: u64,
+    pub source: BlobRef,
+    pub total_shards: u32,
+}
+
+pub fn settings(spec: &EncodeSpec) -> EncodeSettings {
+    EncodeSettings {
+        width: spec.width,
+        height: spec.height,
+        format: spec.format.extension().into(),
+        preset: spec.preset.clone(),
+        crf: spec.crf,
+    }
+}
+
+/// A verified result and where its time went.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CopyOutcome {
+    pub blob: BlobRef,
+    pub encode_seconds: f64,
+    /// Sending the shard, fetching and verifying the result.
+    pub transfer_seconds: f64,
+}
+
+/// Why a copy produced nothing.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CopyError {
+    pub message: String,
+    /// The worker went away (connection refused or broken): not the
+    /// shard's fault, and a sign the worker is dead.
+    pub worker_lost: bool,
+    /// The worker is stopping and gave the shard back (queued, refused,
+    /// or past its drain timeout): run it elsewhere, spend no attempt,
+    /// and leave the worker's other shards alone.
+    pub handed_back: bool,
+}
+
+impl From<String> for CopyError {
+    fn from(message: String) -> Self {
+        Self {
+            message,
+            worker_lost: false,
+            handed_back: false,
+        }
+    }
+}
+
+/// Metadata a stopping worker puts on the UNAVAILABLE status of a shard
+/// it gives back (`worker::drain`).
+pub const HANDED_BACK: &str = "x-vidshard-handed-back";
+
+/// The status a stopping worker answers for a shard it gives back.
+pub fn handed_back_status(message: &str) -> tonic::Status {
+    let mut status = tonic::Status::unavailable(message);
+    status.metadata_mut().insert(
+        HANDED_BACK,
+        tonic::metadata::MetadataValue::from_static("1"),
+    );
+    status
+}
+
+/// Whether a gRPC error means the peer is gone rather than that it
+/// refused the work (pure).
+pub fn is_lost(code: tonic::Code) -> bool {
+    use tonic::Code::*;
+    matches!(
+        code,
+        Unavailable | Unknown | Cancelled | DeadlineExceeded | Aborted
+    )
+}
+
+pub fn rpc_error(address: &str, what: &str, status: tonic::Status) -> CopyError {
+    let handed_back = status.metadata().contains_key(HANDED_BACK);
+    CopyError {
+        message: format!("{what} {address}: {}", status.message()),
+        worker_lost: is_lost(status.code()) && !handed_back,
+        handed_back,
+    }
+}

@@ -1,0 +1,245 @@
+//! A master's `RunShard` on this node: admit the task (fence, drain,
+//! settings), receive the shard's bytes checked against what was
+//! announced, encode and verify it within this node's slots, and answer
+//! with the result for the master to fetch. Also `PushBlob`: a master's
+//! copy of a blob, received through the same checks.
+
+use std::time::Instant;
+
+use futures::{Stream, StreamExt};
+use vidshard_proto::v1::ShardTask as TaskHeader;
+
+use super::drain::{Drain, FetchDone};
+use super::fence::StaleTerm;
+use super::{ShardError, ShardTask, Worker};
+use crate::media::EncodeSpec;
+use crate::params::{MAX_DIMENSION, OutputFormat, RawParams};
+use crate::store::{BlobRef, CHUNK, Scratch, StoreError};
+
+/// Largest shard accepted (a 10 s shard is far smaller; this bounds disk).
+const MAX_SHARD_BYTES: u64 = 8 << 30;
+
+/// Why a `RunShard` or `PushBlob` produced no result.
+#[derive(Debug, thiserror::Error)]
+pub enum RunShardError {
+    /// Refused with a reason the master records against the shard.
+    #[error("{0}")]
+    Refused(String),
+    #[error(transparent)]
+    Stale(#[from] StaleTerm),
+    /// This node is stopping and gives the shard back: the master runs it
+    /// elsewhere without counting a failure.
+    #[error("{0}")]
+    HandedBack(&'static str),
+    /// The master's stream broke or sent something else than bytes.
+    #[error("the shard stream broke: {0}")]
+    Broken(tonic::Status),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// An encoded shard ready to fetch, or why the encode failed, with the
+/// seconds it took.
+pub struct ShardOutcome {
+    pub result: Result<BlobRef, ShardError>,
+    pub seconds: f64,
+}
+
+/// Checks a task header and turns it into encoder settings (pure).
+pub fn spec_of(task: &TaskHeader, threads: u32) -> Result<EncodeSpec, RunShardError> {
+    let refuse = RunShardError::Refused;
+    let s = task
+        .settings
+        .clone()
+        .ok_or_else(|| refuse("task without encoder settings".into()))?;
+    let even_in_range = |v: u32| (2..=MAX_DIMENSION as u32).contains(&v) && v.is_multiple_of(2);
+    if !even_in_range(s.width) || !even_in_range(s.height) {
+        return Err(refuse(format!("bad output size {}x{}", s.width, s.height)));
+    }
+    let checked = RawParams {
+        target_width: s.width as i32,
+        target_height: s.height as i32,
+        output_format: s.format.clone(),
+        preset: s.preset.clone(),
+        crf: s.crf as i32,
+        ..Default::default()
+    }
+    .validate()
+    .map_err(|e| refuse(e.to_string()))?;
+    if task.expected_frames == 0 {
+        return Err(refuse("task expects no frames".into()));
+    }
+    if task.size == 0 || task.size > MAX_SHARD_BYTES {
+        return Err(refuse(format!(
+            "shard size {} is outside 1..={MAX_SHARD_BYTES}",
+            task.size
+        )));
+    }
+    Ok(EncodeSpec {
+        width: s.width,
+        height: s.height,
+        format: OutputFormat::parse(&s.format).map_err(|e| refuse(e.to_string()))?,
+        preset: checked.preset,
+        crf: checked.crf,
+        threads,
+    })
+}
+
+impl Worker {
+    /// Runs a master's shard: `chunks` are its bytes as they arrive.
+    pub async fn run_shard(
+        &self,
+        task: TaskHeader,
+        chunks: impl Stream<Item = Result<Vec<u8>, tonic::Status>> + Unpin,
+    ) -> Result<ShardOutcome, RunShardError> {
+        if let Err(stale) = self.fence.admit(task.term, self.sys.term()) {
+            tracing::warn!(job = %task.job_id, shard = task.shard_index, term = task.term, "refused a shard from a stale master");
+            return Err(stale.into());
+        }
+        if self.drain.is_draining() {
+            return Err(RunShardError::HandedBack(
+                "this node is stopping: give the shard to another node",
+            ));
+        }
+        let spec = spec_of(&task, self.sys.config.encoder_threads())?;
+        let announced = BlobRef {
+            sha256: task.sha256.clone(),
+            size: task.size,
+        };
+        let input = self
+            .receive_blob(chunks, &announced)
+            .await
+            .map_err(|e| match e {
+                RunShardError::Refused(reason) => RunShardError::Refused(format!("shard {reason}")),
+                other => other,
+            })?;
+        let started = Instant::now();
+        let scratch = Scratch::create(&self.sys.store.tmp_dir(), "shard")
+            .await
+            .map_err(StoreError::from)?;
+        let result = tokio::select! {
+            result = self.encode_here(&task, &spec, &input, scratch.path()) => Some(result),
+            // Dropping the encode kills ffmpeg.
+            _ = self.drain.handing_back() => None,
+        };
+        scratch.remove().await;
+        let _ = self.sys.store.remove(&input.sha256).await;
+        let seconds = started.elapsed().as_secs_f64();
+        let Some(result) = result else {
+            tracing::warn!(job = %task.job_id, shard = task.shard_index, "handed a running shard back (drain timeout)");
+            return Err(RunShardError::HandedBack(
+                "this node stopped before the shard was done (--drain-timeout): shard handed back",
+            ));
+        };
+        let result = result?;
+        match &result {
+            Ok(blob) => {
+                self.drain.replied(&blob.sha256);
+                tracing::info!(job = %task.job_id, shard = task.shard_index, seconds, "encoded a shard for the master");
+            }
+            Err(e) => {
+                tracing::warn!(job = %task.job_id, shard = task.shard_index, error = %e, "shard failed here");
+            }
+        }
+        Ok(ShardOutcome { result, seconds })
+    }
+
+    /// Encodes a received shard within this node's slots, reporting
+    /// progress for the heartbeats. The outer error: the node is stopping
+    /// (a shard still waiting for a slot then goes back at once).
+    async fn encode_here(
+        &self,
+        task: &TaskHeader,
+        spec: &EncodeSpec,
+        input: &BlobRef,
+        scratch: &std::path::Path,
+    ) -> Result<Result<BlobRef, ShardError>, RunShardError> {
+        let running = self.tasks.start(&task.task_id);
+        let _permit = tokio::select! {
+            permit = self.encode_slot() => permit.map_err(|_| RunShardError::HandedBack("node is shutting down"))?,
+            _ = self.drain.begun() => {
+                tracing::info!(job = %task.job_id, shard = task.shard_index, "handed a queued shard back: this node is stopping");
+                return Err(RunShardError::HandedBack(
+                    "this node is stopping: shard handed back before it started",
+                ));
+            }
+        };
+        let path = self.sys.store.path(&input.sha256)?;
+        let local = ShardTask {
+            input: &path,
+            expected_frames: task.expected_frames,
+            spec,
+            target: crate::media::EncodeTarget::SHARD,
+        };
+        let (tools, store) = (&self.sys.tools, &self.sys.store);
+        Ok(super::encode_verified(tools, store, &local, scratch, |p| running.report(p)).await)
+    }
+
+    /// A blob a master pushes here (a backup copy of a source or shard),
+    /// after the fence and the size limit.
+    pub async fn push_blob(
+        &self,
+        term: u64,
+        announced: BlobRef,
+        chunks: impl Stream<Item = Result<Vec<u8>, tonic::Status>> + Unpin,
+    ) -> Result<BlobRef, RunShardError> {
+        self.fence.admit(term, self.sys.term())?;
+        let limit = self.sys.config.max_upload_bytes;
+        if announced.size > limit {
+            return Err(RunShardError::Refused(format!(
+                "{} bytes is more than the {limit} this node accepts",
+                announced.size
+            )));
+        }
+        self.receive_blob(chunks, &announced).await
+    }
+
+    /// Stores streamed bytes as a blob, checked against what was
+    /// announced: chunks of at most 1 MiB, never more than
+    /// `announced.size` bytes, and the sha256 and size at the end (a
+    /// damaged blob is removed).
+    async fn receive_blob(
+        &self,
+        mut chunks: impl Stream<Item = Result<Vec<u8>, tonic::Status>> + Unpin,
+        announced: &BlobRef,
+    ) -> Result<BlobRef, RunShardError> {
+        let store = &self.sys.store;
+        let mut writer = store.writer().await?;
+        while let Some(bytes) = chunks.next().await {
+            let bytes = bytes.map_err(RunShardError::Broken)?;
+            if bytes.len() > CHUNK {
+                return Err(RunShardError::Refused(format!(
+                    "chunk of {} bytes is over 1 MiB",
+                    bytes.len()
+                )));
+            }
+            if writer.size() + bytes.len() as u64 > announced.size {
+                return Err(RunShardError::Refused(format!(
+                    "more than the announced {} bytes arrived",
+                    announced.size
+                )));
+            }
+            writer.write(&bytes).await?;
+        }
+        let got = writer.finish().await?;
+        if got != *announced {
+            let _ = store.remove(&got.sha256).await;
+            return Err(RunShardError::Refused(format!(
+                "damaged in transit: got {} bytes with sha256 {}",
+                got.size, got.sha256
+            )));
+        }
+        Ok(got)
+    }
+
+    /// A guard that ends the drain's wait for `sha256` when dropped (when
+    /// the master's fetch of the result ends).
+    pub fn fetching(&self, sha256: &str) -> FetchDone {
+        FetchDone::new(self.drain.clone(), sha256.to_string())
+    }
+
+    /// The drain state, for the stop sequence.
+    pub fn drain(&self) -> &Drain {
+        &self.drain
+    }
+}
