@@ -15,7 +15,8 @@ use vidshard_proto::v1::{
 use crate::cli::{
     Command, DeleteArgs, ElectArgs, NodesAction, NodesArgs, RetrieveArgs, StatusArgs, UploadArgs,
 };
-use crate::client::{self, JobState, Lookup, Node, classify_status, rpc};
+use crate::client::{self, Lookup, Node, rpc};
+use crate::job::{JobState, classify_status};
 use crate::output;
 use crate::progress::{ByteBar, JobBar, Mode};
 use crate::transfer::{self, Expected};
@@ -159,7 +160,7 @@ async fn upload(ctx: &Ctx, args: UploadArgs) -> Result<Report> {
     };
     let bar = JobBar::new(ctx.mode);
     let timeout = Duration::from_secs(args.timeout);
-    let job = match client::wait_for_job(&node, &reply.id, timeout, &bar).await {
+    let job = match client::wait_for_job(&node, &reply.id, timeout, |job| bar.update(job)).await {
         Ok(job) => job,
         Err(err) => return Err(failure(&reply.status, &reply.message, crate::reason(&err))),
     };

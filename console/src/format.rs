@@ -1,5 +1,6 @@
-//! Small pure formatting helpers shared by `output.rs` and `progress.rs`:
-//! sizes, percentages, durations, rounding for JSON, and aligned tables.
+//! Small pure formatting helpers shared by `output/`, `progress.rs` and the
+//! console: sizes, percentages, durations, rounding for JSON, and aligned
+//! tables. A leaf.
 
 /// `1536` → `"1.5 KiB"`; exact bytes below 1 KiB.
 pub fn bytes(n: u64) -> String {

@@ -11,6 +11,7 @@ mod cli;
 mod client;
 mod commands;
 mod format;
+mod job;
 mod output;
 mod progress;
 mod tls;

@@ -1,16 +1,21 @@
 //! Progress reporting on stderr: indicatif bars when stderr is a terminal and
 //! `--json` is off, otherwise plain lines (one per 10 %) so logs and scripts
 //! stay readable. stdout is never touched here.
+//!
+//! The subcommands' progress only: the console draws its own
+//! (`tui/task_bar.rs`). Sits above the client: [`ByteBar`] implements
+//! `transfer::Progress`, and [`JobBar::update`] is what a command hands
+//! `client::wait_for_job`.
 
 use std::io::IsTerminal;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use indicatif::{ProgressBar, ProgressStyle};
 use vidshard_proto::v1::JobInfo;
 
 use crate::format;
-use crate::output::shard_counts;
+use crate::job::shard_counts;
+use crate::transfer::Progress;
 
 /// How progress is shown.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -48,17 +53,8 @@ struct LineState {
     done: bool,
 }
 
-/// Reports `(bytes so far, total)` to whoever shows the progress.
-type Report = Box<dyn Fn(u64, u64) + Send + Sync>;
-
 enum ByteInner {
     Bar(ProgressBar),
-    /// Progress handed to a callback (the console draws it itself).
-    Callback {
-        total: u64,
-        position: AtomicU64,
-        report: Report,
-    },
     Lines {
         label: String,
         total: u64,
@@ -97,28 +93,12 @@ impl ByteBar {
         };
         ByteBar(Arc::new(inner))
     }
+}
 
-    /// Progress that calls `report(bytes so far, total)` on every step
-    /// instead of printing anything (for the TUI, which owns the screen).
-    pub fn callback(total: u64, report: impl Fn(u64, u64) + Send + Sync + 'static) -> Self {
-        ByteBar(Arc::new(ByteInner::Callback {
-            total,
-            position: AtomicU64::new(0),
-            report: Box::new(report),
-        }))
-    }
-
-    pub fn inc(&self, n: u64) {
+impl Progress for ByteBar {
+    fn inc(&self, n: u64) {
         match &*self.0 {
             ByteInner::Bar(bar) => bar.inc(n),
-            ByteInner::Callback {
-                total,
-                position,
-                report,
-            } => {
-                let now = position.fetch_add(n, Ordering::Relaxed) + n;
-                report(now, *total);
-            }
             ByteInner::Lines {
                 label,
                 total,
@@ -145,10 +125,9 @@ impl ByteBar {
     }
 
     /// Marks the transfer complete (prints a final line if none said 100 %).
-    pub fn finish(&self) {
+    fn finish(&self) {
         match &*self.0 {
             ByteInner::Bar(bar) => bar.finish(),
-            ByteInner::Callback { .. } => {}
             ByteInner::Lines { label, state, .. } => {
                 let Ok(mut state) = state.lock() else { return };
                 if !state.done {
@@ -160,7 +139,7 @@ impl ByteBar {
     }
 
     /// Stops the bar after a failure, leaving it visible.
-    pub fn abandon(&self) {
+    fn abandon(&self) {
         if let ByteInner::Bar(bar) = &*self.0 {
             bar.abandon();
         }
@@ -240,19 +219,6 @@ impl JobBar {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn callback_bars_report_positions() {
-        let seen = Arc::new(Mutex::new(Vec::new()));
-        let sink = seen.clone();
-        let bar = ByteBar::callback(10, move |done, total| {
-            sink.lock().expect("lock").push((done, total));
-        });
-        bar.inc(4);
-        bar.clone().inc(6);
-        bar.finish();
-        assert_eq!(*seen.lock().expect("lock"), vec![(4, 10), (10, 10)]);
-    }
 
     #[test]
     fn deciles_fire_once_per_tenth() {

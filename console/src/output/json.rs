@@ -3,9 +3,8 @@
 use serde_json::{Value, json};
 use vidshard_proto::v1::{JobInfo, JobParams, ListJobsReply, ListNodesReply, ShardInfo};
 
-use super::{has_output, shard_counts};
-use crate::client::{JobState, classify_status};
 use crate::format::round;
+use crate::job::{JobState, classify_status, has_output, shard_counts};
 use crate::transfer::Saved;
 
 fn params_json(params: Option<&JobParams>) -> Value {

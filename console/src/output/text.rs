@@ -2,8 +2,8 @@
 
 use vidshard_proto::v1::{JobInfo, JobParams, ListJobsReply, ListNodesReply, ShardInfo};
 
-use super::{has_output, shard_counts};
 use crate::format::{self, Align};
+use crate::job::{backup_status, has_output, shard_counts};
 use crate::transfer::Saved;
 
 pub fn legacy_status_text(id: &str, status: &str, message: &str) -> String {
@@ -95,12 +95,7 @@ pub fn job_text(job: &JobInfo) -> String {
         }
         lines.push(("output", output));
     }
-    if let Some(backups) = format::backups(
-        &job.output_sha256,
-        &job.output_holders,
-        &job.output_pending,
-        job.output_replicas_wanted,
-    ) {
+    if let Some(backups) = backup_status(job) {
         lines.push(("backups", backups));
     }
     if let Some(params) = &job.params {

@@ -4,11 +4,12 @@
 use crossterm::event::KeyCode;
 use log::Level;
 
-use super::app::{Action, Event, Modal, Outcome, TaskUpdate};
 use super::app_tests::{logs, status};
 use super::fixtures::{A, char, feed, key};
 use super::form::Entry;
+use super::msg::{Action, Event, Outcome, TaskUpdate};
 use super::scenarios;
+use super::state::Modal;
 
 #[test]
 fn election_asks_naming_the_master_and_shows_the_reply() {

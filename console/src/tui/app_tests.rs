@@ -5,9 +5,11 @@
 use crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyEventState, KeyModifiers};
 use log::Level;
 
-use super::app::{Action, App, Conn, Event, Freshness, Modal, NetEvent, Pane};
+use super::app::App;
 use super::fixtures::{self, A, B, T0, char, feed, key, net};
+use super::msg::{Action, Event, NetEvent};
 use super::scenarios;
+use super::state::{Conn, Freshness, Modal, Pane};
 
 pub fn logs(actions: &[Action]) -> Vec<String> {
     actions

@@ -8,17 +8,16 @@
 //! failed action is a message in the console and never a crash.
 
 use std::future::Future;
-use std::sync::atomic::{AtomicU64, Ordering};
 
 use anyhow::{Context, Result, bail};
 use tokio::sync::mpsc;
 use vidshard_proto::v1::{DeleteJobRequest, JobParams, TriggerElectionRequest, UploadHeader};
 
-use super::app::{Action, Event, Outcome, TaskUpdate};
 use super::form::{self, Entry, UploadSpec};
+use super::msg::{Action, Event, Outcome, TaskUpdate};
+use super::task_bar::Bars;
 use crate::client::{Node, rpc};
 use crate::commands::{check_output_target, expected_output};
-use crate::progress::ByteBar;
 use crate::transfer;
 
 /// Directory entries read at most for one completion.
@@ -106,31 +105,6 @@ impl Executor {
             let update = TaskUpdate::Finished(result);
             let _ = tx.send(Event::Task { id, update }).await;
         });
-    }
-}
-
-/// Makes progress bars that report to the app, at most every half percent.
-struct Bars {
-    tx: mpsc::Sender<Event>,
-    id: u64,
-}
-
-impl Bars {
-    fn bar(&self, phase: &'static str, total: u64) -> ByteBar {
-        let (tx, id) = (self.tx.clone(), self.id);
-        let last = AtomicU64::new(u64::MAX);
-        ByteBar::callback(total, move |done, total| {
-            // Half percents of a known total, else MiB.
-            let step = done
-                .saturating_mul(200)
-                .checked_div(total)
-                .unwrap_or(done >> 20);
-            if last.swap(step, Ordering::Relaxed) != step {
-                let update = TaskUpdate::Progress { phase, done, total };
-                // Progress may be dropped when the app is busy; the end never is.
-                let _ = tx.try_send(Event::Task { id, update });
-            }
-        })
     }
 }
 

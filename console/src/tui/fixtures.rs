@@ -6,8 +6,10 @@ use crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyEventState, KeyModifi
 use jiff::tz::TimeZone;
 use vidshard_proto::v1::{ClusterEvent, ClusterSnapshot, JobInfo, JobParams, NodeEntry, ShardInfo};
 
-use super::app::{Action, App, Config, Event, NetEvent};
+use super::app::App;
 use super::logview;
+use super::msg::{Action, Event, NetEvent};
+use super::state::Config;
 
 /// 2026-01-05 12:00:00 UTC.
 pub const T0: u64 = 1_767_614_400_000;

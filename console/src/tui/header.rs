@@ -8,7 +8,8 @@ use ratatui::text::{Line, Span};
 
 use vidshard_proto::v1::ClusterSnapshot;
 
-use super::app::{App, Conn, Freshness, MASTER_NOTE_MS};
+use super::app::{App, MASTER_NOTE_MS};
+use super::state::{Conn, Freshness, or_none};
 
 fn sep() -> Span<'static> {
     Span::styled(" │ ", Style::new().fg(Color::DarkGray))
@@ -178,7 +179,7 @@ pub fn banners(app: &App) -> Vec<Line<'static>> {
         let text = format!(
             " leader changed at {}: {} → {} (term {})",
             app.clock(*at),
-            name(super::app::or_none(old)),
+            name(or_none(old)),
             name(&snap.master_address),
             snap.term
         );

@@ -9,20 +9,11 @@ use ratatui::text::{Line, Span, Text};
 use ratatui::widgets::{List, ListItem, ListState};
 use vidshard_proto::v1::{JobInfo, ShardInfo};
 
-use super::app::{App, Pane};
+use super::app::App;
+use super::state::Pane;
 use super::widgets::{bar, highlight, pane_block, placeholder};
-use crate::client::{JobState, classify_status};
 use crate::format;
-
-/// A completed job's backup state as the master reports it.
-pub fn backup_status(job: &JobInfo) -> Option<String> {
-    format::backups(
-        &job.output_sha256,
-        &job.output_holders,
-        &job.output_pending,
-        job.output_replicas_wanted,
-    )
-}
+use crate::job::{JobState, classify_status};
 
 pub fn jobs(frame: &mut Frame, area: Rect, app: &App) {
     let jobs = app.jobs();

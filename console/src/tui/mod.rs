@@ -12,10 +12,8 @@ mod app;
 mod backoff;
 mod exec;
 mod form;
-mod form_keys;
 mod header;
 mod history;
-mod input;
 mod jobs;
 mod keys;
 mod logview;
@@ -23,6 +21,7 @@ mod msg;
 mod net;
 mod popups;
 mod state;
+mod task_bar;
 mod ui;
 mod widgets;
 
@@ -50,8 +49,10 @@ use ratatui::Terminal;
 use ratatui::backend::CrosstermBackend;
 use tokio::sync::mpsc;
 
-use app::{Action, App, Config, Event};
+use app::App;
 use exec::Executor;
+use msg::{Action, Event};
+use state::Config;
 
 /// Shortest time between two frames (10 fps).
 pub const FRAME: Duration = Duration::from_millis(100);

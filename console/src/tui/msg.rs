@@ -1,6 +1,9 @@
 //! The messages of the console: [`Event`]s that come in (keys, the watch
 //! stream, background actions, the clock) and [`Action`]s that go out.
 //! Plain data, so tests can build and compare them.
+//!
+//! A leaf of `tui/` next to `state.rs`: it imports only the form, log line
+//! and state types, never `app/`.
 
 use crossterm::event::KeyEvent;
 use log::Level;
@@ -8,6 +11,7 @@ use vidshard_proto::v1::ClusterSnapshot;
 
 use super::form::{Entry, UploadSpec};
 use super::logview::LogLine;
+use super::state::or_none;
 
 /// Everything that can happen to the console.
 #[derive(Debug)]
@@ -156,7 +160,7 @@ impl Outcome {
                 Level::Info,
                 format!(
                     "election accepted: master {} term {term}: {message}",
-                    super::state::or_none(new_master)
+                    or_none(new_master)
                 ),
             ),
             Outcome::Election {

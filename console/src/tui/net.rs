@@ -12,8 +12,8 @@ use tokio::sync::mpsc;
 use tonic::Code;
 use vidshard_proto::v1::WatchRequest;
 
-use super::app::{Event, NetEvent};
 use super::backoff::{AddressBook, backoff};
+use super::msg::{Event, NetEvent};
 use crate::client::{Node, rpc};
 
 /// Snapshot period asked of the node.

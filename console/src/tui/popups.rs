@@ -9,11 +9,13 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Clear, Paragraph, Wrap};
 use vidshard_proto::v1::{JobInfo, NodeEntry, ShardInfo};
 
-use super::app::{App, Pane};
+use super::app::App;
 use super::form::{FORMATS, Field, PathPrompt, UploadForm};
-use super::jobs::{backup_status, worker_label};
+use super::jobs::worker_label;
 use super::keys::{self, Scope};
+use super::state::Pane;
 use crate::format;
+use crate::job::backup_status;
 
 /// A `w`×`h` box centred in `area` (shrunk to fit).
 fn centered(area: Rect, w: u16, h: u16) -> Rect {

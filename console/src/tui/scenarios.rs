@@ -3,8 +3,9 @@
 
 use crossterm::event::KeyCode;
 
-use super::app::{Action, App, Event, NetEvent};
+use super::app::App;
 use super::fixtures::{A, B, C, T0, app, char, event, feed, healthy_snapshot, key, net, shard};
+use super::msg::{Action, Event, NetEvent};
 
 /// Connected to node-a with 20 snapshots of history; 0.4 s since the last.
 pub fn healthy(scope: &str) -> (App, Vec<Action>) {
@@ -153,7 +154,7 @@ pub fn upload_open(scope: &str) -> (App, Vec<Action>) {
 
 /// An upload and a download under way, and the answer to `e` shown.
 pub fn actions_running(scope: &str) -> (App, Vec<Action>) {
-    use super::app::{Outcome, TaskUpdate};
+    use super::msg::{Outcome, TaskUpdate};
     let (mut app, mut actions) = healthy(scope);
     actions.extend(feed(&mut app, [char('e'), char('y')]));
     let reply = Outcome::Election {

@@ -8,8 +8,9 @@ use ratatui::Terminal;
 use ratatui::backend::TestBackend;
 use ratatui::style::Modifier;
 
-use super::app::{Action, App};
+use super::app::App;
 use super::fixtures::emit_logs;
+use super::msg::Action;
 use super::scenarios;
 use super::ui;
 

@@ -12,7 +12,8 @@ use ratatui::style::{Color, Modifier, Style};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::Paragraph;
 
-use super::app::{App, Modal};
+use super::app::App;
+use super::state::Modal;
 use super::{header, jobs, keys, popups, widgets};
 use crate::format;
 

@@ -14,9 +14,10 @@ use ratatui::widgets::{Block, Paragraph, Row, Table, TableState};
 use tui_logger::TuiLoggerWidget;
 use vidshard_proto::v1::NodeEntry;
 
-use super::app::{App, Freshness, Pane};
+use super::app::App;
 use super::history::sparkline;
 use super::logview::Formatter;
+use super::state::{Freshness, Pane};
 use crate::format;
 
 /// A pane's frame: focused panes stand out; stale data says so in the title.

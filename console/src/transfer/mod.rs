@@ -1,25 +1,29 @@
 //! Moving video bytes: hashing a local file, streaming it up with
 //! `Jobs.Upload`, and streaming a job's output down with `RetrieveVideo`
-//! into a temp file that is verified and then renamed into place.
+//! into a temp file that is verified and then renamed into place
+//! (`download.rs`). Progress goes to a caller's [`Progress`]; nothing here
+//! draws it.
 //!
 //! Files are always read and written in chunks of at most `MAX_CHUNK`;
 //! a whole video is never held in memory.
+
+mod download;
+
+pub use download::{retrieve, temp_path};
 
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, anyhow, bail};
 use sha2::{Digest, Sha256};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncReadExt;
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
 use vidshard_proto::MAX_CHUNK;
-use vidshard_proto::replication::RetrieveVideoRequest;
 use vidshard_proto::v1::upload_request::Msg;
 use vidshard_proto::v1::{UploadHeader, UploadReply, UploadRequest};
 
 use crate::client::{Node, rpc};
-use crate::progress::ByteBar;
 
 /// Size and lowercase hex sha256 of a local file.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -36,8 +40,27 @@ pub struct Saved {
     pub sha256: String,
 }
 
+/// What the downloaded bytes must match (when known).
+#[derive(Debug, Clone, Default)]
+pub struct Expected {
+    pub sha256: Option<String>,
+    pub bytes: Option<u64>,
+}
+
+/// Where a transfer reports its progress: the command line's bars
+/// (`progress.rs`) or the console's task line. Cheap to clone; called from
+/// blocking threads and spawned tasks.
+pub trait Progress: Clone + Send + Sync + 'static {
+    /// `n` more bytes done.
+    fn inc(&self, n: u64);
+    /// The transfer completed.
+    fn finish(&self);
+    /// The transfer failed; what was shown stays.
+    fn abandon(&self);
+}
+
 /// Hashes `path` in `MAX_CHUNK` reads on a blocking thread.
-pub async fn digest_file(path: &Path, bar: ByteBar) -> Result<FileDigest> {
+pub async fn digest_file(path: &Path, bar: impl Progress) -> Result<FileDigest> {
     let path = path.to_owned();
     tokio::task::spawn_blocking(move || -> Result<FileDigest> {
         let mut file = std::fs::File::open(&path)
@@ -93,7 +116,7 @@ pub async fn upload(
     path: &Path,
     header: UploadHeader,
     expected: &FileDigest,
-    bar: ByteBar,
+    bar: impl Progress,
 ) -> Result<UploadReply> {
     let mut file = tokio::fs::File::open(path)
         .await
@@ -167,152 +190,18 @@ pub async fn upload(
     }
 }
 
-/// Temp file next to `target`: `<dir>/.<name>.partial-<pid>`.
-pub fn temp_path(target: &Path, pid: u32) -> Result<PathBuf> {
-    let name = target
-        .file_name()
-        .ok_or_else(|| anyhow!("output path {} has no file name", target.display()))?;
-    let dir = match target.parent() {
-        Some(dir) if !dir.as_os_str().is_empty() => dir.to_owned(),
-        _ => PathBuf::from("."),
-    };
-    let mut temp = std::ffi::OsString::from(".");
-    temp.push(name);
-    temp.push(format!(".partial-{pid}"));
-    Ok(dir.join(temp))
-}
-
-/// Deletes the temp file unless the download was committed.
-struct TempGuard {
-    path: PathBuf,
-    armed: bool,
-}
-
-impl Drop for TempGuard {
-    fn drop(&mut self) {
-        if self.armed {
-            let _ = std::fs::remove_file(&self.path);
-        }
-    }
-}
-
-/// What the downloaded bytes must match (when known).
-#[derive(Debug, Clone, Default)]
-pub struct Expected {
-    pub sha256: Option<String>,
-    pub bytes: Option<u64>,
-}
-
-/// Streams job `id`'s output into `target` atomically, verifying it.
-pub async fn retrieve(
-    node: &Node,
-    id: &str,
-    target: &Path,
-    expected: &Expected,
-    bar: ByteBar,
-) -> Result<Saved> {
-    if target.is_dir() {
-        bail!("output path {} is a directory", target.display());
-    }
-    let temp = temp_path(target, std::process::id())?;
-    if let Some(dir) = temp.parent().filter(|d| !d.is_dir()) {
-        bail!("output directory {} does not exist", dir.display());
-    }
-    let mut file = tokio::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .open(&temp)
-        .await
-        .with_context(|| format!("cannot create {}", temp.display()))?;
-    let mut guard = TempGuard {
-        path: temp.clone(),
-        armed: true,
-    };
-
-    let request = RetrieveVideoRequest {
-        video_id: id.to_owned(),
-    };
-    let mut stream = node
-        .master()
-        .retrieve_video(request)
-        .await
-        .map_err(rpc)?
-        .into_inner();
-    let mut hasher = Sha256::new();
-    let mut bytes = 0u64;
-    loop {
-        let chunk = match stream.message().await {
-            Ok(Some(chunk)) => chunk,
-            Ok(None) => break,
-            Err(status) => {
-                bar.abandon();
-                return Err(rpc(status))
-                    .with_context(|| format!("download of job {id:?} failed after {bytes} bytes"));
-            }
-        };
-        hasher.update(&chunk.data_chunk);
-        file.write_all(&chunk.data_chunk)
-            .await
-            .with_context(|| format!("cannot write {}", temp.display()))?;
-        bytes += chunk.data_chunk.len() as u64;
-        bar.inc(chunk.data_chunk.len() as u64);
-    }
-    file.flush().await?;
-    file.sync_all()
-        .await
-        .with_context(|| format!("cannot sync {}", temp.display()))?;
-    drop(file);
-    bar.finish();
-
-    let sha256 = hex::encode(hasher.finalize());
-    if let Some(want) = expected.bytes.filter(|&b| b > 0 && b != bytes) {
-        bail!("download of job {id:?} is {bytes} bytes, expected {want}; discarded");
-    }
-    let mismatch = expected
-        .sha256
-        .as_deref()
-        .filter(|want| !want.is_empty() && !want.eq_ignore_ascii_case(&sha256));
-    if let Some(want) = mismatch {
-        bail!("sha256 mismatch for job {id:?}: got {sha256}, expected {want}; discarded");
-    }
-    tokio::fs::rename(&temp, target)
-        .await
-        .with_context(|| format!("cannot move {} to {}", temp.display(), target.display()))?;
-    guard.armed = false;
-    if let Some(dir) = temp.parent() {
-        // Best effort: make the rename durable.
-        if let Ok(dir) = tokio::fs::File::open(dir).await {
-            let _ = dir.sync_all().await;
-        }
-    }
-    Ok(Saved {
-        path: target.to_owned(),
-        bytes,
-        sha256,
-    })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::progress::Mode;
 
-    #[test]
-    fn temp_paths_sit_next_to_the_target() {
-        assert_eq!(
-            temp_path(Path::new("out/video.mp4"), 42).expect("has a name"),
-            PathBuf::from("out/.video.mp4.partial-42")
-        );
-        assert_eq!(
-            temp_path(Path::new("video.mp4"), 7).expect("has a name"),
-            PathBuf::from("./.video.mp4.partial-7")
-        );
-        assert_eq!(
-            temp_path(Path::new("/tmp/a b.webm"), 1).expect("has a name"),
-            PathBuf::from("/tmp/.a b.webm.partial-1")
-        );
-        assert!(temp_path(Path::new("/"), 1).is_err());
-        assert!(temp_path(Path::new("out/.."), 1).is_err());
+    /// Progress nobody watches.
+    #[derive(Clone)]
+    struct Quiet;
+
+    impl Progress for Quiet {
+        fn inc(&self, _: u64) {}
+        fn finish(&self) {}
+        fn abandon(&self) {}
     }
 
     #[tokio::test]
@@ -322,17 +211,13 @@ mod tests {
         // Spans more than one read so the chunk loop is exercised.
         let data: Vec<u8> = (0..(MAX_CHUNK + 12_345)).map(|i| (i % 251) as u8).collect();
         std::fs::write(&path, &data).expect("write input");
-        let digest = digest_file(&path, ByteBar::new(Mode::Lines, "hashing", 0))
-            .await
-            .expect("digest");
+        let digest = digest_file(&path, Quiet).await.expect("digest");
         assert_eq!(digest.size, data.len() as u64);
         assert_eq!(digest.sha256, hex::encode(Sha256::digest(&data)));
 
         let empty = dir.path().join("empty.bin");
         std::fs::write(&empty, b"").expect("write empty");
-        let digest = digest_file(&empty, ByteBar::new(Mode::Lines, "hashing", 0))
-            .await
-            .expect("digest");
+        let digest = digest_file(&empty, Quiet).await.expect("digest");
         assert_eq!(digest.size, 0);
         assert_eq!(
             digest.sha256,

@@ -3,9 +3,11 @@
 
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 
-use super::app::{Action, App, Modal, or_none};
-use super::form::{self, Entry, PathPrompt, UploadForm};
-use super::keys::Command;
+use super::App;
+use crate::tui::form::{self, Entry, PathPrompt, UploadForm};
+use crate::tui::keys::Command;
+use crate::tui::msg::Action;
+use crate::tui::state::{Modal, or_none};
 
 impl App {
     pub(super) fn upload_key(

@@ -8,10 +8,12 @@ use crossterm::event::{KeyEvent, KeyEventKind};
 use log::Level;
 use tui_logger::TuiWidgetEvent;
 
-use super::app::{Action, App, Modal, Pane, Pending};
-use super::form::{PathPrompt, UploadForm};
-use super::keys::{Command, Scope, command_for};
-use crate::client::{JobState, classify_status};
+use super::App;
+use crate::job::{JobState, classify_status};
+use crate::tui::form::{PathPrompt, UploadForm};
+use crate::tui::keys::{Command, Scope, command_for};
+use crate::tui::msg::Action;
+use crate::tui::state::{Modal, Pane, Pending};
 
 const PANES: [Pane; 4] = [Pane::Nodes, Pane::Jobs, Pane::Shards, Pane::Log];
 
