@@ -15,6 +15,7 @@ use crate::cluster::peers::Peers;
 use crate::cluster::raft::consensus::Consensus;
 use crate::config::Config;
 use crate::jobs::SharedJobs;
+use crate::legacy::backups::LegacyBackups;
 use crate::media::Tools;
 use crate::scheduler::TaskBoard;
 use crate::stats::Stats;
@@ -42,6 +43,8 @@ pub struct NodeContext {
     pub worker_tasks: WorkerTasks,
     /// Worker side: shards from original-protocol masters.
     pub legacy_shards: LegacyShards,
+    /// Backups kept for original-protocol masters (`NodeService`).
+    pub legacy_backups: Arc<LegacyBackups>,
     pub peers: Peers,
     /// Uploads being received now (bounded by `--max-uploads`).
     pub uploads: Arc<Semaphore>,

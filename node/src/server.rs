@@ -20,6 +20,7 @@ use crate::config::{Config, Role};
 use crate::context::{NodeContext, load_node_id};
 use crate::events::EventLog;
 use crate::jobs::SharedJobs;
+use crate::legacy::backups::{LegacyBackups, Limits};
 use crate::media::Tools;
 use crate::pipeline::Leadership;
 use crate::scheduler::TaskBoard;
@@ -40,6 +41,14 @@ pub async fn run(config: Config, events: EventLog, stop: CancellationToken) -> a
     let store = BlobStore::open(&config.data_dir)
         .await
         .with_context(|| format!("opening the blob store in {}", config.data_dir.display()))?;
+    let legacy_backups = LegacyBackups::open(&config.data_dir, Limits::DEFAULT)
+        .await
+        .with_context(|| {
+            format!(
+                "opening the legacy backups in {}",
+                config.data_dir.display()
+            )
+        })?;
     let node_id = load_node_id(&config.data_dir)
         .await
         .context("reading the node id")?;
@@ -113,6 +122,7 @@ pub async fn run(config: Config, events: EventLog, stop: CancellationToken) -> a
         board: TaskBoard::default(),
         worker_tasks: WorkerTasks::default(),
         legacy_shards: LegacyShards::default(),
+        legacy_backups: Arc::new(legacy_backups),
         uploads: Arc::new(Semaphore::new(config_uploads)),
         events,
         peers,

@@ -116,7 +116,7 @@ pub async fn routes(ctx: Ctx) -> Result<Routes, tonic_reflection::server::Error>
     ))
     .add_service(guarded(
         NodeServiceServer::new(node::Node::new(ctx.clone()))
-            .max_decoding_message_size(crate::store::legacy_backups::MAX_NODE_MESSAGE),
+            .max_decoding_message_size(crate::legacy::backups::MAX_NODE_MESSAGE),
         &auth,
     ))
     .add_service(guarded(
