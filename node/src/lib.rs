@@ -5,7 +5,8 @@
 //! `jobs` (job records), `pipeline` (the master's job driver), `worker`
 //! (encoding one shard), `scheduler` (which shard runs where), `cluster`
 //! (membership and heartbeats), `score`/`stats` (load), `service` (gRPC),
-//! `metrics` (Prometheus) and `server` (startup and shutdown).
+//! `legacy` (the original `replication` protocol's backups), `metrics`
+//! (Prometheus) and `server` (startup and shutdown).
 
 pub mod backups;
 pub mod cluster;

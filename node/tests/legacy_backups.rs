@@ -154,7 +154,7 @@ async fn original_masters_can_use_the_node_as_a_backup_server() {
     assert_eq!(blob_count(&data_dir), 2);
 
     // Hostile or malformed requests: refused, nothing written anywhere.
-    let index = data_dir.join("legacy-backups.json");
+    let index = data_dir.join("legacy-backups.redb");
     let index_before = std::fs::read(&index).expect("index");
     let escaped = dir.path().parent().map(|p| p.join("x"));
     let escaped_existed = escaped.as_ref().is_some_and(|p| p.exists());

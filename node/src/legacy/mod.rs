@@ -2,9 +2,11 @@
 //! shards this node encodes for original masters (`shards`), the client
 //! the scheduler uses to run shards on original workers
 //! (`original_worker`), and the liveness probe and master announcements
-//! the master sends original peers (`peers`). The gRPC handlers in
+//! the master sends original peers (`peers`), and the videos original
+//! masters keep here with `ReplicateVideo` (`backups`). The gRPC handlers in
 //! `service/` convert messages and call in here.
 
+pub mod backups;
 pub mod original_worker;
 pub mod peers;
 pub mod shard_worker;
@@ -14,6 +16,8 @@ use std::sync::Arc;
 
 pub use shard_worker::{ProcessShardError, ShardResult};
 pub use shards::{LegacyShards, LegacyState, check_shard_id, container_of};
+
+use backups::LegacyBackups;
 
 use crate::cluster::Sys;
 use crate::worker::Worker;
@@ -25,14 +29,17 @@ pub struct Legacy {
     pub worker: Arc<Worker>,
     /// Shards from original-protocol masters and what became of them.
     pub shards: LegacyShards,
+    /// Backups original masters keep on this node.
+    pub backups: Arc<LegacyBackups>,
 }
 
 impl Legacy {
-    pub fn new(worker: Arc<Worker>) -> Self {
+    pub fn new(worker: Arc<Worker>, backups: LegacyBackups) -> Self {
         Self {
             sys: worker.sys.clone(),
             worker,
             shards: LegacyShards::default(),
+            backups: Arc::new(backups),
         }
     }
 }

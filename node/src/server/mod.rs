@@ -23,6 +23,7 @@ use crate::config::{Config, Role};
 use crate::events::EventLog;
 use crate::jobs::SharedJobs;
 use crate::legacy::Legacy;
+use crate::legacy::backups::{LegacyBackups, Limits};
 use crate::media::Tools;
 use crate::pipeline::Master;
 use crate::scheduler::Scheduler;
@@ -43,6 +44,14 @@ pub async fn run(config: Config, events: EventLog, stop: CancellationToken) -> a
     let store = BlobStore::open(&config.data_dir)
         .await
         .with_context(|| format!("opening the blob store in {}", config.data_dir.display()))?;
+    let legacy_backups = LegacyBackups::open(&config.data_dir, Limits::DEFAULT)
+        .await
+        .with_context(|| {
+            format!(
+                "opening the legacy backups in {}",
+                config.data_dir.display()
+            )
+        })?;
     let node_id = load_node_id(&config.data_dir)
         .await
         .context("reading the node id")?;
@@ -120,7 +129,7 @@ pub async fn run(config: Config, events: EventLog, stop: CancellationToken) -> a
     let backups = Arc::new(Backups::new(ctx.clone()));
     let scheduler = Arc::new(Scheduler::new(worker.clone()));
     let master = Arc::new(Master::new(scheduler, backups.clone(), config_uploads));
-    let legacy = Arc::new(Legacy::new(worker.clone()));
+    let legacy = Arc::new(Legacy::new(worker.clone(), legacy_backups));
     tracing::info!(node = %ctx.node_id, role = ?ctx.config.role, slots = slots_total, "vidshard-node listening on {address}");
 
     let dead_after = Duration::from_secs_f64(ctx.config.dead_after.max(0.5));

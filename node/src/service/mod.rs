@@ -125,13 +125,13 @@ pub async fn routes(handles: Handles) -> Result<Routes, tonic_reflection::server
         &auth,
     ))
     .add_service(guarded(
-        WorkerServiceServer::new(worker::Worker::new(legacy))
+        WorkerServiceServer::new(worker::Worker::new(legacy.clone()))
             .max_decoding_message_size(crate::legacy::MAX_LEGACY_SHARD + 4096),
         &auth,
     ))
     .add_service(guarded(
-        NodeServiceServer::new(node::Node::new(worker.clone()))
-            .max_decoding_message_size(crate::store::legacy_backups::MAX_NODE_MESSAGE),
+        NodeServiceServer::new(node::Node::new(worker.clone(), legacy))
+            .max_decoding_message_size(crate::legacy::backups::MAX_NODE_MESSAGE),
         &auth,
     ))
     .add_service(guarded(

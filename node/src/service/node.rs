@@ -4,7 +4,7 @@
 //! never depose our leader or touch Raft state: votes are refused with
 //! our term, announcements are not followed. `ReplicateVideo` and
 //! `RequestBackupData` keep bounded, validated backups for original
-//! masters (`store::legacy_backups`).
+//! masters (`legacy::backups`).
 
 use tonic::{Request, Response, Status};
 use vidshard_proto::replication::node_service_server::NodeService;
@@ -16,6 +16,9 @@ use crate::cluster::Member;
 use crate::cluster::membership::Load;
 use std::sync::Arc;
 
+use crate::legacy::Legacy;
+use crate::legacy::backups;
+
 use crate::cluster::Sys;
 use crate::worker::Worker;
 
@@ -23,13 +26,16 @@ pub struct Node {
     sys: Sys,
     /// This node's slots, for `GetNodeStats`.
     worker: Arc<Worker>,
+    /// The backups original masters keep here.
+    legacy: Arc<Legacy>,
 }
 
 impl Node {
-    pub fn new(worker: Arc<Worker>) -> Self {
+    pub fn new(worker: Arc<Worker>, legacy: Arc<Legacy>) -> Self {
         Self {
             sys: worker.sys.clone(),
             worker,
+            legacy,
         }
     }
 }
@@ -244,22 +250,27 @@ impl NodeService for Node {
     }
 
     /// An original master's finished video, kept as a backup (see
-    /// `store::legacy_backups`). Every refusal is `success: false` with the
+    /// `legacy::backups`). Every refusal is `success: false` with the
     /// reason, so the original peer can log it.
     async fn replicate_video(
         &self,
         request: Request<ReplicateVideoRequest>,
     ) -> Result<Response<ReplicateVideoResponse>, Status> {
         let video = request.into_inner();
-        let (success, message) = match store_backup(&self.sys, &video).await {
+        let stored = self
+            .legacy
+            .backups
+            .replicate(&video.video_id, &video.container, &video.video_data)
+            .await;
+        let (success, message) = match stored {
             Ok(stored) => {
-                tracing::info!(video = %legacy_backups::quoted(&video.video_id), bytes = stored.blob.size, sha256 = %stored.blob.sha256, replaced = stored.replaced, "stored a backup for an original master");
+                tracing::info!(video = %backups::quoted(&video.video_id), bytes = stored.blob.size, sha256 = %stored.blob.sha256, replaced = stored.replaced, "stored a backup for an original master");
                 (
                     true,
                     format!(
                         "stored {} bytes of {} ({}) as a backup, sha256 {}{}",
                         stored.blob.size,
-                        legacy_backups::quoted(&video.video_id),
+                        backups::quoted(&video.video_id),
                         stored.container,
                         stored.blob.sha256,
                         if stored.replaced {
@@ -271,7 +282,7 @@ impl NodeService for Node {
                 )
             }
             Err(e) => {
-                tracing::warn!(video = %legacy_backups::quoted(&video.video_id), bytes = video.video_data.len(), error = %e, "did not store a backup");
+                tracing::warn!(video = %backups::quoted(&video.video_id), bytes = video.video_data.len(), error = %e, "did not store a backup");
                 (false, format!("not stored: {e}"))
             }
         };
@@ -285,16 +296,9 @@ impl NodeService for Node {
         request: Request<RequestBackupDataRequest>,
     ) -> Result<Response<RequestBackupDataResponse>, Status> {
         let new_master = request.into_inner().new_master_address;
-        let collected = async {
-            LegacyBackups::shared(self.sys.store.root())
-                .await?
-                .collect_for_reply()
-                .await
-        }
-        .await;
-        let reply = match collected {
+        let reply = match self.legacy.backups.collect_for_reply().await {
             Ok(reply) => {
-                tracing::info!(new_master = %legacy_backups::quoted(&new_master), files = reply.files.len(), message = %reply.message, "handed backups to an original master");
+                tracing::info!(new_master = %backups::quoted(&new_master), files = reply.files.len(), message = %reply.message, "handed backups to an original master");
                 RequestBackupDataResponse {
                     success: true,
                     message: reply.message,
@@ -311,7 +315,7 @@ impl NodeService for Node {
                 }
             }
             Err(e) => {
-                tracing::warn!(new_master = %legacy_backups::quoted(&new_master), error = %e, "could not hand backups to an original master");
+                tracing::warn!(new_master = %backups::quoted(&new_master), error = %e, "could not hand backups to an original master");
                 RequestBackupDataResponse {
                     success: false,
                     message: format!("could not read the backups: {e}"),
@@ -321,24 +325,6 @@ impl NodeService for Node {
         };
         Ok(Response::new(reply))
     }
-}
-
-use crate::store::legacy_backups::{self, BackupError, LegacyBackups, Stored};
-
-/// Checks a `ReplicateVideo` request, then stores it. The request is
-/// judged before the backup store is opened, so a refused one touches
-/// nothing on disk.
-async fn store_backup(ctx: &Sys, video: &ReplicateVideoRequest) -> Result<Stored, BackupError> {
-    legacy_backups::validate_request(
-        &video.video_id,
-        &video.container,
-        video.video_data.len() as u64,
-        &legacy_backups::Limits::DEFAULT,
-    )?;
-    LegacyBackups::shared(ctx.store.root())
-        .await?
-        .replicate(&video.video_id, &video.container, &video.video_data)
-        .await
 }
 
 #[cfg(test)]

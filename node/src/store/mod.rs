@@ -4,7 +4,6 @@
 //! renamed into place, so a blob is either whole or absent. Names from the
 //! network never reach a path here: only our own hex digests do.
 
-pub mod legacy_backups;
 mod pins;
 mod scratch;
 mod writer;
