@@ -24,15 +24,13 @@ pub enum OutputFormat {
 }
 
 impl OutputFormat {
-    pub fn parse(raw: &str) -> Result<Self, String> {
+    pub fn parse(raw: &str) -> Result<Self, BadParams> {
         match raw.trim().to_ascii_lowercase().trim_start_matches('.') {
             "" | "mp4" => Ok(Self::Mp4),
             "mkv" => Ok(Self::Mkv),
             "mov" => Ok(Self::Mov),
             "webm" => Ok(Self::Webm),
-            other => Err(format!(
-                "unknown output format {other:?}: use mp4, mkv, mov or webm"
-            )),
+            other => Err(BadParams::Format(other.to_string())),
         }
     }
 
@@ -96,15 +94,34 @@ const X264_PRESETS: [&str; 10] = [
     "placebo",
 ];
 
-fn side(name: &str, value: i32) -> Result<Option<u32>, String> {
+/// Why a job description is refused; the words go back to the client.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum BadParams {
+    #[error("unknown output format {0:?}: use mp4, mkv, mov or webm")]
+    Format(String),
+    #[error("{side} {value} is negative: give a positive size, or 0/-1 to keep the aspect ratio")]
+    Negative { side: &'static str, value: i32 },
+    #[error("{side} {value} is larger than the {MAX_DIMENSION} allowed")]
+    TooLarge { side: &'static str, value: i32 },
+    #[error("width {width} and height {height} leave no size: set at least one of them")]
+    NoSize { width: i32, height: i32 },
+    #[error("unknown preset {0:?}: use one of {X264_PRESETS:?}")]
+    Preset(String),
+    #[error("crf {crf} is out of range (1..={max} for this format)")]
+    Crf { crf: i32, max: u32 },
+}
+
+fn side(name: &'static str, value: i32) -> Result<Option<u32>, BadParams> {
     match value {
         0 | -1 => Ok(None),
-        v if v < -1 => Err(format!(
-            "{name} {v} is negative: give a positive size, or 0/-1 to keep the aspect ratio"
-        )),
-        v if v > MAX_DIMENSION => Err(format!(
-            "{name} {v} is larger than the {MAX_DIMENSION} allowed"
-        )),
+        v if v < -1 => Err(BadParams::Negative {
+            side: name,
+            value: v,
+        }),
+        v if v > MAX_DIMENSION => Err(BadParams::TooLarge {
+            side: name,
+            value: v,
+        }),
         v => Ok(Some(round_even(v as u32))),
     }
 }
@@ -116,16 +133,16 @@ pub fn round_even(v: u32) -> u32 {
 }
 
 impl RawParams {
-    pub fn validate(&self) -> Result<JobParams, String> {
+    pub fn validate(&self) -> Result<JobParams, BadParams> {
         let target = SizeRequest {
             width: side("width", self.target_width)?,
             height: side("height", self.target_height)?,
         };
         if target.width.is_none() && target.height.is_none() {
-            return Err(format!(
-                "width {} and height {} leave no size: set at least one of them",
-                self.target_width, self.target_height
-            ));
+            return Err(BadParams::NoSize {
+                width: self.target_width,
+                height: self.target_height,
+            });
         }
         let upscale = SizeRequest {
             width: side("upscale width", self.upscale_width)?,
@@ -136,7 +153,7 @@ impl RawParams {
         let preset = match self.preset.trim() {
             "" => "veryfast".to_string(),
             p if X264_PRESETS.contains(&p) => p.to_string(),
-            p => return Err(format!("unknown preset {p:?}: use one of {X264_PRESETS:?}")),
+            p => return Err(BadParams::Preset(p.to_string())),
         };
         let crf = match (self.crf, format.is_vp9()) {
             (0, false) => 23,
@@ -144,10 +161,10 @@ impl RawParams {
             (c, false) if (1..=51).contains(&c) => c as u32,
             (c, true) if (1..=63).contains(&c) => c as u32,
             (c, vp9) => {
-                return Err(format!(
-                    "crf {c} is out of range (1..={} for this format)",
-                    if vp9 { 63 } else { 51 }
-                ));
+                return Err(BadParams::Crf {
+                    crf: c,
+                    max: if vp9 { 63 } else { 51 },
+                });
             }
         };
         Ok(JobParams {
@@ -213,15 +230,39 @@ mod tests {
 
     #[test]
     fn bad_sizes_are_refused_with_a_reason() {
-        assert!(raw(-5, 180).validate().unwrap_err().contains("negative"));
-        assert!(raw(100000, 180).validate().unwrap_err().contains("8192"));
-        assert!(raw(0, 0).validate().unwrap_err().contains("at least one"));
+        assert!(
+            raw(-5, 180)
+                .validate()
+                .unwrap_err()
+                .to_string()
+                .contains("negative")
+        );
+        assert!(
+            raw(100000, 180)
+                .validate()
+                .unwrap_err()
+                .to_string()
+                .contains("8192")
+        );
+        assert!(
+            raw(0, 0)
+                .validate()
+                .unwrap_err()
+                .to_string()
+                .contains("at least one")
+        );
         assert!(raw(-1, -1).validate().is_err());
         let bad_format = RawParams {
             output_format: "avi".into(),
             ..raw(320, 180)
         };
-        assert!(bad_format.validate().unwrap_err().contains("avi"));
+        assert!(
+            bad_format
+                .validate()
+                .unwrap_err()
+                .to_string()
+                .contains("avi")
+        );
     }
 
     #[test]

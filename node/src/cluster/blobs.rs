@@ -10,7 +10,7 @@ use vidshard_proto::v1::worker_client::WorkerClient;
 use vidshard_proto::v1::{BlobHeader, FetchBlobRequest, PushBlobRequest};
 
 use crate::cluster::Sys;
-use crate::store::BlobRef;
+use crate::store::{BlobRef, StoreError};
 
 /// Largest chunk accepted from a peer.
 const CHUNK: usize = 1 << 20;
@@ -29,9 +29,47 @@ pub fn address_of(sys: &Sys, name: &str) -> Option<String> {
         .or_else(|| sys.membership.lock().get(name).map(|m| m.address.clone()))
 }
 
+/// Why a blob did not move between nodes.
+#[derive(Debug, thiserror::Error)]
+pub enum BlobTransferError {
+    /// The other node could not be reached, broke off, or refused.
+    #[error("{address}: {reason}")]
+    Peer { address: String, reason: String },
+    #[error("{address} sent a {size} byte chunk")]
+    BadChunk { address: String, size: usize },
+    #[error("{address} sent {got} ({size} bytes), not {wanted}")]
+    Damaged {
+        address: String,
+        got: String,
+        size: u64,
+        wanted: String,
+    },
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("reading {sha256}: {error}")]
+    Unreadable {
+        sha256: String,
+        error: std::io::Error,
+    },
+    /// No holder could provide it; one reason per holder tried.
+    #[error("{}", .0.join("; "))]
+    NoHolder(Vec<String>),
+}
+
+/// The node at `address` could not be reached, broke off, or refused.
+pub fn peer_error(address: &str, reason: impl std::fmt::Display) -> BlobTransferError {
+    BlobTransferError::Peer {
+        address: address.to_string(),
+        reason: reason.to_string(),
+    }
+}
+
 /// Copies `blob` from the node at `address` into the local store.
-pub async fn fetch(sys: &Sys, address: &str, blob: &BlobRef) -> Result<(), String> {
-    let channel = sys.peers.channel(address).map_err(|e| e.to_string())?;
+pub async fn fetch(sys: &Sys, address: &str, blob: &BlobRef) -> Result<(), BlobTransferError> {
+    let channel = sys
+        .peers
+        .channel(address)
+        .map_err(|e| peer_error(address, e))?;
     let mut client = WorkerClient::new(channel).max_decoding_message_size(4 << 20);
     let mut stream = client
         .fetch_blob(FetchBlobRequest {
@@ -39,33 +77,42 @@ pub async fn fetch(sys: &Sys, address: &str, blob: &BlobRef) -> Result<(), Strin
             release: false,
         })
         .await
-        .map_err(|e| format!("{address}: {}", e.message()))?
+        .map_err(|e| peer_error(address, e.message()))?
         .into_inner();
-    let mut writer = sys.store.writer().await.map_err(|e| e.to_string())?;
+    let mut writer = sys.store.writer().await?;
     while let Some(chunk) = stream
         .message()
         .await
-        .map_err(|e| format!("{address}: {}", e.message()))?
+        .map_err(|e| peer_error(address, e.message()))?
     {
         if chunk.data.len() > CHUNK {
-            return Err(format!("{address} sent a {} byte chunk", chunk.data.len()));
+            return Err(BlobTransferError::BadChunk {
+                address: address.to_string(),
+                size: chunk.data.len(),
+            });
         }
-        writer.write(&chunk.data).await.map_err(|e| e.to_string())?;
+        writer.write(&chunk.data).await?;
     }
-    let got = writer.finish().await.map_err(|e| e.to_string())?;
+    let got = writer.finish().await?;
     if got != *blob {
         let _ = sys.store.remove(&got.sha256).await;
-        return Err(format!(
-            "{address} sent {} ({} bytes), not {}",
-            got.sha256, got.size, blob.sha256
-        ));
+        return Err(BlobTransferError::Damaged {
+            address: address.to_string(),
+            got: got.sha256,
+            size: got.size,
+            wanted: blob.sha256.clone(),
+        });
     }
     Ok(())
 }
 
 /// Makes sure `blob` is in the local store, fetching it from the first of
 /// `holders` (node names) that has it. Answers why not otherwise.
-pub async fn ensure_local(sys: &Sys, blob: &BlobRef, holders: &[String]) -> Result<(), String> {
+pub async fn ensure_local(
+    sys: &Sys,
+    blob: &BlobRef,
+    holders: &[String],
+) -> Result<(), BlobTransferError> {
     if sys.store.contains(blob).await {
         return Ok(());
     }
@@ -80,22 +127,31 @@ pub async fn ensure_local(sys: &Sys, blob: &BlobRef, holders: &[String]) -> Resu
                 tracing::info!(blob = %blob.sha256, from = %holder, "fetched a blob from its holder");
                 return Ok(());
             }
-            Err(e) => reasons.push(e),
+            Err(e) => reasons.push(e.to_string()),
         }
     }
     if reasons.is_empty() {
         reasons.push("no other node holds it".into());
     }
-    Err(reasons.join("; "))
+    Err(BlobTransferError::NoHolder(reasons))
 }
 
 /// Streams `blob` from the local store to the node at `address`, which
 /// answers once it is durable there.
-pub async fn push(sys: &Sys, address: &str, blob: &BlobRef, purpose: &str) -> Result<(), String> {
-    let path = sys.store.path(&blob.sha256).map_err(|e| e.to_string())?;
-    let file = tokio::fs::File::open(&path)
-        .await
-        .map_err(|e| format!("reading {}: {e}", blob.sha256))?;
+pub async fn push(
+    sys: &Sys,
+    address: &str,
+    blob: &BlobRef,
+    purpose: &str,
+) -> Result<(), BlobTransferError> {
+    let path = sys.store.path(&blob.sha256)?;
+    let file =
+        tokio::fs::File::open(&path)
+            .await
+            .map_err(|error| BlobTransferError::Unreadable {
+                sha256: blob.sha256.clone(),
+                error,
+            })?;
     let header = PushBlobRequest {
         part: Some(Part::Header(BlobHeader {
             sha256: blob.sha256.clone(),
@@ -104,16 +160,19 @@ pub async fn push(sys: &Sys, address: &str, blob: &BlobRef, purpose: &str) -> Re
             purpose: purpose.to_string(),
         })),
     };
-    let channel = sys.peers.channel(address).map_err(|e| e.to_string())?;
+    let channel = sys
+        .peers
+        .channel(address)
+        .map_err(|e| peer_error(address, e))?;
     let reply = WorkerClient::new(channel)
         .push_blob(push_stream(header, file))
         .await
-        .map_err(|e| format!("{address}: {}", e.message()))?
+        .map_err(|e| peer_error(address, e.message()))?
         .into_inner();
     if reply.stored {
         Ok(())
     } else {
-        Err(format!("{address}: {}", reply.message))
+        Err(peer_error(address, reply.message))
     }
 }
 
@@ -171,7 +230,7 @@ pub async fn replicate(
         }
         match push(sys, &address, blob, purpose).await {
             Ok(()) => holders.push(id),
-            Err(e) => errors.push(e),
+            Err(e) => errors.push(e.to_string()),
         }
     }
     (holders, errors)

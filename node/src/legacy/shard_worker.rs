@@ -45,7 +45,7 @@ impl Legacy {
     ) -> Result<(), ProcessShardError> {
         let refuse = |message: String| Err(ProcessShardError::Refused(message));
         if let Err(reason) = check_shard_id(&shard.shard_id) {
-            return refuse(reason);
+            return refuse(reason.to_string());
         }
         if shard.shard_data.is_empty() {
             return refuse("the shard is empty".into());
@@ -71,7 +71,7 @@ impl Legacy {
         };
         let forgotten = match self.shards.begin(&shard.shard_id) {
             Ok(f) => f,
-            Err(reason) => return refuse(reason),
+            Err(reason) => return refuse(reason.to_string()),
         };
         let store = &self.sys.store;
         for blob in forgotten {

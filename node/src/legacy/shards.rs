@@ -45,22 +45,28 @@ pub fn container_of(shard_id: &str) -> (&'static str, crate::params::OutputForma
     }
 }
 
+/// Why a shard from an original master is not taken.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ShardRefused {
+    #[error("shard id must be 1..=255 bytes, got {0}")]
+    IdLength(usize),
+    #[error("shard id {0:?} contains a path separator, '..' or NUL")]
+    IdPath(String),
+    #[error("shard {0:?} is already being encoded")]
+    AlreadyEncoding(String),
+}
+
 /// Why a shard id from the network cannot be used.
-pub fn check_shard_id(shard_id: &str) -> Result<(), String> {
+pub fn check_shard_id(shard_id: &str) -> Result<(), ShardRefused> {
     if shard_id.is_empty() || shard_id.len() > 255 {
-        return Err(format!(
-            "shard id must be 1..=255 bytes, got {}",
-            shard_id.len()
-        ));
+        return Err(ShardRefused::IdLength(shard_id.len()));
     }
     if shard_id.contains('/')
         || shard_id.contains('\\')
         || shard_id.contains("..")
         || shard_id.contains('\0')
     {
-        return Err(format!(
-            "shard id {shard_id:?} contains a path separator, '..' or NUL"
-        ));
+        return Err(ShardRefused::IdPath(shard_id.to_string()));
     }
     Ok(())
 }
@@ -72,10 +78,10 @@ impl LegacyShards {
 
     /// Starts tracking a shard; false if it is already being encoded.
     /// Returns the blobs of forgotten shards for the caller to delete.
-    pub fn begin(&self, shard_id: &str) -> Result<Vec<BlobRef>, String> {
+    pub fn begin(&self, shard_id: &str) -> Result<Vec<BlobRef>, ShardRefused> {
         let mut inner = self.lock();
         if inner.shards.get(shard_id) == Some(&LegacyState::Encoding) {
-            return Err(format!("shard {shard_id:?} is already being encoded"));
+            return Err(ShardRefused::AlreadyEncoding(shard_id.to_string()));
         }
         if inner
             .shards

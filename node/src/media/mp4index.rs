@@ -16,7 +16,7 @@
 use std::io::{Read, Seek, SeekFrom};
 use std::path::Path;
 
-use super::probe::{MAX_FRAMES, Packet};
+use super::packets::{MAX_FRAMES, Packet};
 
 /// Largest `moov` read (the index of 5 M frames fits well below this).
 const MAX_MOOV: u64 = 128 << 20;

@@ -16,7 +16,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::probe::Packet;
+use super::packets::Packet;
 
 /// One shard of the plan: a run of packets in decode order.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]

@@ -6,19 +6,9 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use super::packets::{MAX_FRAMES, Packet};
 use super::run::{MediaError, Tools, command, run_lines, run_output};
 use crate::params::MAX_DIMENSION;
-
-/// Most video frames we accept in one input (about 23 h at 60 fps).
-pub const MAX_FRAMES: usize = 5_000_000;
-
-/// One video packet in decode order, in stream time-base units.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Packet {
-    pub pts: Option<i64>,
-    pub duration: Option<i64>,
-    pub key: bool,
-}
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct StreamInfo {

@@ -6,7 +6,6 @@ use std::path::{Path, PathBuf};
 
 use tokio::task::JoinHandle;
 
-use super::joiner::Joiner;
 use super::split::Prepared;
 use crate::cluster::Sys;
 use crate::jobs::JobStatus;
@@ -18,6 +17,10 @@ use crate::store::BlobRef;
 const AUDIO_TOLERANCE_SECONDS: f64 = 0.05;
 
 pub(super) type AudioTask = JoinHandle<Result<Option<PathBuf>, media::MediaError>>;
+
+/// The join running from the plan on (see `joiner`): the output's path
+/// once every shard was fed to it.
+pub type Joiner = JoinHandle<Result<PathBuf, JobStop>>;
 
 /// Starts preparing the output's audio track in the background.
 pub fn start_audio(sys: &Sys, prepared: &Prepared, scratch: &Path) -> AudioTask {
@@ -35,6 +38,29 @@ pub fn start_audio(sys: &Sys, prepared: &Prepared, scratch: &Path) -> AudioTask 
     })
 }
 
+/// How a joined output differs from its source.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum OutputMismatch {
+    #[error("output has {found} frames, the source {source_frames}")]
+    Frames { found: u64, source_frames: u64 },
+    #[error("output is {}x{}, expected {}x{}", found.0, found.1, expected.0, expected.1)]
+    Size {
+        found: (u32, u32),
+        expected: (u32, u32),
+    },
+    #[error("output video is {found}, expected {expected}")]
+    Codec {
+        found: String,
+        expected: &'static str,
+    },
+    #[error("output lost the audio")]
+    AudioLost,
+    #[error("output has audio the source lacks")]
+    AudioAdded,
+    #[error("output audio lasts {found:.3} s, the source's {source_seconds:.3} s")]
+    AudioLength { found: f64, source_seconds: f64 },
+}
+
 /// Checks the joined output against the source (pure): same frame count,
 /// the planned size and codec, audio present exactly when the source has
 /// it and as long as the source's within 50 ms.
@@ -43,32 +69,37 @@ pub fn check_output(
     source: &MediaInfo,
     size: (u32, u32),
     vp9: bool,
-) -> Result<(), String> {
+) -> Result<(), OutputMismatch> {
     if found.frames != source.frames() {
-        return Err(format!(
-            "output has {} frames, the source {}",
-            found.frames,
-            source.frames()
-        ));
+        return Err(OutputMismatch::Frames {
+            found: found.frames,
+            source_frames: source.frames(),
+        });
     }
     if (found.width, found.height) != size {
-        return Err(format!(
-            "output is {}x{}, expected {}x{}",
-            found.width, found.height, size.0, size.1
-        ));
+        return Err(OutputMismatch::Size {
+            found: (found.width, found.height),
+            expected: size,
+        });
     }
     let codec = if vp9 { "vp9" } else { "h264" };
     if found.codec != codec {
-        return Err(format!("output video is {}, expected {codec}", found.codec));
+        return Err(OutputMismatch::Codec {
+            found: found.codec.clone(),
+            expected: codec,
+        });
     }
     match (&source.audio, &found.audio) {
         (None, None) => Ok(()),
-        (Some(_), None) => Err("output lost the audio".into()),
-        (None, Some(_)) => Err("output has audio the source lacks".into()),
+        (Some(_), None) => Err(OutputMismatch::AudioLost),
+        (None, Some(_)) => Err(OutputMismatch::AudioAdded),
         (Some(src), Some((_, out))) => match (src.duration_seconds, out) {
-            (Some(a), Some(b)) if (a - b).abs() > AUDIO_TOLERANCE_SECONDS => Err(format!(
-                "output audio lasts {b:.3} s, the source's {a:.3} s"
-            )),
+            (Some(a), Some(b)) if (a - b).abs() > AUDIO_TOLERANCE_SECONDS => {
+                Err(OutputMismatch::AudioLength {
+                    found: *b,
+                    source_seconds: a,
+                })
+            }
             _ => Ok(()),
         },
     }
@@ -119,7 +150,9 @@ pub async fn join_and_store(
     let checked = found
         .map_err(|e| format!("output unreadable: {e}"))
         .and_then(|found| {
-            check_output(&found, &prepared.info, size, format.is_vp9()).map(|()| found.frames)
+            check_output(&found, &prepared.info, size, format.is_vp9())
+                .map(|()| found.frames)
+                .map_err(|e| e.to_string())
         });
     match checked {
         Ok(frames) => Ok((blob, frames)),

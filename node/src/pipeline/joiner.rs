@@ -11,10 +11,9 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-use super::join::AudioTask;
+use super::join::{AudioTask, Joiner};
 use super::split::Prepared;
 use crate::cluster::Sys;
 use crate::jobs::JobStop;
@@ -26,9 +25,6 @@ use crate::store::BlobRef;
 /// How often the feeder looks for the next finished shard before the
 /// encode stage ends (then it is told at once).
 const SHARD_POLL: Duration = Duration::from_millis(50);
-
-/// The running join; yields the path of the joined output.
-pub type Joiner = JoinHandle<Result<PathBuf, JobStop>>;
 
 /// The encoded result of a shard, once the shard is done (pure).
 pub fn ready(shard: &ShardRecord) -> Option<&BlobRef> {

@@ -39,7 +39,7 @@ pub async fn trigger(
     };
     let target = match transfer::pick_target(&members, sys.consensus.id, Some(&wanted), score_of) {
         Ok(target) => target,
-        Err(why) => return refused(why),
+        Err(why) => return refused(why.to_string()),
     };
     tracing::info!(to = %target.info.name, "handing leadership over on request");
     match transfer::hand_over(&sys.consensus, &sys.peers, &target).await {
@@ -49,6 +49,6 @@ pub async fn trigger(
             new_master_address: target.info.address,
             term,
         })),
-        Err(why) => refused(why),
+        Err(why) => refused(why.to_string()),
     }
 }

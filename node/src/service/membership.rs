@@ -7,7 +7,7 @@ use vidshard_proto::v1::{
     JoinClusterReply, JoinClusterRequest, RemoveNodeReply, RemoveNodeRequest,
 };
 
-use super::cluster::check_heartbeat;
+use super::node_identity::check_heartbeat;
 use crate::cluster::Sys;
 
 /// The leader's address when it is another node; an error when no leader

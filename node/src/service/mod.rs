@@ -12,6 +12,7 @@ mod jobs;
 mod master;
 mod membership;
 mod node;
+mod node_identity;
 mod raft;
 pub mod reply_limits;
 mod retrieve;

@@ -74,7 +74,7 @@ impl raft_server::Raft for RaftService {
         }
         Ok(Response::new(SteerReply {
             ok: outcome.is_ok(),
-            message: outcome.err().unwrap_or_default(),
+            message: outcome.err().map(|e| e.to_string()).unwrap_or_default(),
         }))
     }
 }

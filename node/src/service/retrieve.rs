@@ -16,6 +16,7 @@ use std::sync::Arc;
 
 use crate::backups::Backups;
 use crate::cluster::Sys;
+use crate::cluster::blobs::{BlobTransferError, peer_error};
 use crate::ids;
 use crate::jobs::JobStatus;
 use crate::store::{BlobRef, BlobStore, CHUNK};
@@ -82,8 +83,15 @@ pub async fn output_stream(backups: &Arc<Backups>, id: &str) -> Result<ChunkStre
 }
 
 /// The blob's chunks as the node at `address` streams them.
-async fn remote_stream(sys: &Sys, address: &str, blob: &BlobRef) -> Result<ChunkStream, String> {
-    let channel = sys.peers.channel(address).map_err(|e| e.to_string())?;
+async fn remote_stream(
+    sys: &Sys,
+    address: &str,
+    blob: &BlobRef,
+) -> Result<ChunkStream, BlobTransferError> {
+    let channel = sys
+        .peers
+        .channel(address)
+        .map_err(|e| peer_error(address, e))?;
     let stream = WorkerClient::new(channel)
         .max_decoding_message_size(4 << 20)
         .fetch_blob(FetchBlobRequest {
@@ -91,7 +99,7 @@ async fn remote_stream(sys: &Sys, address: &str, blob: &BlobRef) -> Result<Chunk
             release: false,
         })
         .await
-        .map_err(|e| e.message().to_string())?
+        .map_err(|e| peer_error(address, e.message()))?
         .into_inner();
     Ok(Box::pin(stream.map(|chunk| chunk.map(|c| c.data))))
 }

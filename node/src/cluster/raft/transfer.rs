@@ -21,6 +21,32 @@ const HOLD: Duration = Duration::from_secs(8);
 /// How long the target gets to win.
 const WIN_WITHIN: Duration = Duration::from_secs(4);
 
+/// Why leadership was not handed over, or a steering request refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TransferError {
+    #[error("{0} is already the master")]
+    AlreadyMaster(String),
+    #[error("{0} is not a voter of this cluster (learners cannot lead)")]
+    NotAVoter(String),
+    #[error("no other voter to hand leadership to")]
+    NoOtherVoter,
+    /// A voter did not take a steering request.
+    #[error("{address}: {reason}")]
+    Peer { address: String, reason: String },
+    #[error("leadership not moved: {0}")]
+    NotCampaigned(Box<TransferError>),
+    #[error(
+        "leadership not moved: {target} did not win within {WIN_WITHIN:?} (its log may be behind); the master is {master}"
+    )]
+    NotWon { target: String, master: String },
+    #[error("term {term} is older than this node's {own}")]
+    StaleTerm { term: u64, own: u64 },
+    #[error("campaigning failed: {0}")]
+    Campaign(String),
+    #[error("unknown steering action {0:?}")]
+    UnknownAction(String),
+}
+
 /// Picks the voter to hand leadership to (pure): the named one, or the
 /// live voter with the best (lowest) score other than the leader.
 pub fn pick_target(
@@ -28,7 +54,7 @@ pub fn pick_target(
     leader: NodeId,
     wanted: Option<&str>,
     score_of: impl Fn(&str) -> Option<f32>,
-) -> Result<RaftMember, String> {
+) -> Result<RaftMember, TransferError> {
     let voters: Vec<&RaftMember> = members
         .iter()
         .filter(|m| m.voter && m.id != leader)
@@ -38,15 +64,13 @@ pub fn pick_target(
             .iter()
             .any(|m| m.id == leader && m.info.name == name)
         {
-            return Err(format!("{name} is already the master"));
+            return Err(TransferError::AlreadyMaster(name.to_string()));
         }
         return voters
             .into_iter()
             .find(|m| m.info.name == name)
             .cloned()
-            .ok_or_else(|| {
-                format!("{name} is not a voter of this cluster (learners cannot lead)")
-            });
+            .ok_or_else(|| TransferError::NotAVoter(name.to_string()));
     }
     // Best score among voters heard from; right after a change of leader
     // none may have reported yet, then any other voter.
@@ -57,11 +81,15 @@ pub fn pick_target(
         .map(|(_, m)| m)
         .or_else(|| voters.first().copied())
         .cloned()
-        .ok_or_else(|| "no other voter to hand leadership to".to_string())
+        .ok_or(TransferError::NoOtherVoter)
 }
 
-async fn steer(peers: &Peers, address: &str, action: &str, term: u64) -> Result<(), String> {
-    let channel = peers.channel(address).map_err(|e| e.to_string())?;
+async fn steer(peers: &Peers, address: &str, action: &str, term: u64) -> Result<(), TransferError> {
+    let refused = |reason: String| TransferError::Peer {
+        address: address.to_string(),
+        reason,
+    };
+    let channel = peers.channel(address).map_err(|e| refused(e.to_string()))?;
     let mut request = tonic::Request::new(SteerRequest {
         action: action.into(),
         term,
@@ -71,12 +99,12 @@ async fn steer(peers: &Peers, address: &str, action: &str, term: u64) -> Result<
     let reply = RaftClient::new(channel)
         .steer(request)
         .await
-        .map_err(|e| format!("{address}: {}", e.message()))?
+        .map_err(|e| refused(e.message().to_string()))?
         .into_inner();
     if reply.ok {
         Ok(())
     } else {
-        Err(format!("{address}: {}", reply.message))
+        Err(refused(reply.message))
     }
 }
 
@@ -85,7 +113,7 @@ pub async fn hand_over(
     consensus: &Consensus,
     peers: &Peers,
     target: &RaftMember,
-) -> Result<u64, String> {
+) -> Result<u64, TransferError> {
     let term = consensus.term();
     let others: Vec<RaftMember> = consensus
         .members()
@@ -119,14 +147,13 @@ pub async fn hand_over(
     }
     match (won, campaigned) {
         (Some(_), _) => Ok(consensus.term()),
-        (None, Err(e)) => Err(format!("leadership not moved: {e}")),
-        (None, Ok(())) => Err(format!(
-            "leadership not moved: {} did not win within {WIN_WITHIN:?} (its log may be behind); the master is {}",
-            target.info.name,
-            consensus
+        (None, Err(e)) => Err(TransferError::NotCampaigned(Box::new(e))),
+        (None, Ok(())) => Err(TransferError::NotWon {
+            target: target.info.name.clone(),
+            master: consensus
                 .leader()
-                .map_or_else(|| "being elected".into(), |(_, n)| n.name)
-        )),
+                .map_or_else(|| "being elected".into(), |(_, n)| n.name),
+        }),
     }
 }
 
@@ -136,12 +163,12 @@ pub async fn obey(
     action: &str,
     term: u64,
     hold_ms: u32,
-) -> Result<(), String> {
+) -> Result<(), TransferError> {
     if term < consensus.term() {
-        return Err(format!(
-            "term {term} is older than this node's {}",
-            consensus.term()
-        ));
+        return Err(TransferError::StaleTerm {
+            term,
+            own: consensus.term(),
+        });
     }
     let runtime = consensus.raft.runtime_config();
     match action {
@@ -166,9 +193,9 @@ pub async fn obey(
                 .trigger()
                 .elect()
                 .await
-                .map_err(|e| e.to_string())
+                .map_err(|e| TransferError::Campaign(e.to_string()))
         }
-        other => Err(format!("unknown steering action {other:?}")),
+        other => Err(TransferError::UnknownAction(other.to_string())),
     }
 }
 

@@ -40,18 +40,31 @@ pub struct BackupEntry {
     pub stored_unix_ms: u64,
 }
 
+/// An index entry that cannot be written or read back.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum BadEntry {
+    #[error("{0} is not a sha256 digest")]
+    Digest(String),
+    #[error("unknown container {0}")]
+    Container(String),
+    #[error("an entry of {len} bytes, layout {layout:?}")]
+    Layout { len: usize, layout: Option<u8> },
+    #[error("unknown container number {0}")]
+    ContainerNumber(u8),
+}
+
 /// Encodes an entry (pure): the digest as its 32 bytes, the container as
 /// its place in [`CONTAINERS`], numbers little-endian. Anything that does
 /// not fit (not a lowercase hex digest, an unknown container) is refused.
-pub fn encode(entry: &BackupEntry) -> Result<[u8; ENTRY_LEN], String> {
+pub fn encode(entry: &BackupEntry) -> Result<[u8; ENTRY_LEN], BadEntry> {
     let digest = hex::decode(&entry.sha256)
         .ok()
         .filter(|d| d.len() == 32 && hex::encode(d) == entry.sha256)
-        .ok_or_else(|| format!("{} is not a sha256 digest", quoted(&entry.sha256)))?;
+        .ok_or_else(|| BadEntry::Digest(quoted(&entry.sha256)))?;
     let container = CONTAINERS
         .iter()
         .position(|c| *c == entry.container)
-        .ok_or_else(|| format!("unknown container {}", quoted(&entry.container)))?;
+        .ok_or_else(|| BadEntry::Container(quoted(&entry.container)))?;
     let mut out = [0u8; ENTRY_LEN];
     out[0] = LAYOUT;
     out[1..33].copy_from_slice(&digest);
@@ -62,18 +75,17 @@ pub fn encode(entry: &BackupEntry) -> Result<[u8; ENTRY_LEN], String> {
 }
 
 /// Decodes what [`encode`] wrote (pure).
-pub fn decode(bytes: &[u8]) -> Result<BackupEntry, String> {
+pub fn decode(bytes: &[u8]) -> Result<BackupEntry, BadEntry> {
     if bytes.len() != ENTRY_LEN || bytes[0] != LAYOUT {
-        return Err(format!(
-            "an entry of {} bytes, layout {:?}",
-            bytes.len(),
-            bytes.first()
-        ));
+        return Err(BadEntry::Layout {
+            len: bytes.len(),
+            layout: bytes.first().copied(),
+        });
     }
     let number = |at: usize| u64::from_le_bytes(bytes[at..at + 8].try_into().unwrap_or_default());
     let container = CONTAINERS
         .get(bytes[41] as usize)
-        .ok_or_else(|| format!("unknown container number {}", bytes[41]))?;
+        .ok_or(BadEntry::ContainerNumber(bytes[41]))?;
     Ok(BackupEntry {
         sha256: hex::encode(&bytes[1..33]),
         size: number(33),
@@ -254,7 +266,7 @@ impl BackupIndex {
     }
 }
 
-fn damaged(path: &Path, id: &str, reason: String) -> BackupError {
+fn damaged(path: &Path, id: &str, reason: BadEntry) -> BackupError {
     BackupError::Index {
         path: path.to_path_buf(),
         reason: format!("the entry of {}: {reason}", quoted(id)),

@@ -4,8 +4,6 @@
 
 use std::path::PathBuf;
 
-use super::names::{resolve_container, validate_video_id};
-use super::reply::human;
 use crate::store::StoreError;
 
 pub(crate) const KIB: u64 = 1 << 10;
@@ -47,10 +45,30 @@ pub const MAX_VIDEO_ID: usize = 255;
 /// Containers the original protocol knows.
 pub const CONTAINERS: [&str; 4] = ["mp4", "mkv", "webm", "mov"];
 
+/// Why a video id from an original master is refused (the id is shown
+/// quoted and escaped, see `names::quoted`).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum BadVideoId {
+    #[error("video_id {0} is empty")]
+    Empty(String),
+    #[error("video_id is {0} bytes, more than the {MAX_VIDEO_ID} allowed")]
+    TooLong(usize),
+    #[error("video_id {0} contains a NUL byte")]
+    Nul(String),
+    #[error("video_id {0} contains a control character")]
+    Control(String),
+    #[error("video_id {0} contains a path separator ('/' or '\\')")]
+    Separator(String),
+    #[error("video_id {0} is not a name")]
+    NotAName(String),
+    #[error("video_id {0} starts with '.'")]
+    Hidden(String),
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum BackupError {
     #[error("refused: {0}")]
-    BadId(String),
+    BadId(#[from] BadVideoId),
     #[error("refused: container {0} is not one of mp4, mkv, webm, mov")]
     BadContainer(String),
     #[error("refused: video_data is empty")]
@@ -108,28 +126,6 @@ pub struct Holding {
     pub total_bytes: u64,
 }
 
-/// Everything about a `ReplicateVideo` request that can be judged without
-/// the disk (pure): the id, the container (returned) and the size.
-pub fn validate_request(
-    video_id: &str,
-    container: &str,
-    size: u64,
-    limits: &Limits,
-) -> Result<&'static str, BackupError> {
-    validate_video_id(video_id).map_err(BackupError::BadId)?;
-    let container = resolve_container(container, video_id)?;
-    if size == 0 {
-        return Err(BackupError::Empty);
-    }
-    if size > limits.max_video {
-        return Err(BackupError::TooLarge {
-            size,
-            limit: limits.max_video,
-        });
-    }
-    Ok(container)
-}
-
 /// Whether storing `size` more bytes keeps the node within its totals
 /// (pure). `replacing` is the size of the backup of the same id, if one
 /// is held: replacing it frees its bytes first and adds no entry.
@@ -158,6 +154,20 @@ pub fn check_capacity(
     Ok(())
 }
 
+/// A byte count for people: "64 GiB", "3.0 MiB", "512 bytes".
+pub fn human(bytes: u64) -> String {
+    for (unit, name) in [(GIB, "GiB"), (MIB, "MiB"), (KIB, "KiB")] {
+        if bytes >= unit {
+            return if bytes.is_multiple_of(unit) {
+                format!("{} {name}", bytes / unit)
+            } else {
+                format!("{:.1} {name}", bytes as f64 / unit as f64)
+            };
+        }
+    }
+    format!("{bytes} bytes")
+}
+
 #[cfg(test)]
 pub(crate) fn small(max_total: u64, reply_files: u64) -> Limits {
     Limits {
@@ -171,31 +181,6 @@ pub(crate) fn small(max_total: u64, reply_files: u64) -> Limits {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn requests_are_bounded() {
-        let limits = small(10_000, 10_000);
-        assert_eq!(validate_request("v.mkv", "", 10, &limits).ok(), Some("mkv"));
-        assert!(matches!(
-            validate_request("v", "", 0, &limits),
-            Err(BackupError::Empty)
-        ));
-        let big = validate_request("v", "", 1001, &limits).expect_err("too big");
-        assert!(matches!(
-            big,
-            BackupError::TooLarge {
-                size: 1001,
-                limit: 1000
-            }
-        ));
-        assert!(matches!(
-            validate_request("../x", "mp4", 10, &limits),
-            Err(BackupError::BadId(_))
-        ));
-        let max = validate_request("v", "", MAX_BACKUP_VIDEO + 1, &Limits::DEFAULT)
-            .expect_err("over the default");
-        assert!(max.to_string().contains("1023.9 MiB"), "{max}");
-    }
 
     #[test]
     fn the_per_node_total_counts_replacements_once() {

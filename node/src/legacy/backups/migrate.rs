@@ -10,9 +10,9 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use super::index::{BackupEntry, BackupIndex};
+use super::limits::human;
 use super::limits::{BackupError, MIB};
 use super::names::{resolve_container, validate_video_id};
-use super::reply::human;
 use crate::store::BlobStore;
 
 /// The JSON index of earlier versions, directly under the data dir.
@@ -64,7 +64,7 @@ pub async fn read_json(
     }
     let mut backups = index.backups;
     for (id, entry) in backups.iter_mut() {
-        validate_video_id(id).map_err(&unusable)?;
+        validate_video_id(id).map_err(|e| unusable(e.to_string()))?;
         let container =
             resolve_container(&entry.container, id).map_err(|e| unusable(e.to_string()))?;
         entry.container = container.to_string();

@@ -34,8 +34,8 @@ use sha2::{Digest, Sha256};
 use crate::store::{BlobRef, BlobStore, CHUNK};
 
 pub use index::BackupEntry;
-pub use limits::{BackupError, Limits, MAX_NODE_MESSAGE, check_capacity, validate_request};
-pub use names::quoted;
+pub use limits::{BackupError, Limits, MAX_NODE_MESSAGE, check_capacity};
+pub use names::{quoted, validate_request};
 pub use reply::{HeldBackup, Reply};
 
 use index::BackupIndex;

@@ -4,7 +4,7 @@
 //! but names that look like paths or hide characters are still refused so
 //! an original master gets a clear answer instead of a surprise later.
 
-use super::limits::{BackupError, CONTAINERS, MAX_VIDEO_ID};
+use super::limits::{BackupError, BadVideoId, CONTAINERS, Limits, MAX_VIDEO_ID};
 
 /// A network string for a message or log line: quoted and escaped
 /// (control characters cannot reach a terminal), cut to 64 characters.
@@ -17,33 +17,28 @@ pub fn quoted(s: &str) -> String {
 }
 
 /// Why `video_id` cannot name a backup (pure).
-pub fn validate_video_id(video_id: &str) -> Result<(), String> {
-    let shown = quoted(video_id);
+pub fn validate_video_id(video_id: &str) -> Result<(), BadVideoId> {
+    let shown = || quoted(video_id);
     if video_id.trim().is_empty() {
-        return Err(format!("video_id {shown} is empty"));
+        return Err(BadVideoId::Empty(shown()));
     }
     if video_id.len() > MAX_VIDEO_ID {
-        return Err(format!(
-            "video_id is {} bytes, more than the {MAX_VIDEO_ID} allowed",
-            video_id.len()
-        ));
+        return Err(BadVideoId::TooLong(video_id.len()));
     }
     if video_id.contains('\0') {
-        return Err(format!("video_id {shown} contains a NUL byte"));
+        return Err(BadVideoId::Nul(shown()));
     }
     if video_id.chars().any(char::is_control) {
-        return Err(format!("video_id {shown} contains a control character"));
+        return Err(BadVideoId::Control(shown()));
     }
     if video_id.contains(['/', '\\']) {
-        return Err(format!(
-            "video_id {shown} contains a path separator ('/' or '\\')"
-        ));
+        return Err(BadVideoId::Separator(shown()));
     }
     if video_id == "." || video_id == ".." {
-        return Err(format!("video_id {shown} is not a name"));
+        return Err(BadVideoId::NotAName(shown()));
     }
     if video_id.starts_with('.') {
-        return Err(format!("video_id {shown} starts with '.'"));
+        return Err(BadVideoId::Hidden(shown()));
     }
     Ok(())
 }
@@ -66,8 +61,31 @@ pub fn resolve_container(container: &str, video_id: &str) -> Result<&'static str
     known(wanted).ok_or_else(|| BackupError::BadContainer(quoted(container)))
 }
 
+/// Everything about a `ReplicateVideo` request that can be judged without
+/// the disk (pure): the id, the container (returned) and the size.
+pub fn validate_request(
+    video_id: &str,
+    container: &str,
+    size: u64,
+    limits: &Limits,
+) -> Result<&'static str, BackupError> {
+    validate_video_id(video_id).map_err(BackupError::BadId)?;
+    let container = resolve_container(container, video_id)?;
+    if size == 0 {
+        return Err(BackupError::Empty);
+    }
+    if size > limits.max_video {
+        return Err(BackupError::TooLarge {
+            size,
+            limit: limits.max_video,
+        });
+    }
+    Ok(container)
+}
+
 #[cfg(test)]
 mod tests {
+    use super::super::limits::{MAX_BACKUP_VIDEO, small};
     use super::*;
 
     #[test]
@@ -86,7 +104,7 @@ mod tests {
             ("a\nb", "control character"),
             ("a\u{1b}[2Jb", "control character"),
         ] {
-            let reason = validate_video_id(evil).expect_err(evil);
+            let reason = validate_video_id(evil).expect_err(evil).to_string();
             assert!(reason.contains(why), "{evil:?}: {reason}");
             assert!(!reason.contains('\0') && !reason.contains('\n'), "{reason}");
         }
@@ -94,6 +112,7 @@ mod tests {
         assert!(
             validate_video_id(&long)
                 .expect_err("long")
+                .to_string()
                 .contains("256 bytes")
         );
     }
@@ -130,5 +149,30 @@ mod tests {
     fn quoting_escapes_and_cuts() {
         assert_eq!(quoted("a\nb"), "\"a\\nb\"");
         assert_eq!(quoted(&"y".repeat(100)).chars().count(), 64 + 3);
+    }
+
+    #[test]
+    fn requests_are_bounded() {
+        let limits = small(10_000, 10_000);
+        assert_eq!(validate_request("v.mkv", "", 10, &limits).ok(), Some("mkv"));
+        assert!(matches!(
+            validate_request("v", "", 0, &limits),
+            Err(BackupError::Empty)
+        ));
+        let big = validate_request("v", "", 1001, &limits).expect_err("too big");
+        assert!(matches!(
+            big,
+            BackupError::TooLarge {
+                size: 1001,
+                limit: 1000
+            }
+        ));
+        assert!(matches!(
+            validate_request("../x", "mp4", 10, &limits),
+            Err(BackupError::BadId(_))
+        ));
+        let max = validate_request("v", "", MAX_BACKUP_VIDEO + 1, &Limits::DEFAULT)
+            .expect_err("over the default");
+        assert!(max.to_string().contains("1023.9 MiB"), "{max}");
     }
 }

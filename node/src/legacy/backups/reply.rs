@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 
 use super::index::BackupEntry;
-use super::limits::{GIB, KIB, MAX_REPLY, MAX_REPLY_MESSAGE, MIB};
+use super::limits::{MAX_REPLY, MAX_REPLY_MESSAGE, human};
 use super::names::quoted;
 
 /// Bytes a protobuf varint of `value` takes.
@@ -78,20 +78,6 @@ pub fn select_reply(entries: &[(&str, &BackupEntry)], budget: u64) -> Selection 
         }
     }
     selection
-}
-
-/// A byte count for people: "64 GiB", "3.0 MiB", "512 bytes".
-pub fn human(bytes: u64) -> String {
-    for (unit, name) in [(GIB, "GiB"), (MIB, "MiB"), (KIB, "KiB")] {
-        if bytes >= unit {
-            return if bytes.is_multiple_of(unit) {
-                format!("{} {name}", bytes / unit)
-            } else {
-                format!("{:.1} {name}", bytes as f64 / unit as f64)
-            };
-        }
-    }
-    format!("{bytes} bytes")
 }
 
 /// Quoted names, comma-separated, cut off (with a count of the rest)
@@ -174,7 +160,7 @@ pub fn reply_message(
 #[cfg(test)]
 mod tests {
     use super::super::limits::{
-        Limits, MAX_BACKUP_VIDEO, MAX_NODE_MESSAGE, MAX_TOTAL, MAX_VIDEO_ID, REPLY_HEADROOM,
+        Limits, MAX_BACKUP_VIDEO, MAX_NODE_MESSAGE, MAX_TOTAL, MAX_VIDEO_ID, MIB, REPLY_HEADROOM,
     };
     use super::*;
     use prost::Message;
