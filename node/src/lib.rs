@@ -1,12 +1,25 @@
 //! vidshard-node: the daemon of the vidshard encoding cluster.
 //!
-//! Modules by domain: `config` (flags and the TOML file), `ids` (safe job ids), `params`
-//! (what a job asks for), `media` (ffmpeg/ffprobe), `store` (blob files),
-//! `jobs` (job records), `pipeline` (the master's job driver), `worker`
-//! (encoding one shard), `scheduler` (which shard runs where), `cluster`
-//! (membership and heartbeats), `score`/`stats` (load), `service` (gRPC),
-//! `legacy` (the original `replication` protocol's backups), `metrics`
-//! (Prometheus) and `server` (startup and shutdown).
+//! # Layout
+//!
+//! Modules by domain, each subsystem behind one handle that holds only
+//! what it uses; a module uses only the lines above it (docs/design.md,
+//! "Module map"):
+//!
+//! 0. `params` (job options), `ids` (safe job ids), `config` (flags, TOML),
+//!    `score` (the load score), `store` (blob files, scratch dirs)
+//! 1. `stats` (load samples), `media` (every ffmpeg/ffprobe run), `jobs`
+//!    (job records and the Raft commands), `events`, `metrics`
+//!    (Prometheus recorders)
+//! 2. `cluster`: [`cluster::System`], the shared infrastructure (identity,
+//!    store, Raft, membership, peers, shutdown), and blob copies
+//! 3. `backups`: [`backups::Backups`], copies of every output kept whole
+//! 4. `worker`: [`worker::Worker`], encode slots, `RunShard`, heartbeats
+//! 5. `legacy`: [`legacy::Legacy`], the original `replication` protocol
+//! 6. `scheduler`: [`scheduler::Scheduler`], which shard runs where
+//! 7. `pipeline`: [`pipeline::Master`], uploads in, jobs driven, heartbeats in
+//! 8. `service`: gRPC handlers that only convert
+//! 9. `server`: builds the handles, serves, stops cleanly
 
 pub mod backups;
 pub mod cluster;

@@ -8,5 +8,6 @@ mod handle;
 pub mod plan;
 pub mod repair;
 pub mod scrub;
+pub mod serve;
 
 pub use handle::Backups;

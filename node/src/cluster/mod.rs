@@ -4,6 +4,7 @@
 //! replaces the fixed master with a Raft leader; these pieces stay.
 
 pub mod backoff;
+pub mod blob_stream;
 pub mod blobs;
 pub mod membership;
 pub mod peers;

@@ -1,6 +1,9 @@
-//! The master's job driver: probe and split the source, encode every
-//! shard, join them with the audio, verify, and store the output. Each
-//! stage is its own file; the decisions in them are pure functions.
+//! The master: [`Master`] is the handle of what a leading node does. It
+//! takes uploads (`intake`, judged by the pure `upload_check`), hears the
+//! workers' heartbeats, and drives each job: probe and split the source,
+//! encode every shard (through the scheduler), join them with the audio,
+//! verify, and store the output. Each stage is its own file; the
+//! decisions in them are pure functions.
 //! Every durable step is a Raft command, so a new master resumes a job
 //! where the old one left it.
 

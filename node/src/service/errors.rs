@@ -3,6 +3,8 @@
 
 use tonic::Status;
 
+use crate::backups::serve::ServeError;
+use crate::cluster::blob_stream::SendError;
 use crate::pipeline::DeleteError;
 use crate::pipeline::intake::IngestError;
 use crate::store::StoreError;
@@ -65,6 +67,32 @@ impl From<DeleteError> for Status {
             DeleteError::BadId(_) => Status::invalid_argument(error.to_string()),
             DeleteError::Unknown(_) => Status::not_found(error.to_string()),
             DeleteError::NotRecorded(_) => Status::unavailable(error.to_string()),
+        }
+    }
+}
+
+impl From<SendError> for Status {
+    fn from(error: SendError) -> Self {
+        match error {
+            SendError::Unreadable(_) => Status::unavailable(error.to_string()),
+            SendError::Read(_) => Status::internal(error.to_string()),
+            SendError::Shrank { .. } => Status::data_loss(error.to_string()),
+        }
+    }
+}
+
+impl From<ServeError> for Status {
+    fn from(error: ServeError) -> Self {
+        match error {
+            ServeError::BadId(_) => Status::invalid_argument(error.to_string()),
+            ServeError::Unknown(_) => Status::not_found(error.to_string()),
+            ServeError::NotReady { .. } => Status::failed_precondition(error.to_string()),
+            ServeError::NoCopy { .. } => Status::unavailable(error.to_string()),
+            ServeError::Store(e) => store_status(e),
+            ServeError::Local(e) => e.into(),
+            ServeError::Remote(status) => status,
+            // The client retries: another copy will be used.
+            ServeError::Damaged { .. } => Status::data_loss(error.to_string()),
         }
     }
 }

@@ -10,7 +10,6 @@ use vidshard_proto::replication::*;
 
 use super::convert::status_message;
 use super::forward;
-use super::retrieve::output_stream;
 use crate::pipeline::intake::{Outcome, UploadStart, ingest};
 use vidshard_proto::replication::master_service_client::MasterServiceClient;
 
@@ -128,7 +127,7 @@ impl MasterService for Master {
     ) -> Result<Response<Self::RetrieveVideoStream>, Status> {
         // Any node with the job completed in its table serves it (from its
         // copy or a holder's); otherwise the master answers.
-        let here = super::retrieve::completed_here(&self.sys, &request.get_ref().video_id);
+        let here = crate::backups::serve::completed_here(&self.sys, &request.get_ref().video_id);
         let leader = if here {
             None
         } else {
@@ -144,12 +143,14 @@ impl MasterService for Master {
             return Ok(Response::new(Box::pin(stream)));
         }
         let id = request.into_inner().video_id;
-        let chunks = output_stream(&self.master.backups, &id).await?;
+        let chunks = self.master.backups.output(&id).await?;
         let stream = chunks.map(move |chunk| {
-            chunk.map(|data_chunk| RetrieveVideoChunk {
-                video_id: id.clone(),
-                data_chunk,
-            })
+            chunk
+                .map(|data_chunk| RetrieveVideoChunk {
+                    video_id: id.clone(),
+                    data_chunk,
+                })
+                .map_err(Status::from)
         });
         Ok(Response::new(Box::pin(stream)))
     }

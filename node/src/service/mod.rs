@@ -15,7 +15,6 @@ mod node;
 mod node_identity;
 mod raft;
 pub mod reply_limits;
-mod retrieve;
 mod shard_worker;
 mod worker;
 
@@ -149,7 +148,7 @@ pub async fn routes(handles: Handles) -> Result<Routes, tonic_reflection::server
         &auth,
     ))
     .add_service(guarded(
-        RaftServer::new(raft::RaftService::new(ctx))
+        RaftServer::new(raft::RaftService::new(ctx.consensus.clone()))
             .max_decoding_message_size(crate::cluster::raft::network::MAX_RAFT_MESSAGE),
         &auth,
     ))

@@ -8,16 +8,16 @@ use tonic::{Request, Response, Status};
 use vidshard_proto::v1::raft_server;
 use vidshard_proto::v1::{RaftMessage, SnapshotChunk, SteerReply, SteerRequest};
 
-use crate::cluster::Sys;
 use crate::cluster::raft::TypeConfig;
+use crate::cluster::raft::consensus::Consensus;
 
 pub struct RaftService {
-    sys: Sys,
+    consensus: Consensus,
 }
 
 impl RaftService {
-    pub fn new(sys: Sys) -> Self {
-        Self { sys }
+    pub fn new(consensus: Consensus) -> Self {
+        Self { consensus }
     }
 }
 
@@ -39,16 +39,16 @@ impl raft_server::Raft for RaftService {
         request: Request<RaftMessage>,
     ) -> Result<Response<RaftMessage>, Status> {
         let rpc = decode(&request.get_ref().json)?;
-        let answer = self.sys.consensus.raft.append_entries(rpc).await;
+        let answer = self.consensus.raft.append_entries(rpc).await;
         if answer.as_ref().is_ok_and(|reply| reply.is_success()) {
-            self.sys.consensus.heard_from_leader();
+            self.consensus.heard_from_leader();
         }
         encode(&answer)
     }
 
     async fn vote(&self, request: Request<RaftMessage>) -> Result<Response<RaftMessage>, Status> {
         let rpc = decode(&request.get_ref().json)?;
-        encode(&self.sys.consensus.raft.vote(rpc).await)
+        encode(&self.consensus.raft.vote(rpc).await)
     }
 
     async fn install_snapshot(
@@ -58,7 +58,7 @@ impl raft_server::Raft for RaftService {
         let chunk = request.into_inner();
         let mut rpc: InstallSnapshotRequest<TypeConfig> = decode(&chunk.header_json)?;
         rpc.data = chunk.data;
-        encode(&self.sys.consensus.raft.install_snapshot(rpc).await)
+        encode(&self.consensus.raft.install_snapshot(rpc).await)
     }
 
     async fn steer(&self, request: Request<SteerRequest>) -> Result<Response<SteerReply>, Status> {
@@ -68,7 +68,7 @@ impl raft_server::Raft for RaftService {
             hold_ms,
         } = request.into_inner();
         let outcome =
-            crate::cluster::raft::transfer::obey(&self.sys.consensus, &action, term, hold_ms).await;
+            crate::cluster::raft::transfer::obey(&self.consensus, &action, term, hold_ms).await;
         if let Err(why) = &outcome {
             tracing::warn!(%action, term, reason = %why, "refused a steering request");
         }

@@ -13,7 +13,7 @@ use vidshard_proto::v1::{
     BlobChunk, FetchBlobRequest, PushBlobReply, PushBlobRequest, RunShardReply, RunShardRequest,
 };
 
-use super::retrieve::blob_stream;
+use crate::cluster::blob_stream::send_blob;
 use crate::store::BlobRef;
 use crate::worker::Worker;
 use crate::worker::run_shard::RunShardError;
@@ -101,12 +101,12 @@ impl vidshard_proto::v1::worker_server::Worker for ShardWorker {
         let release = request
             .release
             .then(|| (sys.store.clone(), request.sha256.clone()));
-        let chunks = blob_stream(sys, path, size, release).await?;
+        let chunks = send_blob(sys, path, size, release).await?;
         // Ends the drain's wait for this result when the stream ends.
         let done = self.worker.fetching(&request.sha256);
         Ok(Response::new(Box::pin(chunks.map(move |c| {
             let _ = &done;
-            c.map(|data| BlobChunk { data })
+            c.map(|data| BlobChunk { data }).map_err(Status::from)
         }))))
     }
 

@@ -1,6 +1,7 @@
 //! The worker side of membership: heartbeat the master (the Raft leader,
 //! or the configured master before one is known) about once a second
-//! with slots, score and task progress. A master that is not there yet
+//! with slots, score, task progress and the blobs this node lost (from
+//! [`Backups`], cleared once a master accepted them). A master that is not there yet
 //! (or went away) is retried with capped exponential backoff, so a worker
 //! may start before its master and joins as soon as it can. The leader
 //! itself sends none.
