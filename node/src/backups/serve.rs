@@ -10,13 +10,11 @@ use std::sync::Arc;
 use futures::{Stream, StreamExt};
 use sha2::{Digest, Sha256};
 use tokio_stream::wrappers::ReceiverStream;
-use vidshard_proto::v1::FetchBlobRequest;
-use vidshard_proto::v1::worker_client::WorkerClient;
 
 use super::Backups;
 use crate::cluster::Sys;
 use crate::cluster::blob_stream::{SendError, send_blob};
-use crate::cluster::blobs::{BlobTransferError, address_of, peer_error};
+use crate::cluster::blobs::{BlobTransferError, address_of, open_fetch};
 use crate::ids::{self, BadId};
 use crate::jobs::JobStatus;
 use crate::store::{BlobRef, StoreError};
@@ -157,19 +155,7 @@ async fn remote_chunks(
     address: &str,
     blob: &BlobRef,
 ) -> Result<Chunks, BlobTransferError> {
-    let channel = sys
-        .peers
-        .channel(address)
-        .map_err(|e| peer_error(address, e))?;
-    let stream = WorkerClient::new(channel)
-        .max_decoding_message_size(4 << 20)
-        .fetch_blob(FetchBlobRequest {
-            sha256: blob.sha256.clone(),
-            release: false,
-        })
-        .await
-        .map_err(|e| peer_error(address, e.message()))?
-        .into_inner();
+    let stream = open_fetch(sys, address, blob).await?;
     Ok(Box::pin(stream.map(|chunk| {
         chunk.map(|c| c.data).map_err(ServeError::Remote)
     })))

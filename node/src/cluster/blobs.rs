@@ -7,7 +7,7 @@ use futures::stream;
 use tokio::io::AsyncReadExt;
 use vidshard_proto::v1::push_blob_request::Part;
 use vidshard_proto::v1::worker_client::WorkerClient;
-use vidshard_proto::v1::{BlobHeader, FetchBlobRequest, PushBlobRequest};
+use vidshard_proto::v1::{BlobChunk, BlobHeader, FetchBlobRequest, PushBlobRequest};
 
 use crate::cluster::Sys;
 use crate::store::{BlobRef, StoreError};
@@ -64,21 +64,30 @@ pub fn peer_error(address: &str, reason: impl std::fmt::Display) -> BlobTransfer
     }
 }
 
-/// Copies `blob` from the node at `address` into the local store.
-pub async fn fetch(sys: &Sys, address: &str, blob: &BlobRef) -> Result<(), BlobTransferError> {
+/// Asks the node at `address` for `blob`'s chunks (it keeps its copy).
+pub async fn open_fetch(
+    sys: &Sys,
+    address: &str,
+    blob: &BlobRef,
+) -> Result<tonic::Streaming<BlobChunk>, BlobTransferError> {
     let channel = sys
         .peers
         .channel(address)
         .map_err(|e| peer_error(address, e))?;
-    let mut client = WorkerClient::new(channel).max_decoding_message_size(4 << 20);
-    let mut stream = client
+    Ok(WorkerClient::new(channel)
+        .max_decoding_message_size(4 << 20)
         .fetch_blob(FetchBlobRequest {
             sha256: blob.sha256.clone(),
             release: false,
         })
         .await
         .map_err(|e| peer_error(address, e.message()))?
-        .into_inner();
+        .into_inner())
+}
+
+/// Copies `blob` from the node at `address` into the local store.
+pub async fn fetch(sys: &Sys, address: &str, blob: &BlobRef) -> Result<(), BlobTransferError> {
+    let mut stream = open_fetch(sys, address, blob).await?;
     let mut writer = sys.store.writer().await?;
     while let Some(chunk) = stream
         .message()
