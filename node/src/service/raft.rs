@@ -2,14 +2,14 @@
 //! nodes to the local Raft and sends its answer back as JSON
 //! (`Result<reply, RaftError>`, so the caller sees Raft's own errors).
 
-use openraft::raft::InstallSnapshotRequest;
+use openraft::raft::{AppendEntriesRequest, InstallSnapshotRequest, VoteRequest};
 use serde::Serialize;
 use tonic::{Request, Response, Status};
 use vidshard_proto::v1::raft_server;
 use vidshard_proto::v1::{RaftMessage, SnapshotChunk, SteerReply, SteerRequest};
 
-use crate::cluster::raft::TypeConfig;
 use crate::cluster::raft::consensus::Consensus;
+use crate::cluster::raft::{NodeId, TypeConfig};
 
 pub struct RaftService {
     consensus: Consensus,
@@ -18,6 +18,14 @@ pub struct RaftService {
 impl RaftService {
     pub fn new(consensus: Consensus) -> Self {
         Self { consensus }
+    }
+
+    /// A term no real cluster reaches is refused before Raft saves it.
+    fn admit(&self, term: u64) -> Result<(), Status> {
+        self.consensus.admit_term(term).map_err(|e| {
+            tracing::warn!(term, reason = %e, "refused a Raft message");
+            Status::invalid_argument(e.to_string())
+        })
     }
 }
 
@@ -38,7 +46,8 @@ impl raft_server::Raft for RaftService {
         &self,
         request: Request<RaftMessage>,
     ) -> Result<Response<RaftMessage>, Status> {
-        let rpc = decode(&request.get_ref().json)?;
+        let rpc: AppendEntriesRequest<TypeConfig> = decode(&request.get_ref().json)?;
+        self.admit(rpc.vote.leader_id().term)?;
         let answer = self.consensus.raft.append_entries(rpc).await;
         if answer.as_ref().is_ok_and(|reply| reply.is_success()) {
             self.consensus.heard_from_leader();
@@ -47,7 +56,8 @@ impl raft_server::Raft for RaftService {
     }
 
     async fn vote(&self, request: Request<RaftMessage>) -> Result<Response<RaftMessage>, Status> {
-        let rpc = decode(&request.get_ref().json)?;
+        let rpc: VoteRequest<NodeId> = decode(&request.get_ref().json)?;
+        self.admit(rpc.vote.leader_id().term)?;
         encode(&self.consensus.raft.vote(rpc).await)
     }
 
@@ -57,6 +67,7 @@ impl raft_server::Raft for RaftService {
     ) -> Result<Response<RaftMessage>, Status> {
         let chunk = request.into_inner();
         let mut rpc: InstallSnapshotRequest<TypeConfig> = decode(&chunk.header_json)?;
+        self.admit(rpc.vote.leader_id().term)?;
         rpc.data = chunk.data;
         encode(&self.consensus.raft.install_snapshot(rpc).await)
     }

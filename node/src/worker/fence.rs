@@ -1,45 +1,31 @@
-//! Fencing: every command from a master carries its Raft term, and this
-//! node refuses one whose term is lower than the highest it has seen (or
-//! its own Raft term), so a deposed master cannot hand out work or push
-//! data after a newer master exists.
+//! Fencing: every command from a master carries its Raft term. This node
+//! judges it against its own Raft term, never against what senders
+//! claimed before: a term below ours comes from a deposed master (it
+//! cannot hand out work or push data once a newer master exists), and a
+//! term no real cluster reaches is forged. Nothing a sender writes in a
+//! header is remembered, so one forged term cannot make every later
+//! (real) master look stale.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use crate::cluster::raft::consensus::{TermOutOfReach, check_term};
 
-/// A command from a master older than one this node has seen.
+/// A command this node does not take from the term it carries.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error(
-    "refused: the sender's term {term} is older than term {floor} seen here (it is no longer the master)"
-)]
-pub struct StaleTerm {
-    pub term: u64,
-    pub floor: u64,
+pub enum StaleTerm {
+    #[error(
+        "refused: the sender's term {term} is older than term {own} here (it is no longer the master)"
+    )]
+    Older { term: u64, own: u64 },
+    #[error("refused: {0}")]
+    OutOfReach(#[from] TermOutOfReach),
 }
 
-/// The check itself (pure): `term` passes when it is at least `floor`.
-pub fn check(term: u64, floor: u64) -> Result<(), StaleTerm> {
-    if term < floor {
-        Err(StaleTerm { term, floor })
-    } else {
-        Ok(())
+/// The check (pure): `term` passes when it is at least this node's Raft
+/// term `own` and within reach of it.
+pub fn check(term: u64, own: u64) -> Result<(), StaleTerm> {
+    if term < own {
+        return Err(StaleTerm::Older { term, own });
     }
-}
-
-/// The highest master term this node has accepted a command from.
-#[derive(Debug, Default)]
-pub struct Fence(AtomicU64);
-
-impl Fence {
-    /// Admits a command of `term`, given this node's own Raft term.
-    pub fn admit(&self, term: u64, own_term: u64) -> Result<(), StaleTerm> {
-        let floor = self.0.load(Ordering::SeqCst).max(own_term);
-        check(term, floor)?;
-        self.0.fetch_max(term, Ordering::SeqCst);
-        Ok(())
-    }
-
-    pub fn highest(&self) -> u64 {
-        self.0.load(Ordering::SeqCst)
-    }
+    Ok(check_term(term, own)?)
 }
 
 #[cfg(test)]
@@ -47,14 +33,15 @@ mod tests {
     use super::*;
 
     #[test]
-    fn older_terms_are_refused_once_a_newer_one_was_seen() {
-        let fence = Fence::default();
-        assert!(fence.admit(3, 1).is_ok());
-        assert!(fence.admit(3, 1).is_ok());
-        assert!(fence.admit(2, 1).is_err());
-        assert!(fence.admit(4, 1).is_ok());
-        assert_eq!(fence.highest(), 4);
-        assert!(fence.admit(4, 5).is_err(), "own Raft term counts too");
-        assert!(check(0, 1).is_err());
+    fn older_and_forged_terms_are_refused_and_nothing_is_remembered() {
+        assert!(check(3, 3).is_ok());
+        assert!(
+            check(4, 3).is_ok(),
+            "a newer master this node has not heard yet"
+        );
+        assert!(matches!(check(2, 3), Err(StaleTerm::Older { .. })));
+        assert!(matches!(check(u64::MAX, 3), Err(StaleTerm::OutOfReach(_))));
+        // A forged term changes nothing for the real master after it.
+        assert!(check(3, 3).is_ok());
     }
 }

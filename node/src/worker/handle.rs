@@ -1,6 +1,7 @@
 //! The worker subsystem's handle: this node's encode slots, the shards it
 //! runs for a master (with their progress for heartbeats), the drain of a
-//! stopping node and the fence against stale masters. The scheduler runs
+//! stopping node (stale masters are fenced by `fence` against the Raft
+//! term). The scheduler runs
 //! local copies through it, `service` passes it `RunShard` calls.
 
 use std::sync::Arc;
@@ -9,7 +10,6 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use vidshard_proto::v1::ScoreReport;
 
 use super::drain::Drain;
-use super::fence::Fence;
 use super::tasks::WorkerTasks;
 use crate::cluster::Sys;
 
@@ -27,8 +27,6 @@ pub struct Worker {
     /// A stopping node takes no new shard and finishes (or hands back)
     /// the ones it runs.
     pub drain: Arc<Drain>,
-    /// The highest master term seen (stale masters refused).
-    pub fence: Fence,
 }
 
 impl Worker {
@@ -39,7 +37,6 @@ impl Worker {
             slots_total,
             tasks: WorkerTasks::default(),
             drain: Arc::default(),
-            fence: Fence::default(),
         }
     }
 

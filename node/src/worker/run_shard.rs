@@ -92,7 +92,7 @@ impl Worker {
         task: TaskHeader,
         chunks: impl Stream<Item = Result<Vec<u8>, tonic::Status>> + Unpin,
     ) -> Result<ShardOutcome, RunShardError> {
-        if let Err(stale) = self.fence.admit(task.term, self.sys.term()) {
+        if let Err(stale) = super::fence::check(task.term, self.sys.term()) {
             tracing::warn!(job = %task.job_id, shard = task.shard_index, term = task.term, "refused a shard from a stale master");
             return Err(stale.into());
         }
@@ -183,7 +183,7 @@ impl Worker {
         announced: BlobRef,
         chunks: impl Stream<Item = Result<Vec<u8>, tonic::Status>> + Unpin,
     ) -> Result<BlobRef, RunShardError> {
-        self.fence.admit(term, self.sys.term())?;
+        super::fence::check(term, self.sys.term())?;
         let limit = self.sys.config.max_upload_bytes;
         if announced.size > limit {
             return Err(RunShardError::Refused(format!(

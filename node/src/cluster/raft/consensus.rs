@@ -30,6 +30,35 @@ pub const LEADER_LEASE: Duration = Duration::from_millis(ELECTION_MAX_MS);
 /// off from the others must not hang its clients.
 const WRITE_TIMEOUT: Duration = Duration::from_secs(8);
 
+/// How far above this node's term a peer's term may be. A real leader
+/// gets ahead only by the elections this node missed (about one per
+/// election timeout while cut off: 2^32 is centuries), so this refuses
+/// nothing real; with [`MAX_TERM`] it keeps a forged term from walking
+/// the term to where openraft's `term + 1` overflows and panics.
+pub const MAX_TERM_STEP: u64 = 1 << 32;
+/// No term beyond this is ever taken (a real cluster never gets there).
+pub const MAX_TERM: u64 = 1 << 62;
+
+/// A term from a peer that no real cluster reaches.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "term {term} is refused: more than {MAX_TERM_STEP} above this node's term {own}, or beyond {MAX_TERM} (no real leader gets there)"
+)]
+pub struct TermOutOfReach {
+    pub term: u64,
+    pub own: u64,
+}
+
+/// Whether a peer's `term` is one a real cluster can reach from `own`
+/// (pure).
+pub fn check_term(term: u64, own: u64) -> Result<(), TermOutOfReach> {
+    if term > MAX_TERM || term > own.saturating_add(MAX_TERM_STEP) {
+        Err(TermOutOfReach { term, own })
+    } else {
+        Ok(())
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum ConsensusError {
     #[error("opening the Raft store: {0}")]
@@ -139,6 +168,12 @@ impl Consensus {
 
     pub fn term(&self) -> u64 {
         self.raft.metrics().borrow().current_term
+    }
+
+    /// Refuses a peer's term no real cluster reaches, before Raft sees
+    /// (and saves) it.
+    pub fn admit_term(&self, term: u64) -> Result<(), TermOutOfReach> {
+        check_term(term, self.term())
     }
 
     pub fn is_leader(&self) -> bool {
