@@ -5,6 +5,15 @@
 //!   panicked at the next campaign, on every restart) are refused before
 //!   Raft sees them; the node stays master in its own small term, also
 //!   after a restart;
+//! - row 2: `JoinCluster` of two nodes nobody answers at (both became
+//!   voters, a 1-node cluster lost its quorum for good) leaves them
+//!   learners: uploads still complete, and removing them works;
+//! - row 3: `FetchBlob {sha256: <output>, release: true}` (deleted the
+//!   finished video) streams it and keeps it: the video is retrieved
+//!   whole afterwards;
+//! - row 4: a heartbeat with a real worker's id and another address (the
+//!   master sent it work and bytes) is refused; the worker keeps its
+//!   address;
 //! - row 6: `PushBlob` with the header term 2^64-1 (remembered, so every
 //!   later upload was refused "term 1 is older than …") is refused and
 //!   remembers nothing: the next upload is acknowledged and completes.
@@ -17,13 +26,17 @@ use openraft::Vote;
 use openraft::raft::{AppendEntriesRequest, VoteRequest};
 use tonic::Code;
 use vidshard_node::cluster::raft::{NodeId, TypeConfig};
+use vidshard_proto::v1::cluster_client::ClusterClient;
 use vidshard_proto::v1::raft_client::RaftClient;
 use vidshard_proto::v1::worker_client::WorkerClient;
-use vidshard_proto::v1::{BlobHeader, PushBlobRequest, RaftMessage, push_blob_request};
+use vidshard_proto::v1::{
+    BlobHeader, FetchBlobRequest, HeartbeatRequest, JoinClusterRequest, PushBlobRequest,
+    RaftMessage, RemoveNodeRequest, ScoreReport, push_blob_request,
+};
 
 use common::cluster::{Cluster, current_master, lazy_channel};
 use common::node::NodeProc;
-use common::{Params, upload_file, wait_finished, wait_for};
+use common::{Params, nodes, retrieve, upload_file, wait_finished, wait_for};
 
 const HUGE: u64 = u64::MAX;
 
@@ -150,4 +163,139 @@ async fn a_forged_push_term_blocks_no_later_upload() {
     .await;
     let info = wait_finished(channel, &id, Duration::from_secs(120)).await;
     assert_eq!(info.status, "completed", "{}", info.message);
+}
+
+/// A one-node cluster that completed a job: the node, the job id and its
+/// output's sha256.
+async fn node_with_a_video(dir: &std::path::Path) -> (NodeProc, String, String) {
+    let node = NodeProc::start(&dir.join("n1"), &["--shard-seconds", "2"]);
+    let clip = common::clips::make_clip(&dir.join("clip.mp4"), 4, 160, 120, true);
+    let channel = node.channel().await;
+    let id = upload_file(
+        channel.clone(),
+        "clip.mp4",
+        &clip,
+        &Params::size(160, 120, "mp4"),
+    )
+    .await;
+    let info = wait_finished(channel.clone(), &id, Duration::from_secs(120)).await;
+    assert_eq!(info.status, "completed", "{}", info.message);
+    let (sha256, _) = retrieve(channel, &id, &dir.join("first.mp4"))
+        .await
+        .expect("retrieve");
+    (node, id, sha256)
+}
+
+#[tokio::test]
+async fn joins_from_nowhere_never_vote_and_can_be_removed() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (node, _, _) = node_with_a_video(dir.path()).await;
+    let mut cluster = ClusterClient::new(node.channel().await);
+    for bogus in ["bogus-x", "bogus-y"] {
+        let reply = cluster
+            .join_cluster(JoinClusterRequest {
+                node_id: bogus.into(),
+                address: "127.0.0.1:1".into(),
+            })
+            .await
+            .expect("an answer")
+            .into_inner();
+        assert!(!reply.voter, "{bogus} became a voter: {}", reply.message);
+    }
+    // The promoter runs every second: give it a few rounds.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let listing = nodes(node.channel().await).await;
+    assert!(
+        listing.fault_tolerance.starts_with("1 voter:"),
+        "{}",
+        listing.fault_tolerance
+    );
+    // Still a quorum: a new upload is recorded and completes.
+    let clip = common::clips::make_clip(&dir.path().join("second.mp4"), 3, 160, 120, false);
+    let channel = node.channel().await;
+    let id = upload_file(
+        channel.clone(),
+        "second.mp4",
+        &clip,
+        &Params::size(160, 120, "mp4"),
+    )
+    .await;
+    let info = wait_finished(channel, &id, Duration::from_secs(120)).await;
+    assert_eq!(info.status, "completed", "{}", info.message);
+    for bogus in ["bogus-x", "bogus-y"] {
+        let reply = cluster
+            .remove_node(RemoveNodeRequest {
+                node_id: bogus.into(),
+            })
+            .await
+            .expect("an answer")
+            .into_inner();
+        assert!(reply.removed, "{bogus}: {}", reply.message);
+    }
+}
+
+#[tokio::test]
+async fn a_release_from_a_fetch_never_deletes_a_finished_video() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (node, id, sha256) = node_with_a_video(dir.path()).await;
+    let mut stream = WorkerClient::new(node.channel().await)
+        .fetch_blob(FetchBlobRequest {
+            sha256: sha256.clone(),
+            release: true,
+        })
+        .await
+        .expect("fetch")
+        .into_inner();
+    while stream.message().await.expect("chunk").is_some() {}
+    // The release (had it been honoured) happens once the stream ends.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let (again, _) = retrieve(node.channel().await, &id, &dir.path().join("again.mp4"))
+        .await
+        .expect("the video is still there");
+    assert_eq!(again, sha256);
+}
+
+#[tokio::test]
+async fn a_heartbeat_with_a_members_id_from_another_address_is_refused() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let cluster = Cluster::start(dir.path());
+    let master = cluster.formed().await;
+    let worker = cluster
+        .addresses()
+        .into_iter()
+        .find(|a| *a != master)
+        .expect("a worker");
+    let listing = nodes(lazy_channel(&master)).await;
+    let worker_id = listing
+        .nodes
+        .iter()
+        .find(|n| n.address == worker)
+        .map(|n| n.node_id.clone())
+        .expect("the worker is listed");
+    let reply = ClusterClient::new(lazy_channel(&master))
+        .heartbeat(HeartbeatRequest {
+            node_id: worker_id.clone(),
+            address: "127.0.0.1:1".into(),
+            slots_total: 64,
+            slots_busy: 0,
+            score: Some(ScoreReport::default()),
+            ..Default::default()
+        })
+        .await
+        .expect("an answer")
+        .into_inner();
+    assert!(!reply.accepted, "the impersonation was accepted");
+    assert!(
+        reply.message.contains("joined the cluster at"),
+        "{}",
+        reply.message
+    );
+    let listing = nodes(lazy_channel(&master)).await;
+    let entry = listing
+        .nodes
+        .iter()
+        .find(|n| n.node_id == worker_id)
+        .expect("still listed");
+    assert_eq!(entry.address, worker, "the worker's address was taken over");
+    assert!(entry.slots_total < 64, "the forged slots were recorded");
 }

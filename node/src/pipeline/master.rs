@@ -44,6 +44,16 @@ pub enum HeartbeatRefusal {
     NotMaster(String),
     #[error("{0} is not a member of the cluster (not joined yet, or removed)")]
     NotMember(String),
+    /// The heartbeat names a member but another address than the one the
+    /// member joined with (a node that moved joins again first).
+    #[error(
+        "{node} joined the cluster at {joined}, not at {claimed}: heartbeat refused (a node at a new address joins again first)"
+    )]
+    WrongAddress {
+        node: String,
+        joined: String,
+        claimed: String,
+    },
 }
 
 /// Why a job was not deleted.
@@ -91,7 +101,15 @@ impl Master {
     /// A worker's heartbeat: only the master takes them, and only from
     /// members (a node joins through Raft first, and one removed with
     /// `vidshard nodes remove` gets nothing more).
-    pub fn heard_from(&self, report: WorkerReport) -> Result<(), HeartbeatRefusal> {
+    /// `claimed_address` is the address the heartbeat carries, which must
+    /// be the one the member joined Raft with (`report.member.address` is
+    /// where to reach it, which differs for a node listening on every
+    /// interface).
+    pub fn heard_from(
+        &self,
+        report: WorkerReport,
+        claimed_address: &str,
+    ) -> Result<(), HeartbeatRefusal> {
         let sys = &self.sys;
         if !sys.is_master() {
             return Err(HeartbeatRefusal::NotMaster(
@@ -99,13 +117,16 @@ impl Master {
             ));
         }
         let node_id = report.member.node_id.clone();
-        if !sys
-            .consensus
-            .members()
-            .iter()
-            .any(|m| m.info.name == node_id)
-        {
+        let members = sys.consensus.members();
+        let Some(joined) = members.iter().find(|m| m.info.name == node_id) else {
             return Err(HeartbeatRefusal::NotMember(format!("{node_id:?}")));
+        };
+        if joined.info.address != claimed_address {
+            return Err(HeartbeatRefusal::WrongAddress {
+                node: node_id,
+                joined: joined.info.address.clone(),
+                claimed: claimed_address.to_string(),
+            });
         }
         for sha256 in report.lost_blobs.iter().take(1024) {
             self.backups.loss_reported(&node_id, sha256);

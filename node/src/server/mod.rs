@@ -145,6 +145,7 @@ pub async fn run(config: Config, events: EventLog, stop: CancellationToken) -> a
         stop,
     ));
     tasks.spawn(crate::pipeline::run_leadership(master.clone()));
+    tasks.spawn(ctx.consensus.clone().run_promotions(shutdown.clone()));
     tasks.spawn(crate::backups::repair::run(backups.clone()));
     tasks.spawn(crate::backups::scrub::run(backups.clone()));
     tasks.spawn(crate::backups::gc::run(ctx.clone()));

@@ -381,7 +381,7 @@ impl cluster_server::Cluster for Cluster {
                 })
                 .collect(),
         };
-        let (accepted, message) = match self.master.heard_from(report) {
+        let (accepted, message) = match self.master.heard_from(report, &beat.address) {
             Ok(()) => (true, String::new()),
             Err(refusal) => (false, refusal.to_string()),
         };

@@ -98,8 +98,7 @@ impl vidshard_proto::v1::worker_server::Worker for ShardWorker {
             .await
             .map_err(|_| Status::not_found(format!("no blob {}", request.sha256)))?
             .len();
-        let release = request
-            .release
+        let release = (request.release && self.worker.may_release(&request.sha256))
             .then(|| (sys.store.clone(), request.sha256.clone()));
         let chunks = send_blob(sys, path, size, release).await?;
         // Ends the drain's wait for this result when the stream ends.

@@ -232,6 +232,15 @@ impl Worker {
         Ok(got)
     }
 
+    /// Whether a fetch's `release` may delete `sha256` here: only a blob
+    /// the replicated job table does not mention at all. `release` is a
+    /// hint from whoever fetches; a source, shard or output a job still
+    /// names is kept whoever asks (nothing of ours sends it today).
+    pub fn may_release(&self, sha256: &str) -> bool {
+        let jobs = self.sys.jobs.lock();
+        !crate::backups::plan::mentioned(jobs.list().iter().copied()).contains(sha256)
+    }
+
     /// A guard that ends the drain's wait for `sha256` when dropped (when
     /// the master's fetch of the result ends).
     pub fn fetching(&self, sha256: &str) -> FetchDone {

@@ -390,10 +390,38 @@ impl Consensus {
         self.promote_unlocked().await
     }
 
+    /// While leading, promotes learners once they have caught up (a new
+    /// node usually has by the time its join is answered; one that had
+    /// not is promoted here a moment later), until `shutdown`.
+    pub async fn run_promotions(self, shutdown: tokio_util::sync::CancellationToken) {
+        loop {
+            tokio::select! {
+                _ = shutdown.cancelled() => return,
+                _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+            }
+            if self.is_leader()
+                && let Err(e) = self.promote_learners().await
+            {
+                tracing::warn!(error = %e, "could not promote a learner");
+            }
+        }
+    }
+
     async fn promote_unlocked(&self) -> Result<(), ConsensusError> {
         let members = self.members();
         let voter_ids = members.iter().filter(|m| m.voter).map(|m| m.id).collect();
         let learners: Vec<NodeId> = members.iter().filter(|m| !m.voter).map(|m| m.id).collect();
+        let learners = {
+            let metrics = self.raft.metrics();
+            let m = metrics.borrow();
+            let matched: BTreeMap<NodeId, Option<u64>> = m
+                .replication
+                .iter()
+                .flatten()
+                .map(|(id, log)| (*id, log.map(|l| l.index)))
+                .collect();
+            voters::caught_up(&learners, &matched, m.last_log_index.unwrap_or(0))
+        };
         let promote = voters::promotions(&voter_ids, &learners, self.max_voters);
         if promote.is_empty() {
             return Ok(());

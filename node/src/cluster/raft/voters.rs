@@ -48,6 +48,33 @@ pub fn tolerance_note(voters: usize) -> String {
     }
 }
 
+/// How far behind the leader's log a learner may be and still be
+/// promoted (it answers AppendEntries and keeps up).
+pub const PROMOTE_LAG: u64 = 64;
+
+/// The learners that may vote (pure): those that answered replication
+/// (`matched` holds the last index each one confirmed, `None` for one
+/// that never did) and are within [`PROMOTE_LAG`] of `last`. A node that
+/// joined with an address nobody answers at stays a learner, so it can
+/// never take part in a quorum it would break.
+pub fn caught_up(
+    learners: &[NodeId],
+    matched: &std::collections::BTreeMap<NodeId, Option<u64>>,
+    last: u64,
+) -> Vec<NodeId> {
+    learners
+        .iter()
+        .filter(|id| {
+            matched
+                .get(id)
+                .copied()
+                .flatten()
+                .is_some_and(|index| last.saturating_sub(index) <= PROMOTE_LAG)
+        })
+        .copied()
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -87,5 +114,13 @@ mod tests {
         assert!(tolerance_note(2).contains("either"));
         assert!(tolerance_note(3).contains("loss of 1"));
         assert!(tolerance_note(5).contains("loss of 2"));
+    }
+
+    #[test]
+    fn only_learners_that_answered_and_kept_up_are_promoted() {
+        use std::collections::BTreeMap;
+        let matched = BTreeMap::from([(1, Some(100)), (2, None), (3, Some(10)), (4, Some(40))]);
+        assert_eq!(caught_up(&[1, 2, 3, 4, 5], &matched, 100), vec![1, 4]);
+        assert_eq!(caught_up(&[2], &matched, 0), Vec::<NodeId>::new());
     }
 }
