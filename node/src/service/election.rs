@@ -41,6 +41,9 @@ pub async fn trigger(
         Ok(target) => target,
         Err(why) => return refused(why.to_string()),
     };
+    if let Err(why) = transfer::election_allowed(sys.consensus.since_forced_election()) {
+        return refused(why.to_string());
+    }
     tracing::info!(to = %target.info.name, "handing leadership over on request");
     match transfer::hand_over(&sys.consensus, &sys.peers, &target).await {
         Ok(term) => Ok(Response::new(TriggerElectionReply {

@@ -92,6 +92,9 @@ pub struct Consensus {
     changes: Arc<tokio::sync::Mutex<()>>,
     /// When a leader last sent this node AppendEntries.
     leader_contact: Arc<std::sync::Mutex<Option<std::time::Instant>>>,
+    /// When this node last campaigned because the leader asked it to (a
+    /// forced election; see `transfer`).
+    forced_campaign: Arc<std::sync::Mutex<Option<std::time::Instant>>>,
 }
 
 impl Consensus {
@@ -137,6 +140,7 @@ impl Consensus {
             max_voters,
             changes: Arc::default(),
             leader_contact: Arc::default(),
+            forced_campaign: Arc::default(),
         })
     }
 
@@ -168,6 +172,27 @@ impl Consensus {
 
     pub fn term(&self) -> u64 {
         self.raft.metrics().borrow().current_term
+    }
+
+    /// This node campaigns because the leader asked it to.
+    pub fn campaigning_on_request(&self) {
+        *self
+            .forced_campaign
+            .lock()
+            .unwrap_or_else(|p| p.into_inner()) = Some(std::time::Instant::now());
+    }
+
+    /// How long ago this node, now leading, won a forced election
+    /// (`None`: it leads by an ordinary election, or does not lead).
+    pub fn since_forced_election(&self) -> Option<Duration> {
+        if !self.is_leader() {
+            return None;
+        }
+        let campaigned = *self
+            .forced_campaign
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        campaigned.map(|at| at.elapsed())
     }
 
     /// Refuses a peer's term no real cluster reaches, before Raft sees

@@ -45,6 +45,28 @@ pub enum TransferError {
     Campaign(String),
     #[error("unknown steering action {0:?}")]
     UnknownAction(String),
+    #[error(
+        "this master was elected on request {:.1} s ago; forced elections are at least {} s apart: retry in {:.1} s",
+        since.as_secs_f64(),
+        FORCED_ELECTION_GAP.as_secs(),
+        (FORCED_ELECTION_GAP.saturating_sub(*since)).as_secs_f64()
+    )]
+    TooSoon { since: Duration },
+}
+
+/// Forced elections follow each other at most this often (each pauses
+/// the jobs for a moment, so a loop of them starved the cluster). An
+/// election that was not forced (a lost master, the first one) does not
+/// count, and stopping a node hands leadership over regardless.
+pub const FORCED_ELECTION_GAP: Duration = Duration::from_secs(10);
+
+/// Whether a forced election may start now (pure): this master won a
+/// forced election `since` ago (`None`: it was not elected on request).
+pub fn election_allowed(since: Option<Duration>) -> Result<(), TransferError> {
+    match since {
+        Some(since) if since < FORCED_ELECTION_GAP => Err(TransferError::TooSoon { since }),
+        _ => Ok(()),
+    }
 }
 
 /// Picks the voter to hand leadership to (pure): the named one, or the
@@ -187,6 +209,7 @@ pub async fn obey(
             Ok(())
         }
         "campaign" => {
+            consensus.campaigning_on_request();
             runtime.elect(true);
             consensus
                 .raft
@@ -249,5 +272,13 @@ mod tests {
             pick_target(&members, 1, None, |_| None).map(|m| m.id),
             Ok(2)
         );
+    }
+
+    #[test]
+    fn forced_elections_are_spaced() {
+        assert!(election_allowed(None).is_ok());
+        assert!(election_allowed(Some(FORCED_ELECTION_GAP)).is_ok());
+        let early = election_allowed(Some(Duration::from_millis(2500))).unwrap_err();
+        assert!(early.to_string().contains("retry in 7.5 s"), "{early}");
     }
 }
