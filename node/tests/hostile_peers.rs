@@ -14,6 +14,9 @@
 //! - row 4: a heartbeat with a real worker's id and another address (the
 //!   master sent it work and bytes) is refused; the worker keeps its
 //!   address;
+//! - row 11: `RegisterWorker` from 5,000 addresses (all kept and probed
+//!   every second, for ever) stops at 64 original-protocol workers, and
+//!   those that never answer are forgotten, freeing their places;
 //! - row 6: `PushBlob` with the header term 2^64-1 (remembered, so every
 //!   later upload was refused "term 1 is older than …") is refused and
 //!   remembers nothing: the next upload is acknowledged and completes.
@@ -26,6 +29,8 @@ use openraft::Vote;
 use openraft::raft::{AppendEntriesRequest, VoteRequest};
 use tonic::Code;
 use vidshard_node::cluster::raft::{NodeId, TypeConfig};
+use vidshard_proto::replication::RegisterWorkerRequest;
+use vidshard_proto::replication::master_service_client::MasterServiceClient;
 use vidshard_proto::v1::cluster_client::ClusterClient;
 use vidshard_proto::v1::raft_client::RaftClient;
 use vidshard_proto::v1::worker_client::WorkerClient;
@@ -298,4 +303,53 @@ async fn a_heartbeat_with_a_members_id_from_another_address_is_refused() {
         .expect("still listed");
     assert_eq!(entry.address, worker, "the worker's address was taken over");
     assert!(entry.slots_total < 64, "the forged slots were recorded");
+}
+
+#[tokio::test]
+async fn registrations_from_nowhere_are_capped_and_forgotten() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let node = NodeProc::start(&dir.path().join("n1"), &["--dead-after", "0.5"]);
+    let mut master = MasterServiceClient::new(node.channel().await);
+    let register = |i: u32| RegisterWorkerRequest {
+        worker_address: format!("127.0.{}.{}:9", i / 250, i % 250 + 1),
+    };
+    for i in 0..64 {
+        let reply = master
+            .register_worker(register(i))
+            .await
+            .expect("an answer")
+            .into_inner();
+        assert!(reply.success, "registration {i}: {}", reply.message);
+    }
+    let refused = master
+        .register_worker(register(64))
+        .await
+        .expect("an answer")
+        .into_inner();
+    assert!(!refused.success, "a 65th original worker was taken");
+    assert!(
+        refused.message.contains("64 original-protocol workers"),
+        "{}",
+        refused.message
+    );
+    // Nobody answers at those addresses: they die, then are forgotten
+    // (12 x --dead-after), and a new registration is taken again.
+    let channel = node.channel().await;
+    wait_for(
+        "the silent registrations forgotten",
+        Duration::from_secs(30),
+        || {
+            let channel = channel.clone();
+            async move {
+                let listed = nodes(channel.clone()).await.nodes.len();
+                let reply = MasterServiceClient::new(channel)
+                    .register_worker(register(64))
+                    .await
+                    .ok()?
+                    .into_inner();
+                (reply.success && listed < 10).then_some(())
+            }
+        },
+    )
+    .await;
 }

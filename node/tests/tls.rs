@@ -402,3 +402,61 @@ fn half_a_tls_configuration_is_refused_at_start() {
     );
     assert!(!ok && log.contains("missing.key"), "{log}");
 }
+
+/// Starts a node on every interface with `args`; answers whether it
+/// came up (logged that it listens) or how it exited.
+fn start_everywhere(dir: &Path, args: &[&str]) -> Result<(), String> {
+    use std::io::{BufRead, BufReader};
+    let mut child = Command::new(node_binary())
+        .args(["--host", "0.0.0.0", "--port", "0", "--data-dir"])
+        .arg(dir.join("data-everywhere"))
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run vidshard-node");
+    let stderr = child.stderr.take().expect("stderr");
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut seen = String::new();
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            seen.push_str(&line);
+            seen.push('\n');
+            if line.contains("listening on") {
+                let _ = tx.send(Ok(()));
+                return;
+            }
+        }
+        let _ = tx.send(Err(seen));
+    });
+    let outcome = rx
+        .recv_timeout(std::time::Duration::from_secs(20))
+        .unwrap_or_else(|_| Err("no answer within 20 s".into()));
+    let _ = child.kill();
+    let _ = child.wait();
+    outcome
+}
+
+/// Issue 20, row 14: TLS on a public address with no token and no mTLS
+/// used to start with a warning (a stranger then called `Raft/Steer`).
+#[test]
+fn tls_beyond_loopback_without_authentication_needs_insecure() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let pki = make_pki(dir.path(), "e");
+    let tls = [
+        "--tls-cert",
+        path(&pki.node_cert),
+        "--tls-key",
+        path(&pki.node_key),
+    ];
+    let refused = start_everywhere(dir.path(), &tls).expect_err("started without authentication");
+    assert!(
+        refused.contains("without authentication") && refused.contains("--insecure"),
+        "{refused}"
+    );
+    let with_token = [&tls[..], &["--token", TOKEN]].concat();
+    start_everywhere(dir.path(), &with_token).expect("TLS with a token starts");
+    let insecure = [&tls[..], &["--insecure"]].concat();
+    start_everywhere(dir.path(), &insecure).expect("--insecure starts");
+}

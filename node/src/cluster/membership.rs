@@ -70,7 +70,25 @@ pub enum Liveness {
     Joined(String),
     Died(String),
     Returned(String),
+    /// An original-protocol worker dead for long: dropped from the table
+    /// (it registers again when it comes back, as the original does).
+    Forgotten(String),
 }
+
+/// Original-protocol workers the master keeps at once: each is probed
+/// every second, so the table must not grow with every address a
+/// stranger registers.
+pub const MAX_ORIGINAL_WORKERS: usize = 64;
+/// An original-protocol worker silent for this many `--dead-after`
+/// periods is forgotten.
+pub const FORGET_ORIGINAL_AFTER: u32 = 12;
+
+/// `RegisterWorker` beyond [`MAX_ORIGINAL_WORKERS`].
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "this master already has {MAX_ORIGINAL_WORKERS} original-protocol workers; one that stays silent is forgotten after a while"
+)]
+pub struct TooManyOriginalWorkers;
 
 #[derive(Debug, Default)]
 pub struct Membership {
@@ -95,7 +113,28 @@ impl Membership {
         change
     }
 
-    /// Marks nodes silent for longer than `dead_after` as dead (pure).
+    /// Records an original-protocol worker's `RegisterWorker` (or a probe
+    /// answer), refusing new ones beyond [`MAX_ORIGINAL_WORKERS`].
+    pub fn register_original(
+        &mut self,
+        member: Member,
+    ) -> Result<Option<Liveness>, TooManyOriginalWorkers> {
+        let known = self.members.contains_key(&member.node_id)
+            || self.by_address(&member.address).is_some();
+        let originals = self
+            .members
+            .values()
+            .filter(|m| m.protocol == Protocol::Original)
+            .count();
+        if !known && originals >= MAX_ORIGINAL_WORKERS {
+            return Err(TooManyOriginalWorkers);
+        }
+        Ok(self.heard_from(member))
+    }
+
+    /// Marks nodes silent for longer than `dead_after` as dead, and
+    /// forgets original-protocol workers silent for
+    /// [`FORGET_ORIGINAL_AFTER`] times as long (pure).
     pub fn sweep(&mut self, now: Instant, dead_after: Duration) -> Vec<Liveness> {
         let mut changes = Vec::new();
         for member in self.members.values_mut() {
@@ -104,6 +143,16 @@ impl Membership {
                 changes.push(Liveness::Died(member.node_id.clone()));
             }
         }
+        let forget_after = dead_after.saturating_mul(FORGET_ORIGINAL_AFTER);
+        self.members.retain(|id, m| {
+            let stale = m.protocol == Protocol::Original
+                && !m.alive
+                && now.saturating_duration_since(m.last_seen) > forget_after;
+            if stale {
+                changes.push(Liveness::Forgotten(id.clone()));
+            }
+            !stale
+        });
         changes
     }
 
@@ -149,6 +198,16 @@ impl SharedMembership {
             log_change(&change);
             self.changed.notify_waiters();
         }
+    }
+
+    /// See [`Membership::register_original`].
+    pub fn register_original(&self, member: Member) -> Result<(), TooManyOriginalWorkers> {
+        let change = self.lock().register_original(member)?;
+        if let Some(change) = change {
+            log_change(&change);
+            self.changed.notify_waiters();
+        }
+        Ok(())
     }
 
     /// Drops a node removed from the cluster.
@@ -213,6 +272,9 @@ fn log_change(change: &Liveness) {
         Liveness::Joined(id) => tracing::info!(node = %id, "node joined"),
         Liveness::Died(id) => tracing::warn!(node = %id, "node stopped heartbeating: marked dead"),
         Liveness::Returned(id) => tracing::info!(node = %id, "node is back"),
+        Liveness::Forgotten(id) => {
+            tracing::info!(node = %id, "forgot an original-protocol worker silent for long")
+        }
     }
 }
 

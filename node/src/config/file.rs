@@ -73,6 +73,7 @@ pub struct FileConfig {
     pub tls_ca: Option<PathBuf>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub mtls: Option<bool>,
+    pub insecure: Option<bool>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub drain_timeout: Option<f64>,
 }
@@ -126,7 +127,7 @@ pub fn expected(key: &str) -> &'static str {
         "tls_cert" | "tls_key" | "tls_ca" => {
             "a path string to a PEM file, e.g. \"/etc/vidshard/node.pem\""
         }
-        "mtls" => "true or false",
+        "mtls" | "insecure" => "true or false",
         "drain_timeout" => "a number of seconds, e.g. 30.0",
         "slots" => "an integer 0..=4294967295 (0 = one per core)",
         "shard_seconds" | "dead_after" | "upload_idle_seconds" => "a number of seconds, e.g. 10.0",
@@ -268,6 +269,7 @@ impl FileConfig {
             tls_key,
             tls_ca,
             mtls,
+            insecure,
             drain_timeout,
             config: _,
         } = config.clone();
@@ -299,6 +301,7 @@ impl FileConfig {
             tls_key,
             tls_ca,
             mtls: Some(mtls),
+            insecure: Some(insecure),
             drain_timeout: Some(drain_timeout),
         }
     }

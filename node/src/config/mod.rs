@@ -163,6 +163,12 @@ pub struct Config {
     #[arg(long)]
     pub mtls: bool,
 
+    /// Start even when serving TLS beyond loopback with no authentication
+    /// (no --token, no --mtls): anyone who reaches the port could then
+    /// steer the cluster over an encrypted channel.
+    #[arg(long)]
+    pub insecure: bool,
+
     /// Seconds a stopping node lets its running encodes finish and hand
     /// their results over; encodes still running then are stopped and
     /// handed back to the master at once.
@@ -237,6 +243,7 @@ pub fn merge(cli: Config, explicit: &BTreeSet<String>, file: FileConfig) -> Conf
         tls_key,
         tls_ca,
         mtls,
+        insecure,
         drain_timeout,
     } = file;
     macro_rules! fill {
@@ -269,6 +276,7 @@ pub fn merge(cli: Config, explicit: &BTreeSet<String>, file: FileConfig) -> Conf
         upload_idle_seconds,
         log_format,
         mtls,
+        insecure,
         drain_timeout,
     );
     if master.is_some() && !explicit.contains("master") {

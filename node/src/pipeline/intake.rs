@@ -10,7 +10,7 @@ use std::sync::Arc;
 use futures::{Stream, StreamExt};
 
 use super::Master;
-use super::upload_check::UploadCheck;
+use super::upload_check::{Refusal, UploadCheck, pace_deadline};
 use crate::cluster::blobs;
 use crate::jobs::{Command, CommandReply, now_unix_ms};
 use crate::params::RawParams;
@@ -101,20 +101,38 @@ where
     );
     let mut writer = ctx.store.writer().await.map_err(|e| storing_failed(e, 0))?;
     let mut pending = Some(first);
+    let started = std::time::Instant::now();
+    let mut last_chunk = started;
     loop {
         let chunk = match pending.take() {
             Some(c) => c,
-            None => match tokio::time::timeout(idle, rest.next()).await {
-                Ok(Some(c)) => c.map_err(IngestError::Broken)?,
-                Ok(None) => break,
-                // Dropping the writer removes the temp file.
-                Err(_) => {
-                    return Err(IngestError::Idle {
-                        seconds: idle.as_secs_f64(),
-                    });
+            None => {
+                // Dropped when nothing arrives for `idle`, or when the
+                // average pace falls below the minimum (a trickle must
+                // not hold an upload slot for ever).
+                let pace_left =
+                    pace_deadline(check.received, idle).saturating_sub(started.elapsed());
+                match tokio::time::timeout(idle.min(pace_left), rest.next()).await {
+                    Ok(Some(c)) => c.map_err(IngestError::Broken)?,
+                    Ok(None) => break,
+                    // Dropping the writer removes the temp file.
+                    Err(_) if check.received == 0 || last_chunk.elapsed() >= idle => {
+                        return Err(IngestError::Idle {
+                            seconds: idle.as_secs_f64(),
+                        });
+                    }
+                    Err(_) => {
+                        let slow = Refusal::TooSlow {
+                            received: check.received,
+                            seconds: started.elapsed().as_secs_f64(),
+                        };
+                        tracing::warn!(bytes = check.received, "upload dropped: {slow}");
+                        return Ok(Outcome::Refused(slow.to_string()));
+                    }
                 }
-            },
+            }
         };
+        last_chunk = std::time::Instant::now();
         if let Err(refusal) = check.on_chunk(chunk.len() as u64) {
             return Ok(Outcome::Refused(refusal.to_string()));
         }

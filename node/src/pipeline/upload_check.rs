@@ -7,7 +7,7 @@
 
 /// Why an upload is refused; `Display` is the exact message the client
 /// gets (the original protocol's `message`, our `UploadReply.message`).
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum Refusal {
     /// The next chunk would take the upload past the node's limit.
     #[error("upload is larger than the {limit} bytes this node accepts")]
@@ -21,6 +21,24 @@ pub enum Refusal {
     /// The bytes do not hash to the announced sha256.
     #[error("upload corrupted in transit: sha256 {actual} differs from the announced {announced}")]
     Corrupted { actual: String, announced: String },
+    #[error(
+        "upload too slow: {received} bytes in {seconds:.1} s; an upload must average at least {} KiB/s once it has run for the idle limit",
+        MIN_PACE / 1024
+    )]
+    TooSlow { received: u64, seconds: f64 },
+}
+
+/// The slowest average pace (bytes per second) an upload may keep once
+/// it has run for the idle limit: 128 kbit/s. Without it a client sending
+/// a byte now and then held an upload slot for ever.
+pub const MIN_PACE: u64 = 16 * 1024;
+
+/// How long an upload that has `received` bytes may have run before its
+/// average pace is below [`MIN_PACE`]; never less than `grace` (pure).
+pub fn pace_deadline(received: u64, grace: std::time::Duration) -> std::time::Duration {
+    grace.max(std::time::Duration::from_secs_f64(
+        received as f64 / MIN_PACE as f64,
+    ))
 }
 
 /// What is known about an upload in progress. The caller feeds it every
@@ -114,6 +132,17 @@ mod tests {
 
     fn sha(bytes: &[u8]) -> String {
         hex::encode(Sha256::digest(bytes))
+    }
+
+    #[test]
+    fn a_trickle_runs_out_of_time_and_a_steady_upload_never_does() {
+        let grace = std::time::Duration::from_secs(60);
+        assert_eq!(pace_deadline(0, grace), grace);
+        assert_eq!(pace_deadline(MIN_PACE * 30, grace), grace);
+        assert_eq!(
+            pace_deadline(MIN_PACE * 600, grace),
+            std::time::Duration::from_secs(600)
+        );
     }
 
     #[test]

@@ -72,9 +72,12 @@ pub async fn run(config: Config, events: EventLog, stop: CancellationToken) -> a
             (false, true) => {
                 tracing::warn!(%address, "listening beyond loopback without TLS: the cluster token and all video bytes cross the network in clear; set --tls-cert/--tls-key")
             }
-            (true, false) => {
-                tracing::warn!(%address, "listening beyond loopback without a cluster token: anyone who reaches this port can use the cluster; set --token (or --mtls)")
+            (true, false) if config.insecure => {
+                tracing::warn!(%address, "listening beyond loopback without a cluster token (--insecure): anyone who reaches this port can use the cluster; set --token (or --mtls)")
             }
+            (true, false) => anyhow::bail!(
+                "serving TLS on {address} without authentication: anyone who reaches the port could steer the cluster over an encrypted channel; set --token (or --mtls with --tls-ca), or pass --insecure to run so anyway"
+            ),
         }
     }
     let slots_total = config.effective_slots();

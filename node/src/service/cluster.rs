@@ -1,8 +1,9 @@
 //! Our `vidshard.v1.Cluster` service: node listing, worker heartbeats,
-//! the live watch stream for consoles, and the election trigger.
+//! the live watch stream for consoles (`watch.rs`), and the election
+//! trigger.
 
 use std::pin::Pin;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use futures::Stream;
 use tonic::{Request, Response, Status};
@@ -12,6 +13,7 @@ use vidshard_proto::v1::*;
 
 use super::convert::job_info_for;
 use super::node_identity::{check_heartbeat, reachable_address};
+use super::watch::{Watches, watch_interval};
 use crate::cluster::membership::Load;
 use crate::cluster::{Member, Protocol};
 use std::sync::Arc;
@@ -26,9 +28,11 @@ use crate::worker::Worker;
 /// the board of running copies).
 #[derive(Clone)]
 pub struct Cluster {
-    sys: Sys,
+    pub(super) sys: Sys,
     worker: Arc<Worker>,
     master: Arc<Master>,
+    /// Watch streams: one snapshot shared by all, a cap per client.
+    pub(super) watches: Arc<Watches>,
 }
 
 impl Cluster {
@@ -37,18 +41,9 @@ impl Cluster {
             sys: master.sys.clone(),
             worker,
             master,
+            watches: Arc::default(),
         }
     }
-}
-
-/// Snapshot interval from the request: 0 means 500 ms; bounded (pure).
-pub fn watch_interval(interval_ms: u32) -> Duration {
-    let ms = if interval_ms == 0 {
-        500
-    } else {
-        interval_ms.clamp(100, 10_000)
-    };
-    Duration::from_millis(u64::from(ms))
 }
 
 /// This node and every member it knows, as `NodeEntry` rows.
@@ -120,7 +115,7 @@ fn fault_tolerance(ctx: &Cluster) -> String {
 }
 
 /// Everything a console shows, as the master sees it now.
-fn snapshot(ctx: &Cluster) -> ClusterSnapshot {
+pub(super) fn snapshot(ctx: &Cluster) -> ClusterSnapshot {
     let (voters_up, voters_total) = voter_counts(ctx);
     let jobs = ctx
         .sys
@@ -159,84 +154,6 @@ fn voter_counts(ctx: &Cluster) -> (u32, u32) {
         })
         .count();
     (up as u32, voters.len() as u32)
-}
-
-type SnapshotSender = tokio::sync::mpsc::Sender<Result<ClusterSnapshot, Status>>;
-
-/// A worker serves the watch by relaying the master's stream, marked as
-/// served by itself; while the master is unreachable it sends what it
-/// knows alone (itself) with the reason in the events, and retries.
-async fn relay_from_master(ctx: Cluster, every: Duration, tx: SnapshotSender) {
-    loop {
-        if ctx.sys.is_master() {
-            // This node became the master: serve the watch itself.
-            return serve_watch(ctx, every, tx).await;
-        }
-        let master = ctx.sys.master_address().unwrap_or_default();
-        let relayed = async {
-            let channel = ctx.sys.peers.channel(&master).map_err(|e| e.to_string())?;
-            let mut stream = ClusterClient::new(channel)
-                .watch_cluster(WatchRequest {
-                    interval_ms: every.as_millis() as u32,
-                })
-                .await
-                .map_err(|e| e.message().to_string())?
-                .into_inner();
-            while let Some(mut snap) = stream
-                .message()
-                .await
-                .map_err(|e| e.message().to_string())?
-            {
-                snap.node_address = ctx.sys.address.clone();
-                snap.node_id = ctx.sys.node_id.clone();
-                if tx.is_closed() {
-                    return Ok(());
-                }
-                let _ = tx.try_send(Ok(snap));
-            }
-            Err("the master ended the stream".to_string())
-        };
-        let reason = tokio::select! {
-            r = relayed => match r { Ok(()) => return, Err(e) => e },
-            _ = ctx.sys.shutdown.cancelled() => return,
-        };
-        let mut alone = snapshot(&ctx);
-        alone.master_address = master.clone();
-        alone.has_quorum = false;
-        alone.voters_up = 0;
-        alone.events.push(ClusterEvent {
-            unix_ms: crate::jobs::now_unix_ms(),
-            level: "warn".into(),
-            message: format!("this worker cannot reach the master {master}: {reason}"),
-        });
-        if tx.is_closed() {
-            return;
-        }
-        let _ = tx.try_send(Ok(alone));
-        tokio::select! {
-            _ = ctx.sys.shutdown.cancelled() => return,
-            _ = tokio::time::sleep(every.max(Duration::from_secs(1))) => {}
-        }
-    }
-}
-
-/// The master's own watch stream: a snapshot every `every` until the
-/// reader goes away; if this node stops leading, it relays the new
-/// master's stream instead.
-async fn serve_watch(ctx: Cluster, every: Duration, tx: SnapshotSender) {
-    loop {
-        if tx.is_closed() {
-            return;
-        }
-        if !ctx.sys.is_master() {
-            return Box::pin(relay_from_master(ctx, every, tx)).await;
-        }
-        let _ = tx.try_send(Ok(snapshot(&ctx)));
-        tokio::select! {
-            _ = ctx.sys.shutdown.cancelled() => return,
-            _ = tokio::time::sleep(every) => {}
-        }
-    }
 }
 
 /// One row of `ListNodes` from a member of the table.
@@ -304,15 +221,15 @@ impl cluster_server::Cluster for Cluster {
         request: Request<WatchRequest>,
     ) -> Result<Response<Self::WatchClusterStream>, Status> {
         let every = watch_interval(request.get_ref().interval_ms);
-        let ctx = self.clone();
+        let client = request.remote_addr().map(|a| a.ip());
+        let slot = self
+            .watches
+            .admit(client)
+            .map_err(|e| Status::resource_exhausted(e.to_string()))?;
         // Two snapshots at most wait for a reader; a slow one misses ticks.
         let (tx, rx) = tokio::sync::mpsc::channel(2);
-        let tasks = ctx.sys.tasks.clone();
-        if ctx.sys.is_master() {
-            tasks.spawn(serve_watch(ctx, every, tx));
-        } else {
-            tasks.spawn(relay_from_master(ctx, every, tx));
-        }
+        let tasks = self.sys.tasks.clone();
+        tasks.spawn(super::watch::stream(self.clone(), every, tx, slot));
         Ok(Response::new(Box::pin(
             tokio_stream::wrappers::ReceiverStream::new(rx),
         )))

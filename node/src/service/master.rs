@@ -75,13 +75,17 @@ impl MasterService for Master {
                 format!("bad worker address {address:?}: expected HOST:PORT"),
             );
         };
-        self.sys
+        match self
+            .sys
             .membership
-            .heard_from(Member::original(node_id, address.clone()));
-        reply(
-            true,
-            format!("registered {address} as an original-protocol worker"),
-        )
+            .register_original(Member::original(node_id, address.clone()))
+        {
+            Ok(()) => reply(
+                true,
+                format!("registered {address} as an original-protocol worker"),
+            ),
+            Err(full) => reply(false, full.to_string()),
+        }
     }
 
     async fn upload_video(

@@ -16,6 +16,7 @@ mod node_identity;
 mod raft;
 pub mod reply_limits;
 mod shard_worker;
+mod watch;
 mod worker;
 
 use tonic::server::NamedService;

@@ -1,0 +1,133 @@
+//! Issue 20's hostile client calls against a real node in its default
+//! configuration, each sent exactly as an attacker would, and what the
+//! node does now:
+//! - row 8: an upload that trickles (a byte every 300 ms: never idle,
+//!   so it used to hold an upload slot for ever) is dropped once its
+//!   average pace is below 16 KiB/s after the idle limit, leaving no
+//!   temp file; the next upload is taken;
+//! - row 10: watch streams nobody reads cost one shared snapshot, and one
+//!   client holds at most 16 of them: the 17th is refused, and a slot
+//!   frees when a stream closes.
+
+mod common;
+
+use std::time::Duration;
+
+use tonic::Code;
+use vidshard_proto::replication::UploadVideoChunk;
+use vidshard_proto::replication::master_service_client::MasterServiceClient;
+use vidshard_proto::v1::WatchRequest;
+use vidshard_proto::v1::cluster_client::ClusterClient;
+
+use common::node::NodeProc;
+use common::{Params, upload_file, wait_finished, wait_for};
+
+#[tokio::test]
+async fn a_trickling_upload_is_dropped_and_frees_its_slot() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let node = NodeProc::start(
+        &dir.path().join("n1"),
+        &["--upload-idle-seconds", "1", "--max-uploads", "1"],
+    );
+    let (tx, rx) = tokio::sync::mpsc::channel::<UploadVideoChunk>(4);
+    let mut client = MasterServiceClient::new(node.channel().await);
+    let call = tokio::spawn(async move {
+        client
+            .upload_video(tokio_stream::wrappers::ReceiverStream::new(rx))
+            .await
+    });
+    let trickle = tokio::spawn(async move {
+        let mut first = true;
+        loop {
+            let chunk = UploadVideoChunk {
+                video_id: "trickle.mp4".into(),
+                data_chunk: vec![7],
+                is_first_chunk: first,
+                target_width: 160,
+                target_height: 120,
+                ..Default::default()
+            };
+            first = false;
+            if tx.send(chunk).await.is_err() {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(300)).await;
+        }
+    });
+    let reply = tokio::time::timeout(Duration::from_secs(15), call)
+        .await
+        .expect("the node must drop a trickling upload")
+        .expect("join")
+        .expect("an answer")
+        .into_inner();
+    trickle.abort();
+    assert!(!reply.success, "a trickle was accepted");
+    assert!(reply.message.contains("too slow"), "{}", reply.message);
+    // The slot is free again (there is one): a real upload is taken.
+    let clip = common::clips::make_clip(&dir.path().join("clip.mp4"), 3, 160, 120, true);
+    let channel = node.channel().await;
+    let id = upload_file(
+        channel.clone(),
+        "clip.mp4",
+        &clip,
+        &Params::size(160, 120, "mp4"),
+    )
+    .await;
+    let info = wait_finished(channel, &id, Duration::from_secs(120)).await;
+    assert_eq!(info.status, "completed", "{}", info.message);
+    let tmp = node.data_dir.join("tmp");
+    wait_for("no upload temp file left", Duration::from_secs(10), || {
+        let tmp = tmp.clone();
+        async move {
+            let left = std::fs::read_dir(&tmp)
+                .map(|d| d.flatten().count())
+                .unwrap_or(0);
+            (left == 0).then_some(())
+        }
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn one_client_holds_at_most_sixteen_watch_streams() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let node = NodeProc::start(&dir.path().join("n1"), &[]);
+    let channel = node.channel().await;
+    let mut held = Vec::new();
+    for _ in 0..16 {
+        let mut stream = ClusterClient::new(channel.clone())
+            .watch_cluster(WatchRequest { interval_ms: 100 })
+            .await
+            .expect("a watch within the cap")
+            .into_inner();
+        // Each works (and is then left unread).
+        stream.message().await.expect("snapshot").expect("one");
+        held.push(stream);
+    }
+    let refused = ClusterClient::new(channel.clone())
+        .watch_cluster(WatchRequest { interval_ms: 100 })
+        .await
+        .expect_err("a 17th watch");
+    assert_eq!(refused.code(), Code::ResourceExhausted, "{refused:?}");
+    assert!(
+        refused.message().contains("16 watch streams"),
+        "{}",
+        refused.message()
+    );
+    // Closing one frees its slot.
+    drop(held.pop());
+    let mut again = wait_for("a watch slot freed", Duration::from_secs(10), || {
+        let channel = channel.clone();
+        async move {
+            ClusterClient::new(channel)
+                .watch_cluster(WatchRequest { interval_ms: 100 })
+                .await
+                .ok()
+        }
+    })
+    .await
+    .into_inner();
+    let first = again.message().await.expect("snapshot").expect("one");
+    let later = again.message().await.expect("snapshot").expect("one");
+    assert!(later.sent_unix_ms >= first.sent_unix_ms);
+}
