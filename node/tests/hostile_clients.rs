@@ -5,6 +5,11 @@
 //!   so it used to hold an upload slot for ever) is dropped once its
 //!   average pace is below 16 KiB/s after the idle limit, leaving no
 //!   temp file; the next upload is taken;
+//! - row 9: failed uploads (6,400 of them once broke `vidshard jobs` and
+//!   the console, over the message limit, and stayed for ever) are
+//!   forgotten after `--keep-sources`; their messages never show the data
+//!   dir's absolute path; listings keep to 2 MiB of jobs and say how many
+//!   they left out (the choice itself is unit-tested in `convert.rs`);
 //! - row 10: watch streams nobody reads cost one shared snapshot, and one
 //!   client holds at most 16 of them: the 17th is refused, and a slot
 //!   frees when a stream closes.
@@ -20,7 +25,7 @@ use vidshard_proto::v1::WatchRequest;
 use vidshard_proto::v1::cluster_client::ClusterClient;
 
 use common::node::NodeProc;
-use common::{Params, upload_file, wait_finished, wait_for};
+use common::{Params, job, upload_bytes, upload_file, wait_finished, wait_for};
 
 #[tokio::test]
 async fn a_trickling_upload_is_dropped_and_frees_its_slot() {
@@ -130,4 +135,43 @@ async fn one_client_holds_at_most_sixteen_watch_streams() {
     let first = again.message().await.expect("snapshot").expect("one");
     let later = again.message().await.expect("snapshot").expect("one");
     assert!(later.sent_unix_ms >= first.sent_unix_ms);
+}
+
+#[tokio::test]
+async fn failed_uploads_are_forgotten_and_never_show_the_data_dir() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    // Sources (and now failed jobs) are kept 0.0005 h = 1.8 s.
+    let node = NodeProc::start(&dir.path().join("n1"), &["--keep-sources", "0.0005"]);
+    let channel = node.channel().await;
+    let reply = upload_bytes(
+        channel.clone(),
+        "not-a-video.mp4",
+        b"this is text, not a video".to_vec(),
+        &Params::size(160, 120, "mp4"),
+    )
+    .await
+    .expect("upload rpc");
+    assert!(reply.success, "{}", reply.message);
+    let id = reply.video_id;
+    let info = wait_finished(channel.clone(), &id, Duration::from_secs(60)).await;
+    assert_eq!(info.status, "failed_segmentation", "{}", info.message);
+    let root = std::fs::canonicalize(&node.data_dir).expect("data dir");
+    assert!(
+        !info.message.contains(root.to_str().expect("utf8")),
+        "the message shows the data dir: {}",
+        info.message
+    );
+    let gone = wait_for("the failed job forgotten", Duration::from_secs(30), || {
+        let (channel, id) = (channel.clone(), id.clone());
+        async move { job(channel, &id).await.err() }
+    })
+    .await;
+    assert_eq!(gone.code(), Code::NotFound, "{gone:?}");
+    let listed = vidshard_proto::v1::jobs_client::JobsClient::new(channel)
+        .list_jobs(vidshard_proto::v1::ListJobsRequest {})
+        .await
+        .expect("list")
+        .into_inner();
+    assert!(listed.jobs.iter().all(|j| j.id != id));
+    assert_eq!(listed.omitted, 0);
 }

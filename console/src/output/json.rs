@@ -114,6 +114,9 @@ pub fn legacy_status_json(id: &str, status: &str, message: &str) -> Value {
 
 pub fn jobs_json(reply: &ListJobsReply) -> Value {
     let jobs: Vec<Value> = reply.jobs.iter().map(|j| job_json(j, false)).collect();
+    if reply.omitted > 0 {
+        return json!({ "jobs": jobs, "omitted": reply.omitted });
+    }
     json!({ "jobs": jobs })
 }
 

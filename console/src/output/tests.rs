@@ -124,6 +124,7 @@ fn completed_job_json_has_output_and_unknown_eta_is_null() {
 fn jobs_json_omits_shards() {
     let reply = ListJobsReply {
         jobs: vec![processing_job(), completed_job()],
+        omitted: 0,
     };
     let v = jobs_json(&reply);
     let jobs = v["jobs"].as_array().expect("jobs array");
@@ -184,6 +185,7 @@ fn completed_status_text_shows_output() {
 fn jobs_text_has_one_row_per_job() {
     let reply = ListJobsReply {
         jobs: vec![processing_job(), completed_job()],
+        omitted: 0,
     };
     let text = jobs_text(&reply);
     let lines: Vec<&str> = text.lines().collect();
@@ -300,4 +302,20 @@ fn legacy_status_marks_final_states() {
         legacy_status_text("v1", "queued", ""),
         "id:        v1\nstatus:    queued\n"
     );
+}
+
+#[test]
+fn listings_say_how_many_jobs_they_left_out() {
+    let reply = ListJobsReply {
+        jobs: vec![processing_job()],
+        omitted: 6399,
+    };
+    let text = jobs_text(&reply);
+    assert!(text.contains("6399 more jobs not listed"), "{text}");
+    assert_eq!(jobs_json(&reply)["omitted"], 6399);
+    let none = ListJobsReply {
+        jobs: vec![processing_job()],
+        omitted: 0,
+    };
+    assert!(jobs_json(&none).get("omitted").is_none());
 }

@@ -147,7 +147,7 @@ fn shards_table(shards: &[ShardInfo]) -> String {
 
 /// `jobs`: one row per job.
 pub fn jobs_text(reply: &ListJobsReply) -> String {
-    if reply.jobs.is_empty() {
+    if reply.jobs.is_empty() && reply.omitted == 0 {
         return "no jobs\n".to_owned();
     }
     let rows: Vec<Vec<String>> = reply
@@ -168,7 +168,7 @@ pub fn jobs_text(reply: &ListJobsReply) -> String {
             ]
         })
         .collect();
-    format::table(
+    let mut text = format::table(
         &[
             ("id", Align::Left),
             ("status", Align::Left),
@@ -178,7 +178,14 @@ pub fn jobs_text(reply: &ListJobsReply) -> String {
             ("filename", Align::Left),
         ],
         &rows,
-    )
+    );
+    if reply.omitted > 0 {
+        text.push_str(&format!(
+            "… and {} more jobs not listed (running jobs come first, then the most recently changed)\n",
+            reply.omitted
+        ));
+    }
+    text
 }
 
 /// `nodes`: a header line with the master and term, then one row per node.

@@ -166,6 +166,7 @@ pub fn healthy_snapshot(i: u64) -> ClusterSnapshot {
         voters_total: 3,
         has_quorum: true,
         election_in_progress: false,
+        jobs_omitted: 0,
     }
 }
 

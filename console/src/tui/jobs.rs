@@ -21,11 +21,16 @@ pub fn jobs(frame: &mut Frame, area: Rect, app: &App) {
         .iter()
         .filter(|j| classify_status(&j.status) == JobState::Working)
         .count();
-    let block = pane_block(
-        app,
-        Pane::Jobs,
-        format!("Jobs ({}, {running} running)", jobs.len()),
-    );
+    let omitted = app.snapshot().map_or(0, |s| s.jobs_omitted);
+    let title = if omitted > 0 {
+        format!(
+            "Jobs ({}, {running} running; {omitted} more not shown)",
+            jobs.len()
+        )
+    } else {
+        format!("Jobs ({}, {running} running)", jobs.len())
+    };
+    let block = pane_block(app, Pane::Jobs, title);
     if app.view.is_none() {
         return placeholder(frame, area, block, String::new());
     }

@@ -83,6 +83,22 @@ pub fn referenced<'a>(
     keep
 }
 
+/// Failed jobs whose record has outlived `keep_ms` since it last
+/// changed (pure): the leader deletes them, so a flood of failed uploads
+/// does not stay in every listing for ever. Completed jobs stay (their
+/// outputs are what the cluster is for).
+pub fn expired_failures<'a>(
+    jobs: impl IntoIterator<Item = &'a JobRecord>,
+    now_ms: u64,
+    keep_ms: u64,
+) -> Vec<String> {
+    jobs.into_iter()
+        .filter(|job| job.status.is_final() && job.status != crate::jobs::JobStatus::Completed)
+        .filter(|job| now_ms.saturating_sub(job.updated_unix_ms) > keep_ms)
+        .map(|job| job.id.clone())
+        .collect()
+}
+
 /// Every blob the table mentions at all (sources, outputs, shards of any
 /// job): a blob mentioned but not [`referenced`] is known garbage.
 pub fn mentioned<'a>(jobs: impl IntoIterator<Item = &'a JobRecord>) -> HashSet<String> {
@@ -209,6 +225,28 @@ mod tests {
         assert!(!later.contains(&blob(1).sha256), "the source expired");
         assert!(later.contains(&blob(2).sha256), "outputs stay");
         assert!(mentioned(table.list()).contains(&blob(1).sha256));
+        // Completed jobs never expire; failed ones do once old.
+        assert!(expired_failures(table.list(), 1_000_000, 10_000).is_empty());
+        let other = Command::Accept {
+            requested_id: "f".into(),
+            params: table.list()[0].params.clone(),
+            source: blob(3),
+            source_holders: vec![],
+            at_ms: 0,
+        };
+        apply(&mut table, &other);
+        let failed = Command::Status {
+            job: "f".into(),
+            status: crate::jobs::JobStatus::FailedSegmentation,
+            message: "not a video".into(),
+            at_ms: 2_000,
+        };
+        apply(&mut table, &failed);
+        assert!(expired_failures(table.list(), 5_000, 10_000).is_empty());
+        assert_eq!(
+            expired_failures(table.list(), 20_000, 10_000),
+            vec!["f".to_string()]
+        );
     }
 
     #[test]

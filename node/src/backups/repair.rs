@@ -45,6 +45,7 @@ pub async fn run(backups: Arc<Backups>) {
         if sys.is_master() {
             record_losses(&backups).await;
             replicate_all(sys).await;
+            expire_failures(sys).await;
         }
     }
 }
@@ -88,6 +89,32 @@ async fn replicate_all(sys: &Sys) {
             return;
         }
         replicate(sys, output).await;
+    }
+}
+
+/// Deletes failed jobs older than `--keep-sources` (their sources go
+/// then too): the job table, listings and snapshots stay bounded.
+async fn expire_failures(sys: &Sys) {
+    let keep_ms = (sys.config.keep_sources.max(0.0) * 3_600_000.0) as u64;
+    let expired = {
+        let jobs = sys.jobs.lock();
+        plan::expired_failures(jobs.list(), now_unix_ms(), keep_ms)
+    };
+    for job in expired {
+        if !sys.is_master() || sys.shutdown.is_cancelled() {
+            return;
+        }
+        let command = Command::Delete {
+            job: job.clone(),
+            at_ms: now_unix_ms(),
+        };
+        match sys.consensus.write(command).await {
+            Ok(_) => tracing::info!(%job, "forgot a failed job older than --keep-sources"),
+            Err(e) => {
+                tracing::warn!(%job, error = %e, "could not forget a failed job");
+                return;
+            }
+        }
     }
 }
 

@@ -113,7 +113,8 @@ pub struct Config {
     pub backup_replicas: u32,
 
     /// Hours an uploaded source is kept after its job ended (0: deleted at
-    /// once); encoded shards are deleted when their job ends.
+    /// once); a failed job's record is forgotten then too; encoded shards
+    /// are deleted when their job ends.
     #[arg(long, default_value_t = 24.0)]
     pub keep_sources: f64,
 

@@ -92,6 +92,7 @@ async fn attempt(master: &Arc<Master>, id: &str, lead: &CancellationToken) -> bo
             return true;
         }
         Err(JobStop::Failed { status, reason }) => {
+            let reason = master.sys.store.redact(&reason);
             tracing::warn!(job = %id, status = status.as_str(), message = %reason, "job failed");
             if crate::store::names_full_disk(&reason) {
                 // Free the job's shards before recording the failure: the

@@ -178,6 +178,7 @@ pub async fn run(config: Config, events: EventLog, stop: CancellationToken) -> a
         master,
         legacy,
     };
+    let data_root = ctx.store.root().to_string_lossy().into_owned();
     let routes = crate::service::routes(handles)
         .await
         .context("building the reflection service")?;
@@ -190,7 +191,11 @@ pub async fn run(config: Config, events: EventLog, stop: CancellationToken) -> a
     }
     let serve = server
         .layer(tower::util::MapResponseLayer::new(
-            crate::service::reply_limits::cap_grpc_message::<tonic::body::Body>,
+            move |response: tonic::codegen::http::Response<tonic::body::Body>| {
+                let response =
+                    crate::service::reply_limits::redact_grpc_message(&data_root, response);
+                crate::service::reply_limits::cap_grpc_message(response)
+            },
         ))
         .initial_stream_window_size(crate::cluster::peers::WINDOW)
         .initial_connection_window_size(2 * crate::cluster::peers::WINDOW)

@@ -11,7 +11,6 @@ use vidshard_proto::v1::cluster_client::ClusterClient;
 use vidshard_proto::v1::cluster_server;
 use vidshard_proto::v1::*;
 
-use super::convert::job_info_for;
 use super::node_identity::{check_heartbeat, reachable_address};
 use super::watch::{Watches, watch_interval};
 use crate::cluster::membership::Load;
@@ -117,14 +116,10 @@ fn fault_tolerance(ctx: &Cluster) -> String {
 /// Everything a console shows, as the master sees it now.
 pub(super) fn snapshot(ctx: &Cluster) -> ClusterSnapshot {
     let (voters_up, voters_total) = voter_counts(ctx);
-    let jobs = ctx
-        .sys
-        .jobs
-        .lock()
-        .list()
-        .into_iter()
-        .map(|job| job_info_for(&ctx.sys, job))
-        .collect();
+    let (jobs, jobs_omitted) = {
+        let table = ctx.sys.jobs.lock();
+        super::convert::jobs_within(&ctx.sys, &table.list())
+    };
     ClusterSnapshot {
         node_address: ctx.sys.address.clone(),
         node_id: ctx.sys.node_id.clone(),
@@ -138,6 +133,7 @@ pub(super) fn snapshot(ctx: &Cluster) -> ClusterSnapshot {
         voters_total,
         has_quorum: voters_up * 2 > voters_total,
         election_in_progress: ctx.sys.consensus.election_in_progress(),
+        jobs_omitted,
     }
 }
 

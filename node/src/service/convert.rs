@@ -41,6 +41,57 @@ pub fn job_info_for(sys: &crate::cluster::Sys, job: &JobRecord) -> v1::JobInfo {
     info
 }
 
+/// Encoded bytes of job entries one reply or snapshot carries at most:
+/// clients decode up to 4 MiB (the console 8 MiB), and nodes and events
+/// share the message. 6,400 failed uploads with long names once made
+/// 8.9 MB and broke `vidshard jobs` and the console.
+pub const MAX_JOB_BYTES: usize = 2 << 20;
+
+/// Which entries fit in `budget` bytes (pure): each entry is (ended,
+/// last changed, encoded length); running jobs are kept first, then the
+/// most recently changed. Answers a keep flag per entry, in their order.
+pub fn fit_jobs(entries: &[(bool, u64, usize)], budget: usize) -> Vec<bool> {
+    let mut order: Vec<usize> = (0..entries.len()).collect();
+    order.sort_by_key(|&i| (entries[i].0, std::cmp::Reverse(entries[i].1)));
+    let mut keep = vec![false; entries.len()];
+    let mut used = 0usize;
+    for i in order {
+        let len = entries[i].2;
+        if used + len <= budget {
+            used += len;
+            keep[i] = true;
+        }
+    }
+    keep
+}
+
+/// The jobs of `jobs` as wire entries within [`MAX_JOB_BYTES`], in table
+/// order, and how many were left out.
+pub fn jobs_within(sys: &crate::cluster::Sys, jobs: &[&JobRecord]) -> (Vec<v1::JobInfo>, u32) {
+    use prost::Message as _;
+    let infos: Vec<v1::JobInfo> = jobs.iter().map(|job| job_info_for(sys, job)).collect();
+    let entries: Vec<(bool, u64, usize)> = jobs
+        .iter()
+        .zip(&infos)
+        .map(|(job, info)| {
+            // The length prefix and tag take a few bytes more.
+            (
+                job.status.is_final(),
+                job.updated_unix_ms,
+                info.encoded_len() + 8,
+            )
+        })
+        .collect();
+    let keep = fit_jobs(&entries, MAX_JOB_BYTES);
+    let omitted = keep.iter().filter(|k| !**k).count() as u32;
+    let kept = infos
+        .into_iter()
+        .zip(keep)
+        .filter_map(|(info, keep)| keep.then_some(info))
+        .collect();
+    (kept, omitted)
+}
+
 pub fn job_info(job: &JobRecord) -> v1::JobInfo {
     let total: u64 = job.shards.iter().map(|s| s.frames).sum();
     let eta = match job.status {
@@ -128,5 +179,26 @@ pub fn job_info(job: &JobRecord) -> v1::JobInfo {
         output_holders: job.output_holders.clone(),
         output_pending: job.output_pending.clone(),
         output_replicas_wanted: 0,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::fit_jobs;
+
+    #[test]
+    fn running_jobs_first_then_the_most_recent_within_the_budget() {
+        // (ended, last changed, bytes)
+        let entries = [
+            (true, 10, 40),
+            (false, 1, 40),
+            (true, 30, 40),
+            (true, 20, 40),
+        ];
+        assert_eq!(fit_jobs(&entries, 100), vec![false, true, true, false]);
+        assert_eq!(fit_jobs(&entries, 1000), vec![true; 4]);
+        // One too big for the budget is skipped, smaller ones still fit.
+        let entries = [(false, 1, 500), (true, 5, 40)];
+        assert_eq!(fit_jobs(&entries, 100), vec![false, true]);
     }
 }

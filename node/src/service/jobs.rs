@@ -135,14 +135,11 @@ impl jobs_server::Jobs for Jobs {
                 answered => return answered,
             }
         }
-        let jobs = self.sys.jobs.lock();
-        Ok(Response::new(ListJobsReply {
-            jobs: jobs
-                .list()
-                .into_iter()
-                .map(|job| job_info_for(&self.sys, job))
-                .collect(),
-        }))
+        let (jobs, omitted) = {
+            let table = self.sys.jobs.lock();
+            super::convert::jobs_within(&self.sys, &table.list())
+        };
+        Ok(Response::new(ListJobsReply { jobs, omitted }))
     }
 
     async fn delete_job(

@@ -44,6 +44,23 @@ pub fn cap_encoded(value: &[u8], max: usize) -> Vec<u8> {
     capped
 }
 
+/// Shows `root` (the data dir) as `<data-dir>` in the `grpc-message`
+/// header (the server layer; the header carries `/` as is).
+pub fn redact_grpc_message<B>(root: &str, mut response: Response<B>) -> Response<B> {
+    let redacted = response
+        .headers()
+        .get("grpc-message")
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| v.contains(root))
+        .map(|v| crate::store::redact_root(v, root));
+    if let Some(text) = redacted
+        && let Ok(value) = HeaderValue::from_str(&text)
+    {
+        response.headers_mut().insert("grpc-message", value);
+    }
+    response
+}
+
 /// Caps the `grpc-message` header of a response (the server layer).
 pub fn cap_grpc_message<B>(mut response: Response<B>) -> Response<B> {
     let too_long = response

@@ -40,6 +40,15 @@ pub fn names_full_disk(reason: &str) -> bool {
     reason.contains(DISK_FULL)
 }
 
+/// `text` with every occurrence of `root` (an absolute path) replaced by
+/// `<data-dir>` (pure).
+pub fn redact_root(text: &str, root: &str) -> String {
+    if root.len() < 2 || !root.starts_with('/') {
+        return text.to_string();
+    }
+    text.replace(root.trim_end_matches('/'), "<data-dir>")
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     #[error("not a blob name: {0:?}")]
@@ -126,6 +135,13 @@ impl BlobStore {
 
     pub fn root(&self) -> &Path {
         &self.root
+    }
+
+    /// `text` with this store's absolute root shown as `<data-dir>`:
+    /// what clients read (job messages, error statuses) never reveals
+    /// where a node keeps its files.
+    pub fn redact(&self, text: &str) -> String {
+        redact_root(text, &self.root.to_string_lossy())
     }
 
     pub fn tmp_dir(&self) -> PathBuf {

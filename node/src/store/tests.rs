@@ -84,3 +84,23 @@ async fn a_full_disk_is_named_with_the_data_dir() {
     assert!(matches!(other, StoreError::Io(_)), "{other:?}");
     assert!(!names_full_disk(&other.to_string()));
 }
+
+#[test]
+fn the_data_dir_is_never_shown() {
+    assert_eq!(
+        super::redact_root(
+            "/srv/vs/blobs/ab/cd: Invalid data; no space left on the data dir /srv/vs",
+            "/srv/vs"
+        ),
+        "<data-dir>/blobs/ab/cd: Invalid data; no space left on the data dir <data-dir>"
+    );
+    assert_eq!(
+        super::redact_root("nothing here", "/srv/vs"),
+        "nothing here"
+    );
+    assert_eq!(
+        super::redact_root("a / b", "/"),
+        "a / b",
+        "the root dir is left alone"
+    );
+}
