@@ -25,7 +25,7 @@ use vidshard_proto::v1::WatchRequest;
 use vidshard_proto::v1::cluster_client::ClusterClient;
 
 use common::node::NodeProc;
-use common::{Params, job, upload_bytes, upload_file, wait_finished, wait_for};
+use common::{Params, encode_completed, job, upload_bytes, wait_finished, wait_for};
 
 #[tokio::test]
 async fn a_trickling_upload_is_dropped_and_frees_its_slot() {
@@ -71,15 +71,7 @@ async fn a_trickling_upload_is_dropped_and_frees_its_slot() {
     // The slot is free again (there is one): a real upload is taken.
     let clip = common::clips::make_clip(&dir.path().join("clip.mp4"), 3, 160, 120, true);
     let channel = node.channel().await;
-    let id = upload_file(
-        channel.clone(),
-        "clip.mp4",
-        &clip,
-        &Params::size(160, 120, "mp4"),
-    )
-    .await;
-    let info = wait_finished(channel, &id, Duration::from_secs(120)).await;
-    assert_eq!(info.status, "completed", "{}", info.message);
+    encode_completed(channel.clone(), "clip.mp4", &clip, 160, 120).await;
     let tmp = node.data_dir.join("tmp");
     wait_for("no upload temp file left", Duration::from_secs(10), || {
         let tmp = tmp.clone();

@@ -41,7 +41,7 @@ use vidshard_proto::v1::{
 
 use common::cluster::{Cluster, current_master, lazy_channel};
 use common::node::NodeProc;
-use common::{Params, nodes, retrieve, upload_file, wait_finished, wait_for};
+use common::{encode_completed, nodes, retrieve, wait_for};
 
 const HUGE: u64 = u64::MAX;
 
@@ -159,15 +159,7 @@ async fn a_forged_push_term_blocks_no_later_upload() {
     // Uploads are acknowledged only once a follower took a copy, which
     // the remembered term used to refuse.
     let channel = lazy_channel(&master);
-    let id = upload_file(
-        channel.clone(),
-        "after-attack.mp4",
-        &clip,
-        &Params::size(160, 120, "mp4"),
-    )
-    .await;
-    let info = wait_finished(channel, &id, Duration::from_secs(120)).await;
-    assert_eq!(info.status, "completed", "{}", info.message);
+    encode_completed(channel.clone(), "after-attack.mp4", &clip, 160, 120).await;
 }
 
 /// A one-node cluster that completed a job: the node, the job id and its
@@ -176,15 +168,7 @@ async fn node_with_a_video(dir: &std::path::Path) -> (NodeProc, String, String) 
     let node = NodeProc::start(&dir.join("n1"), &["--shard-seconds", "2"]);
     let clip = common::clips::make_clip(&dir.join("clip.mp4"), 4, 160, 120, true);
     let channel = node.channel().await;
-    let id = upload_file(
-        channel.clone(),
-        "clip.mp4",
-        &clip,
-        &Params::size(160, 120, "mp4"),
-    )
-    .await;
-    let info = wait_finished(channel.clone(), &id, Duration::from_secs(120)).await;
-    assert_eq!(info.status, "completed", "{}", info.message);
+    let id = encode_completed(channel.clone(), "clip.mp4", &clip, 160, 120).await;
     let (sha256, _) = retrieve(channel, &id, &dir.join("first.mp4"))
         .await
         .expect("retrieve");
@@ -218,15 +202,7 @@ async fn joins_from_nowhere_never_vote_and_can_be_removed() {
     // Still a quorum: a new upload is recorded and completes.
     let clip = common::clips::make_clip(&dir.path().join("second.mp4"), 3, 160, 120, false);
     let channel = node.channel().await;
-    let id = upload_file(
-        channel.clone(),
-        "second.mp4",
-        &clip,
-        &Params::size(160, 120, "mp4"),
-    )
-    .await;
-    let info = wait_finished(channel, &id, Duration::from_secs(120)).await;
-    assert_eq!(info.status, "completed", "{}", info.message);
+    encode_completed(channel.clone(), "second.mp4", &clip, 160, 120).await;
     for bogus in ["bogus-x", "bogus-y"] {
         let reply = cluster
             .remove_node(RemoveNodeRequest {

@@ -4,6 +4,7 @@
 //! and server reflection (for grpcurl) beside them.
 
 mod cluster;
+mod cluster_view;
 mod convert;
 mod election;
 mod errors;
@@ -112,7 +113,7 @@ pub async fn routes(handles: Handles) -> Result<Routes, tonic_reflection::server
         NodeServiceServer::<node::Node>::NAME,
         JobsServer::<jobs::Jobs>::NAME,
         WorkerServer::<shard_worker::ShardWorker>::NAME,
-        ClusterServer::<cluster::Cluster>::NAME,
+        ClusterServer::<cluster_view::Cluster>::NAME,
     ] {
         health
             .set_service_status(name, ServingStatus::Serving)
@@ -145,7 +146,7 @@ pub async fn routes(handles: Handles) -> Result<Routes, tonic_reflection::server
         &auth,
     ))
     .add_service(guarded(
-        ClusterServer::new(cluster::Cluster::new(worker, master)),
+        ClusterServer::new(cluster_view::Cluster::new(worker, master)),
         &auth,
     ))
     .add_service(guarded(

@@ -1,87 +1,18 @@
 //! `WatchCluster`: the live stream consoles read. The master builds one
-//! snapshot at most every [`SHARED_FOR`] and every watcher gets that one
-//! (a thousand unread watches used to cost most of a core: one snapshot
-//! each, built even when nobody read it); a watcher that has not read
-//! the last two gets none built; one client holds at most
-//! [`MAX_WATCHES_PER_CLIENT`] streams. A worker relays the master's
-//! stream.
+//! snapshot at most every `cluster_view::SHARED_FOR` and every watcher
+//! gets that one (a thousand unread watches used to cost most of a core:
+//! one snapshot each, built even when nobody read it); a watcher that has
+//! not read the last two gets none built; one client holds at most
+//! `cluster_view::MAX_WATCHES_PER_CLIENT` streams. A worker relays the
+//! master's stream.
 
-use std::collections::HashMap;
-use std::net::IpAddr;
-use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use tonic::Status;
 use vidshard_proto::v1::cluster_client::ClusterClient;
 use vidshard_proto::v1::{ClusterEvent, ClusterSnapshot, WatchRequest};
 
-use super::cluster::{Cluster, snapshot};
-
-/// How long one built snapshot serves every watcher.
-pub const SHARED_FOR: Duration = Duration::from_millis(100);
-/// Watch streams one client address may hold at once.
-pub const MAX_WATCHES_PER_CLIENT: usize = 16;
-
-/// A client with too many watch streams open.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("this client already holds {MAX_WATCHES_PER_CLIENT} watch streams; close one first")]
-pub struct TooManyWatches;
-
-/// The shared snapshot and the open streams per client.
-#[derive(Default)]
-pub struct Watches {
-    latest: Mutex<Option<(Instant, ClusterSnapshot)>>,
-    open: std::sync::Arc<Mutex<HashMap<Option<IpAddr>, usize>>>,
-}
-
-/// One open watch stream; dropping it frees the client's slot.
-pub struct WatchSlot {
-    open: std::sync::Arc<Mutex<HashMap<Option<IpAddr>, usize>>>,
-    client: Option<IpAddr>,
-}
-
-impl Drop for WatchSlot {
-    fn drop(&mut self) {
-        let mut open = self.open.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(count) = open.get_mut(&self.client) {
-            *count = count.saturating_sub(1);
-            if *count == 0 {
-                open.remove(&self.client);
-            }
-        }
-    }
-}
-
-impl Watches {
-    /// Admits one more stream for `client`, or refuses past the cap.
-    pub fn admit(&self, client: Option<IpAddr>) -> Result<WatchSlot, TooManyWatches> {
-        let mut open = self.open.lock().unwrap_or_else(|p| p.into_inner());
-        let count = open.entry(client).or_default();
-        if *count >= MAX_WATCHES_PER_CLIENT {
-            return Err(TooManyWatches);
-        }
-        *count += 1;
-        Ok(WatchSlot {
-            open: self.open.clone(),
-            client,
-        })
-    }
-
-    /// The snapshot every watcher gets now: the last one built, when it
-    /// is younger than [`SHARED_FOR`]; else a new one (built under the
-    /// lock, so watchers arriving together share it).
-    pub fn snapshot(&self, ctx: &Cluster) -> ClusterSnapshot {
-        let mut latest = self.latest.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some((built, snap)) = latest.as_ref()
-            && built.elapsed() < SHARED_FOR
-        {
-            return snap.clone();
-        }
-        let snap = snapshot(ctx);
-        *latest = Some((Instant::now(), snap.clone()));
-        snap
-    }
-}
+use super::cluster_view::{Cluster, WatchSlot, snapshot};
 
 /// Streams snapshots to `tx` every `every` until the reader goes away or
 /// the node stops; `slot` is held as long.

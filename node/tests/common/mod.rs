@@ -86,6 +86,27 @@ pub async fn upload_file(channel: Channel, video_id: &str, path: &Path, params: 
     reply.video_id
 }
 
+/// Uploads `clip` as `name` at `width`x`height` (mp4) and waits until its
+/// job completed; answers the job id.
+pub async fn encode_completed(
+    channel: Channel,
+    name: &str,
+    clip: &Path,
+    width: i32,
+    height: i32,
+) -> String {
+    let id = upload_file(
+        channel.clone(),
+        name,
+        clip,
+        &Params::size(width, height, "mp4"),
+    )
+    .await;
+    let info = wait_finished(channel, &id, Duration::from_secs(120)).await;
+    assert_eq!(info.status, "completed", "{}", info.message);
+    id
+}
+
 pub async fn job(channel: Channel, id: &str) -> Result<JobInfo, tonic::Status> {
     JobsClient::new(channel)
         .get_job(GetJobRequest { id: id.into() })
