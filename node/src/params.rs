@@ -14,6 +14,32 @@ use serde::{Deserialize, Serialize};
 /// Largest width or height we accept, in either direction.
 pub const MAX_DIMENSION: i32 = 8192;
 
+/// Largest picture, input or output, in pixels: 8192x4320 (DCI 8K). An
+/// encoder's memory grows with the picture (a 3-frame 8192x8192 upload
+/// took 1.96 GB per slot), so sides of 8192 are fine but not both.
+pub const MAX_PIXELS: u64 = 8192 * 4320;
+
+/// A picture over [`MAX_PIXELS`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "{width}x{height} is {:.1} megapixels, more than the {:.1} (8192x4320) vidshard encodes",
+    *width as f64 * *height as f64 / 1e6,
+    MAX_PIXELS as f64 / 1e6
+)]
+pub struct TooManyPixels {
+    pub width: u64,
+    pub height: u64,
+}
+
+/// Checks a picture size against [`MAX_PIXELS`] (pure).
+pub fn check_pixels(width: u64, height: u64) -> Result<(), TooManyPixels> {
+    if width.saturating_mul(height) > MAX_PIXELS {
+        Err(TooManyPixels { width, height })
+    } else {
+        Ok(())
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum OutputFormat {
@@ -212,6 +238,14 @@ mod tests {
             target_height: h,
             ..Default::default()
         }
+    }
+
+    #[test]
+    fn pictures_beyond_8k_are_refused() {
+        assert!(check_pixels(8192, 4320).is_ok());
+        assert!(check_pixels(4320, 8192).is_ok());
+        let big = check_pixels(8192, 8192).unwrap_err();
+        assert!(big.to_string().contains("67.1 megapixels"), "{big}");
     }
 
     #[test]

@@ -74,6 +74,9 @@ async fn videos_claiming_absurd_sizes_fail_with_the_reason() {
         (9000, 9000, "9000x9000, larger than the 8192x8192"),
         // Beyond ffmpeg's: refused by ffprobe, with its words.
         (100_000, 100_000, "100000x100000"),
+        // Sides within the limit, the picture not (issue 20, row 12: a
+        // 3-frame 8192x8192 file took 1.96 GB per encoder).
+        (8192, 8192, "67.1 megapixels"),
     ] {
         let reply = upload_bytes(
             channel.clone(),
@@ -106,8 +109,18 @@ async fn videos_claiming_absurd_sizes_fail_with_the_reason() {
         &Params::size(160, 120, "mp4"),
     )
     .await;
-    let info = wait_finished(channel, &id, TIMEOUT).await;
+    let info = wait_finished(channel.clone(), &id, TIMEOUT).await;
     assert_eq!(info.status, "completed", "{}", info.message);
+    // An upscale to a picture over the budget fails before any encode.
+    let huge = Params {
+        upscale_width: 8192,
+        upscale_height: 8192,
+        ..Params::size(160, 120, "mp4")
+    };
+    let id = upload_file(channel.clone(), "up.mp4", &clip, &huge).await;
+    let info = wait_finished(channel, &id, TIMEOUT).await;
+    assert_eq!(info.status, "failed_segmentation", "{}", info.message);
+    assert!(info.message.contains("67.1 megapixels"), "{}", info.message);
 }
 
 /// `mp4` with the duration of every `mvhd`, `tkhd` and `mdhd` box (version

@@ -137,6 +137,7 @@ impl Legacy {
             .await
             .map_err(LegacyEncodeError::NotAShard)?;
         let (width, height) = params::output_size(job, info.width, info.height);
+        params::check_pixels(width.into(), height.into())?;
         let spec = EncodeSpec {
             width,
             height,
@@ -214,4 +215,6 @@ enum LegacyEncodeError {
     Store(#[from] StoreError),
     #[error(transparent)]
     Shard(#[from] worker::ShardError),
+    #[error("output size {0}")]
+    TooBig(#[from] params::TooManyPixels),
 }

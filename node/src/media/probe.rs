@@ -139,6 +139,9 @@ fn describe(json: &str) -> Result<Description, MediaError> {
             "video is {width}x{height}, larger than the {MAX_DIMENSION}x{MAX_DIMENSION} vidshard accepts"
         )));
     }
+    if let Err(too_big) = crate::params::check_pixels(width, height) {
+        return Err(MediaError::Invalid(format!("video is {too_big}")));
+    }
     let time_base = video
         .get("time_base")
         .and_then(Value::as_str)

@@ -59,6 +59,8 @@ pub async fn probe_and_plan(
     status?;
     let info = probed.map_err(|e| fail(format!("not a usable video: {e}")))?;
     let (width, height) = params::output_size(&params, info.width, info.height);
+    params::check_pixels(width.into(), height.into())
+        .map_err(|too_big| fail(format!("the output size asked for: {too_big}")))?;
     let spec = EncodeSpec {
         width,
         height,

@@ -56,6 +56,8 @@ pub fn spec_of(task: &TaskHeader, threads: u32) -> Result<EncodeSpec, RunShardEr
     if !even_in_range(s.width) || !even_in_range(s.height) {
         return Err(refuse(format!("bad output size {}x{}", s.width, s.height)));
     }
+    crate::params::check_pixels(s.width.into(), s.height.into())
+        .map_err(|too_big| refuse(format!("output size {too_big}")))?;
     let checked = RawParams {
         target_width: s.width as i32,
         target_height: s.height as i32,
