@@ -10,6 +10,9 @@
 //!   forgotten after `--keep-sources`; their messages never show the data
 //!   dir's absolute path; listings keep to 2 MiB of jobs and say how many
 //!   they left out (the choice itself is unit-tested in `convert.rs`);
+//! - a client that never answers the node's GOAWAY (its runtime is
+//!   blocked) used to keep a stopping node alive for ever; the node now
+//!   closes such connections 5 s after the stop;
 //! - row 10: watch streams nobody reads cost one shared snapshot, and one
 //!   client holds at most 16 of them: the 17th is refused, and a slot
 //!   frees when a stream closes.
@@ -166,4 +169,32 @@ async fn failed_uploads_are_forgotten_and_never_show_the_data_dir() {
         .into_inner();
     assert!(listed.jobs.iter().all(|j| j.id != id));
     assert_eq!(listed.omitted, 0);
+}
+
+#[tokio::test]
+async fn a_client_that_never_lets_go_does_not_keep_the_node_from_stopping() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut node = NodeProc::start(&dir.path().join("n1"), &[]);
+    let mut stream = ClusterClient::new(node.channel().await)
+        .watch_cluster(WatchRequest { interval_ms: 100 })
+        .await
+        .expect("watch")
+        .into_inner();
+    stream.message().await.expect("snapshot").expect("one");
+    node.signal_term();
+    // This test's runtime is blocked from here on: the client neither
+    // reads its stream nor answers the node's GOAWAY.
+    let started = std::time::Instant::now();
+    let status = loop {
+        if let Some(status) = node.exit_status() {
+            break Some(status);
+        }
+        if started.elapsed() > Duration::from_secs(30) {
+            break None;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let status = status.expect("the node was still running 30 s after SIGTERM");
+    assert!(status.success(), "stopped with {status}");
+    drop(stream);
 }

@@ -33,6 +33,8 @@ use crate::worker::Worker;
 
 /// How long running work gets to wind down after the stop signal.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
+/// How long open client connections get to close once the node stops.
+const CONNECTION_GRACE: Duration = Duration::from_secs(5);
 
 /// Runs the node until `stop` is cancelled (the first SIGTERM/Ctrl-C): a
 /// leader first hands leadership to another voter, then everything stops.
@@ -204,7 +206,19 @@ pub async fn run(config: Config, events: EventLog, stop: CancellationToken) -> a
             TcpListenerStream::new(listener),
             shutdown.clone().cancelled_owned(),
         );
-    serve.await.context("serving gRPC")?;
+    // Once stopping, open connections get CONNECTION_GRACE to close; a
+    // client that never answers the server's GOAWAY must not keep the
+    // node from exiting.
+    let connections_closed = async {
+        shutdown.cancelled().await;
+        tokio::time::sleep(CONNECTION_GRACE).await;
+    };
+    tokio::select! {
+        served = serve => served.context("serving gRPC")?,
+        _ = connections_closed => tracing::warn!(
+            "clients still connected {CONNECTION_GRACE:?} after the stop: closing their connections"
+        ),
+    }
 
     tracing::info!("stopping: waiting for running work to end");
     worker.close_slots();
