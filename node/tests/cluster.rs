@@ -355,24 +355,38 @@ async fn original_node_registration_is_listed_then_pruned_when_silent() {
     let listed = |c: &mut NodeServiceClient<tonic::transport::Channel>| {
         let mut c = c.clone();
         async move {
-            let all = c
-                .get_all_nodes(GetAllNodesRequest {})
-                .await
-                .expect("all")
-                .into_inner()
-                .nodes;
-            let stats = c
-                .get_node_stats(NodeStatsRequest {})
-                .await
-                .expect("stats")
-                .into_inner();
-            assert_eq!(
-                stats.known_nodes_count as usize,
-                all.len(),
-                "GetNodeStats agrees with GetAllNodes"
-            );
-            assert!(stats.is_master);
-            all.iter().any(|n| n.port == i32::from(ghost_port))
+            // The node may die between two calls (the count only ever
+            // falls): compare GetNodeStats with two GetAllNodes around it
+            // that agree with each other.
+            loop {
+                let all = c
+                    .get_all_nodes(GetAllNodesRequest {})
+                    .await
+                    .expect("all")
+                    .into_inner()
+                    .nodes;
+                let stats = c
+                    .get_node_stats(NodeStatsRequest {})
+                    .await
+                    .expect("stats")
+                    .into_inner();
+                let again = c
+                    .get_all_nodes(GetAllNodesRequest {})
+                    .await
+                    .expect("all")
+                    .into_inner()
+                    .nodes;
+                if again.len() != all.len() {
+                    continue;
+                }
+                assert_eq!(
+                    stats.known_nodes_count as usize,
+                    all.len(),
+                    "GetNodeStats agrees with GetAllNodes"
+                );
+                assert!(stats.is_master);
+                return all.iter().any(|n| n.port == i32::from(ghost_port));
+            }
         }
     };
     assert!(listed(&mut client).await, "a registered node is listed");
