@@ -12,6 +12,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 # shellcheck source=scripts/lib.sh
 . scripts/lib.sh
+# Every node started here belongs to one cluster: they share its join token.
+VIDSHARD_JOIN_TOKEN="$(new_join_token)"
+export VIDSHARD_JOIN_TOKEN
 command -v openssl >/dev/null 2>&1 || apt_install openssl
 cargo build --release --workspace --quiet
 NODE=$PWD/target/release/vidshard-node

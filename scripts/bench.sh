@@ -13,6 +13,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 # shellcheck source=scripts/lib.sh
 source scripts/lib.sh
+# Every node started here belongs to one cluster: they share its join token.
+VIDSHARD_JOIN_TOKEN="$(new_join_token)"
+export VIDSHARD_JOIN_TOKEN
 ensure_ffmpeg
 
 DURATION=${SECONDS_OF_VIDEO:-60}

@@ -82,7 +82,8 @@ for i in $(seq 1 "$NODES"); do
     if [ "$i" -eq 1 ]; then
         role=(--role master)
     else
-        role=(--role worker --master "$master")
+        # Joining takes the cluster's join token, made by node 1.
+        role=(--role worker --master "$master" --join-token "$join_token")
     fi
     launch=()
     if [ "$keep" -eq 1 ]; then
@@ -101,6 +102,10 @@ for i in $(seq 1 "$NODES"); do
     log "node $i: ${role[1]} on 127.0.0.1:$port, pid $pid, data $data, log $node_log"
     if [ "$i" -eq 1 ]; then
         master="127.0.0.1:$port"
+        # Node 1 founded the cluster: it made the join token (for nodes)
+        # and the operator token (for delete, elect, remove) in its data dir.
+        join_token="$("$node_bin" token --data-dir "$data")"
+        operator_token="$("$node_bin" token --operator --data-dir "$data")"
     fi
 done
 
@@ -167,10 +172,13 @@ if [ "$keep" -eq 1 ]; then
     printf '  %s --node %s status %s\n' "$cli" "$master" "$id"
     printf '  %s --node %s jobs\n' "$cli" "$master"
     printf '  %s --node %s nodes\n' "$cli" "$master"
+    printf 'The console (it can also delete and elect, with the operator token):\n'
+    printf '  %s --node %s --token %s\n' "$cli" "$master" "$operator_token"
     printf 'Stop them with:\n  kill %s\n' "${pids[*]}"
 else
     printf '\nStopping the node(s); rerun with --keep-running to keep them and try:\n'
     printf '  %s --node 127.0.0.1:PORT status %s\n' "$cli" "$id"
     printf '  %s --node 127.0.0.1:PORT jobs\n' "$cli"
     printf '  %s --node 127.0.0.1:PORT nodes\n' "$cli"
+    printf '  %s --node 127.0.0.1:PORT --token %s   # the console, with the operator token\n' "$cli" "$operator_token"
 fi

@@ -107,6 +107,12 @@ ensure_python_grpc() {
 # free_port: a TCP port on 127.0.0.1 that is free right now (the kernel
 # picks it: bind to port 0). Another process could take it before we use
 # it, but in practice the kernel does not hand it out again at once.
+# new_join_token: a random join token, for scripts that start every node of
+# a cluster themselves (give it to each with VIDSHARD_JOIN_TOKEN).
+new_join_token() {
+    printf 'join-%s\n' "$(od -An -tx1 -N32 /dev/urandom | tr -d ' \n')"
+}
+
 free_port() {
     if command -v python3 >/dev/null 2>&1; then
         python3 -c 'import socket

@@ -4,7 +4,8 @@
 use tokio_util::sync::CancellationToken;
 use tracing_subscriber::EnvFilter;
 use tracing_subscriber::prelude::*;
-use vidshard_node::config::{Config, LoadError, LogFormat};
+use vidshard_node::cluster::credentials;
+use vidshard_node::config::{Config, LoadError, LogFormat, NodeCommand};
 use vidshard_node::events::EventLog;
 
 /// Logs to stderr (text or JSON) and keeps recent events for consoles.
@@ -45,6 +46,39 @@ async fn wait_for_signals(shutdown: CancellationToken) {
     }
 }
 
+/// `vidshard-node token [--operator]`: prints the join token kept in the
+/// data dir (or given), or the operator token (`--token`, else derived).
+async fn print_token(config: &Config, operator: bool) -> std::process::ExitCode {
+    let given = credentials::given_secret(
+        config.join_token.as_deref(),
+        config.join_token_file.as_deref(),
+    )
+    .await;
+    let kept = credentials::read_secret(&config.data_dir).await;
+    let secret = match (given, kept) {
+        (Err(e), _) | (_, Err(e)) => {
+            eprintln!("vidshard-node: {e}");
+            return std::process::ExitCode::FAILURE;
+        }
+        (Ok(given), Ok(kept)) => kept.or(given),
+    };
+    let printed = match (operator, config.token.clone(), secret) {
+        (true, Some(token), _) => token,
+        (true, None, Some(secret)) => credentials::operator_token(&secret),
+        (false, _, Some(secret)) => secret,
+        (_, _, None) => {
+            eprintln!(
+                "vidshard-node: {} holds no join token ({}): run this on a member of the cluster with its --data-dir (a node makes its token when it founds a cluster)",
+                config.data_dir.display(),
+                credentials::SECRET_FILE
+            );
+            return std::process::ExitCode::FAILURE;
+        }
+    };
+    println!("{printed}");
+    std::process::ExitCode::SUCCESS
+}
+
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
     let config = match Config::load() {
@@ -55,6 +89,9 @@ async fn main() -> std::process::ExitCode {
             return std::process::ExitCode::from(2);
         }
     };
+    if let Some(NodeCommand::Token { operator }) = &config.command {
+        return print_token(&config, *operator).await;
+    }
     let events = EventLog::default();
     init_logging(config.log_format, &events);
     if let Some(path) = &config.config {

@@ -5,6 +5,7 @@
 //! finishes; `DeleteJob` removes a job's blobs from every node.
 
 mod common;
+use common::node::as_operator;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -244,9 +245,9 @@ async fn deleting_a_job_removes_its_blobs_from_every_node() {
         .find(|a| *a != master)
         .expect("follower");
     let reply = JobsClient::new(lazy_channel(&follower))
-        .delete_job(DeleteJobRequest {
+        .delete_job(as_operator(DeleteJobRequest {
             id: done.id.clone(),
-        })
+        }))
         .await
         .expect("delete")
         .into_inner();

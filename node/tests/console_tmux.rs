@@ -107,8 +107,9 @@ fn console_shows_the_cluster_asks_before_an_election_and_quits_cleanly() {
         .collect();
     let exit_file = dir.path().join("exit");
     let command = format!(
-        "{} --node {}; echo \"EXIT=$?\" > {}; sleep 60",
+        "{} --token {} --node {}; echo \"EXIT=$?\" > {}; sleep 60",
         client_binary().display(),
+        common::node::operator_token(),
         workers[0].address,
         exit_file.display()
     );

@@ -3,6 +3,7 @@
 //! disk really fills (needs root to mount; skipped otherwise).
 
 mod common;
+use common::node::as_operator;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -259,9 +260,9 @@ async fn job_whose_intermediates_do_not_fit_fails_clearly_and_the_node_recovers(
 
     // The operator frees the space the way the README says: delete the job.
     let deleted = JobsClient::new(channel.clone())
-        .delete_job(DeleteJobRequest {
+        .delete_job(as_operator(DeleteJobRequest {
             id: reply.id.clone(),
-        })
+        }))
         .await
         .expect("delete")
         .into_inner();

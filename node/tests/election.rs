@@ -18,7 +18,7 @@ use vidshard_proto::v1::WatchRequest;
 use vidshard_proto::v1::cluster_client::ClusterClient;
 
 use common::cluster::{Cluster, NODES, agreed_master, lazy_channel, node_stats};
-use common::node::node_binary;
+use common::node::{node_binary, operator_token};
 use common::wait_for;
 
 /// The promise of `vidshard elect`.
@@ -39,6 +39,7 @@ fn vidshard(node: &str, args: &[&str]) -> Output {
     Command::new(client_binary())
         .args(["--json", "--node", node])
         .args(args)
+        .env("VIDSHARD_TOKEN", operator_token())
         .output()
         .expect("run vidshard")
 }

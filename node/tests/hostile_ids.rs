@@ -6,6 +6,7 @@
 //! over the 4 MiB decode limit (a 5 MiB chunk or id) are refused too.
 
 mod common;
+use common::node::{as_operator, as_peer};
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -94,7 +95,9 @@ async fn try_every_rpc(channel: Channel, id: &str) {
     let got = jobs.get_job(GetJobRequest { id: id.into() }).await;
     assert!(got.is_err(), "GetJob {short:?} found something");
     answered("GetJob", id, got);
-    let deleted = jobs.delete_job(DeleteJobRequest { id: id.into() }).await;
+    let deleted = jobs
+        .delete_job(as_operator(DeleteJobRequest { id: id.into() }))
+        .await;
     if let Ok(reply) = &deleted {
         assert!(
             !reply.get_ref().deleted,
@@ -158,16 +161,16 @@ async fn try_every_rpc(channel: Channel, id: &str) {
     answered("ReplicateVideo", id, replicated);
 
     let elected = cluster
-        .trigger_election(TriggerElectionRequest {
+        .trigger_election(as_operator(TriggerElectionRequest {
             to_node_id: id.into(),
-        })
+        }))
         .await;
     if let Ok(reply) = &elected {
         assert!(!reply.get_ref().accepted, "election to {short:?} accepted");
     }
     answered("TriggerElection", id, elected);
     let removed = cluster
-        .remove_node(RemoveNodeRequest { node_id: id.into() })
+        .remove_node(as_operator(RemoveNodeRequest { node_id: id.into() }))
         .await;
     if let Ok(reply) = &removed {
         assert!(
@@ -177,12 +180,12 @@ async fn try_every_rpc(channel: Channel, id: &str) {
     }
     answered("RemoveNode", id, removed);
     let beat = cluster
-        .heartbeat(HeartbeatRequest {
+        .heartbeat(as_peer(HeartbeatRequest {
             node_id: id.into(),
             address: id.into(),
             slots_total: 1,
             ..Default::default()
-        })
+        }))
         .await;
     if let Ok(reply) = &beat {
         assert!(
@@ -193,10 +196,10 @@ async fn try_every_rpc(channel: Channel, id: &str) {
     answered("Heartbeat", id, beat);
 
     let fetched = match worker
-        .fetch_blob(FetchBlobRequest {
+        .fetch_blob(as_peer(FetchBlobRequest {
             sha256: id.into(),
             release: true,
-        })
+        }))
         .await
     {
         Ok(stream) => stream.into_inner().message().await.map(|_| ()),
@@ -205,7 +208,7 @@ async fn try_every_rpc(channel: Channel, id: &str) {
     assert!(fetched.is_err(), "FetchBlob {short:?} sent bytes");
     answered("FetchBlob", id, fetched);
     let pushed = worker
-        .push_blob(tokio_stream::iter([
+        .push_blob(as_peer(tokio_stream::iter([
             PushBlobRequest {
                 part: Some(push_blob_request::Part::Header(BlobHeader {
                     sha256: id.into(),
@@ -217,14 +220,14 @@ async fn try_every_rpc(channel: Channel, id: &str) {
             PushBlobRequest {
                 part: Some(push_blob_request::Part::Chunk(b"bytes".to_vec())),
             },
-        ]))
+        ])))
         .await;
     if let Ok(reply) = &pushed {
         assert!(!reply.get_ref().stored, "PushBlob {short:?} stored");
     }
     answered("PushBlob", id, pushed);
     let ran = worker
-        .run_shard(tokio_stream::iter([
+        .run_shard(as_peer(tokio_stream::iter([
             RunShardRequest {
                 msg: Some(run_shard_request::Msg::Task(ShardTask {
                     job_id: id.into(),
@@ -246,7 +249,7 @@ async fn try_every_rpc(channel: Channel, id: &str) {
             RunShardRequest {
                 msg: Some(run_shard_request::Msg::Chunk(b"bytes".to_vec())),
             },
-        ]))
+        ])))
         .await;
     if let Ok(reply) = &ran {
         assert!(!reply.get_ref().success, "RunShard {short:?} succeeded");

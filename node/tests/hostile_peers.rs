@@ -22,6 +22,7 @@
 //!   remembers nothing: the next upload is acknowledged and completes.
 
 mod common;
+use common::node::{as_operator, as_peer};
 
 use std::time::Duration;
 
@@ -91,7 +92,7 @@ async fn raft_messages_with_unreachable_terms_are_refused_and_never_saved() {
         ("AppendEntries", append_entries(1 << 62 | 1)),
         ("AppendEntries", append_entries(term as u64 + (1 << 32) + 1)),
     ] {
-        let refused = raft.append_entries(message).await.expect_err(what);
+        let refused = raft.append_entries(as_peer(message)).await.expect_err(what);
         assert_eq!(refused.code(), Code::InvalidArgument, "{what}: {refused:?}");
         assert!(
             refused.message().contains("refused"),
@@ -99,7 +100,10 @@ async fn raft_messages_with_unreachable_terms_are_refused_and_never_saved() {
             refused.message()
         );
     }
-    let refused = raft.vote(vote_request(HUGE)).await.expect_err("Vote");
+    let refused = raft
+        .vote(as_peer(vote_request(HUGE)))
+        .await
+        .expect_err("Vote");
     assert_eq!(refused.code(), Code::InvalidArgument, "{refused:?}");
     // Still the master, in its own term.
     assert_eq!(term_and_master(&address).await, Some((term, true)));
@@ -149,7 +153,7 @@ async fn a_forged_push_term_blocks_no_later_upload() {
             part: Some(push_blob_request::Part::Chunk(vec![0])),
         };
         let reply = WorkerClient::new(lazy_channel(&follower))
-            .push_blob(futures::stream::iter([header, chunk]))
+            .push_blob(as_peer(futures::stream::iter([header, chunk])))
             .await
             .expect("an answer")
             .into_inner();
@@ -182,10 +186,10 @@ async fn joins_from_nowhere_never_vote_and_can_be_removed() {
     let mut cluster = ClusterClient::new(node.channel().await);
     for bogus in ["bogus-x", "bogus-y"] {
         let reply = cluster
-            .join_cluster(JoinClusterRequest {
+            .join_cluster(as_peer(JoinClusterRequest {
                 node_id: bogus.into(),
                 address: "127.0.0.1:1".into(),
-            })
+            }))
             .await
             .expect("an answer")
             .into_inner();
@@ -205,9 +209,9 @@ async fn joins_from_nowhere_never_vote_and_can_be_removed() {
     encode_completed(channel.clone(), "second.mp4", &clip, 160, 120).await;
     for bogus in ["bogus-x", "bogus-y"] {
         let reply = cluster
-            .remove_node(RemoveNodeRequest {
+            .remove_node(as_operator(RemoveNodeRequest {
                 node_id: bogus.into(),
-            })
+            }))
             .await
             .expect("an answer")
             .into_inner();
@@ -220,10 +224,10 @@ async fn a_release_from_a_fetch_never_deletes_a_finished_video() {
     let dir = tempfile::tempdir().expect("tempdir");
     let (node, id, sha256) = node_with_a_video(dir.path()).await;
     let mut stream = WorkerClient::new(node.channel().await)
-        .fetch_blob(FetchBlobRequest {
+        .fetch_blob(as_peer(FetchBlobRequest {
             sha256: sha256.clone(),
             release: true,
-        })
+        }))
         .await
         .expect("fetch")
         .into_inner();
@@ -254,14 +258,14 @@ async fn a_heartbeat_with_a_members_id_from_another_address_is_refused() {
         .map(|n| n.node_id.clone())
         .expect("the worker is listed");
     let reply = ClusterClient::new(lazy_channel(&master))
-        .heartbeat(HeartbeatRequest {
+        .heartbeat(as_peer(HeartbeatRequest {
             node_id: worker_id.clone(),
             address: "127.0.0.1:1".into(),
             slots_total: 64,
             slots_busy: 0,
             score: Some(ScoreReport::default()),
             ..Default::default()
-        })
+        }))
         .await
         .expect("an answer")
         .into_inner();

@@ -452,7 +452,7 @@ fn tls_beyond_loopback_without_authentication_needs_insecure() {
     ];
     let refused = start_everywhere(dir.path(), &tls).expect_err("started without authentication");
     assert!(
-        refused.contains("without authentication") && refused.contains("--insecure"),
+        refused.contains("without client authentication") && refused.contains("--insecure"),
         "{refused}"
     );
     let with_token = [&tls[..], &["--token", TOKEN]].concat();

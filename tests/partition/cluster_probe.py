@@ -51,7 +51,11 @@ def stale_push(root, address, term):
     )
     messages = [pb2.PushBlobRequest(header=header), pb2.PushBlobRequest(chunk=data)]
     with grpc.insecure_channel(address) as channel:
-        reply = pb2_grpc.WorkerStub(channel).PushBlob(iter(messages), timeout=10)
+        # A member's push: it carries the join token (VIDSHARD_JOIN_TOKEN).
+        token = os.environ.get("VIDSHARD_JOIN_TOKEN", "")
+        reply = pb2_grpc.WorkerStub(channel).PushBlob(
+            iter(messages), timeout=10, metadata=[("authorization", f"Bearer {token}")]
+        )
         print(json.dumps({"stored": reply.stored, "message": reply.message}))
 
 

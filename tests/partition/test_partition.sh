@@ -84,6 +84,9 @@ start_node() {
 }
 
 start_node 1
+# Node 1 founded the cluster and made its join token; the others need it.
+join_token="$("$node_bin" token --data-dir "$work/n1")"
+export VIDSHARD_JOIN_TOKEN="$join_token"
 start_node 2 --role worker --master "$(addr 1)"
 start_node 3 --role worker --master "$(addr 1)"
 

@@ -6,6 +6,7 @@
 pub mod backoff;
 pub mod blob_stream;
 pub mod blobs;
+pub mod credentials;
 pub mod membership;
 pub mod peers;
 pub mod raft;

@@ -1,8 +1,6 @@
-//! The cluster token: with `--token` set, every RPC to this node must
-//! carry `authorization: Bearer <token>` (compared in constant time), and
-//! every call this node makes to another node carries it. gRPC health
-//! stays open for load balancers; everything else, node-to-node traffic
-//! (Raft, shard transfer, backups) included, is refused without it.
+//! Tokens on the wire: every call this node makes to another node carries
+//! the join token as `authorization: Bearer <token>`; [`same`] compares
+//! what callers send in constant time (the gate is `service::access`).
 
 use tonic::metadata::{Ascii, MetadataValue};
 use tonic::service::Interceptor;
@@ -11,35 +9,6 @@ use tonic::{Request, Status};
 /// Equal in time independent of where the inputs differ (pure).
 pub fn same(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
-}
-
-/// The server side: refuses calls without the token (when one is set).
-#[derive(Clone, Default)]
-pub struct RequireToken(Option<Vec<u8>>);
-
-impl RequireToken {
-    pub fn new(token: Option<&str>) -> Self {
-        Self(
-            token
-                .filter(|t| !t.is_empty())
-                .map(|t| format!("Bearer {t}").into_bytes()),
-        )
-    }
-}
-
-impl Interceptor for RequireToken {
-    fn call(&mut self, request: Request<()>) -> Result<Request<()>, Status> {
-        let Some(expected) = &self.0 else {
-            return Ok(request);
-        };
-        match request.metadata().get("authorization") {
-            Some(sent) if same(sent.as_bytes(), expected) => Ok(request),
-            Some(_) => Err(Status::unauthenticated("wrong cluster token")),
-            None => Err(Status::unauthenticated(
-                "this cluster needs a token: pass --token (or VIDSHARD_TOKEN)",
-            )),
-        }
-    }
 }
 
 /// The client side: adds the token to every call (when one is set).
@@ -74,23 +43,16 @@ mod tests {
     use super::*;
 
     #[test]
-    fn tokens_are_checked_only_when_set() {
-        let mut open = RequireToken::new(None);
-        assert!(open.call(Request::new(())).is_ok());
-        let mut guarded = RequireToken::new(Some("s3cret"));
-        assert_eq!(
-            guarded
-                .call(Request::new(()))
-                .map(|_| ())
-                .map_err(|s| s.code()),
-            Err(tonic::Code::Unauthenticated)
-        );
+    fn tokens_are_sent_only_when_set_and_compared_whole() {
+        let mut none = SendToken::new(None);
+        let plain = none.call(Request::new(())).expect("sent");
+        assert!(plain.metadata().get("authorization").is_none());
         let mut sender = SendToken::new(Some("s3cret"));
         let signed = sender.call(Request::new(())).expect("signed");
-        assert!(guarded.call(signed).is_ok());
-        let mut wrong = SendToken::new(Some("guess"));
-        let signed = wrong.call(Request::new(())).expect("signed");
-        assert!(guarded.call(signed).is_err());
+        assert_eq!(
+            signed.metadata().get("authorization").map(|v| v.as_bytes()),
+            Some(&b"Bearer s3cret"[..])
+        );
         assert!(same(b"abc", b"abc") && !same(b"abc", b"abd") && !same(b"abc", b"ab"));
     }
 }

@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use clap::CommandFactory;
 use serde::{Deserialize, Serialize};
 
-use super::{Config, LogFormat, Role};
+use super::{ClientAccess, Config, LogFormat, OriginalClientAccess, OriginalPeers, Role};
 
 /// What a config file sets. `None` means the key is absent, so the
 /// command line, the environment or the built-in default decides.
@@ -65,6 +65,16 @@ pub struct FileConfig {
     pub metrics_addr: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub token: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub join_token: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub join_token_file: Option<PathBuf>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub clients: Option<ClientAccess>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub original_clients: Option<OriginalClientAccess>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub original_peers: Option<OriginalPeers>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub tls_cert: Option<PathBuf>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -119,7 +129,11 @@ pub fn expected(key: &str) -> &'static str {
         "role" => "\"master\" or \"worker\"",
         "master" | "advertise" => "a \"HOST:PORT\" string, e.g. \"10.0.0.1:50051\"",
         "metrics_addr" => "a \"HOST:PORT\" string, e.g. \"127.0.0.1:9090\"",
-        "token" => "a string",
+        "token" | "join_token" => "a string",
+        "join_token_file" => "a path string, e.g. \"/etc/vidshard/join-token\"",
+        "clients" => "\"open\" or \"token\"",
+        "original_clients" => "\"open\", \"token\" or \"off\"",
+        "original_peers" => "\"any\", \"off\" or a \"HOST,HOST\" string",
         "nodes" | "backup_servers" => {
             "an array of \"HOST:PORT\" strings, e.g. [\"10.0.0.2:50051\"]"
         }
@@ -265,6 +279,11 @@ impl FileConfig {
             log_format,
             metrics_addr,
             token,
+            join_token,
+            join_token_file,
+            clients,
+            original_clients,
+            original_peers,
             tls_cert,
             tls_key,
             tls_ca,
@@ -272,6 +291,7 @@ impl FileConfig {
             insecure,
             drain_timeout,
             config: _,
+            command: _,
         } = config.clone();
         Self {
             host: Some(host),
@@ -297,6 +317,11 @@ impl FileConfig {
             log_format: Some(log_format),
             metrics_addr,
             token,
+            join_token,
+            join_token_file,
+            clients,
+            original_clients,
+            original_peers: Some(original_peers),
             tls_cert,
             tls_key,
             tls_ca,
@@ -326,6 +351,10 @@ mod tests {
         all.advertise = Some("a:1".into());
         all.metrics_addr = Some("127.0.0.1:9090".into());
         all.token = Some("t".into());
+        all.join_token = Some("j".into());
+        all.join_token_file = Some("j.txt".into());
+        all.clients = Some(ClientAccess::Token);
+        all.original_clients = Some(OriginalClientAccess::Off);
         all.tls_cert = Some("c.pem".into());
         all.tls_key = Some("k.pem".into());
         all.tls_ca = Some("ca.pem".into());

@@ -8,6 +8,7 @@
 //! then [`merge`] takes the file's value for every argument clap did not
 //! get from the command line or the environment.
 
+pub mod access;
 pub mod file;
 
 use std::collections::BTreeSet;
@@ -18,6 +19,7 @@ use clap::parser::ValueSource;
 use clap::{ArgMatches, CommandFactory, FromArgMatches, Parser, ValueEnum};
 use serde::{Deserialize, Serialize};
 
+pub use access::{ClientAccess, OriginalClientAccess, OriginalPeers};
 pub use file::{FileConfig, FileError};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Deserialize, Serialize)]
@@ -70,7 +72,12 @@ pub struct Config {
     pub backup_servers: Vec<String>,
 
     /// Where blobs, shards and outputs live.
-    #[arg(long, default_value = "./vidshard-data", env = "VIDSHARD_DATA_DIR")]
+    #[arg(
+        long,
+        default_value = "./vidshard-data",
+        env = "VIDSHARD_DATA_DIR",
+        global = true
+    )]
     pub data_dir: PathBuf,
 
     /// Shards encoded at once on this node (0 = one per core).
@@ -136,11 +143,52 @@ pub struct Config {
     #[arg(long)]
     pub metrics_addr: Option<String>,
 
-    /// Shared cluster token: every RPC to this node must carry it
-    /// (`authorization: Bearer …`) and this node sends it to the others.
-    /// Off when unset (the original client keeps working).
-    #[arg(long, env = "VIDSHARD_TOKEN", hide_env_values = true)]
+    /// The operator token (admin RPCs: delete, elect, remove; and client
+    /// RPCs under `--clients token`), sent as `authorization: Bearer …`.
+    /// Default: derived from the join token (`vidshard-node token
+    /// --operator` prints it). Setting it also makes `--clients` and
+    /// `--original-clients` default to `token`.
+    #[arg(long, env = "VIDSHARD_TOKEN", hide_env_values = true, global = true)]
     pub token: Option<String>,
+
+    /// The cluster's join token: nodes prove themselves to each other
+    /// with it (Raft, shard transfer, heartbeats, backups). The first node
+    /// makes one in its data dir; other nodes need it to join
+    /// (`vidshard-node token --data-dir DIR` on a member prints it).
+    #[arg(
+        long,
+        env = "VIDSHARD_JOIN_TOKEN",
+        hide_env_values = true,
+        global = true
+    )]
+    pub join_token: Option<String>,
+
+    /// A file whose first line is the join token (for secret stores and
+    /// systemd credentials); --join-token wins over it.
+    #[arg(
+        long,
+        value_name = "FILE",
+        env = "VIDSHARD_JOIN_TOKEN_FILE",
+        global = true
+    )]
+    pub join_token_file: Option<PathBuf>,
+
+    /// Who may upload, watch, list and retrieve (vidshard.v1): open (anyone,
+    /// like the original client) or token (the operator token). Default:
+    /// token when --token is set, else open.
+    #[arg(long, value_enum)]
+    pub clients: Option<ClientAccess>,
+
+    /// The original client's RPCs (upload, status, retrieve): open, token,
+    /// or off. Default: token when --token is set, else open.
+    #[arg(long, value_enum)]
+    pub original_clients: Option<OriginalClientAccess>,
+
+    /// Original workers and masters (they carry no token): any, off, or a
+    /// comma-separated list of the hosts allowed. They only get shards
+    /// whose results are checked, never vote and never hold our backups.
+    #[arg(long, default_value = "any")]
+    pub original_peers: OriginalPeers,
 
     /// This node's TLS certificate (PEM, may include the chain): with
     /// --tls-key, every service is served over TLS only and other nodes
@@ -179,8 +227,24 @@ pub struct Config {
     /// Config file (TOML): one key per flag, named with `_` for `-`
     /// (data_dir = "/var/lib/vidshard"). Flags and VIDSHARD_* environment
     /// variables override it; it overrides the built-in defaults.
-    #[arg(long, value_name = "FILE")]
+    #[arg(long, value_name = "FILE", global = true)]
     pub config: Option<PathBuf>,
+
+    #[command(subcommand)]
+    pub command: Option<NodeCommand>,
+}
+
+/// What `vidshard-node` does instead of running a node.
+#[derive(Debug, Clone, clap::Subcommand)]
+pub enum NodeCommand {
+    /// Print this cluster's join token (give it to new nodes with
+    /// --join-token), or with --operator the operator token (give it to
+    /// the vidshard CLI and console with --token / VIDSHARD_TOKEN).
+    Token {
+        /// Print the operator token instead of the join token.
+        #[arg(long)]
+        operator: bool,
+    },
 }
 
 /// Why the configuration could not be built.
@@ -240,6 +304,11 @@ pub fn merge(cli: Config, explicit: &BTreeSet<String>, file: FileConfig) -> Conf
         log_format,
         metrics_addr,
         token,
+        join_token,
+        join_token_file,
+        clients,
+        original_clients,
+        original_peers,
         tls_cert,
         tls_key,
         tls_ca,
@@ -279,6 +348,7 @@ pub fn merge(cli: Config, explicit: &BTreeSet<String>, file: FileConfig) -> Conf
         mtls,
         insecure,
         drain_timeout,
+        original_peers,
     );
     if master.is_some() && !explicit.contains("master") {
         config.master = master;
@@ -288,6 +358,18 @@ pub fn merge(cli: Config, explicit: &BTreeSet<String>, file: FileConfig) -> Conf
     }
     if token.is_some() && !explicit.contains("token") && config.token.is_none() {
         config.token = token;
+    }
+    if join_token.is_some() && !explicit.contains("join_token") {
+        config.join_token = join_token;
+    }
+    if join_token_file.is_some() && !explicit.contains("join_token_file") {
+        config.join_token_file = join_token_file;
+    }
+    if clients.is_some() && !explicit.contains("clients") {
+        config.clients = clients;
+    }
+    if original_clients.is_some() && !explicit.contains("original_clients") {
+        config.original_clients = original_clients;
     }
     if metrics_addr.is_some() && !explicit.contains("metrics_addr") {
         config.metrics_addr = metrics_addr;
@@ -362,6 +444,28 @@ impl Config {
             }
         }
         seeds
+    }
+
+    /// Who may call client RPCs: `--clients`, else token when `--token`
+    /// is set, else open.
+    pub fn client_access(&self) -> ClientAccess {
+        self.clients.unwrap_or(match self.token {
+            Some(_) => ClientAccess::Token,
+            None => ClientAccess::Open,
+        })
+    }
+
+    /// Who may call the original client's RPCs (like [`Config::client_access`]).
+    pub fn original_client_access(&self) -> OriginalClientAccess {
+        self.original_clients.unwrap_or(match self.token {
+            Some(_) => OriginalClientAccess::Token,
+            None => OriginalClientAccess::Open,
+        })
+    }
+
+    /// True when this node founds a cluster rather than joining one.
+    pub fn founds_cluster(&self) -> bool {
+        self.role == Role::Master || self.master_address().is_none()
     }
 
     /// Parallel encodes: `--slots`, or one per core.

@@ -57,6 +57,25 @@ pub async fn run(config: Config, events: EventLog, stop: CancellationToken) -> a
     let node_id = load_node_id(&config.data_dir)
         .await
         .context("reading the node id")?;
+    // Before binding: once the port is open, `vidshard-node token` works.
+    let credentials = crate::cluster::credentials::load(
+        &config.data_dir,
+        crate::cluster::credentials::given_secret(
+            config.join_token.as_deref(),
+            config.join_token_file.as_deref(),
+        )
+        .await
+        .context("reading the join token")?,
+        config.token.as_deref(),
+        config.founds_cluster(),
+    )
+    .await
+    .context("setting up the cluster's tokens")?;
+    if credentials.peer.is_none() {
+        tracing::warn!(
+            "no join token (--join-token): this node can work for an original master, but no vidshard member will take it; `vidshard-node token --data-dir DIR` on a member prints the token"
+        );
+    }
     let tls = crate::cluster::tls::NodeTls::load(&crate::cluster::tls::TlsFlags::of(&config))
         .await
         .context("setting up TLS")?;
@@ -68,20 +87,27 @@ pub async fn run(config: Config, events: EventLog, stop: CancellationToken) -> a
     if !local.ip().is_loopback() {
         match (tls.is_some(), config.token.is_some() || config.mtls) {
             (true, true) => {}
-            (false, false) => {
-                tracing::warn!(%address, "listening beyond loopback without TLS and without a cluster token: anyone who reaches this port can use and steer the cluster; set --tls-cert/--tls-key and --token, or keep this network trusted")
-            }
-            (false, true) => {
-                tracing::warn!(%address, "listening beyond loopback without TLS: the cluster token and all video bytes cross the network in clear; set --tls-cert/--tls-key")
+            (false, _) => {
+                tracing::warn!(%address, "listening beyond loopback without TLS: tokens and video bytes cross the network in clear; set --tls-cert/--tls-key, or keep this network trusted")
             }
             (true, false) if config.insecure => {
-                tracing::warn!(%address, "listening beyond loopback without a cluster token (--insecure): anyone who reaches this port can use the cluster; set --token (or --mtls)")
+                tracing::warn!(%address, "listening beyond loopback with open client RPCs (--insecure): anyone who reaches this port can upload and read videos; set --token (or --mtls)")
             }
             (true, false) => anyhow::bail!(
-                "serving TLS on {address} without authentication: anyone who reaches the port could steer the cluster over an encrypted channel; set --token (or --mtls with --tls-ca), or pass --insecure to run so anyway"
+                "serving TLS on {address} without client authentication: anyone who reaches the port could upload and read videos over an encrypted channel; set --token (or --mtls with --tls-ca), or pass --insecure to run so anyway"
             ),
         }
     }
+    let gate = std::sync::Arc::new(crate::service::access::Gate {
+        credentials: credentials.clone(),
+        policy: crate::service::access::Policy {
+            clients: config.client_access(),
+            original_clients: config.original_client_access(),
+            original_peers: crate::service::access::resolve_original_peers(&config.original_peers)
+                .await
+                .context("resolving --original-peers")?,
+        },
+    });
     let slots_total = config.effective_slots();
     let config_uploads = config.max_uploads as usize;
     let tools = Tools {
@@ -104,7 +130,10 @@ pub async fn run(config: Config, events: EventLog, stop: CancellationToken) -> a
             "--token must be non-empty printable ASCII (it travels in a header)"
         );
     }
-    let peers = Peers::new(config.token.as_deref(), tls.as_ref().map(|t| t.client()));
+    let peers = Peers::new(
+        credentials.peer.as_deref(),
+        tls.as_ref().map(|t| t.client()),
+    );
     let consensus = Consensus::start(
         &config.data_dir,
         &node_id,
@@ -192,6 +221,7 @@ pub async fn run(config: Config, events: EventLog, stop: CancellationToken) -> a
         tracing::info!(mutual = ctx.config.mtls, "serving TLS only");
     }
     let serve = server
+        .layer(crate::service::access::AccessLayer(gate))
         .layer(tower::util::MapResponseLayer::new(
             move |response: tonic::codegen::http::Response<tonic::body::Body>| {
                 let response =

@@ -3,6 +3,7 @@
 //! services share one port, with gRPC health (`grpc.health.v1.Health`)
 //! and server reflection (for grpcurl) beside them.
 
+pub mod access;
 mod cluster;
 mod cluster_view;
 mod convert;
@@ -21,9 +22,6 @@ mod watch;
 mod worker;
 
 use tonic::server::NamedService;
-use tonic::service::interceptor::InterceptedService;
-
-use crate::cluster::token::RequireToken;
 use tonic::service::Routes;
 use tonic_health::ServingStatus;
 use vidshard_proto::replication::master_service_server::MasterServiceServer;
@@ -81,11 +79,6 @@ async fn set_master_health(health: &tonic_health::server::HealthReporter, is_mas
         .await;
 }
 
-/// A service that refuses calls without the cluster token (when set).
-fn guarded<S>(service: S, auth: &RequireToken) -> InterceptedService<S, RequireToken> {
-    InterceptedService::new(service, auth.clone())
-}
-
 /// Every service of a node, ready to serve, with health and reflection.
 pub async fn routes(handles: Handles) -> Result<Routes, tonic_reflection::server::Error> {
     let Handles {
@@ -120,40 +113,32 @@ pub async fn routes(handles: Handles) -> Result<Routes, tonic_reflection::server
             .await;
     }
     // "" (the whole server) starts SERVING in `health_reporter`.
-    let auth = RequireToken::new(ctx.config.token.as_deref());
-    Ok(Routes::new(guarded(
+    Ok(Routes::new(
         MasterServiceServer::new(master::Master::new(master.clone()))
             .max_decoding_message_size(MAX_MESSAGE),
-        &auth,
-    ))
-    .add_service(guarded(
+    )
+    .add_service(
         WorkerServiceServer::new(worker::Worker::new(legacy.clone()))
             .max_decoding_message_size(crate::legacy::MAX_LEGACY_SHARD + 4096),
-        &auth,
-    ))
-    .add_service(guarded(
+    )
+    .add_service(
         NodeServiceServer::new(node::Node::new(worker.clone(), legacy))
             .max_decoding_message_size(crate::legacy::backups::MAX_NODE_MESSAGE),
-        &auth,
-    ))
-    .add_service(guarded(
+    )
+    .add_service(
         JobsServer::new(jobs::Jobs::new(master.clone())).max_decoding_message_size(MAX_MESSAGE),
-        &auth,
-    ))
-    .add_service(guarded(
+    )
+    .add_service(
         WorkerServer::new(shard_worker::ShardWorker::new(worker.clone()))
             .max_decoding_message_size(MAX_MESSAGE),
-        &auth,
-    ))
-    .add_service(guarded(
-        ClusterServer::new(cluster_view::Cluster::new(worker, master)),
-        &auth,
-    ))
-    .add_service(guarded(
+    )
+    .add_service(ClusterServer::new(cluster_view::Cluster::new(
+        worker, master,
+    )))
+    .add_service(
         RaftServer::new(raft::RaftService::new(ctx.consensus.clone()))
             .max_decoding_message_size(crate::cluster::raft::network::MAX_RAFT_MESSAGE),
-        &auth,
-    ))
+    )
     .add_service(health_service)
     .add_service(reflection)
     .add_service(reflection_v1alpha))

@@ -20,6 +20,52 @@ pub fn node_binary() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_vidshard-node"))
 }
 
+/// The join token every test node gets (through `VIDSHARD_JOIN_TOKEN`, so
+/// a `--join-token` flag in a test wins), as an operator would give it to
+/// each node of a cluster.
+pub const JOIN_TOKEN: &str = "join-test-cluster-0123456789abcdef";
+
+/// The operator token belonging to [`JOIN_TOKEN`], as `vidshard-node token
+/// --operator` prints it.
+pub fn operator_token() -> String {
+    static TOKEN: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    TOKEN
+        .get_or_init(|| {
+            let empty = tempfile::tempdir().expect("tempdir");
+            let out = Command::new(node_binary())
+                .args(["token", "--operator", "--join-token", JOIN_TOKEN])
+                .arg("--data-dir")
+                .arg(empty.path())
+                .output()
+                .expect("run vidshard-node token");
+            assert!(out.status.success(), "{out:?}");
+            String::from_utf8(out.stdout)
+                .expect("utf-8")
+                .trim()
+                .to_string()
+        })
+        .clone()
+}
+
+/// `request` carrying `token` as a bearer token.
+pub fn with_token<T>(token: &str, mut request: tonic::Request<T>) -> tonic::Request<T> {
+    request.metadata_mut().insert(
+        "authorization",
+        format!("Bearer {token}").parse().expect("ascii token"),
+    );
+    request
+}
+
+/// `message` as a request from a member of the test cluster.
+pub fn as_peer<T>(message: T) -> tonic::Request<T> {
+    with_token(JOIN_TOKEN, tonic::Request::new(message))
+}
+
+/// `message` as a request from the test cluster's operator.
+pub fn as_operator<T>(message: T) -> tonic::Request<T> {
+    with_token(&operator_token(), tonic::Request::new(message))
+}
+
 impl NodeProc {
     /// Starts a node with `--port 0` and waits until it logs its address.
     pub fn start(data_dir: &Path, extra: &[&str]) -> Self {
@@ -29,7 +75,22 @@ impl NodeProc {
     /// Like [`NodeProc::start`] with the working directory `cwd` (so a
     /// relative `data_dir` is resolved against it, as under systemd).
     pub fn start_in(cwd: &Path, data_dir: &Path, extra: &[&str]) -> Self {
-        let mut child = Command::new(node_binary())
+        Self::spawn(cwd, data_dir, extra, Some(JOIN_TOKEN))
+    }
+
+    /// Like [`NodeProc::start`] without the test cluster's join token: a
+    /// founder makes its own, a joiner has none (unless `extra` gives one).
+    pub fn start_plain(data_dir: &Path, extra: &[&str]) -> Self {
+        Self::spawn(Path::new("."), data_dir, extra, None)
+    }
+
+    fn spawn(cwd: &Path, data_dir: &Path, extra: &[&str], join_token: Option<&str>) -> Self {
+        let mut command = Command::new(node_binary());
+        command.env_remove("VIDSHARD_JOIN_TOKEN");
+        if let Some(token) = join_token {
+            command.env("VIDSHARD_JOIN_TOKEN", token);
+        }
+        let mut child = command
             .current_dir(cwd)
             .args(["--host", "127.0.0.1"])
             .args(if extra.contains(&"--port") {
