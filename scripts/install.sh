@@ -113,3 +113,6 @@ else
     log "Without systemd, start the node by hand as the service would:"
     log "    runuser -u $SERVICE_USER -- $BIN_DIR/vidshard-node --config $CONF --data-dir $STATE_DIR"
 fi
+log "the first node of a cluster makes its join token; on it, print the token for the others"
+log "(join_token in their $CONF) and the operator token (VIDSHARD_TOKEN for vidshard):"
+log "    runuser -u $SERVICE_USER -- $BIN_DIR/vidshard-node token [--operator] --data-dir $STATE_DIR"
