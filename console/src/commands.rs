@@ -15,7 +15,7 @@ use vidshard_proto::v1::{
 use crate::cli::{
     Command, DeleteArgs, ElectArgs, NodesAction, NodesArgs, RetrieveArgs, StatusArgs, UploadArgs,
 };
-use crate::client::{self, Lookup, Node, rpc};
+use crate::client::{self, Lookup, Node, Reach, rpc};
 use crate::job::{JobState, classify_status};
 use crate::output;
 use crate::progress::{ByteBar, JobBar, Mode};
@@ -124,7 +124,7 @@ async fn upload(ctx: &Ctx, args: UploadArgs) -> Result<Report> {
     if let Some(output) = &args.output {
         check_output_target(output)?;
     }
-    let node = Node::connect_leader(&ctx.node).await?;
+    let mut reach = Reach::to_leader(&ctx.node).await?;
 
     let digest = transfer::digest_file(file, ByteBar::new(ctx.mode, "hashing", meta.len())).await?;
     let header = UploadHeader {
@@ -134,7 +134,7 @@ async fn upload(ctx: &Ctx, args: UploadArgs) -> Result<Report> {
         expected_sha256: digest.sha256.clone(),
     };
     let bar = ByteBar::new(ctx.mode, "upload", digest.size);
-    let reply = transfer::upload(&node, file, header, &digest, bar).await?;
+    let reply = transfer::upload(&mut reach, file, header, &digest, bar).await?;
     if !reply.success {
         let reason = if reply.message.is_empty() {
             &reply.status
@@ -160,7 +160,8 @@ async fn upload(ctx: &Ctx, args: UploadArgs) -> Result<Report> {
     };
     let bar = JobBar::new(ctx.mode);
     let timeout = Duration::from_secs(args.timeout);
-    let job = match client::wait_for_job(&node, &reply.id, timeout, |job| bar.update(job)).await {
+    let waited = client::wait_for_job(&mut reach, &reply.id, timeout, |job| bar.update(job)).await;
+    let job = match waited {
         Ok(job) => job,
         Err(err) => return Err(failure(&reply.status, &reply.message, crate::reason(&err))),
     };
@@ -174,7 +175,7 @@ async fn upload(ctx: &Ctx, args: UploadArgs) -> Result<Report> {
         bytes: Some(job.output_bytes),
     };
     let bar = ByteBar::new(ctx.mode, "download", job.output_bytes);
-    let saved = transfer::retrieve(&node, &job.id, &target, &expected, bar).await?;
+    let saved = transfer::retrieve(&mut reach, &job.id, &target, &expected, bar).await?;
     Ok(Report {
         json: output::upload_json(&job.id, &job.status, &job.message, Some(&saved)),
         text: output::saved_text(&saved),
@@ -182,8 +183,8 @@ async fn upload(ctx: &Ctx, args: UploadArgs) -> Result<Report> {
 }
 
 async fn status(ctx: &Ctx, args: StatusArgs) -> Result<Report> {
-    let node = Node::connect_leader(&ctx.node).await?;
-    Ok(match client::lookup_job(&node, &args.id).await? {
+    let mut reach = Reach::to_leader(&ctx.node).await?;
+    Ok(match client::lookup_job(&mut reach, &args.id).await? {
         Lookup::Job(job) => Report {
             json: output::job_json(&job, true),
             text: output::job_text(&job),
@@ -201,8 +202,8 @@ async fn status(ctx: &Ctx, args: StatusArgs) -> Result<Report> {
 
 /// What a completed job's output must match, and its size (0 = unknown);
 /// fails when the job has no output yet. Shared with the console.
-pub async fn expected_output(node: &Node, id: &str) -> Result<(Expected, u64)> {
-    Ok(match client::lookup_job(node, id).await? {
+pub async fn expected_output(reach: &mut Reach, id: &str) -> Result<(Expected, u64)> {
+    Ok(match client::lookup_job(reach, id).await? {
         Lookup::Job(job) => {
             if classify_status(&job.status) != JobState::Completed {
                 bail!(not_completed_reason(&job.id, &job.status, &job.message));
@@ -229,10 +230,10 @@ pub async fn expected_output(node: &Node, id: &str) -> Result<(Expected, u64)> {
 
 async fn retrieve(ctx: &Ctx, args: RetrieveArgs) -> Result<Report> {
     check_output_target(&args.output)?;
-    let node = Node::connect_leader(&ctx.node).await?;
-    let (expected, total) = expected_output(&node, &args.id).await?;
+    let mut reach = Reach::to_leader(&ctx.node).await?;
+    let (expected, total) = expected_output(&mut reach, &args.id).await?;
     let bar = ByteBar::new(ctx.mode, "download", total);
-    let saved = transfer::retrieve(&node, &args.id, &args.output, &expected, bar).await?;
+    let saved = transfer::retrieve(&mut reach, &args.id, &args.output, &expected, bar).await?;
     Ok(Report {
         json: output::retrieve_json(&args.id, &saved),
         text: output::saved_text(&saved),
@@ -240,12 +241,10 @@ async fn retrieve(ctx: &Ctx, args: RetrieveArgs) -> Result<Report> {
 }
 
 async fn jobs(ctx: &Ctx) -> Result<Report> {
-    let node = Node::connect_leader(&ctx.node).await?;
-    let reply = node
-        .jobs()
-        .list_jobs(ListJobsRequest {})
-        .await
-        .map_err(rpc)?
+    let mut reach = Reach::to_leader(&ctx.node).await?;
+    let reply = reach
+        .call(|node| async move { node.jobs().list_jobs(ListJobsRequest {}).await })
+        .await?
         .into_inner();
     Ok(Report {
         json: output::jobs_json(&reply),
@@ -254,12 +253,10 @@ async fn jobs(ctx: &Ctx) -> Result<Report> {
 }
 
 async fn nodes(ctx: &Ctx) -> Result<Report> {
-    let node = Node::connect(&ctx.node).await?;
-    let reply = node
-        .cluster()
-        .list_nodes(ListNodesRequest {})
-        .await
-        .map_err(rpc)?
+    let mut reach = Reach::to_node(&ctx.node).await?;
+    let reply = reach
+        .call(|node| async move { node.cluster().list_nodes(ListNodesRequest {}).await })
+        .await?
         .into_inner();
     Ok(Report {
         json: output::nodes_json(&reply),

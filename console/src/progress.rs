@@ -138,6 +138,21 @@ impl Progress for ByteBar {
         }
     }
 
+    fn restart(&self) {
+        match &*self.0 {
+            ByteInner::Bar(bar) => bar.set_position(0),
+            ByteInner::Lines { label, state, .. } => {
+                let Ok(mut state) = state.lock() else { return };
+                *state = LineState {
+                    position: 0,
+                    decile: 0,
+                    done: false,
+                };
+                eprintln!("{label}: the node was lost; starting over on another");
+            }
+        }
+    }
+
     /// Stops the bar after a failure, leaving it visible.
     fn abandon(&self) {
         if let ByteInner::Bar(bar) = &*self.0 {

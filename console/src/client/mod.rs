@@ -7,9 +7,11 @@
 
 mod error;
 mod lookup;
+mod reach;
 
 pub use error::{RpcError, code_name, rpc};
 pub use lookup::{Lookup, lookup_job, wait_for_job};
+pub use reach::{FAILOVER_GRACE, Reach, node_lost};
 
 use std::time::Duration;
 

@@ -1,16 +1,24 @@
 //! The download side: streaming a job's output into a temp file next to the
 //! target, verifying its size and sha256, and renaming it into place. The
-//! temp file is removed if anything fails or the task is dropped.
+//! temp file is removed if anything fails or the task is dropped. A node
+//! lost mid-download is replaced by the next that answers, which resumes
+//! at the byte reached (the sha256 covers the whole file either way).
 
 use std::path::{Path, PathBuf};
 
+use std::pin::Pin;
+use std::time::Instant;
+
 use anyhow::{Context, Result, anyhow, bail};
+use futures::{Stream, StreamExt};
 use sha2::{Digest, Sha256};
 use tokio::io::AsyncWriteExt;
+use tonic::{Code, Status};
 use vidshard_proto::replication::RetrieveVideoRequest;
+use vidshard_proto::v1::RetrieveRequest;
 
 use super::{Expected, Progress, Saved};
-use crate::client::{Node, rpc};
+use crate::client::{FAILOVER_GRACE, Node, Reach, node_lost, rpc};
 
 /// Temp file next to `target`: `<dir>/.<name>.partial-<pid>`.
 pub fn temp_path(target: &Path, pid: u32) -> Result<PathBuf> {
@@ -41,9 +49,36 @@ impl Drop for TempGuard {
     }
 }
 
+type Bytes = Pin<Box<dyn Stream<Item = Result<Vec<u8>, Status>> + Send>>;
+
+/// Opens job `id`'s output at byte `offset`: `vidshard.v1.Jobs/Retrieve`
+/// (resumable), or from an original master its `RetrieveVideo` (from the
+/// start only). The flag says whether a broken stream can be resumed.
+async fn open(node: &Node, id: &str, offset: u64) -> Result<(Bytes, bool), Status> {
+    let request = RetrieveRequest {
+        id: id.to_owned(),
+        offset,
+    };
+    match node.jobs().retrieve(request).await {
+        Ok(reply) => {
+            let chunks = reply.into_inner().map(|c| c.map(|c| c.data));
+            Ok((Box::pin(chunks), true))
+        }
+        Err(status) if status.code() == Code::Unimplemented && offset == 0 => {
+            let request = RetrieveVideoRequest {
+                video_id: id.to_owned(),
+            };
+            let reply = node.master().retrieve_video(request).await?;
+            let chunks = reply.into_inner().map(|c| c.map(|c| c.data_chunk));
+            Ok((Box::pin(chunks), false))
+        }
+        Err(status) => Err(status),
+    }
+}
+
 /// Streams job `id`'s output into `target` atomically, verifying it.
 pub async fn retrieve(
-    node: &Node,
+    reach: &mut Reach,
     id: &str,
     target: &Path,
     expected: &Expected,
@@ -67,33 +102,49 @@ pub async fn retrieve(
         armed: true,
     };
 
-    let request = RetrieveVideoRequest {
-        video_id: id.to_owned(),
-    };
-    let mut stream = node
-        .master()
-        .retrieve_video(request)
-        .await
-        .map_err(rpc)?
-        .into_inner();
     let mut hasher = Sha256::new();
     let mut bytes = 0u64;
-    loop {
-        let chunk = match stream.message().await {
-            Ok(Some(chunk)) => chunk,
-            Ok(None) => break,
+    // A lost node costs a reconnect, not the download: the stream is
+    // reopened on the next node that answers at the byte reached.
+    let mut deadline = Instant::now() + FAILOVER_GRACE;
+    'download: loop {
+        let (mut stream, resumable) = match open(reach.node(), id, bytes).await {
+            Ok(opened) => opened,
+            Err(status) if node_lost(&status) && Instant::now() < deadline => {
+                reach.recover(deadline).await;
+                continue;
+            }
             Err(status) => {
                 bar.abandon();
                 return Err(rpc(status))
                     .with_context(|| format!("download of job {id:?} failed after {bytes} bytes"));
             }
         };
-        hasher.update(&chunk.data_chunk);
-        file.write_all(&chunk.data_chunk)
-            .await
-            .with_context(|| format!("cannot write {}", temp.display()))?;
-        bytes += chunk.data_chunk.len() as u64;
-        bar.inc(chunk.data_chunk.len() as u64);
+        loop {
+            let chunk = match stream.next().await {
+                Some(Ok(chunk)) => chunk,
+                None => break 'download,
+                Some(Err(status))
+                    if resumable && node_lost(&status) && Instant::now() < deadline =>
+                {
+                    reach.recover(deadline).await;
+                    continue 'download;
+                }
+                Some(Err(status)) => {
+                    bar.abandon();
+                    return Err(rpc(status)).with_context(|| {
+                        format!("download of job {id:?} failed after {bytes} bytes")
+                    });
+                }
+            };
+            hasher.update(&chunk);
+            file.write_all(&chunk)
+                .await
+                .with_context(|| format!("cannot write {}", temp.display()))?;
+            bytes += chunk.len() as u64;
+            bar.inc(chunk.len() as u64);
+            deadline = Instant::now() + FAILOVER_GRACE;
+        }
     }
     file.flush().await?;
     file.sync_all()

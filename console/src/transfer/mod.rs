@@ -14,16 +14,19 @@ pub use download::{retrieve, temp_path};
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context, Result, anyhow, bail};
+use std::time::Instant;
+
+use anyhow::{Context, Result, anyhow};
 use sha2::{Digest, Sha256};
 use tokio::io::AsyncReadExt;
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
+use tonic::Status;
 use vidshard_proto::MAX_CHUNK;
 use vidshard_proto::v1::upload_request::Msg;
 use vidshard_proto::v1::{UploadHeader, UploadReply, UploadRequest};
 
-use crate::client::{Node, rpc};
+use crate::client::{FAILOVER_GRACE, Node, Reach, node_lost, rpc};
 
 /// Size and lowercase hex sha256 of a local file.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -57,6 +60,9 @@ pub trait Progress: Clone + Send + Sync + 'static {
     fn finish(&self);
     /// The transfer failed; what was shown stays.
     fn abandon(&self);
+    /// The transfer starts over from byte 0 (an upload retried on
+    /// another node).
+    fn restart(&self) {}
 }
 
 /// Hashes `path` in `MAX_CHUNK` reads on a blocking thread.
@@ -109,15 +115,53 @@ struct Sent {
     reached_eof: bool,
 }
 
-/// Streams the header then the file in `MAX_CHUNK` pieces via `Jobs.Upload`.
-/// `expected` is the digest taken beforehand, to notice a file that changed.
+/// Streams the header then the file in `MAX_CHUNK` pieces via `Jobs.Upload`,
+/// through any node that answers: an upload broken by a lost node before
+/// its acknowledgement starts over on the next one (the master answers a
+/// repeat of a recent upload, same sha256 and options, with the same job,
+/// so a retry never makes a second job). `expected` is the digest taken
+/// beforehand, to notice a file that changed.
 pub async fn upload(
-    node: &Node,
+    reach: &mut Reach,
     path: &Path,
     header: UploadHeader,
     expected: &FileDigest,
     bar: impl Progress,
 ) -> Result<UploadReply> {
+    let deadline = Instant::now() + FAILOVER_GRACE;
+    loop {
+        match upload_once(reach.node(), path, header.clone(), expected, bar.clone()).await {
+            Err(Failed::Lost(_)) if Instant::now() < deadline => {
+                bar.restart();
+                reach.recover(deadline).await;
+            }
+            Err(Failed::Lost(status)) => return Err(rpc(status)),
+            Err(Failed::Other(err)) => return Err(err),
+            Ok(reply) => return Ok(reply),
+        }
+    }
+}
+
+/// Why one upload attempt failed.
+enum Failed {
+    /// The node was lost: another may take the upload.
+    Lost(Status),
+    Other(anyhow::Error),
+}
+
+impl From<anyhow::Error> for Failed {
+    fn from(err: anyhow::Error) -> Self {
+        Failed::Other(err)
+    }
+}
+
+async fn upload_once(
+    node: &Node,
+    path: &Path,
+    header: UploadHeader,
+    expected: &FileDigest,
+    bar: impl Progress,
+) -> Result<UploadReply, Failed> {
     let mut file = tokio::fs::File::open(path)
         .await
         .with_context(|| format!("cannot open {}", path.display()))?;
@@ -166,26 +210,28 @@ pub async fn upload(
         Ok(sent) => sent,
         Err(err) => {
             bar.abandon();
-            return Err(err);
+            return Err(err.into());
         }
     };
     if sent.reached_eof && sent.bytes != expected.size {
         bar.abandon();
-        bail!(
+        return Err(anyhow!(
             "{} changed while uploading (hashed {} bytes, sent {})",
             path.display(),
             expected.size,
             sent.bytes
-        );
+        )
+        .into());
     }
     match result {
         Ok(reply) => {
             bar.finish();
             Ok(reply.into_inner())
         }
+        Err(status) if node_lost(&status) => Err(Failed::Lost(status)),
         Err(status) => {
             bar.abandon();
-            Err(rpc(status))
+            Err(rpc(status).into())
         }
     }
 }

@@ -16,7 +16,7 @@ use vidshard_proto::v1::{DeleteJobRequest, JobParams, TriggerElectionRequest, Up
 use super::form::{self, Entry, UploadSpec};
 use super::msg::{Action, Event, Outcome, TaskUpdate};
 use super::task_bar::Bars;
-use crate::client::{Node, rpc};
+use crate::client::{Node, Reach, rpc};
 use crate::commands::{check_output_target, expected_output};
 use crate::transfer;
 
@@ -120,7 +120,7 @@ async fn upload(node: &str, spec: &UploadSpec, home: Option<&str>, bars: Bars) -
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .with_context(|| format!("{} has no file name", path.display()))?;
-    let node = Node::connect_leader(node).await?;
+    let mut reach = Reach::to_leader(node).await?;
     let digest = transfer::digest_file(&path, bars.bar("hashing", meta.len())).await?;
     let header = UploadHeader {
         params: Some(JobParams {
@@ -135,7 +135,7 @@ async fn upload(node: &str, spec: &UploadSpec, home: Option<&str>, bars: Bars) -
         expected_sha256: digest.sha256.clone(),
     };
     let bar = bars.bar("uploading", digest.size);
-    let reply = transfer::upload(&node, &path, header, &digest, bar).await?;
+    let reply = transfer::upload(&mut reach, &path, header, &digest, bar).await?;
     if !reply.success {
         let reason = if reply.message.is_empty() {
             reply.status
@@ -157,11 +157,11 @@ async fn retrieve(
     bars: Bars,
 ) -> Result<Outcome> {
     check_output_target(target)?;
-    let node = Node::connect_leader(node).await?;
-    let (expected, total) = expected_output(&node, job_id).await?;
+    let mut reach = Reach::to_leader(node).await?;
+    let (expected, total) = expected_output(&mut reach, job_id).await?;
     let verified = expected.sha256.as_deref().is_some_and(|s| !s.is_empty());
     let bar = bars.bar("downloading", total);
-    let saved = transfer::retrieve(&node, job_id, target, &expected, bar).await?;
+    let saved = transfer::retrieve(&mut reach, job_id, target, &expected, bar).await?;
     Ok(Outcome::Retrieved {
         path: saved.path.display().to_string(),
         bytes: saved.bytes,

@@ -69,6 +69,11 @@ impl Progress for TaskBar {
     fn finish(&self) {}
 
     fn abandon(&self) {}
+
+    fn restart(&self) {
+        self.0.position.store(0, Ordering::Relaxed);
+        self.0.last.store(u64::MAX, Ordering::Relaxed);
+    }
 }
 
 #[cfg(test)]

@@ -49,6 +49,28 @@ pub enum ServeError {
 
 pub type Chunks = Pin<Box<dyn Stream<Item = Result<Vec<u8>, ServeError>> + Send>>;
 
+/// `chunks` without their first `offset` bytes (a resumed download).
+/// The whole content is still read and verified: only what the caller
+/// already has is not sent again.
+pub fn from_offset(chunks: Chunks, offset: u64) -> Chunks {
+    let mut to_skip = offset;
+    Box::pin(chunks.filter_map(move |chunk| {
+        let chunk = match chunk {
+            Ok(data) if to_skip >= data.len() as u64 => {
+                to_skip -= data.len() as u64;
+                None
+            }
+            Ok(data) => {
+                let keep = data[to_skip as usize..].to_vec();
+                to_skip = 0;
+                Some(Ok(keep))
+            }
+            Err(e) => Some(Err(e)),
+        };
+        std::future::ready(chunk)
+    }))
+}
+
 /// Whether this node's replicated table has job `id` completed (a
 /// follower can then serve it without the master).
 pub fn completed_here(sys: &Sys, id: &str) -> bool {
@@ -159,4 +181,28 @@ async fn remote_chunks(
     Ok(Box::pin(stream.map(|chunk| {
         chunk.map(|c| c.data).map_err(ServeError::Remote)
     })))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_resumed_stream_starts_at_its_offset_across_chunks() {
+        let whole: Vec<u8> = (0..=255u8).cycle().take(1000).collect();
+        for offset in [0u64, 1, 299, 300, 301, 999, 1000, 5000] {
+            let chunks: Chunks = Box::pin(futures::stream::iter(
+                whole
+                    .chunks(300)
+                    .map(|c| Ok(c.to_vec()))
+                    .collect::<Vec<_>>(),
+            ));
+            let sent: Vec<u8> = from_offset(chunks, offset)
+                .map(|c| c.expect("chunk"))
+                .concat()
+                .await;
+            let start = (offset as usize).min(whole.len());
+            assert_eq!(sent, whole[start..], "offset {offset}");
+        }
+    }
 }

@@ -176,6 +176,33 @@ impl JobTable {
         jobs
     }
 
+    /// A job this upload repeats: the same source (by sha256) and options,
+    /// accepted within `window_ms` before `now`, not failed, and with the
+    /// id asked for (when one is). A client whose upload broke before the
+    /// acknowledgement sends it again to another node; it must get the
+    /// job the first try made, not a second one.
+    pub fn repeat_of(
+        &self,
+        sha256: &str,
+        params: &JobParams,
+        requested_id: &str,
+        now: u64,
+        window_ms: u64,
+    ) -> Option<&JobRecord> {
+        let wanted_id = ids::sanitize(requested_id);
+        self.jobs
+            .values()
+            .filter(|job| {
+                !sha256.is_empty()
+                    && job.source.sha256 == sha256
+                    && job.params == *params
+                    && now.saturating_sub(job.created_unix_ms) <= window_ms
+                    && (job.status == JobStatus::Completed || !job.status.is_final())
+                    && wanted_id.as_deref().is_none_or(|id| id == job.id)
+            })
+            .max_by_key(|job| job.created_unix_ms)
+    }
+
     /// Jobs not yet completed or failed.
     pub fn active_count(&self) -> usize {
         self.jobs.values().filter(|j| !j.status.is_final()).count()
@@ -248,5 +275,27 @@ mod tests {
         assert_eq!(table.active_count(), 0);
         assert!(JobStatus::ConcatenationFailed.is_final());
         assert!(!JobStatus::Processing.is_final());
+    }
+
+    #[test]
+    fn a_repeated_upload_finds_its_job_and_nothing_else() {
+        let mut table = JobTable::default();
+        let sha = blob().sha256;
+        let id = table.accept("", params(), blob(), vec![], 1_000);
+        let window = 600_000;
+        let found = |t: &JobTable, sha: &str, p: &JobParams, req: &str, now: u64| {
+            t.repeat_of(sha, p, req, now, window).map(|j| j.id.clone())
+        };
+        assert_eq!(found(&table, &sha, &params(), "", 2_000), Some(id.clone()));
+        assert_eq!(found(&table, &sha, &params(), "", 1_000 + window + 1), None);
+        assert_eq!(found(&table, &"1".repeat(64), &params(), "", 2_000), None);
+        assert_eq!(found(&table, "", &params(), "", 2_000), None);
+        let mut other = params();
+        other.crf = 30;
+        assert_eq!(found(&table, &sha, &other, "", 2_000), None);
+        assert_eq!(found(&table, &sha, &params(), "another-id", 2_000), None);
+        assert_eq!(found(&table, &sha, &params(), &id, 2_000), Some(id.clone()));
+        table.set_status(&id, JobStatus::ProcessingFailed, "broken");
+        assert_eq!(found(&table, &sha, &params(), "", 2_000), None);
     }
 }

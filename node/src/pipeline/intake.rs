@@ -16,6 +16,10 @@ use crate::jobs::{Command, CommandReply, now_unix_ms};
 use crate::params::RawParams;
 use crate::store::StoreError;
 
+/// How long an upload of the same bytes (by the sha256 the client
+/// announces) with the same options is taken as a retry of the first.
+pub const REPEAT_WINDOW_MS: u64 = 10 * 60 * 1000;
+
 /// What the first message of an upload says.
 #[derive(Debug, Default)]
 pub struct UploadStart {
@@ -88,6 +92,21 @@ where
         Ok(p) => p,
         Err(reason) => return Ok(Outcome::Refused(reason.to_string())),
     };
+    let repeat = ctx
+        .jobs
+        .lock()
+        .repeat_of(
+            &start.expected_sha256,
+            &params,
+            &start.requested_id,
+            now_unix_ms(),
+            REPEAT_WINDOW_MS,
+        )
+        .map(|job| (job.id.clone(), job.source.size));
+    if let Some((id, size)) = repeat {
+        tracing::info!(job = %id, "upload repeats a recent one: answered with its job");
+        return Ok(Outcome::Accepted { id, size });
+    }
     let Ok(_receiving) = master.uploads.clone().try_acquire_owned() else {
         return Err(IngestError::Busy {
             max: ctx.config.max_uploads,

@@ -160,4 +160,37 @@ impl jobs_server::Jobs for Jobs {
             message: format!("job {id} deleted; its blobs are removed from every node"),
         }))
     }
+
+    type RetrieveStream =
+        std::pin::Pin<Box<dyn futures::Stream<Item = Result<RetrieveChunk, Status>> + Send>>;
+
+    async fn retrieve(
+        &self,
+        request: Request<RetrieveRequest>,
+    ) -> Result<Response<Self::RetrieveStream>, Status> {
+        // Like the original RetrieveVideo: a node with the job completed in
+        // its table serves it (its copy or a holder's); else the master.
+        let here = crate::backups::serve::completed_here(&self.sys, &request.get_ref().id);
+        let leader = if here {
+            None
+        } else {
+            forward::leader_for(&self.sys, request.metadata()).await?
+        };
+        if let Some(leader) = leader {
+            let stream = JobsClient::new(forward::channel(&self.sys, &leader)?)
+                .max_decoding_message_size(super::MAX_MESSAGE)
+                .retrieve(forward::marked(request.into_inner()))
+                .await?
+                .into_inner();
+            return Ok(Response::new(Box::pin(stream)));
+        }
+        let RetrieveRequest { id, offset } = request.into_inner();
+        let chunks = self.master.backups.output(&id).await?;
+        let stream = crate::backups::serve::from_offset(chunks, offset).map(|chunk| {
+            chunk
+                .map(|data| RetrieveChunk { data })
+                .map_err(Status::from)
+        });
+        Ok(Response::new(Box::pin(stream)))
+    }
 }
