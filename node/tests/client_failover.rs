@@ -4,7 +4,8 @@
 //! output (exit 0, every frame); `status`, `jobs`, `nodes` and `retrieve`
 //! run against a follower while the master is dead all exit 0; a repeated
 //! upload of the same bytes and options gets the same job; a retrieve
-//! from an offset returns exactly the rest of the output.
+//! from an offset returns exactly the rest of the output; during a forced
+//! election the same commands exit 0 too.
 
 mod common;
 
@@ -19,7 +20,7 @@ use vidshard_proto::v1::jobs_client::JobsClient;
 
 use common::clips::{make_clip, report};
 use common::cluster::{Cluster, lazy_channel};
-use common::node::node_binary;
+use common::node::{node_binary, operator_token};
 use common::{job, wait_for};
 
 fn vidshard() -> Command {
@@ -167,4 +168,30 @@ async fn a_client_on_a_follower_rides_through_the_master_killed_mid_job() {
         job(lazy_channel(&follower), &id).await.expect("job").status,
         "completed"
     );
+
+    // During a forced election too, every command on a follower works.
+    let elect = vidshard()
+        .args([
+            "--json",
+            "--node",
+            &follower,
+            "--token",
+            &operator_token(),
+            "elect",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start the election");
+    for args in [vec!["status", id.as_str()], vec!["jobs"], vec!["nodes"]] {
+        json(&run(&follower, &args));
+    }
+    let elected = elect.wait_with_output().expect("elect ends");
+    json(&elected);
+    let during = dir.path().join("during.mp4");
+    json(&run(
+        &follower,
+        &["retrieve", &id, "--output", during.to_str().expect("utf-8")],
+    ));
+    assert_eq!(sha256_of(&during), sha256_of(&out));
 }
