@@ -8,6 +8,7 @@ pub mod blob_stream;
 pub mod blobs;
 pub mod credentials;
 pub mod membership;
+pub mod original_master;
 pub mod peers;
 pub mod raft;
 mod system;

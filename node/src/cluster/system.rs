@@ -44,6 +44,9 @@ pub struct System {
     pub events: EventLog,
     /// Raft: who leads (the master), the term, and the replicated jobs.
     pub consensus: Consensus,
+    /// Set when this node works for a master that speaks only the
+    /// original protocol (then it registers with `RegisterWorker`).
+    pub original_master: super::original_master::OriginalMaster,
 }
 
 impl System {

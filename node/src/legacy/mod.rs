@@ -3,12 +3,14 @@
 //! the scheduler uses to run shards on original workers
 //! (`original_worker`), and the liveness probe and master announcements
 //! the master sends original peers (`peers`), and the videos original
-//! masters keep here with `ReplicateVideo` (`backups`). The gRPC handlers in
+//! masters keep here with `ReplicateVideo` (`backups`), and this node's
+//! registration with an original master it works for (`register`). The gRPC handlers in
 //! `service/` convert messages and call in here.
 
 pub mod backups;
 pub mod original_worker;
 pub mod peers;
+pub mod register;
 pub mod shard_worker;
 pub mod shards;
 

@@ -157,6 +157,7 @@ pub async fn run(config: Config, events: EventLog, stop: CancellationToken) -> a
         events,
         peers,
         consensus,
+        original_master: Default::default(),
     });
     // The subsystems, each holding only the handles it uses.
     let worker = Arc::new(Worker::new(ctx.clone(), slots_total));
@@ -168,6 +169,7 @@ pub async fn run(config: Config, events: EventLog, stop: CancellationToken) -> a
 
     let dead_after = Duration::from_secs_f64(ctx.config.dead_after.max(0.5));
     tasks.spawn(crate::legacy::peers::run(ctx.clone()));
+    tasks.spawn(crate::legacy::register::run(ctx.clone()));
     tasks.spawn(ctx.membership.clone().run_sweeper(
         dead_after,
         Duration::from_millis(250),

@@ -82,6 +82,16 @@ impl NodeService for Node {
         request: Request<MasterAnnouncement>,
     ) -> Result<Response<MasterAnnouncementResponse>, Status> {
         let announced = request.into_inner();
+        // A node working for an original master follows its announcements
+        // (and registers with the new one); a Raft member never does.
+        if self.sys.original_master.address().is_some() && !announced.master_address.is_empty() {
+            tracing::info!(master = %announced.master_address, term = announced.term, "the original master changed");
+            self.sys.original_master.set(&announced.master_address);
+            return Ok(Response::new(MasterAnnouncementResponse {
+                status: "accepted".into(),
+                node_id: self.sys.node_id.clone(),
+            }));
+        }
         tracing::info!(master = %announced.master_address, term = announced.term, "ignored a master announcement");
         Ok(Response::new(MasterAnnouncementResponse {
             status: "rejected: masters are not changed by announcements".into(),
@@ -107,6 +117,7 @@ impl NodeService for Node {
         _: Request<NodeStatsRequest>,
     ) -> Result<Response<NodeStatsResponse>, Status> {
         let ctx = &self.sys;
+        ctx.original_master.heard();
         let sample = ctx.stats.latest();
         let active = ctx.jobs.lock().active_count() as i32;
         let free = sample.disk_free_bytes.min(i64::MAX as u64) as i64;

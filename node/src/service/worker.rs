@@ -27,6 +27,7 @@ impl WorkerService for Worker {
         &self,
         request: Request<DistributeShardRequest>,
     ) -> Result<Response<ProcessShardResponse>, Status> {
+        self.legacy.sys.original_master.heard();
         let shard = request.into_inner();
         let shard_id = shard.shard_id.clone();
         let (success, message) = match self.legacy.process_shard(shard).await {
@@ -45,6 +46,7 @@ impl WorkerService for Worker {
         &self,
         request: Request<RequestShardRequest>,
     ) -> Result<Response<RequestShardResponse>, Status> {
+        self.legacy.sys.original_master.heard();
         let shard_id = request.into_inner().shard_id;
         let (shard_data, success, message) = match self.legacy.request_shard(&shard_id).await {
             Ok(ShardResult::Ready(data)) => (data, true, String::new()),

@@ -38,8 +38,10 @@ pub async fn run(worker: Arc<Worker>, backups: Arc<Backups>) {
     let mut joined = false;
     let mut last_master = String::new();
     loop {
+        // An original master takes RegisterWorker, not heartbeats.
+        let original = ctx.original_master.address().is_some();
         let master = match ctx.master_address() {
-            Some(m) if !ctx.is_master() && m != ctx.address => m,
+            Some(m) if !original && !ctx.is_master() && m != ctx.address => m,
             _ => {
                 joined = false;
                 tokio::select! {

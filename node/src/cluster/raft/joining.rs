@@ -78,6 +78,7 @@ pub async fn run(sys: Sys, seeds: Vec<String>) {
                 }
                 Asked::OriginalOnly => {
                     tracing::info!(master = %target, "the master speaks only the original protocol: working as its worker, without Raft");
+                    sys.original_master.set(target);
                     return;
                 }
                 Asked::Refused(why) => reasons.push(format!("{target}: {why}")),
