@@ -89,8 +89,17 @@ async fn main() -> std::process::ExitCode {
             return std::process::ExitCode::from(2);
         }
     };
-    if let Some(NodeCommand::Token { operator }) = &config.command {
-        return print_token(&config, *operator).await;
+    match &config.command {
+        Some(NodeCommand::Token { operator }) => return print_token(&config, *operator).await,
+        Some(NodeCommand::Reap) => {
+            let data_dir = config.data_dir.clone();
+            let _ = tokio::task::spawn_blocking(move || {
+                vidshard_node::media::orphans::reap_when_parent_dies(data_dir)
+            })
+            .await;
+            return std::process::ExitCode::SUCCESS;
+        }
+        None => {}
     }
     let events = EventLog::default();
     init_logging(config.log_format, &events);

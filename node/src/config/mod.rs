@@ -245,6 +245,10 @@ pub enum NodeCommand {
         #[arg(long)]
         operator: bool,
     },
+    /// (Internal) started by a node: waits until the node is gone, then
+    /// kills the encoders it left running.
+    #[command(hide = true)]
+    Reap,
 }
 
 /// Why the configuration could not be built.

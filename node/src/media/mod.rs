@@ -12,6 +12,7 @@ mod encode;
 mod feed;
 mod join;
 pub mod mp4index;
+pub mod orphans;
 mod packets;
 mod plan;
 mod probe;

@@ -43,6 +43,22 @@ pub async fn run(config: Config, events: EventLog, stop: CancellationToken) -> a
     tokio::fs::create_dir_all(&config.data_dir)
         .await
         .with_context(|| format!("creating the data dir {}", config.data_dir.display()))?;
+    // Encoders an earlier run of this node left (it was killed before its
+    // watcher could act, or had none) go first; then a watcher process
+    // kills this run's encoders the moment this process is gone.
+    let data_dir = config.data_dir.clone();
+    let reaped =
+        tokio::task::spawn_blocking(move || crate::media::orphans::kill_encoders_of(&data_dir))
+            .await
+            .unwrap_or(0);
+    if reaped > 0 {
+        tracing::warn!(
+            count = reaped,
+            "killed encoders an earlier run of this node left running"
+        );
+    }
+    let _watcher = crate::media::orphans::start_watcher(&config.data_dir)
+        .context("starting the encoder watcher (vidshard-node reap)")?;
     let store = BlobStore::open(&config.data_dir)
         .await
         .with_context(|| format!("opening the blob store in {}", config.data_dir.display()))?;
