@@ -46,8 +46,10 @@ pub fn is_ours(name: &str, cmd: &[OsString], cwd: Option<&Path>, marks: &[String
     })
 }
 
-/// Kills every encoder of the node at `data_dir` still running; answers
-/// how many. Blocking (reads /proc): call from a blocking thread.
+/// Kills every encoder of the node at `data_dir` still running whose
+/// parent is not a running node (a node restarted on the same data dir
+/// keeps its own); answers how many. Blocking (reads /proc): call from a
+/// blocking thread.
 pub fn kill_encoders_of(data_dir: &Path) -> usize {
     let marks = data_dir_marks(data_dir);
     let mut system = sysinfo::System::new();
@@ -59,11 +61,26 @@ pub fn kill_encoders_of(data_dir: &Path) -> usize {
             .with_cwd(UpdateKind::Always),
     );
     let own = sysinfo::get_current_pid().ok();
+    let node_name = std::env::current_exe()
+        .ok()
+        .and_then(|exe| exe.file_name().map(|n| n.to_string_lossy().into_owned()))
+        .unwrap_or_else(|| "vidshard-node".into());
+    let parent_is_a_node = |process: &sysinfo::Process| {
+        process
+            .parent()
+            .and_then(|parent| system.process(parent))
+            .is_some_and(|parent| {
+                // The kernel keeps 15 bytes of a process name.
+                let parent = parent.name().to_string_lossy();
+                parent == node_name || (parent.len() == 15 && node_name.starts_with(&*parent))
+            })
+    };
     let mut killed = 0;
     for (pid, process) in system.processes() {
         let name = process.name().to_string_lossy();
         if Some(*pid) != own
             && is_ours(&name, process.cmd(), process.cwd(), &marks)
+            && !parent_is_a_node(process)
             && process.kill_with(Signal::Kill).unwrap_or(false)
         {
             killed += 1;
