@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::mpsc::UnboundedReceiver;
 use tokio::task::{AbortHandle, JoinSet};
 
-use super::board::TaskEntry;
+use super::board::{TaskEntry, TaskGuard};
 use super::decide::{CopyView, Decision, Policy, ShardView, WorkerView, decide};
 use super::dispatch::{run_local, run_remote};
 use crate::cluster::Protocol;
@@ -41,12 +41,17 @@ struct ShardRun {
     last_error: String,
 }
 
+/// A copy's identity and result, with its place on the task board: the
+/// worker's slot stays taken until the driver has handled the result, so
+/// no decision in between sees a worker free whose result (perhaps a
+/// rejected one) is still unread.
 type CopyResult = (
     u32,
     String,
     String,
     Duration,
     Result<CopyOutcome, CopyError>,
+    TaskGuard,
 );
 
 /// Records a copy's progress in the job table (the shard shows its most
@@ -215,11 +220,15 @@ pub async fn encode_all(
                     };
                     sched.sys.consensus.record(assigned).await?;
                     tracing::info!(job = %id, shard, %worker, %address, duplicate, "shard assigned");
+                    // On the board before the next decision, which would
+                    // otherwise see the worker's slot still free.
+                    let slot = sched.board.register(&task_id, id, shard, &worker);
                     let abort = running.spawn(run_copy(
                         sched.clone(),
                         worker.clone(),
                         (address.clone(), protocol),
                         req,
+                        slot,
                     ));
                     runs[shard as usize].copies.push(RunningCopy {
                         worker_id: worker.clone(),
@@ -262,7 +271,7 @@ pub async fn encode_all(
         }
         tokio::select! {
             Some(joined) = running.join_next() => {
-                let Ok((shard, worker, task_id, took, result)) = joined else { continue };
+                let Ok((shard, worker, task_id, took, result, _slot)) = joined else { continue };
                 let run = &mut runs[shard as usize];
                 run.copies.retain(|c| c.task_id != task_id);
                 match result {
@@ -324,10 +333,8 @@ async fn run_copy(
     worker_id: String,
     (address, protocol): (String, Protocol),
     req: CopyRequest,
+    slot: TaskGuard,
 ) -> CopyResult {
-    let _guard = sched
-        .board
-        .register(&req.task_id, &req.job_id, req.shard_index, &worker_id);
     let started = Instant::now();
     let result = if protocol == Protocol::Original {
         let board = &sched.board;
@@ -350,6 +357,7 @@ async fn run_copy(
         req.task_id,
         started.elapsed(),
         result,
+        slot,
     )
 }
 
