@@ -2,7 +2,8 @@
 //! views `decide` needs (shards, live workers with free slots and
 //! scores), applies its decisions (start/cancel copies, fail the job) and
 //! records results. Woken by finished copies, membership changes and a
-//! short tick for progress.
+//! short tick for progress. A worker whose result is rejected as not the
+//! source is hidden from `decide` for the rest of the job (`trust`).
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
@@ -13,6 +14,7 @@ use tokio::task::{AbortHandle, JoinSet};
 use super::board::{TaskEntry, TaskGuard};
 use super::decide::{CopyView, Decision, Policy, ShardView, WorkerView, decide};
 use super::dispatch::{run_local, run_remote};
+use super::trust::Untrusted;
 use crate::cluster::Protocol;
 use crate::legacy::original_worker::run_original;
 use crate::worker::copy::{CopyError, CopyOutcome, CopyRequest};
@@ -178,8 +180,10 @@ pub async fn encode_all(
     let mut running: JoinSet<CopyResult> = JoinSet::new();
     let mut seconds_per_frame: Option<f64> = None;
     let policy = Policy::default();
+    let mut untrusted = Untrusted::default();
     loop {
-        let (workers, addresses) = worker_views(sched);
+        let (mut workers, addresses) = worker_views(sched);
+        untrusted.hide(&mut workers);
         for decision in decide(
             &shard_views(sched, &runs, &frames, &sources),
             &workers,
@@ -288,6 +292,15 @@ pub async fn encode_all(
                         let winner = sched.sys.jobs.lock().get(id).and_then(|j| j.shards[shard as usize].encoded.clone());
                         if winner.is_none_or(|w| w.sha256 != late.blob.sha256) {
                             let _ = sched.sys.store.remove(&late.blob.sha256).await;
+                        }
+                    }
+                    Err(error) if error.rejected => {
+                        tracing::warn!(job = %id, shard, %worker, error = %error.message, "result rejected: its frames are not the source; the worker gets no more shards of this job");
+                        untrusted.mark(&worker);
+                        crate::metrics::shard_failed();
+                        if !run.done {
+                            run.last_error = format!("{worker}: {}", error.message);
+                            record_failure(sched, id, shard, &worker, run).await?;
                         }
                     }
                     Err(error) if !run.done && error.handed_back => {
