@@ -36,17 +36,23 @@ use common::clips::{make_clip, report};
 use common::node::NodeProc;
 use common::{Params, nodes, retrieve, upload_file, wait_finished, wait_for};
 
-/// Runs ffmpeg with `args`, panicking with its stderr on failure.
-async fn ffmpeg(args: &[&str]) {
-    let out = tokio::process::Command::new("ffmpeg")
-        .args(["-nostdin", "-v", "error", "-y"])
-        .args(args)
+/// Runs ffmpeg on `input` (or a lavfi source named in `args`) with the
+/// space-separated `args`, writing `output`; panics with its stderr.
+async fn ffmpeg(input: Option<&Path>, args: &str, output: &Path) {
+    let mut cmd = tokio::process::Command::new("ffmpeg");
+    cmd.args(["-nostdin", "-v", "error", "-y"]);
+    if let Some(input) = input {
+        cmd.arg("-i").arg(input);
+    }
+    let out = cmd
+        .args(args.split_whitespace())
+        .arg(output)
         .output()
         .await
         .expect("run ffmpeg");
     assert!(
         out.status.success(),
-        "ffmpeg {args:?}: {}",
+        "ffmpeg {args}: {}",
         String::from_utf8_lossy(&out.stderr)
     );
 }
@@ -66,27 +72,11 @@ async fn count_frames(path: &Path) -> u64 {
 
 /// Solid red H.264 of `frames` frames at `width`x`height` in `path`.
 async fn red_video(path: &Path, frames: u64, width: i32, height: i32) {
-    let source = format!("color=red:size={width}x{height}:rate=30");
-    let frames = frames.to_string();
-    let path = path.to_str().expect("utf-8 path");
-    ffmpeg(&[
-        "-f",
-        "lavfi",
-        "-i",
-        &source,
-        "-frames:v",
-        &frames,
-        "-c:v",
-        "libx264",
-        "-preset",
-        "ultrafast",
-        "-pix_fmt",
-        "yuv420p",
-        "-f",
-        "mp4",
-        path,
-    ])
-    .await;
+    let args = format!(
+        "-f lavfi -i color=red:size={width}x{height}:rate=30 -frames:v {frames} \
+         -c:v libx264 -preset ultrafast -pix_fmt yuv420p -f mp4"
+    );
+    ffmpeg(None, &args, path).await;
 }
 
 /// An original-protocol worker that never encodes: every shard it is
@@ -285,49 +275,19 @@ async fn a_forged_red_result_is_rejected_run_again_and_its_worker_loses_its_plac
     );
 }
 
-/// Encodes `source` as the workers do.
-async fn encode(
-    source: &Path,
-    out: &Path,
-    size: (u32, u32),
-    format: OutputFormat,
-    preset: &str,
-    crf: u32,
-) {
-    let spec = EncodeSpec {
+fn spec(size: (u32, u32), format: OutputFormat, preset: &str, crf: u32) -> EncodeSpec {
+    EncodeSpec {
         width: size.0,
         height: size.1,
         format,
         preset: preset.into(),
         crf,
         threads: 0,
-    };
-    encode_shard(
-        &Tools::default(),
-        &spec,
-        source,
-        out,
-        EncodeTarget::SHARD,
-        |_| {},
-    )
-    .await
-    .expect("encode");
+    }
 }
 
-async fn check(
-    encoded: &Path,
-    source: &Path,
-    frames: u64,
-    size: (u32, u32),
-) -> Result<Quality, FidelityError> {
-    let spec = EncodeSpec {
-        width: size.0,
-        height: size.1,
-        format: OutputFormat::Mp4,
-        preset: "veryfast".into(),
-        crf: 23,
-        threads: 0,
-    };
+async fn check(encoded: &Path, source: &Path, frames: u64) -> Result<Quality, FidelityError> {
+    let spec = spec((320, 180), OutputFormat::Mp4, "veryfast", 23);
     fidelity::check_against_source(&Tools::default(), encoded, source, frames, &spec).await
 }
 
@@ -336,6 +296,7 @@ async fn the_lowest_quality_allowed_passes_and_other_pictures_do_not() {
     let dir = tempfile::tempdir().expect("tempdir");
     let source = make_clip(&dir.path().join("src.mp4"), 4, 640, 360, false);
     let frames = report(&source).frames;
+    let tools = Tools::default();
     let honest = [
         ((320, 180), OutputFormat::Mp4, "ultrafast", 51),
         ((640, 360), OutputFormat::Mp4, "veryslow", 51),
@@ -344,54 +305,51 @@ async fn the_lowest_quality_allowed_passes_and_other_pictures_do_not() {
     ];
     for (i, (size, format, preset, crf)) in honest.into_iter().enumerate() {
         let out = dir.path().join(format!("honest-{i}.nut"));
-        encode(&source, &out, size, format, preset, crf).await;
-        let q = check(&out, &source, frames, size)
+        let spec = spec(size, format, preset, crf);
+        encode_shard(&tools, &spec, &source, &out, EncodeTarget::SHARD, |_| {})
+            .await
+            .expect("encode");
+        let q = fidelity::check_against_source(&tools, &out, &source, frames, &spec)
             .await
             .unwrap_or_else(|e| panic!("{size:?} {preset} crf {crf}: {e}"));
         assert_eq!(q.frames.len(), fidelity::SAMPLED_FRAMES);
     }
-    let (w, h) = (320, 180);
+    // Right frame count and size, wrong pictures.
+    let n = frames;
     let forged = [
-        ("black", "color=black:size=320x180:rate=30"),
-        ("red", "color=red:size=320x180:rate=30"),
-        ("bars", "smptehdbars=size=320x180:rate=30"),
+        (
+            "black",
+            None,
+            format!("-f lavfi -i color=black:size=320x180 -frames:v {n}"),
+        ),
+        (
+            "red",
+            None,
+            format!("-f lavfi -i color=red:size=320x180 -frames:v {n}"),
+        ),
+        (
+            "bars",
+            None,
+            format!("-f lavfi -i smptehdbars=size=320x180 -frames:v {n}"),
+        ),
+        (
+            "mirrored",
+            Some(&source),
+            "-vf scale=320:180,hflip -an".to_string(),
+        ),
     ];
-    for (name, lavfi) in forged {
+    for (name, input, args) in forged {
         let out = dir.path().join(format!("{name}.mp4"));
-        let n = frames.to_string();
-        let path = out.to_str().expect("utf-8");
-        ffmpeg(&[
-            "-f",
-            "lavfi",
-            "-i",
-            lavfi,
-            "-frames:v",
-            &n,
-            "-pix_fmt",
-            "yuv420p",
-            path,
-        ])
+        ffmpeg(
+            input.map(PathBuf::as_path),
+            &format!("{args} -pix_fmt yuv420p"),
+            &out,
+        )
         .await;
-        let err = check(&out, &source, frames, (w, h)).await.expect_err(name);
+        let err = check(&out, &source, frames).await.expect_err(name);
         assert!(
             matches!(err, FidelityError::NotTheSource(_)),
             "{name}: {err}"
         );
     }
-    // The source mirrored: right colours, wrong picture.
-    let out = dir.path().join("mirrored.mp4");
-    let src = source.to_str().expect("utf-8");
-    ffmpeg(&[
-        "-i",
-        src,
-        "-vf",
-        "scale=320:180,hflip",
-        "-an",
-        out.to_str().expect("utf-8"),
-    ])
-    .await;
-    let err = check(&out, &source, frames, (w, h))
-        .await
-        .expect_err("mirrored");
-    assert!(matches!(err, FidelityError::NotTheSource(_)), "{err}");
 }
