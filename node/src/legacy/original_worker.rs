@@ -3,16 +3,18 @@
 
 use crate::cluster::Sys;
 use crate::media;
-use crate::worker;
 use crate::worker::copy::{CopyError, CopyOutcome, CopyRequest, rpc_error};
+use crate::worker::{self, fidelity};
 
 /// Encodes on a worker that speaks only the original protocol: the shard
 /// goes as one mp4 message (`ProcessShard`), the result comes back whole
 /// from `RequestShard` once ready (polled; a `failed_processing` report
 /// ends the wait early), and only its video stream is kept: the audio is
 /// muxed from the source at the join, so nothing the worker did to it
-/// matters. `failed_reported` tells whether the worker reported
-/// `failed_processing` for this shard to the master meanwhile.
+/// matters; its frames are compared with the source like every remote
+/// result (`worker::fidelity`). `failed_reported` tells whether the
+/// worker reported `failed_processing` for this shard to the master
+/// meanwhile.
 pub async fn run_original(
     sys: &Sys,
     address: &str,
@@ -119,6 +121,9 @@ pub async fn run_original(
         .map_err(|e| format!("result from {address} unreadable: {e}"))?;
     worker::check_encoded(&found, req.expected_frames, &req.spec)
         .map_err(|e| format!("result from {address}: {e}"))?;
+    fidelity::check_against_source(&sys.tools, &video, &input, req.expected_frames, &req.spec)
+        .await
+        .map_err(|e| e.into_copy_error(address))?;
     let blob = sys.store.import(&video).await.map_err(|e| e.to_string())?;
     scratch.remove().await;
     Ok(CopyOutcome {

@@ -48,6 +48,16 @@ impl EncodeTarget<'static> {
     };
 }
 
+/// The pixel format of every encoded shard.
+pub(crate) const PIX_FMT: &str = "yuv420p";
+
+/// How a shard's pictures are scaled to the output size: shared with
+/// `quality`, which must scale the source exactly as the encoder did to
+/// compare like with like.
+pub(crate) fn scale_filter(width: u32, height: u32) -> String {
+    format!("scale={width}:{height}:flags=bicubic,setsar=1")
+}
+
 pub(crate) fn encode_args(spec: &EncodeSpec, keep_audio: bool) -> Vec<String> {
     let audio: Vec<String> = if keep_audio {
         let codec = if spec.format.is_vp9() {
@@ -69,12 +79,9 @@ pub(crate) fn encode_args(spec: &EncodeSpec, keep_audio: bool) -> Vec<String> {
         "-enc_time_base".into(),
         "-1".into(),
         "-vf".into(),
-        format!(
-            "scale={}:{}:flags=bicubic,setsar=1",
-            spec.width, spec.height
-        ),
+        scale_filter(spec.width, spec.height),
         "-pix_fmt".into(),
-        "yuv420p".into(),
+        PIX_FMT.into(),
     ]);
     let codec: Vec<String> = if spec.format.is_vp9() {
         vec![

@@ -6,6 +6,7 @@
 //! encode each shard with passthrough timing, handle audio once, and join
 //! with an ffconcat list that carries each shard's exact duration (the
 //! join starts early and is fed each shard through a named pipe).
+//! `quality` measures how close an encode is to its source.
 
 mod audio;
 mod encode;
@@ -16,6 +17,7 @@ pub mod orphans;
 mod packets;
 mod plan;
 mod probe;
+pub mod quality;
 mod run;
 mod split;
 

@@ -2,7 +2,8 @@
 //! views `decide` needs (shards, live workers with free slots and
 //! scores), applies its decisions (start/cancel copies, fail the job) and
 //! records results. Woken by finished copies, membership changes and a
-//! short tick for progress.
+//! short tick for progress. A worker whose result is rejected as not the
+//! source is hidden from `decide` for the rest of the job (`trust`).
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
@@ -10,9 +11,10 @@ use std::time::{Duration, Instant};
 use tokio::sync::mpsc::UnboundedReceiver;
 use tokio::task::{AbortHandle, JoinSet};
 
-use super::board::TaskEntry;
+use super::board::{TaskEntry, TaskGuard};
 use super::decide::{CopyView, Decision, Policy, ShardView, WorkerView, decide};
 use super::dispatch::{run_local, run_remote};
+use super::trust::Untrusted;
 use crate::cluster::Protocol;
 use crate::legacy::original_worker::run_original;
 use crate::worker::copy::{CopyError, CopyOutcome, CopyRequest};
@@ -41,12 +43,17 @@ struct ShardRun {
     last_error: String,
 }
 
+/// A copy's identity and result, with its place on the task board: the
+/// worker's slot stays taken until the driver has handled the result, so
+/// no decision in between sees a worker free whose result (perhaps a
+/// rejected one) is still unread.
 type CopyResult = (
     u32,
     String,
     String,
     Duration,
     Result<CopyOutcome, CopyError>,
+    TaskGuard,
 );
 
 /// Records a copy's progress in the job table (the shard shows its most
@@ -173,8 +180,10 @@ pub async fn encode_all(
     let mut running: JoinSet<CopyResult> = JoinSet::new();
     let mut seconds_per_frame: Option<f64> = None;
     let policy = Policy::default();
+    let mut untrusted = Untrusted::default();
     loop {
-        let (workers, addresses) = worker_views(sched);
+        let (mut workers, addresses) = worker_views(sched);
+        untrusted.hide(&mut workers);
         for decision in decide(
             &shard_views(sched, &runs, &frames, &sources),
             &workers,
@@ -215,11 +224,15 @@ pub async fn encode_all(
                     };
                     sched.sys.consensus.record(assigned).await?;
                     tracing::info!(job = %id, shard, %worker, %address, duplicate, "shard assigned");
+                    // On the board before the next decision, which would
+                    // otherwise see the worker's slot still free.
+                    let slot = sched.board.register(&task_id, id, shard, &worker);
                     let abort = running.spawn(run_copy(
                         sched.clone(),
                         worker.clone(),
                         (address.clone(), protocol),
                         req,
+                        slot,
                     ));
                     runs[shard as usize].copies.push(RunningCopy {
                         worker_id: worker.clone(),
@@ -262,7 +275,7 @@ pub async fn encode_all(
         }
         tokio::select! {
             Some(joined) = running.join_next() => {
-                let Ok((shard, worker, task_id, took, result)) = joined else { continue };
+                let Ok((shard, worker, task_id, took, result, _slot)) = joined else { continue };
                 let run = &mut runs[shard as usize];
                 run.copies.retain(|c| c.task_id != task_id);
                 match result {
@@ -279,6 +292,15 @@ pub async fn encode_all(
                         let winner = sched.sys.jobs.lock().get(id).and_then(|j| j.shards[shard as usize].encoded.clone());
                         if winner.is_none_or(|w| w.sha256 != late.blob.sha256) {
                             let _ = sched.sys.store.remove(&late.blob.sha256).await;
+                        }
+                    }
+                    Err(error) if error.rejected => {
+                        tracing::warn!(job = %id, shard, %worker, error = %error.message, "result rejected: its frames are not the source; the worker gets no more shards of this job");
+                        untrusted.mark(&worker);
+                        crate::metrics::shard_failed();
+                        if !run.done {
+                            run.last_error = format!("{worker}: {}", error.message);
+                            record_failure(sched, id, shard, &worker, run).await?;
                         }
                     }
                     Err(error) if !run.done && error.handed_back => {
@@ -324,10 +346,8 @@ async fn run_copy(
     worker_id: String,
     (address, protocol): (String, Protocol),
     req: CopyRequest,
+    slot: TaskGuard,
 ) -> CopyResult {
-    let _guard = sched
-        .board
-        .register(&req.task_id, &req.job_id, req.shard_index, &worker_id);
     let started = Instant::now();
     let result = if protocol == Protocol::Original {
         let board = &sched.board;
@@ -350,6 +370,7 @@ async fn run_copy(
         req.task_id,
         started.elapsed(),
         result,
+        slot,
     )
 }
 

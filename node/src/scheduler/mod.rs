@@ -1,7 +1,8 @@
 //! Scheduling shards on workers: `decide` is the pure policy, `driver`
 //! the thin async loop that applies it to one job, `dispatch` runs one
 //! copy of a shard on the local node or a remote worker (original
-//! workers through `legacy::original_worker`). [`Scheduler`] is the
+//! workers through `legacy::original_worker`); `trust` keeps the workers
+//! a job stopped trusting. [`Scheduler`] is the
 //! subsystem's handle: the task board of copies running anywhere, and the
 //! local worker it runs copies on.
 
@@ -9,6 +10,7 @@ mod board;
 mod decide;
 pub mod dispatch;
 pub mod driver;
+mod trust;
 
 use std::sync::Arc;
 

@@ -50,6 +50,10 @@ pub struct CopyError {
     /// or past its drain timeout): run it elsewhere, spend no attempt,
     /// and leave the worker's other shards alone.
     pub handed_back: bool,
+    /// The result's frames are not pictures of the source (a forged or
+    /// broken encode, `worker::fidelity`): the worker is given no more
+    /// shards of the job.
+    pub rejected: bool,
 }
 
 impl From<String> for CopyError {
@@ -58,6 +62,7 @@ impl From<String> for CopyError {
             message,
             worker_lost: false,
             handed_back: false,
+            rejected: false,
         }
     }
 }
@@ -92,5 +97,6 @@ pub fn rpc_error(address: &str, what: &str, status: tonic::Status) -> CopyError 
         message: format!("{what} {address}: {}", status.message()),
         worker_lost: is_lost(status.code()) && !handed_back,
         handed_back,
+        rejected: false,
     }
 }

@@ -2,12 +2,15 @@
 //! accepts it (frame count, resolution, codec). The master runs this for
 //! shards it encodes itself; remote workers run the same code for the
 //! master's `RunShard` calls (`run_shard`; `tasks` tracks their progress).
+//! `fidelity` is the master's check that a returned result shows the
+//! source at all.
 //! [`Worker`] is the subsystem's handle; `heartbeat` tells the master
 //! this node is alive, how loaded it is and how its shards progress.
 
 pub mod copy;
 pub mod drain;
 pub mod fence;
+pub mod fidelity;
 mod handle;
 pub mod heartbeat;
 pub mod run_shard;
