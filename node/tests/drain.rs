@@ -21,12 +21,15 @@ use common::node::node_binary;
 use common::{job, wait_for};
 
 /// Uploads `clip` through the CLI with a slow preset (shards take
-/// seconds to encode, so a stop signal lands mid-encode); answers the id.
-fn upload_slow(master: &str, clip: &Path) -> String {
+/// seconds to encode, so a stop signal lands mid-encode) as job `name`
+/// (a new job each time: the same bytes and options within 10 minutes
+/// would otherwise be answered with the first job); answers the id.
+fn upload_slow(master: &str, clip: &Path, name: &str) -> String {
     let out = Command::new(node_binary().with_file_name("vidshard"))
         .args(["--node", master, "--json", "upload"])
         .arg(clip)
         .args(["--width", "1280", "--height", "720", "--preset", "slower"])
+        .args(["--id", name])
         .output()
         .expect("run vidshard");
     assert!(
@@ -118,7 +121,7 @@ async fn a_stopping_worker_finishes_its_shard_or_hands_it_back() {
     let f_id = node_id(&cluster, f);
 
     // 1. Drain: the running shard finishes on the stopping node.
-    let id = upload_slow(&master, &clip);
+    let id = upload_slow(&master, &clip, "drained");
     let shard = shard_encoding_on(&master, &id, &f_id).await;
     let (back, exited_cleanly, log) = terminate(cluster, f).await;
     cluster = back;
@@ -151,7 +154,7 @@ async fn a_stopping_worker_finishes_its_shard_or_hands_it_back() {
     // 2. Hand back: a drain timeout shorter than the encode.
     cluster.start_again(f, &["--drain-timeout", "0.5"]);
     alive_again(&master, &f_id).await;
-    let id = upload_slow(&master, &clip);
+    let id = upload_slow(&master, &clip, "handed-back");
     let shard = shard_encoding_on(&master, &id, &f_id).await;
     let (back, exited_cleanly, log) = terminate(cluster, f).await;
     cluster = back;
@@ -174,7 +177,7 @@ async fn a_stopping_worker_finishes_its_shard_or_hands_it_back() {
     // 3. A second signal during the drain exits at once (status 130);
     //    the shard it was finishing is re-run elsewhere, nothing is lost.
     alive_again(&master, &f_id).await;
-    let id = upload_slow(&master, &clip);
+    let id = upload_slow(&master, &clip, "second-signal");
     shard_encoding_on(&master, &id, &f_id).await;
     cluster.nodes[f].signal_term();
     wait_for("the drain to begin", Duration::from_secs(10), || {

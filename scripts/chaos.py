@@ -1,0 +1,444 @@
+#!/usr/bin/env python3
+"""Chaos soak: a cluster under a stream of jobs and a fault every few seconds.
+
+    scripts/chaos.py --node-bin B --client-bin C [--seconds 1800] [--seed N]
+                     [--nodes 5] [--work DIR]
+
+Starts NODES vidshard nodes on 127.0.0.1 (fixed ports, so a restarted node
+keeps its address), sends jobs with `vidshard` clients pointed at random
+nodes (mixed clips, sizes and formats; some deleted mid-run), and injects a
+fault every 3-8 s chosen at random from a seeded generator: kill -9 of the
+leader or of another node (restarted 2-6 s later), SIGSTOP then SIGCONT,
+a clean restart. At most (NODES-1)//2 nodes are down or stopped at once,
+so a majority of voters stays. The fault sequence comes from the seed (its
+timing from the run).
+
+At the end (faults stopped, every node back) it checks:
+  - every acknowledged upload ended `completed` (output frame-exact, the
+    same sha256 retrievable from every node) or was deleted; none stuck;
+  - no client exited non-zero for a job that completed;
+  - at most one master per term, as seen by polling the nodes;
+  - after the nodes stop: no ffmpeg of theirs running, no temp file left.
+A failure prints the seed and the fault history so the run can be replayed.
+Prints a summary and exits 1 on any violation.
+"""
+
+import argparse
+import hashlib
+import json
+import os
+import random
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+CLIPS = [(4, 320, 240), (8, 320, 240), (12, 256, 144)]
+SIZES = [(160, 120), (192, 144), (128, 96)]
+FORMATS = ["mp4", "mkv"]
+
+
+def log(message):
+    print(f"[{time.strftime('%H:%M:%S')}] {message}", flush=True)
+
+
+def free_ports(count):
+    ports = set()
+    while len(ports) < count:
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            ports.add(s.getsockname()[1])
+    return sorted(ports)
+
+
+def probe_frames(path):
+    out = subprocess.run(
+        ["ffprobe", "-v", "error", "-count_packets", "-select_streams", "v:0",
+         "-show_entries", "stream=nb_read_packets", "-of", "csv=p=0", path],
+        capture_output=True, text=True, check=False)
+    try:
+        return int(out.stdout.strip().split(",")[0])
+    except ValueError:
+        return -1
+
+
+def sha256_of(path):
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+class Node:
+    def __init__(self, index, port, args, work, env):
+        self.index = index
+        self.port = port
+        self.address = f"127.0.0.1:{port}"
+        self.data_dir = os.path.join(work, f"n{index + 1}")
+        self.log_path = os.path.join(work, f"n{index + 1}.log")
+        self.args = args
+        self.env = env
+        self.proc = None
+        self.stopped = False
+
+    def start(self, node_bin, extra):
+        log_file = open(self.log_path, "ab")
+        self.proc = subprocess.Popen(
+            [node_bin, "--host", "127.0.0.1", "--port", str(self.port),
+             "--data-dir", self.data_dir, "--shard-seconds", "2", "--slots", "1",
+             "--drain-timeout", "5"] + extra,
+            stdout=subprocess.DEVNULL, stderr=log_file, env=self.env)
+        self.stopped = False
+        deadline = time.time() + 30
+        while time.time() < deadline:
+            with socket.socket() as s:
+                if s.connect_ex(("127.0.0.1", self.port)) == 0:
+                    return
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"node {self.index + 1} exited at start; see {self.log_path}")
+            time.sleep(0.1)
+        raise RuntimeError(f"node {self.index + 1} did not listen within 30 s")
+
+    def up(self):
+        return self.proc is not None and self.proc.poll() is None
+
+    def signal(self, sig):
+        if self.up():
+            os.kill(self.proc.pid, sig)
+
+
+class Soak:
+    def __init__(self, args):
+        self.args = args
+        # One generator per thread: the faults chosen depend only on the seed.
+        self.rng = random.Random(args.seed)
+        self.client_rng = random.Random(args.seed + 1)
+        self.watch_rng = random.Random(args.seed + 2)
+        self.work = args.work or tempfile.mkdtemp(prefix="vidshard-chaos-")
+        os.makedirs(self.work, exist_ok=True)
+        self.env = dict(os.environ)
+        self.env["VIDSHARD_JOIN_TOKEN"] = "join-chaos-" + hashlib.sha256(
+            str(args.seed).encode()).hexdigest()
+        self.env.pop("VIDSHARD_TOKEN", None)
+        self.env["RUST_LOG"] = "info"
+        ports = free_ports(args.nodes)
+        self.nodes = [Node(i, p, [], self.work, self.env) for i, p in enumerate(ports)]
+        self.lock = threading.Lock()
+        self.history = []          # (seconds since start, fault, node)
+        self.jobs = []             # dicts, one per client
+        self.masters = {}          # term -> set of master addresses
+        self.violations = []
+        self.stop_faults = threading.Event()
+        self.stop_clients = threading.Event()
+        self.started = time.time()
+        self.operator = None
+
+    # --- helpers -----------------------------------------------------------
+    def node_extra(self, node):
+        return [] if node.index == 0 else ["--role", "worker", "--master", self.nodes[0].address]
+
+    def cli(self, node, args, timeout=600, token=False):
+        command = [self.args.client_bin, "--json", "--node", node.address]
+        if token:
+            command += ["--token", self.operator]
+        try:
+            out = subprocess.run(command + args, capture_output=True, text=True,
+                                 timeout=timeout, env=self.env, check=False)
+        except subprocess.TimeoutExpired:
+            return None, -1, "timed out"
+        try:
+            doc = json.loads(out.stdout) if out.stdout.strip() else None
+        except json.JSONDecodeError:
+            doc = None
+        return doc, out.returncode, out.stderr.strip()
+
+    def live(self):
+        return [n for n in self.nodes if n.up() and not n.stopped]
+
+    def record(self, fault, node):
+        with self.lock:
+            self.history.append((round(time.time() - self.started, 1), fault, node.index + 1))
+        log(f"fault: {fault} node {node.index + 1}")
+
+    # --- the cluster -------------------------------------------------------
+    def start_cluster(self):
+        for node in self.nodes:
+            node.start(self.args.node_bin, self.node_extra(node))
+        out = subprocess.run([self.args.node_bin, "token", "--operator", "--data-dir",
+                              self.nodes[0].data_dir], capture_output=True, text=True,
+                             env=self.env, check=True)
+        self.operator = out.stdout.strip()
+        deadline = time.time() + 60
+        while time.time() < deadline:
+            doc, code, _ = self.cli(self.nodes[0], ["nodes"], timeout=10)
+            if code == 0 and doc and sum(1 for n in doc["nodes"] if n["alive"]) == len(self.nodes):
+                log(f"{len(self.nodes)} nodes alive; work dir {self.work}")
+                return
+            time.sleep(0.5)
+        raise RuntimeError("the cluster did not form within 60 s")
+
+    def leader(self):
+        for node in self.live():
+            doc, code, _ = self.cli(node, ["nodes"], timeout=10)
+            if code == 0 and doc and doc.get("master_address"):
+                for candidate in self.nodes:
+                    if candidate.address == doc["master_address"]:
+                        return candidate
+        return None
+
+    # --- faults ------------------------------------------------------------
+    def fault_loop(self):
+        down_limit = (len(self.nodes) - 1) // 2
+        while not self.stop_faults.wait(self.rng.uniform(3, 8)):
+            down = [n for n in self.nodes if not n.up() or n.stopped]
+            if len(down) >= down_limit:
+                continue
+            kind = self.rng.choice(["kill_leader", "kill", "stop", "restart"])
+            target = self.leader() if kind == "kill_leader" else None
+            if target is None or not target.up() or target.stopped:
+                candidates = self.live()
+                if not candidates:
+                    continue
+                target = self.rng.choice(candidates)
+            if kind in ("kill_leader", "kill"):
+                self.record(kind, target)
+                target.signal(signal.SIGKILL)
+                target.proc.wait()
+                delay = self.rng.uniform(2, 6)
+                threading.Timer(delay, self.restart, args=(target,)).start()
+            elif kind == "stop":
+                self.record(kind, target)
+                target.signal(signal.SIGSTOP)
+                target.stopped = True
+                delay = self.rng.uniform(3, 8)
+                threading.Timer(delay, self.resume, args=(target,)).start()
+            else:
+                self.record(kind, target)
+                target.signal(signal.SIGTERM)
+                try:
+                    target.proc.wait(timeout=60)
+                except subprocess.TimeoutExpired:
+                    self.violations.append(f"node {target.index + 1} did not stop within 60 s of SIGTERM")
+                    target.signal(signal.SIGKILL)
+                    target.proc.wait()
+                self.restart(target)
+
+    def restart(self, node):
+        if not node.up():
+            try:
+                node.start(self.args.node_bin, self.node_extra(node))
+            except RuntimeError as err:
+                self.violations.append(str(err))
+
+    def resume(self, node):
+        node.signal(signal.SIGCONT)
+        node.stopped = False
+
+    # --- watchers ----------------------------------------------------------
+    def term_loop(self):
+        while not self.stop_clients.wait(1.0):
+            live = self.live()
+            if not live:
+                continue
+            node = self.watch_rng.choice(live)
+            doc, code, _ = self.cli(node, ["nodes"], timeout=10)
+            if code == 0 and doc and doc.get("master_address"):
+                with self.lock:
+                    self.masters.setdefault(doc.get("term"), set()).add(doc["master_address"])
+
+    # --- clients -----------------------------------------------------------
+    def client(self, number, clip, frames):
+        with self.lock:
+            width, height = self.client_rng.choice(SIZES)
+            fmt = self.client_rng.choice(FORMATS)
+            delete = self.client_rng.random() < 0.1
+            node = self.client_rng.choice(self.live() or self.nodes)
+            pause = self.client_rng.uniform(0, 3)
+        out = os.path.join(self.work, f"out-{number}.{fmt}")
+        job = {"number": number, "clip": clip, "frames": frames, "node": node.index + 1,
+               "size": (width, height), "format": fmt, "delete": delete, "id": None,
+               "exit": None, "error": "", "output": out}
+        with self.lock:
+            self.jobs.append(job)
+        args = ["upload", clip, "--width", str(width), "--height", str(height), "--format", fmt]
+        if delete:
+            doc, code, err = self.cli(node, args, timeout=300)
+            job["exit"], job["error"] = code, err
+            if code == 0 and doc:
+                job["id"] = doc.get("id")
+                time.sleep(pause)
+                target = self.live()[0] if self.live() else self.nodes[0]
+                _, dcode, derr = self.cli(target, ["delete", job["id"]], timeout=120, token=True)
+                job["deleted"] = dcode == 0
+                job["delete_error"] = derr
+            return
+        doc, code, err = self.cli(node, args + ["--output", out], timeout=900)
+        job["exit"], job["error"] = code, err
+        if doc:
+            job["id"] = doc.get("id")
+
+    def client_loop(self, clips):
+        number = 0
+        threads = []
+        while not self.stop_clients.wait(self.client_rng.uniform(2, 5)):
+            with self.lock:
+                clip, frames = self.client_rng.choice(clips)
+            number += 1
+            t = threading.Thread(target=self.client, args=(number, clip, frames), daemon=True)
+            t.start()
+            threads.append(t)
+        for t in threads:
+            t.join(timeout=900)
+
+    # --- the check ---------------------------------------------------------
+    def check(self):
+        ok = {"completed": 0, "deleted": 0}
+        anchor = self.nodes[0]
+        for job in self.jobs:
+            name = f"job #{job['number']} ({job['id'] or 'no id'})"
+            if job["delete"]:
+                if job["exit"] == 0 and job.get("deleted"):
+                    ok["deleted"] += 1
+                elif job["exit"] == 0:
+                    self.violations.append(f"{name}: delete failed: {job.get('delete_error')}")
+                continue
+            if job["id"] is None:
+                # Never acknowledged: the client must say why, and exit non-zero.
+                if job["exit"] == 0:
+                    self.violations.append(f"{name}: exit 0 without a job id")
+                continue
+            doc, code, err = self.cli(anchor, ["status", job["id"]], timeout=60)
+            status = doc.get("status") if doc else None
+            if status != "completed":
+                self.violations.append(f"{name}: ended {status!r} ({err or (doc or {}).get('message')})")
+                continue
+            if job["exit"] != 0:
+                self.violations.append(f"{name}: completed but the client exited {job['exit']}: {job['error']}")
+                continue
+            frames = probe_frames(job["output"])
+            if frames != job["frames"]:
+                self.violations.append(f"{name}: {frames} frames out, {job['frames']} in")
+            want = sha256_of(job["output"])
+            for node in self.nodes:
+                again = os.path.join(self.work, f"again-{job['number']}-{node.index + 1}")
+                _, rcode, rerr = self.cli(node, ["retrieve", job["id"], "--output", again], timeout=120)
+                if rcode != 0 or sha256_of(again) != want:
+                    self.violations.append(f"{name}: retrieve from node {node.index + 1}: {rerr or 'sha256 differs'}")
+                if os.path.exists(again):
+                    os.remove(again)
+            ok["completed"] += 1
+        for term, masters in sorted(self.masters.items(), key=lambda kv: kv[0] or 0):
+            if len(masters) > 1:
+                self.violations.append(f"term {term} had {len(masters)} masters: {sorted(masters)}")
+        return ok
+
+    def stop_all_and_check_leftovers(self):
+        for node in self.nodes:
+            node.signal(signal.SIGCONT)
+            node.signal(signal.SIGTERM)
+        for node in self.nodes:
+            if node.proc is not None:
+                try:
+                    node.proc.wait(timeout=60)
+                except subprocess.TimeoutExpired:
+                    self.violations.append(f"node {node.index + 1} did not stop within 60 s")
+                    node.signal(signal.SIGKILL)
+        time.sleep(2.5)  # the watchers' grace (2 s) has passed
+        for pid in os.listdir("/proc"):
+            if not pid.isdigit():
+                continue
+            try:
+                with open(f"/proc/{pid}/cmdline", "rb") as f:
+                    cmd = f.read().decode(errors="replace")
+            except OSError:
+                continue
+            if cmd.startswith("ffmpeg") and self.work in cmd:
+                self.violations.append(f"orphaned encoder {pid}: {cmd[:120]}")
+        for node in self.nodes:
+            tmp = os.path.join(node.data_dir, "tmp")
+            if os.path.isdir(tmp):
+                left = [os.path.join(d, f) for d, _, files in os.walk(tmp) for f in files]
+                if left:
+                    self.violations.append(f"node {node.index + 1} left {len(left)} temp files, e.g. {left[0]}")
+
+    def run(self):
+        log(f"seed {self.args.seed}; {self.args.seconds} s; {len(self.nodes)} nodes")
+        clips = []
+        for seconds, w, h in CLIPS:
+            path = os.path.join(self.work, f"clip-{seconds}s-{w}x{h}.mp4")
+            subprocess.run(["ffmpeg", "-nostdin", "-v", "error", "-y", "-f", "lavfi", "-i",
+                            f"testsrc2=size={w}x{h}:rate=30", "-f", "lavfi", "-i",
+                            "sine=frequency=440:sample_rate=48000", "-t", str(seconds),
+                            "-c:v", "libx264", "-g", "30", "-pix_fmt", "yuv420p", "-c:a", "aac",
+                            "-shortest", path], check=True)
+            clips.append((path, probe_frames(path)))
+        self.start_cluster()
+        threads = [threading.Thread(target=self.fault_loop, daemon=True),
+                   threading.Thread(target=self.term_loop, daemon=True)]
+        clients = threading.Thread(target=self.client_loop, args=(clips,), daemon=True)
+        for t in threads + [clients]:
+            t.start()
+        time.sleep(self.args.seconds)
+        log("time is up: no more faults; every node comes back; clients finish")
+        self.stop_faults.set()
+        threads[0].join()
+        time.sleep(7)  # pending restarts and resumes (at most 6 s / 8 s)
+        for node in self.nodes:
+            self.resume(node)
+            self.restart(node)
+        self.stop_clients.set()
+        clients.join()
+        counts = self.check()
+        self.stop_all_and_check_leftovers()
+        kinds = {}
+        for _, kind, _ in self.history:
+            kinds[kind] = kinds.get(kind, 0) + 1
+        print(json.dumps({
+            "seed": self.args.seed, "seconds": self.args.seconds, "nodes": len(self.nodes),
+            "faults": len(self.history), "faults_by_kind": kinds, "jobs": len(self.jobs),
+            "completed_and_verified": counts["completed"], "deleted": counts["deleted"],
+            "never_acknowledged": sum(1 for j in self.jobs if j["id"] is None),
+            "terms_seen": len(self.masters), "violations": len(self.violations),
+        }, indent=1), flush=True)
+        if self.violations:
+            print("VIOLATIONS:", flush=True)
+            for v in self.violations:
+                print(f"  {v}", flush=True)
+            print(f"replay with --seed {self.args.seed}; fault history (s, fault, node):", flush=True)
+            for entry in self.history:
+                print(f"  {entry}", flush=True)
+            print(f"logs in {self.work}", flush=True)
+            return 1
+        if not self.args.work:
+            shutil.rmtree(self.work, ignore_errors=True)
+        return 0
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--node-bin", required=True)
+    parser.add_argument("--client-bin", required=True)
+    parser.add_argument("--seconds", type=int, default=1800)
+    parser.add_argument("--seed", type=int, default=None)
+    parser.add_argument("--nodes", type=int, default=5)
+    parser.add_argument("--work", default=None)
+    args = parser.parse_args()
+    if args.seed is None:
+        args.seed = random.SystemRandom().randrange(1 << 31)
+    soak = Soak(args)
+    try:
+        return soak.run()
+    finally:
+        for node in soak.nodes:
+            if node.up():
+                node.signal(signal.SIGCONT)
+                node.signal(signal.SIGKILL)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
