@@ -1,6 +1,8 @@
 //! No encoder outlives its node (issue 19, item 2): `kill -9` of a node
 //! mid-encode leaves none of its ffmpeg processes running 2 s later, and
-//! a node starting on a data dir kills the encoders an earlier run left.
+//! a node starting on a data dir kills the encoders an earlier run left
+//! (marked `VIDSHARD_ENCODER_OF=<data dir>`), never another ffmpeg, even
+//! one writing into the data dir.
 
 mod common;
 
@@ -12,9 +14,15 @@ use common::clips::make_clip;
 use common::node::NodeProc;
 use common::{Params, upload_file, wait_for};
 
-/// Pids of ffmpeg/ffprobe processes whose command line names `data_dir`.
+/// The environment entry marking the encoders of the node at `data_dir`.
+fn mark(data_dir: &Path) -> String {
+    let absolute = std::fs::canonicalize(data_dir).expect("data dir");
+    format!("VIDSHARD_ENCODER_OF={}", absolute.display())
+}
+
+/// Pids of ffmpeg/ffprobe processes marked as the node's at `data_dir`.
 fn encoders_of(data_dir: &Path) -> Vec<u32> {
-    let mark = format!("{}/", data_dir.display());
+    let mark = mark(data_dir);
     let mut pids = Vec::new();
     for entry in std::fs::read_dir("/proc").expect("/proc").flatten() {
         let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else {
@@ -24,8 +32,11 @@ fn encoders_of(data_dir: &Path) -> Vec<u32> {
         if !matches!(comm.trim(), "ffmpeg" | "ffprobe") {
             continue;
         }
-        let cmdline = std::fs::read(entry.path().join("cmdline")).unwrap_or_default();
-        if String::from_utf8_lossy(&cmdline).contains(&mark) {
+        let environ = std::fs::read(entry.path().join("environ")).unwrap_or_default();
+        if environ
+            .split(|b| *b == 0)
+            .any(|entry| entry == mark.as_bytes())
+        {
             pids.push(pid);
         }
     }
@@ -72,13 +83,38 @@ async fn a_node_killed_mid_encode_leaves_no_encoder_running() {
     );
 }
 
+/// Kills a child when the test ends, however it ends.
+struct KillOnDrop(std::process::Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn a_starting_node_kills_encoders_an_earlier_run_left() {
     let dir = tempfile::tempdir().expect("tempdir");
     let data_dir = dir.path().join("n");
     std::fs::create_dir_all(&data_dir).expect("data dir");
-    // An encoder writing into the data dir with no node around it.
+    // An encoder of an earlier run (marked as the node's), and an ffmpeg
+    // of someone else writing into the same directory.
+    let unrelated = Command::new("ffmpeg")
+        .args(["-nostdin", "-v", "error", "-re", "-f", "lavfi", "-i"])
+        .arg("testsrc2=size=160x120:rate=30")
+        .args(["-t", "120", "-y"])
+        .arg(data_dir.join("unrelated.mkv"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start ffmpeg");
+    let mut unrelated = KillOnDrop(unrelated);
     let mut leftover = Command::new("ffmpeg")
+        .env(
+            "VIDSHARD_ENCODER_OF",
+            std::fs::canonicalize(&data_dir).expect("data dir"),
+        )
         .args(["-nostdin", "-v", "error", "-re", "-f", "lavfi", "-i"])
         .arg("testsrc2=size=160x120:rate=30")
         .args(["-t", "120", "-y"])
@@ -100,6 +136,11 @@ async fn a_starting_node_kills_encoders_an_earlier_run_left() {
     })
     .await;
     assert!(!ended.success(), "killed, not finished: {ended:?}");
+    assert_eq!(
+        unrelated.0.try_wait().expect("wait"),
+        None,
+        "an ffmpeg that is not the node's keeps running"
+    );
     assert!(
         node.log_text()
             .contains("killed encoders an earlier run of this node left running"),

@@ -1,7 +1,8 @@
-//! No encoder outlives its node. Every ffmpeg/ffprobe a node runs names a
-//! file in its data dir (inputs, outputs and pipes live there), so the
-//! processes of ours are told by their command line. Two moments reap
-//! them: a starting node kills what an earlier run of it left; and a
+//! No encoder outlives its node. Every ffmpeg/ffprobe a node runs carries
+//! `VIDSHARD_ENCODER_OF=<its data dir>` in its environment (set in
+//! `run::command`), so the processes of a node are told apart from any
+//! other ffmpeg on the machine, even one writing into the same directory.
+//! Two moments reap them: a starting node kills what an earlier run of it left; and a
 //! small watcher process (`vidshard-node reap`, started by the node with
 //! a pipe on its stdin) kills them as soon as the pipe closes, which is
 //! when the node is gone however it died, `kill -9` included. (A
@@ -14,36 +15,39 @@ use std::time::Duration;
 
 use sysinfo::{ProcessRefreshKind, ProcessesToUpdate, Signal, UpdateKind};
 
-/// The programs a node runs.
-const OURS: [&str; 2] = ["ffmpeg", "ffprobe"];
+/// The environment variable naming the node an encoder belongs to.
+pub const MARK_VAR: &str = "VIDSHARD_ENCODER_OF";
 
-/// The ways a process's command line may name `data_dir`: as configured
-/// and as an absolute path, each ending in `/` so `n1` never matches `n10`.
-pub fn data_dir_marks(data_dir: &Path) -> Vec<String> {
-    let mut marks = vec![format!("{}/", data_dir.display())];
-    if let Ok(absolute) = std::fs::canonicalize(data_dir) {
-        marks.push(format!("{}/", absolute.display()));
-    }
-    marks.dedup();
-    marks
+/// This process's mark, set once when the node starts (process-wide: one
+/// node per process, and `run::command` has no other handle to it).
+static MARK: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+
+/// The mark of the node at `data_dir`: its absolute path.
+pub fn mark_of(data_dir: &Path) -> String {
+    std::fs::canonicalize(data_dir)
+        .unwrap_or_else(|_| data_dir.to_path_buf())
+        .display()
+        .to_string()
 }
 
-/// Whether a process named `name` with arguments `cmd` (started in `cwd`)
-/// is an encoder of the node whose data dir `marks` name (pure).
-pub fn is_ours(name: &str, cmd: &[OsString], cwd: Option<&Path>, marks: &[String]) -> bool {
-    if !OURS.contains(&name) {
-        return false;
-    }
-    cmd.iter().skip(1).any(|arg| {
-        let arg = arg.to_string_lossy();
-        let resolved = match cwd {
-            Some(cwd) if !arg.starts_with('/') => cwd.join(arg.as_ref()).display().to_string(),
-            _ => arg.to_string(),
-        };
-        marks
-            .iter()
-            .any(|mark| arg.contains(mark.as_str()) || resolved.contains(mark.as_str()))
-    })
+/// Marks every encoder this process starts from now on as the node's at
+/// `data_dir`.
+pub fn mark_encoders(data_dir: &Path) {
+    let _ = MARK.set(mark_of(data_dir));
+}
+
+/// `MARK_VAR=mark` for an encoder's environment, once the node set it.
+pub fn encoder_mark() -> Option<(&'static str, &'static str)> {
+    MARK.get().map(|mark| (MARK_VAR, mark.as_str()))
+}
+
+/// Whether a process with environment `environ` is an encoder of the
+/// node whose mark is `mark` (pure).
+pub fn is_ours(environ: &[OsString], mark: &str) -> bool {
+    let wanted = format!("{MARK_VAR}={mark}");
+    environ
+        .iter()
+        .any(|entry| entry.to_string_lossy() == wanted)
 }
 
 /// Kills every encoder of the node at `data_dir` still running whose
@@ -51,14 +55,12 @@ pub fn is_ours(name: &str, cmd: &[OsString], cwd: Option<&Path>, marks: &[String
 /// keeps its own); answers how many. Blocking (reads /proc): call from a
 /// blocking thread.
 pub fn kill_encoders_of(data_dir: &Path) -> usize {
-    let marks = data_dir_marks(data_dir);
+    let mark = mark_of(data_dir);
     let mut system = sysinfo::System::new();
     system.refresh_processes_specifics(
         ProcessesToUpdate::All,
         true,
-        ProcessRefreshKind::nothing()
-            .with_cmd(UpdateKind::Always)
-            .with_cwd(UpdateKind::Always),
+        ProcessRefreshKind::nothing().with_environ(UpdateKind::Always),
     );
     let own = sysinfo::get_current_pid().ok();
     let node_name = std::env::current_exe()
@@ -77,9 +79,8 @@ pub fn kill_encoders_of(data_dir: &Path) -> usize {
     };
     let mut killed = 0;
     for (pid, process) in system.processes() {
-        let name = process.name().to_string_lossy();
         if Some(*pid) != own
-            && is_ours(&name, process.cmd(), process.cwd(), &marks)
+            && is_ours(process.environ(), &mark)
             && !parent_is_a_node(process)
             && process.kill_with(Signal::Kill).unwrap_or(false)
         {
@@ -122,27 +123,13 @@ pub fn start_watcher(data_dir: &Path) -> std::io::Result<std::process::Child> {
 mod tests {
     use super::*;
 
-    fn args(list: &[&str]) -> Vec<OsString> {
-        list.iter().map(OsString::from).collect()
-    }
-
     #[test]
-    fn encoders_are_told_by_the_data_dir_they_name() {
-        let marks = vec!["/var/lib/vidshard/n1/".to_string()];
-        let ffmpeg = args(&["ffmpeg", "-i", "/var/lib/vidshard/n1/tmp/job/a.mp4", "out"]);
-        assert!(is_ours("ffmpeg", &ffmpeg, None, &marks));
-        assert!(!is_ours("bash", &ffmpeg, None, &marks));
-        let other_node = args(&["ffmpeg", "-i", "/var/lib/vidshard/n10/tmp/a.mp4"]);
-        assert!(!is_ours("ffmpeg", &other_node, None, &marks));
-        let relative = args(&["ffprobe", "n1/blobs/ab/cd"]);
-        assert!(is_ours(
-            "ffprobe",
-            &relative,
-            Some(Path::new("/var/lib/vidshard")),
-            &marks
-        ));
-        // The program path itself does not count.
-        let named = args(&["/var/lib/vidshard/n1/ffmpeg", "-version"]);
-        assert!(!is_ours("ffmpeg", &named, None, &marks));
+    fn encoders_are_told_by_their_mark_alone() {
+        let env = |list: &[&str]| list.iter().map(OsString::from).collect::<Vec<_>>();
+        let ours = env(&["PATH=/usr/bin", "VIDSHARD_ENCODER_OF=/var/lib/vidshard/n1"]);
+        assert!(is_ours(&ours, "/var/lib/vidshard/n1"));
+        assert!(!is_ours(&ours, "/var/lib/vidshard/n10"));
+        assert!(!is_ours(&ours, "/var/lib/vidshard"));
+        assert!(!is_ours(&env(&["PATH=/usr/bin"]), "/var/lib/vidshard/n1"));
     }
 }

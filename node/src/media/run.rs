@@ -66,6 +66,9 @@ pub struct Progress {
 
 pub(crate) fn command(program: &std::path::Path) -> Command {
     let mut cmd = Command::new(program);
+    if let Some((name, mark)) = super::orphans::encoder_mark() {
+        cmd.env(name, mark);
+    }
     cmd.kill_on_drop(true)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())

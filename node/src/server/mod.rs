@@ -47,6 +47,7 @@ pub async fn run(config: Config, events: EventLog, stop: CancellationToken) -> a
     // watcher could act, or had none) go first; then a watcher process
     // kills this run's encoders the moment this process is gone.
     let data_dir = config.data_dir.clone();
+    crate::media::orphans::mark_encoders(&config.data_dir);
     let reaped =
         tokio::task::spawn_blocking(move || crate::media::orphans::kill_encoders_of(&data_dir))
             .await
