@@ -23,6 +23,22 @@ fn init_logging(format: LogFormat, events: &EventLog) {
     }
 }
 
+/// Puts every ffmpeg/ffprobe this node starts under the memory limit of
+/// `--encoder-memory-mb` (see `media::limit`).
+async fn limit_encoders(config: &Config) {
+    use vidshard_node::media::limit;
+    let machine = tokio::task::spawn_blocking(limit::machine_memory)
+        .await
+        .unwrap_or(0);
+    let bytes = limit::limit_for(config.encoder_memory_mb, machine, config.effective_slots());
+    limit::set_memory_limit(Some(bytes));
+    tracing::info!(
+        "each ffmpeg/ffprobe may map at most {} MiB (--encoder-memory-mb {})",
+        bytes >> 20,
+        config.encoder_memory_mb
+    );
+}
+
 async fn wait_for_signals(shutdown: CancellationToken) {
     let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
         Ok(s) => s,
@@ -106,6 +122,7 @@ async fn main() -> std::process::ExitCode {
     if let Some(path) = &config.config {
         tracing::info!(file = %path.display(), "read the config file");
     }
+    limit_encoders(&config).await;
     let shutdown = CancellationToken::new();
     tokio::spawn(wait_for_signals(shutdown.clone()));
     match vidshard_node::server::run(config, events, shutdown).await {

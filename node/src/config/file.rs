@@ -86,6 +86,8 @@ pub struct FileConfig {
     pub insecure: Option<bool>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub drain_timeout: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub encoder_memory_mb: Option<u64>,
 }
 
 /// A config file that cannot be used: `{file}: {message}`, where the
@@ -143,6 +145,7 @@ pub fn expected(key: &str) -> &'static str {
         }
         "mtls" | "insecure" => "true or false",
         "drain_timeout" => "a number of seconds, e.g. 30.0",
+        "encoder_memory_mb" => "a number of MiB (0 = a share of the machine), e.g. 8192",
         "slots" => "an integer 0..=4294967295 (0 = one per core)",
         "shard_seconds" | "dead_after" | "upload_idle_seconds" => "a number of seconds, e.g. 10.0",
         "max_uploads" => "an integer 0..=4294967295, e.g. 16",
@@ -290,6 +293,7 @@ impl FileConfig {
             mtls,
             insecure,
             drain_timeout,
+            encoder_memory_mb,
             config: _,
             command: _,
         } = config.clone();
@@ -328,6 +332,7 @@ impl FileConfig {
             mtls: Some(mtls),
             insecure: Some(insecure),
             drain_timeout: Some(drain_timeout),
+            encoder_memory_mb: Some(encoder_memory_mb),
         }
     }
 }

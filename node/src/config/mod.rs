@@ -224,6 +224,12 @@ pub struct Config {
     #[arg(long, default_value_t = 30.0)]
     pub drain_timeout: f64,
 
+    /// Most memory (address space, MiB) one ffmpeg/ffprobe may map; an
+    /// encode that needs more fails naming this limit. 0 = three quarters
+    /// of the machine's memory shared among the slots, at least 4096.
+    #[arg(long, default_value_t = 0)]
+    pub encoder_memory_mb: u64,
+
     /// Config file (TOML): one key per flag, named with `_` for `-`
     /// (data_dir = "/var/lib/vidshard"). Flags and VIDSHARD_* environment
     /// variables override it; it overrides the built-in defaults.
@@ -319,6 +325,7 @@ pub fn merge(cli: Config, explicit: &BTreeSet<String>, file: FileConfig) -> Conf
         mtls,
         insecure,
         drain_timeout,
+        encoder_memory_mb,
     } = file;
     macro_rules! fill {
         ($($key:ident),* $(,)?) => {$(
@@ -353,6 +360,7 @@ pub fn merge(cli: Config, explicit: &BTreeSet<String>, file: FileConfig) -> Conf
         insecure,
         drain_timeout,
         original_peers,
+        encoder_memory_mb,
     );
     if master.is_some() && !explicit.contains("master") {
         config.master = master;

@@ -1,6 +1,7 @@
 //! Media: ffprobe and ffmpeg driven as processes.
 //!
-//! This module is the only place that builds ffmpeg/ffprobe argv. The
+//! This module is the only place that builds ffmpeg/ffprobe argv and
+//! starts them, each under the node's memory limit ([`limit`]). The
 //! options follow the frame-exact pipeline in `docs/media.md`: probe the
 //! packets, cut the video stream at closed-GOP keyframes with stream copy,
 //! encode each shard with passthrough timing, handle audio once, and join
@@ -12,6 +13,7 @@ mod audio;
 mod encode;
 mod feed;
 mod join;
+pub mod limit;
 pub mod mp4index;
 pub mod orphans;
 mod packets;

@@ -1,6 +1,8 @@
-//! Running ffmpeg/ffprobe: kill on drop, keep the tail of stderr for
-//! error messages, parse `-progress` output.
+//! Running ffmpeg/ffprobe: kill on drop, the memory limit on every child
+//! (see [`super::limit`]), keep the tail of stderr for error messages,
+//! parse `-progress` output.
 
+use std::os::unix::process::ExitStatusExt;
 use std::path::PathBuf;
 use std::process::Stdio;
 
@@ -35,6 +37,18 @@ pub enum MediaError {
         crate::store::DISK_FULL
     )]
     DiskFull { program: String },
+    /// ffmpeg (or ffprobe) ran out of memory under the limit this node
+    /// sets on it: said with the limit and the flag that sets it, since
+    /// the remedy is a larger limit (or a smaller picture), not the input.
+    #[error(
+        "{program} ran out of memory under this node's limit of {} MiB per ffmpeg process (--encoder-memory-mb): {detail}",
+        limit / (1 << 20)
+    )]
+    OutOfMemory {
+        program: String,
+        limit: u64,
+        detail: String,
+    },
     #[error("{0}")]
     Invalid(String),
     #[error("i/o error: {0}")]
@@ -76,11 +90,20 @@ pub(crate) fn command(program: &std::path::Path) -> Command {
     cmd
 }
 
+/// Starts `cmd` and puts the memory limit on it (a child that already
+/// exited has nothing left to limit).
 fn spawn(cmd: &mut Command) -> Result<Child, MediaError> {
-    cmd.spawn().map_err(|source| MediaError::Spawn {
+    let child = cmd.spawn().map_err(|source| MediaError::Spawn {
         program: program_name(cmd),
         source,
-    })
+    })?;
+    if let (Some(limit), Some(pid)) = (super::limit::memory_limit(), child.id())
+        && let Err(e) = super::limit::apply(pid, limit)
+        && e.raw_os_error() != Some(3)
+    {
+        tracing::warn!(program = %program_name(cmd), error = %e, "could not limit the memory of a child");
+    }
+    Ok(child)
 }
 
 fn program_name(cmd: &Command) -> String {
@@ -129,12 +152,38 @@ pub(crate) async fn run_lines(
     } else if stderr.contains(NO_SPACE) {
         tracing::warn!(%program, %status, %stderr, "the disk is full");
         Err(MediaError::DiskFull { program })
+    } else if let Some(limit) = super::limit::memory_limit()
+        && super::limit::ran_out_of_memory(&stderr, status.signal())
+    {
+        tracing::warn!(%program, %status, %stderr, limit, "a child ran out of memory under its limit");
+        Err(MediaError::OutOfMemory {
+            program,
+            limit,
+            detail: first_lines(&stderr, &status.to_string()),
+        })
     } else {
         Err(MediaError::Failed {
             program,
             status: status.to_string(),
             stderr,
         })
+    }
+}
+
+/// The first line of `stderr` and how the process ended, short enough for
+/// a job's reason (ffmpeg repeats a failed allocation on every frame).
+fn first_lines(stderr: &str, status: &str) -> String {
+    let first: String = stderr
+        .lines()
+        .next()
+        .unwrap_or("")
+        .chars()
+        .take(200)
+        .collect();
+    if first.is_empty() {
+        status.to_string()
+    } else {
+        format!("{first} ({status})")
     }
 }
 

@@ -18,6 +18,7 @@ use std::sync::Arc;
 
 use crate::legacy::Legacy;
 use crate::legacy::backups;
+use crate::service::reply_limits::HoldUntilSent;
 
 use crate::cluster::Sys;
 use crate::worker::Worker;
@@ -301,16 +302,19 @@ impl NodeService for Node {
     }
 
     /// Every backup held for original masters that fits in one reply
-    /// (oldest first); `message` names what was left out.
+    /// (oldest first); `message` names what was left out. The reply's
+    /// bytes hold part of the node's reply budget until it has been sent
+    /// (see `legacy::backups::budget`); a caller that waited too long for
+    /// it gets RESOURCE_EXHAUSTED.
     async fn request_backup_data(
         &self,
         request: Request<RequestBackupDataRequest>,
     ) -> Result<Response<RequestBackupDataResponse>, Status> {
         let new_master = request.into_inner().new_master_address;
-        let reply = match self.legacy.backups.collect_for_reply().await {
+        let (reply, permit) = match self.legacy.backups.collect_for_reply().await {
             Ok(reply) => {
                 tracing::info!(new_master = %backups::quoted(&new_master), files = reply.files.len(), message = %reply.message, "handed backups to an original master");
-                RequestBackupDataResponse {
+                let response = RequestBackupDataResponse {
                     success: true,
                     message: reply.message,
                     backup_files: reply
@@ -323,18 +327,28 @@ impl NodeService for Node {
                             container: held.container,
                         })
                         .collect(),
-                }
+                };
+                (response, Some(reply.permit))
+            }
+            Err(e @ backups::BackupError::Busy { .. }) => {
+                tracing::warn!(new_master = %backups::quoted(&new_master), error = %e, "backup reply refused");
+                return Err(Status::resource_exhausted(e.to_string()));
             }
             Err(e) => {
                 tracing::warn!(new_master = %backups::quoted(&new_master), error = %e, "could not hand backups to an original master");
-                RequestBackupDataResponse {
+                let response = RequestBackupDataResponse {
                     success: false,
                     message: format!("could not read the backups: {e}"),
                     backup_files: Vec::new(),
-                }
+                };
+                (response, None)
             }
         };
-        Ok(Response::new(reply))
+        let mut response = Response::new(reply);
+        if let Some(permit) = permit {
+            response.extensions_mut().insert(HoldUntilSent::new(permit));
+        }
+        Ok(response)
     }
 }
 

@@ -1,11 +1,18 @@
-//! Bounds on what a reply may echo back. Error messages often quote the
-//! id a client sent; an id of 100 KB quoted whole makes a `grpc-message`
-//! header larger than HTTP/2 clients accept (16 KB by default), so the
-//! client tears the whole connection down instead of reading the error.
-//! Every response passes [`cap_grpc_message`] (a server layer), and
-//! messages built here quote ids through [`quoted`].
+//! Bounds on replies, applied by the server's response layer. Error
+//! messages often quote the id a client sent; an id of 100 KB quoted whole
+//! makes a `grpc-message` header larger than HTTP/2 clients accept (16 KB
+//! by default), so the client tears the whole connection down instead of
+//! reading the error. Every response passes [`cap_grpc_message`] (the
+//! server layer), and messages built here quote ids through [`quoted`].
+//! The same layer keeps a handler's [`HoldUntilSent`] (a memory budget's
+//! permit) alive until the reply has been sent ([`until_sent`]).
 
+mod until_sent;
+
+use tonic::body::Body;
 use tonic::codegen::http::{HeaderValue, Response};
+
+pub use until_sent::{HoldUntilSent, UntilSent};
 
 /// Longest `grpc-message` header sent, in bytes (percent-encoded).
 pub const MAX_MESSAGE_HEADER: usize = 2048;
@@ -61,8 +68,20 @@ pub fn redact_grpc_message<B>(root: &str, mut response: Response<B>) -> Response
     response
 }
 
-/// Caps the `grpc-message` header of a response (the server layer).
-pub fn cap_grpc_message<B>(mut response: Response<B>) -> Response<B> {
+/// The server's response layer: caps the `grpc-message` header of a
+/// response and, when the handler left a [`HoldUntilSent`] in its
+/// extensions, moves it into the body so it lasts until the reply has
+/// been sent.
+pub fn cap_grpc_message(response: Response<Body>) -> Response<Body> {
+    let mut response = cap_header(response);
+    match response.extensions_mut().remove::<HoldUntilSent>() {
+        Some(held) => response.map(|body| Body::new(UntilSent::new(body, held))),
+        None => response,
+    }
+}
+
+/// Caps the `grpc-message` header of a response.
+fn cap_header<B>(mut response: Response<B>) -> Response<B> {
     let too_long = response
         .headers()
         .get("grpc-message")

@@ -1,8 +1,10 @@
 //! The bounds of the legacy backups (pure): message and reply sizes, the
-//! per-backup and per-node limits, the errors a request can get, and the
-//! checks that judge a request before anything touches the disk.
+//! per-backup and per-node limits, the reply budget and the disk reserve,
+//! the errors a request can get, and the checks that judge a request
+//! before anything touches the disk.
 
 use std::path::PathBuf;
+use std::time::Duration;
 
 use crate::store::StoreError;
 
@@ -38,6 +40,23 @@ pub const MAX_TOTAL: u64 = 64 * GIB;
 
 /// Most backups one node keeps.
 pub const MAX_ENTRIES: usize = 100_000;
+
+/// Bytes of `RequestBackupData` replies in flight at once, node-wide (see
+/// `budget`): one largest reply, which costs about twice this while tonic
+/// encodes it.
+pub const REPLY_BUDGET: u64 = MAX_REPLY;
+
+/// How long a `RequestBackupData` waits for room in the reply budget
+/// before it is refused as busy: long enough for a 1 GiB reply to be read,
+/// checked and sent on a local network.
+pub const REPLY_WAIT: Duration = Duration::from_secs(60);
+
+/// Free space a backup must leave on the data dir's filesystem, at least
+/// (the node needs room for its own encoding work) ...
+pub const DISK_RESERVE: u64 = GIB;
+
+/// ... or this share of the filesystem, in percent, when larger.
+pub const DISK_RESERVE_PERCENT: u64 = 5;
 
 /// Longest video id (bytes), as for the original's shard ids.
 pub const MAX_VIDEO_ID: usize = 255;
@@ -86,6 +105,26 @@ pub enum BackupError {
     OverTotal { size: u64, total: u64, limit: u64 },
     #[error("refused: this node already holds the {limit} legacy backups it keeps at most")]
     TooMany { limit: usize },
+    #[error(
+        "refused: storing {} would leave {} free on the data dir's disk, less than the {} this node keeps free for its own work",
+        human(*size),
+        human(free.saturating_sub(*size)),
+        human(*reserve)
+    )]
+    DiskLow { size: u64, free: u64, reserve: u64 },
+    /// Other replies hold the reply budget and did not give it back in
+    /// time (see `budget`).
+    #[error(
+        "busy: other backup replies being sent hold this node's {} reply budget (this one needs {}); waited {} s, try again later",
+        human(*budget),
+        human(*needed),
+        waited.as_secs()
+    )]
+    Busy {
+        needed: u64,
+        budget: u64,
+        waited: Duration,
+    },
     /// The index (or an old JSON index being imported) cannot be used;
     /// the file is left as it is.
     #[error("the backup index {path} is unusable (left as it is): {reason}")]
@@ -107,6 +146,14 @@ pub struct Limits {
     pub max_entries: usize,
     /// Bytes of encoded `BackupFile`s one reply may carry.
     pub reply_files: u64,
+    /// Bytes of replies in flight at once, node-wide.
+    pub reply_budget: u64,
+    /// How long a reply waits for room in `reply_budget`.
+    pub reply_wait: Duration,
+    /// Free bytes a backup must leave on the data dir's filesystem ...
+    pub disk_reserve: u64,
+    /// ... or this percentage of the filesystem, when larger.
+    pub disk_reserve_percent: u64,
 }
 
 impl Limits {
@@ -115,6 +162,10 @@ impl Limits {
         max_total: MAX_TOTAL,
         max_entries: MAX_ENTRIES,
         reply_files: MAX_REPLY - REPLY_HEADROOM,
+        reply_budget: REPLY_BUDGET,
+        reply_wait: REPLY_WAIT,
+        disk_reserve: DISK_RESERVE,
+        disk_reserve_percent: DISK_RESERVE_PERCENT,
     };
 }
 
@@ -175,6 +226,10 @@ pub(crate) fn small(max_total: u64, reply_files: u64) -> Limits {
         max_total,
         max_entries: 3,
         reply_files,
+        reply_budget: reply_files,
+        reply_wait: Duration::from_secs(5),
+        disk_reserve: 0,
+        disk_reserve_percent: 0,
     }
 }
 

@@ -14,10 +14,13 @@
 //! hex digests).
 //!
 //! By concern: [`limits`] and [`names`] judge a request, [`reply`] chooses
-//! what one reply carries (all pure, unit-tested without a node),
-//! [`index`] is the redb index and [`migrate`] imports the JSON index of
-//! earlier versions.
+//! what one reply carries (all pure, unit-tested without a node), [`disk`]
+//! measures the room left on the disk, [`budget`] bounds the bytes of
+//! replies in memory at once, [`index`] is the redb index and [`migrate`]
+//! imports the JSON index of earlier versions.
 
+pub mod budget;
+pub mod disk;
 pub mod index;
 pub mod limits;
 pub mod migrate;
@@ -33,6 +36,7 @@ use sha2::{Digest, Sha256};
 
 use crate::store::{BlobRef, BlobStore, CHUNK};
 
+pub use budget::{ReplyBudget, ReplyPermit};
 pub use index::BackupEntry;
 pub use limits::{BackupError, Limits, MAX_NODE_MESSAGE, check_capacity};
 pub use names::{quoted, validate_request};
@@ -67,11 +71,15 @@ fn now_unix_ms() -> u64 {
 /// The legacy backups of one data dir. Every operation holds `lock` from
 /// reading the index to its last file operation, so a replaced blob can
 /// never be removed while another request is recording or reading it.
+/// `budget` is taken before a reply reads anything and never waited for
+/// while `lock` is held, so a slow reader of a reply never holds up
+/// `ReplicateVideo`.
 #[derive(Debug)]
 pub struct LegacyBackups {
     store: BlobStore,
     index: BackupIndex,
     limits: Limits,
+    budget: ReplyBudget,
     lock: tokio::sync::Mutex<()>,
 }
 
@@ -93,6 +101,7 @@ impl LegacyBackups {
         Ok(Self {
             store,
             index,
+            budget: ReplyBudget::new(&limits),
             limits,
             lock: tokio::sync::Mutex::new(()),
         })
@@ -118,8 +127,15 @@ impl LegacyBackups {
         self.index.entries().await
     }
 
+    /// The byte budget replies share.
+    pub fn budget(&self) -> &ReplyBudget {
+        &self.budget
+    }
+
     /// Stores `data` as the backup `video_id` (replacing an earlier one of
-    /// that id), after checking the request and the node's totals.
+    /// that id), after checking the request, the node's totals and the
+    /// room left on the disk (measured now, under the lock, so two
+    /// backups cannot both count the same free bytes).
     pub async fn replicate(
         &self,
         video_id: &str,
@@ -131,6 +147,8 @@ impl LegacyBackups {
         let _guard = self.lock.lock().await;
         let (held, previous) = self.index.holding(video_id).await?;
         check_capacity(&held, previous.map(|e| e.size), size, &self.limits)?;
+        let space = disk::space_of(self.store.root()).await?;
+        disk::check_free_disk(space, size, &self.limits)?;
         let mut writer = self.store.writer().await?;
         for slice in data.chunks(CHUNK) {
             writer.write(slice).await?;
@@ -167,12 +185,44 @@ impl LegacyBackups {
 
     /// Every backup that fits in one reply (oldest first), each read back
     /// and checked against its digest; at most `limits.reply_files` bytes
-    /// are loaded.
+    /// are loaded, and only once the reply's bytes are taken out of the
+    /// node's reply budget (the returned [`Reply::permit`]: keep it until
+    /// the reply has been sent). Waits for the budget without the lock,
+    /// then chooses again: backups may have come or gone meanwhile.
     pub async fn collect_for_reply(&self) -> Result<Reply, BackupError> {
-        let _guard = self.lock.lock().await;
-        let backups = self.index.entries().await?;
-        let entries = oldest_first(&backups);
-        let selection = select_reply(&entries, self.limits.reply_files);
+        let mut granted: Option<ReplyPermit> = None;
+        loop {
+            let guard = self.lock.lock().await;
+            let backups = self.index.entries().await?;
+            let entries = oldest_first(&backups);
+            let selection = select_reply(&entries, self.limits.reply_files);
+            // A permit waited for still serves if the choice did not grow;
+            // else it is given back before asking again.
+            let permit = granted
+                .take()
+                .filter(|p| self.budget.covers(p, selection.wire_bytes))
+                .or_else(|| self.budget.try_take(selection.wire_bytes));
+            let Some(permit) = permit else {
+                drop(guard);
+                granted = Some(self.budget.take(selection.wire_bytes).await?);
+                continue;
+            };
+            let (files, message) = self.read_selection(&entries, &selection).await;
+            return Ok(Reply {
+                files,
+                message,
+                permit,
+            });
+        }
+    }
+
+    /// Reads the chosen backups (the caller holds the lock) and words the
+    /// reply's message.
+    async fn read_selection(
+        &self,
+        entries: &[(&str, &BackupEntry)],
+        selection: &reply::Selection,
+    ) -> (Vec<HeldBackup>, String) {
         let mut files = Vec::with_capacity(selection.chosen.len());
         let mut unreadable = Vec::new();
         let mut data_bytes = 0u64;
@@ -196,7 +246,7 @@ impl LegacyBackups {
         let returned: Vec<&str> = files.iter().map(|f| f.video_id.as_str()).collect();
         let too_big: Vec<&str> = selection.left_out.iter().map(|&i| entries[i].0).collect();
         let message = reply_message(entries.len(), &returned, data_bytes, &too_big, &unreadable);
-        Ok(Reply { files, message })
+        (files, message)
     }
 
     /// Reads a backup's bytes, never more than its recorded size, and

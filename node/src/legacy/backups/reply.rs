@@ -107,12 +107,14 @@ pub struct HeldBackup {
     pub data: Vec<u8>,
 }
 
-/// Backups for one `RequestBackupData` reply and the message saying what
-/// was left out.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// Backups for one `RequestBackupData` reply, the message saying what
+/// was left out, and the bytes of the node's reply budget they hold
+/// (released when `permit` is dropped).
+#[derive(Debug)]
 pub struct Reply {
     pub files: Vec<HeldBackup>,
     pub message: String,
+    pub permit: super::budget::ReplyPermit,
 }
 
 /// The reply message (pure): how many of how many backups, their bytes,

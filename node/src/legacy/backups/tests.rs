@@ -157,6 +157,7 @@ async fn replies_stay_within_the_budget_and_report_damage() {
         "returned 2 of 3 backups (200 bytes); the rest exceed the 1 GiB reply limit: \"v3\""
     );
     // A damaged blob is reported, not returned.
+    drop(reply);
     let entries = backups.entries().await.expect("entries");
     let path = backups.store().path(&entries["v1"].sha256).expect("path");
     tokio::fs::write(&path, [0u8; 100]).await.expect("damage");
@@ -169,6 +170,37 @@ async fn replies_stay_within_the_budget_and_report_damage() {
         "{}",
         reply.message
     );
+}
+
+#[tokio::test]
+async fn replies_wait_for_the_budget_held_by_replies_not_yet_sent() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let limits = Limits {
+        reply_budget: 1000,
+        reply_wait: std::time::Duration::from_millis(300),
+        ..small(10_000, 10_000)
+    };
+    let backups = std::sync::Arc::new(LegacyBackups::open(dir.path(), limits).await.expect("open"));
+    backups.replicate("a", "", &[1; 600]).await.expect("a");
+    let first = backups.collect_for_reply().await.expect("reply");
+    assert_eq!(first.permit.bytes(), backup_file_wire_len("a", "mp4", 600));
+    // The budget of 1000 bytes holds one such reply, not two (a reply
+    // larger than the whole budget takes all of it).
+    backups
+        .replicate("b", "", &[2; 600])
+        .await
+        .expect("b: the lock is free");
+    let busy = backups.collect_for_reply().await.expect_err("busy");
+    assert!(matches!(busy, BackupError::Busy { .. }), "{busy}");
+    // A waiting caller gets in once the first reply is gone.
+    let waiting = tokio::spawn({
+        let backups = backups.clone();
+        async move { backups.collect_for_reply().await.map(|r| r.files.len()) }
+    });
+    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    drop(first);
+    assert_eq!(waiting.await.expect("task").expect("let in"), 2);
+    assert_eq!(backups.budget().available(), 1000);
 }
 
 #[tokio::test]
