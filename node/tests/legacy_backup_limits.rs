@@ -170,6 +170,53 @@ async fn concurrent_backup_replies_share_one_byte_budget() {
     );
 }
 
+/// Six original masters send a 150 MiB backup each at once. tonic decodes
+/// a whole message before the handler runs (about twice its size while it
+/// does), so unbounded the node held all six at once; the gate lets two
+/// be received at a time and the rest wait their turn. All are stored.
+#[tokio::test(flavor = "multi_thread")]
+async fn concurrent_big_backups_are_received_two_at_a_time() {
+    const SIZE: usize = 150 * MIB;
+    const SENDERS: usize = 6;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let node = NodeProc::start(&dir.path().join("node"), &["--slots", "1"]);
+    let _ = node.channel().await;
+    std::fs::write(format!("/proc/{}/clear_refs", node.pid()), "5").expect("reset VmHWM");
+    let idle = status_mib(node.pid(), "VmRSS");
+    // Every backup made and every connection open first, so the sends
+    // overlap.
+    let mut ready = Vec::new();
+    for i in 0..SENDERS {
+        ready.push((node.channel().await, generated(SIZE, 500 + i as u64)));
+    }
+    let mut senders = Vec::new();
+    for (i, (channel, data)) in ready.into_iter().enumerate() {
+        senders.push(tokio::spawn(async move {
+            replicate(channel, &format!("big-{i}"), data).await
+        }));
+    }
+    for sender in senders {
+        let stored = tokio::time::timeout(Duration::from_secs(240), sender)
+            .await
+            .expect("every sender is answered")
+            .expect("sender task");
+        assert!(stored.success, "{}", stored.message);
+    }
+    let peak = status_mib(node.pid(), "VmHWM");
+    let all = (SENDERS * SIZE / MIB) as u64;
+    println!(
+        "{SENDERS} × {} MiB received: node RSS {idle} MiB idle, peak +{} MiB",
+        SIZE / MIB,
+        peak - idle
+    );
+    assert!(
+        peak - idle < all,
+        "the node's peak RSS grew by {} MiB for {SENDERS} backups of {} MiB: they were decoded all at once",
+        peak - idle,
+        SIZE / MIB
+    );
+}
+
 /// A tmpfs of its own for one test (the node's disk), unmounted when
 /// dropped: declare it before the node, so the node stops first.
 struct Tmpfs(std::path::PathBuf);

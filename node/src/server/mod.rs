@@ -115,16 +115,16 @@ pub async fn run(config: Config, events: EventLog, stop: CancellationToken) -> a
             ),
         }
     }
-    let gate = std::sync::Arc::new(crate::service::access::Gate {
-        credentials: credentials.clone(),
-        policy: crate::service::access::Policy {
+    let gate = std::sync::Arc::new(crate::service::access::Gate::new(
+        credentials.clone(),
+        crate::service::access::Policy {
             clients: config.client_access(),
             original_clients: config.original_client_access(),
             original_peers: crate::service::access::resolve_original_peers(&config.original_peers)
                 .await
                 .context("resolving --original-peers")?,
         },
-    });
+    ));
     let slots_total = config.effective_slots();
     let config_uploads = config.max_uploads as usize;
     let tools = Tools {

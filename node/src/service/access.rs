@@ -230,6 +230,27 @@ pub async fn resolve_original_peers(
 pub struct Gate {
     pub credentials: Credentials,
     pub policy: Policy,
+    /// Original `ReplicateVideo` calls decoded at once: tonic reads and
+    /// decodes a whole message (up to 1 GiB, held about twice while
+    /// decoding) before the handler runs, so the bound must sit here.
+    big_decodes: Arc<tokio::sync::Semaphore>,
+}
+
+/// The one RPC whose single message may be 1 GiB.
+const BIG_DECODE_PATH: &str = "/replication.NodeService/ReplicateVideo";
+/// `ReplicateVideo` calls decoded at once.
+pub const BIG_DECODES: usize = 2;
+/// How long a `ReplicateVideo` waits for a turn before RESOURCE_EXHAUSTED.
+const BIG_DECODE_WAIT: std::time::Duration = std::time::Duration::from_secs(120);
+
+impl Gate {
+    pub fn new(credentials: Credentials, policy: Policy) -> Self {
+        Self {
+            credentials,
+            policy,
+            big_decodes: Arc::new(tokio::sync::Semaphore::new(BIG_DECODES)),
+        }
+    }
 }
 
 impl Gate {
@@ -282,22 +303,43 @@ pub struct Guarded<S> {
 
 impl<S, B, R> tower::Service<http::Request<B>> for Guarded<S>
 where
-    S: tower::Service<http::Request<B>, Response = http::Response<R>>,
-    R: Default,
+    S: tower::Service<http::Request<B>, Response = http::Response<R>> + Clone + Send + 'static,
+    S::Future: Send + 'static,
+    B: Send + 'static,
+    R: Default + Send + 'static,
 {
     type Response = S::Response;
     type Error = S::Error;
-    type Future = Either<Ready<Result<S::Response, S::Error>>, S::Future>;
+    type Future = Either<
+        Either<Ready<Result<S::Response, S::Error>>, S::Future>,
+        futures::future::BoxFuture<'static, Result<S::Response, S::Error>>,
+    >;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
         self.inner.poll_ready(cx)
     }
 
     fn call(&mut self, request: http::Request<B>) -> Self::Future {
-        match self.gate.check(&request) {
-            Ok(()) => Either::Right(self.inner.call(request)),
-            Err(status) => Either::Left(ready(Ok(status.into_http()))),
+        if let Err(status) = self.gate.check(&request) {
+            return Either::Left(Either::Left(ready(Ok(status.into_http()))));
         }
+        if request.uri().path() != BIG_DECODE_PATH {
+            return Either::Left(Either::Right(self.inner.call(request)));
+        }
+        // The service made ready is the one that takes the call, later.
+        let fresh = self.inner.clone();
+        let mut ready_inner = std::mem::replace(&mut self.inner, fresh);
+        let slots = self.gate.big_decodes.clone();
+        Either::Right(Box::pin(async move {
+            let Ok(Ok(_turn)) = tokio::time::timeout(BIG_DECODE_WAIT, slots.acquire_owned()).await
+            else {
+                let busy = tonic::Status::resource_exhausted(format!(
+                    "busy: {BIG_DECODES} ReplicateVideo calls are being received; retry later"
+                ));
+                return Ok(busy.into_http());
+            };
+            ready_inner.call(request).await
+        }))
     }
 }
 
