@@ -58,8 +58,12 @@ pub async fn run(config: Config, events: EventLog, stop: CancellationToken) -> a
             "killed encoders an earlier run of this node left running"
         );
     }
-    let _watcher = crate::media::orphans::start_watcher(&config.data_dir)
+    let watcher = crate::media::orphans::start_watcher(&config.data_dir)
         .context("starting the encoder watcher (vidshard-node reap)")?;
+    // Its stdin pipe must stay open until this process is gone: closed
+    // when `run` returns, it would kill encoders whose tasks still run
+    // (they would then record a failure, e.g. a join "killed by SIGKILL").
+    std::mem::forget(watcher);
     let store = BlobStore::open(&config.data_dir)
         .await
         .with_context(|| format!("opening the blob store in {}", config.data_dir.display()))?;
