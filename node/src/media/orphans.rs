@@ -79,7 +79,11 @@ pub fn kill_encoders_of(data_dir: &Path) -> usize {
     };
     let mut killed = 0;
     for (pid, process) in system.processes() {
-        if Some(*pid) != own
+        // sysinfo lists each thread too, with the process as its parent:
+        // a SIGKILL to a thread's id kills its whole process, so a
+        // running node's encoder would die through one of its threads.
+        if process.thread_kind().is_none()
+            && Some(*pid) != own
             && is_ours(process.environ(), &mark)
             && !parent_is_a_node(process)
             && process.kill_with(Signal::Kill).unwrap_or(false)
@@ -131,5 +135,35 @@ mod tests {
         assert!(!is_ours(&ours, "/var/lib/vidshard/n10"));
         assert!(!is_ours(&ours, "/var/lib/vidshard"));
         assert!(!is_ours(&env(&["PATH=/usr/bin"]), "/var/lib/vidshard/n1"));
+    }
+
+    /// The threads of a running node's encoder are not taken for orphans
+    /// (a kill through a thread id ended a join mid-way). The test binary
+    /// stands for the node here: `kill_encoders_of` spares the children of
+    /// a process named like itself.
+    #[test]
+    fn a_scan_spares_a_running_nodes_multithreaded_encoder() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut encoder = std::process::Command::new("ffmpeg")
+            .args(["-nostdin", "-loglevel", "error", "-f", "lavfi", "-i"])
+            .arg("testsrc2=size=640x360:rate=25:duration=600")
+            .args(["-c:v", "libx264", "-threads", "4", "-f", "null", "-"])
+            .env(MARK_VAR, mark_of(dir.path()))
+            .spawn()
+            .expect("start ffmpeg");
+        let tasks = format!("/proc/{}/task", encoder.id());
+        let started = std::time::Instant::now();
+        while std::fs::read_dir(&tasks).map_or(0, |d| d.count()) < 2 {
+            assert!(started.elapsed() < Duration::from_secs(20), "no threads");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        assert_eq!(kill_encoders_of(dir.path()), 0);
+        std::thread::sleep(Duration::from_millis(200));
+        assert!(
+            encoder.try_wait().expect("poll ffmpeg").is_none(),
+            "the scan killed a running node's encoder"
+        );
+        encoder.kill().expect("stop ffmpeg");
+        let _ = encoder.wait();
     }
 }
