@@ -31,7 +31,7 @@ pub async fn run(sys: Sys) {
             _ = sys.shutdown.cancelled() => return,
             _ = tokio::time::sleep(EVERY) => {}
         }
-        let keep_ms = (sys.config.keep_sources.max(0.0) * 3_600_000.0) as u64;
+        let keep_ms = super::discard::keep_sources_ms(&sys);
         let (referenced, mentioned) = {
             let jobs = sys.jobs.lock();
             let list = jobs.list();

@@ -83,6 +83,35 @@ pub fn referenced<'a>(
     keep
 }
 
+/// Whether a blob this node is about to throw away (a job's
+/// intermediates once it ended, a worker's input once encoded, a damaged
+/// or late copy) is still needed by a job other than `owner` (pure).
+/// Blobs are named by content, so two jobs can share one: the same
+/// source, or two sources with a common beginning (a clip and its longer
+/// take) split into identical shards. `shards_too`: whether running jobs'
+/// shards count, which they do on the master (it keeps them; a worker's
+/// copy of one is only its input).
+pub fn needed_elsewhere<'a>(
+    jobs: impl IntoIterator<Item = &'a JobRecord>,
+    sha256: &str,
+    owner: Option<&str>,
+    shards_too: bool,
+    now_ms: u64,
+    keep_sources_ms: u64,
+) -> bool {
+    jobs.into_iter()
+        .filter(|job| owner != Some(job.id.as_str()))
+        .any(|job| {
+            let whole = job.source.sha256 == sha256
+                || job.output.as_ref().is_some_and(|o| o.sha256 == sha256);
+            let shard = job.shards.iter().any(|s| {
+                s.source.sha256 == sha256 || s.encoded.as_ref().is_some_and(|e| e.sha256 == sha256)
+            });
+            (whole || (shards_too && shard))
+                && referenced([job], now_ms, keep_sources_ms).contains(sha256)
+        })
+}
+
 /// Failed jobs whose record has outlived `keep_ms` since it last
 /// changed (pure): the leader deletes them, so a flood of failed uploads
 /// does not stay in every listing for ever. Completed jobs stay (their
@@ -259,5 +288,86 @@ mod tests {
         assert!(!collect_now(false, 10.0, 60.0, 600.0));
         assert!(!collect_now(false, 120.0, 60.0, 600.0));
         assert!(collect_now(false, 601.0, 60.0, 600.0));
+    }
+
+    /// Two jobs with different sources whose first shards are the same
+    /// bytes (a clip and its longer take): the first to end must not
+    /// take the other's shard with it (the chaos soak's lost job).
+    #[test]
+    fn a_shard_shared_with_a_running_job_is_needed_on_the_master_only() {
+        use crate::jobs::{Command, JobTable, PlannedShard, SourceSummary, apply};
+        use crate::store::BlobRef;
+        let blob = |n: u8| BlobRef {
+            sha256: format!("{n:02x}").repeat(32),
+            size: 1,
+        };
+        let params = crate::params::RawParams {
+            target_width: 320,
+            target_height: 180,
+            ..Default::default()
+        }
+        .validate()
+        .expect("valid");
+        let mut table = JobTable::default();
+        for (id, source) in [("short", 1), ("long", 2)] {
+            let accept = Command::Accept {
+                requested_id: id.into(),
+                params: params.clone(),
+                source: blob(source),
+                source_holders: vec![],
+                at_ms: 0,
+            };
+            apply(&mut table, &accept);
+            let plan = Command::Plan {
+                job: id.into(),
+                summary: SourceSummary {
+                    width: 320,
+                    height: 180,
+                    frames: 25,
+                    duration_seconds: 1.0,
+                    has_audio: false,
+                },
+                output_size: (320, 180),
+                shards: vec![PlannedShard {
+                    frames: 25,
+                    start_seconds: 0.0,
+                    duration_seconds: 1.0,
+                }],
+                message: String::new(),
+                at_ms: 0,
+            };
+            apply(&mut table, &plan);
+            table.update(id, |job| job.shards[0].source = blob(9));
+        }
+        let shard = blob(9).sha256;
+        let needed = |table: &JobTable, owner, shards_too| {
+            needed_elsewhere(table.list(), &shard, owner, shards_too, 1_000, 10_000)
+        };
+        assert!(needed(&table, Some("short"), true), "the long job runs");
+        assert!(
+            !needed(&table, Some("short"), false),
+            "a worker's input copy"
+        );
+        let failed = Command::Status {
+            job: "long".into(),
+            status: crate::jobs::JobStatus::ProcessingFailed,
+            message: "gave up".into(),
+            at_ms: 1_000,
+        };
+        apply(&mut table, &failed);
+        assert!(!needed(&table, Some("short"), true), "the long job ended");
+        let source = blob(2).sha256;
+        assert!(
+            needed_elsewhere(table.list(), &source, None, false, 1_000, 10_000),
+            "an ended job's source stays for --keep-sources"
+        );
+        assert!(!needed_elsewhere(
+            table.list(),
+            &source,
+            Some("long"),
+            false,
+            1_000,
+            10_000
+        ));
     }
 }

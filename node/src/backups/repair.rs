@@ -95,7 +95,7 @@ async fn replicate_all(sys: &Sys) {
 /// Deletes failed jobs older than `--keep-sources` (their sources go
 /// then too): the job table, listings and snapshots stay bounded.
 async fn expire_failures(sys: &Sys) {
-    let keep_ms = (sys.config.keep_sources.max(0.0) * 3_600_000.0) as u64;
+    let keep_ms = super::discard::keep_sources_ms(sys);
     let expired = {
         let jobs = sys.jobs.lock();
         plan::expired_failures(jobs.list(), now_unix_ms(), keep_ms)

@@ -23,7 +23,7 @@ pub fn held_by(sys: &Sys) -> Vec<BlobRef> {
     let mut held = BTreeSet::new();
     let jobs = sys.jobs.lock();
     // Only what is still kept: an expired source is garbage, not a loss.
-    let keep_ms = (sys.config.keep_sources.max(0.0) * 3_600_000.0) as u64;
+    let keep_ms = super::discard::keep_sources_ms(sys);
     let kept = super::plan::referenced(jobs.list(), crate::jobs::now_unix_ms(), keep_ms);
     for job in jobs.list() {
         if job.source_holders.contains(me) {

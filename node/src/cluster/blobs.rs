@@ -104,7 +104,7 @@ pub async fn fetch(sys: &Sys, address: &str, blob: &BlobRef) -> Result<(), BlobT
     }
     let got = writer.finish().await?;
     if got != *blob {
-        let _ = sys.store.remove(&got.sha256).await;
+        crate::backups::discard::discard(sys, &got.sha256, None).await;
         return Err(BlobTransferError::Damaged {
             address: address.to_string(),
             got: got.sha256,

@@ -34,10 +34,7 @@ pub async fn run_original(
     let scratch = crate::store::Scratch::create(&sys.store.tmp_dir(), &req.task_id)
         .await
         .map_err(|e| e.to_string())?;
-    let input = sys
-        .store
-        .path(&req.source.sha256)
-        .map_err(|e| e.to_string())?;
+    let input = crate::worker::copy::local_source(&sys.store, req).await?;
     let sent = scratch.path().join("shard.mp4");
     media::remux(&sys.tools, &input, &sent, "mp4", false)
         .await
@@ -124,10 +121,15 @@ pub async fn run_original(
     fidelity::check_against_source(&sys.tools, &video, &input, req.expected_frames, &req.spec)
         .await
         .map_err(|e| e.into_copy_error(address))?;
-    let blob = sys.store.import(&video).await.map_err(|e| e.to_string())?;
+    let (blob, pin) = sys
+        .store
+        .import_pinned(&video)
+        .await
+        .map_err(|e| e.to_string())?;
     scratch.remove().await;
     Ok(CopyOutcome {
         blob,
+        pin: Some(std::sync::Arc::new(pin)),
         encode_seconds: started.elapsed().as_secs_f64(),
         transfer_seconds: 0.0,
     })

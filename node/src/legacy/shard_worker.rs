@@ -75,19 +75,20 @@ impl Legacy {
         };
         let store = &self.sys.store;
         for blob in forgotten {
-            let _ = store.remove(&blob.sha256).await;
+            crate::backups::discard::discard(&self.sys, &blob.sha256, None).await;
         }
         let mut writer = store.writer().await?;
         for chunk in shard.shard_data.chunks(crate::store::CHUNK) {
             writer.write(chunk).await?;
         }
-        let input = writer.finish().await?;
+        let (input, input_pin) = writer.finish_pinned().await?;
         tracing::info!(video = %shard.video_id, shard = %shard.shard_id, bytes = input.size, "shard from an original-protocol master");
         let legacy = self.clone();
         let (video_id, id) = (shard.video_id.clone(), shard.shard_id.clone());
         self.sys.tasks.spawn(async move {
             let outcome = legacy.encode(&id, &input, &job_params).await;
-            let _ = legacy.sys.store.remove(&input.sha256).await;
+            drop(input_pin);
+            crate::backups::discard::discard(&legacy.sys, &input.sha256, None).await;
             let status = match &outcome {
                 Ok(_) => "processed_successfully",
                 Err(reason) => {
@@ -166,7 +167,7 @@ impl Legacy {
         })
         .await;
         scratch.remove().await;
-        Ok(result?)
+        Ok(result?.0)
     }
 }
 

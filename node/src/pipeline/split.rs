@@ -155,10 +155,12 @@ pub async fn split_into_store(
     let store = async {
         let mut index = 0u32;
         while let Some(path) = paths.recv().await {
-            let blob = master
+            // Pinned until the table names it: another job's end must
+            // not discard a blob of the same bytes in between.
+            let (blob, _pinned) = master
                 .sys
                 .store
-                .import(&path)
+                .import_pinned(&path)
                 .await
                 .map_err(|e| fail(format!("storing shard {index}: {e}")))?;
             master.sys.jobs.lock().update(id, |job| {
@@ -181,19 +183,13 @@ pub async fn split_into_store(
 
 /// Deletes the job's split and encoded shards from the store: once a job
 /// has ended they are of no further use (the source and output stay).
-/// Blobs are named by content, so while another running job has the same
-/// source (and so the same shards) they are left for that job to remove.
+/// Blobs are named by content: one another job still needs (the same
+/// source, or a source that splits into some identical shards) stays
+/// (`backups::discard`).
 pub async fn remove_intermediates(master: &Arc<Master>, id: &str) {
     let blobs: Vec<String> = {
         let jobs = master.sys.jobs.lock();
         let Some(job) = jobs.get(id) else { return };
-        let shared = jobs
-            .list()
-            .iter()
-            .any(|other| other.id != id && !other.status.is_final() && other.source == job.source);
-        if shared {
-            return;
-        }
         job.shards
             .iter()
             .flat_map(|s| {
@@ -201,11 +197,17 @@ pub async fn remove_intermediates(master: &Arc<Master>, id: &str) {
                     .chain(s.encoded.as_ref().map(|e| e.sha256.clone()))
             })
             .filter(|sha| !sha.is_empty())
+            .collect::<std::collections::BTreeSet<_>>()
+            .into_iter()
             .collect()
     };
+    let mut shared = 0;
     for blob in blobs {
-        if let Err(e) = master.sys.store.remove(&blob).await {
-            tracing::warn!(job = %id, %blob, error = %e, "could not remove an intermediate shard");
+        if !crate::backups::discard::discard(&master.sys, &blob, Some(id)).await {
+            shared += 1;
         }
+    }
+    if shared > 0 {
+        tracing::info!(job = %id, shared, "kept shard blobs another job shares");
     }
 }

@@ -22,11 +22,7 @@ pub async fn run_local(
 ) -> Result<CopyOutcome, CopyError> {
     let _permit = worker.encode_slot().await.map_err(|e| e.to_string())?;
     let started = std::time::Instant::now();
-    let input = worker
-        .sys
-        .store
-        .path(&req.source.sha256)
-        .map_err(|e| e.to_string())?;
+    let input = crate::worker::copy::local_source(&worker.sys.store, req).await?;
     let scratch = crate::store::Scratch::create(&worker.sys.store.tmp_dir(), &req.task_id)
         .await
         .map_err(|e| e.to_string())?;
@@ -45,9 +41,10 @@ pub async fn run_local(
     )
     .await;
     scratch.remove().await;
-    let blob = result.map_err(|e| e.to_string())?;
+    let (blob, pin) = result.map_err(|e| e.to_string())?;
     Ok(CopyOutcome {
         blob,
+        pin: Some(std::sync::Arc::new(pin)),
         encode_seconds: started.elapsed().as_secs_f64(),
         transfer_seconds: 0.0,
     })
@@ -94,10 +91,7 @@ pub async fn run_remote(
         .channel(address)
         .map_err(|e| format!("bad worker address {address}: {e}"))?;
     let mut client = WorkerClient::new(channel).max_decoding_message_size(4 << 20);
-    let input = sys
-        .store
-        .path(&req.source.sha256)
-        .map_err(|e| e.to_string())?;
+    let input = crate::worker::copy::local_source(&sys.store, req).await?;
     let file = tokio::fs::File::open(&input)
         .await
         .map_err(|e| format!("reading shard {}: {e}", req.shard_index))?;
@@ -140,9 +134,10 @@ pub async fn run_remote(
         }
         writer.write(&chunk.data).await.map_err(|e| e.to_string())?;
     }
-    let blob = writer.finish().await.map_err(|e| e.to_string())?;
+    let (blob, pin) = writer.finish_pinned().await.map_err(|e| e.to_string())?;
     if blob.sha256 != reply.sha256 || blob.size != reply.size {
-        let _ = sys.store.remove(&blob.sha256).await;
+        drop(pin);
+        crate::backups::discard::discard(sys, &blob.sha256, None).await;
         return Err(format!(
             "result from {address} damaged in transit (sha256 {} != {})",
             blob.sha256, reply.sha256
@@ -163,6 +158,7 @@ pub async fn run_remote(
     let transfer_seconds = (started.elapsed().as_secs_f64() - encode_seconds).max(0.0);
     Ok(CopyOutcome {
         blob,
+        pin: Some(std::sync::Arc::new(pin)),
         encode_seconds,
         transfer_seconds,
     })

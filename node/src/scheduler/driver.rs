@@ -291,8 +291,15 @@ pub async fn encode_all(
                         // A slower duplicate: its result is not used.
                         let winner = sched.sys.jobs.lock().get(id).and_then(|j| j.shards[shard as usize].encoded.clone());
                         if winner.is_none_or(|w| w.sha256 != late.blob.sha256) {
-                            let _ = sched.sys.store.remove(&late.blob.sha256).await;
+                            let late_blob = late.blob.sha256.clone();
+                            drop(late);
+                            crate::backups::discard::discard(&sched.sys, &late_blob, None).await;
                         }
+                    }
+                    Err(error) if error.source_missing => {
+                        // Split again on the next try; no worker is to blame.
+                        tracing::warn!(job = %id, shard, error = %error.message, "a shard's split is gone from this node's store");
+                        return Err(JobStop::paused(format!("{}; the job is split again", error.message)));
                     }
                     Err(error) if error.rejected => {
                         tracing::warn!(job = %id, shard, %worker, error = %error.message, "result rejected: its frames are not the source; the worker gets no more shards of this job");

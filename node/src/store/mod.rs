@@ -186,17 +186,24 @@ impl BlobStore {
     /// Moves a finished file (e.g. ffmpeg's output in a scratch dir on the
     /// same filesystem) into the store, hashing it in ≤1 MiB reads.
     pub async fn import(&self, file: &Path) -> Result<BlobRef, StoreError> {
+        Ok(self.import_pinned(file).await?.0)
+    }
+
+    /// As [`Store::import`], with the blob pinned from before it enters
+    /// the store until the returned pin is dropped.
+    pub async fn import_pinned(&self, file: &Path) -> Result<(BlobRef, BlobPin), StoreError> {
         self.import_file(file).await.map_err(|e| self.classify(e))
     }
 
-    async fn import_file(&self, file: &Path) -> Result<BlobRef, StoreError> {
+    async fn import_file(&self, file: &Path) -> Result<(BlobRef, BlobPin), StoreError> {
         let (sha256, size) = hash_file(file).await?;
         let handle = tokio::fs::File::open(file).await?;
         handle.sync_all().await?;
         drop(handle);
         let dest = self.path(&sha256)?;
+        let pin = self.pin(&sha256);
         self.place(file, &dest).await?;
-        Ok(BlobRef { sha256, size })
+        Ok((BlobRef { sha256, size }, pin))
     }
 
     /// Renames `from` to `dest` (creating the fan-out dir) and syncs the dir.

@@ -37,6 +37,14 @@ impl Pins {
     }
 }
 
+/// Pins are equal when they hold the same blob (outcomes carrying one
+/// compare by their content).
+impl PartialEq for BlobPin {
+    fn eq(&self, other: &Self) -> bool {
+        self.sha256 == other.sha256
+    }
+}
+
 impl Drop for BlobPin {
     fn drop(&mut self) {
         let mut pins = self.pins.lock();

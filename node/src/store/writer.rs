@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use sha2::{Digest, Sha256};
 use tokio::io::AsyncWriteExt;
 
-use super::{BlobRef, BlobStore, StoreError};
+use super::{BlobPin, BlobRef, BlobStore, StoreError};
 
 pub struct BlobWriter {
     store: BlobStore,
@@ -59,7 +59,13 @@ impl BlobWriter {
     }
 
     /// Fsyncs and renames into the store; returns the blob's name and size.
-    pub async fn finish(mut self) -> Result<BlobRef, StoreError> {
+    pub async fn finish(self) -> Result<BlobRef, StoreError> {
+        Ok(self.finish_pinned().await?.0)
+    }
+
+    /// As [`BlobWriter::finish`], with the blob pinned from before it
+    /// enters the store until the returned pin is dropped.
+    pub async fn finish_pinned(mut self) -> Result<(BlobRef, BlobPin), StoreError> {
         // Delayed allocation can report a full disk only here.
         self.file
             .flush()
@@ -75,14 +81,18 @@ impl BlobWriter {
             .temp
             .take()
             .ok_or_else(|| StoreError::Missing("temp file".into()))?;
+        let pin = self.store.pin(&sha256);
         if let Err(e) = self.store.place(&temp, &dest).await {
             let _ = tokio::fs::remove_file(&temp).await;
             return Err(e);
         }
-        Ok(BlobRef {
-            sha256,
-            size: self.size,
-        })
+        Ok((
+            BlobRef {
+                sha256,
+                size: self.size,
+            },
+            pin,
+        ))
     }
 }
 

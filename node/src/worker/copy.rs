@@ -6,7 +6,7 @@
 use vidshard_proto::v1::EncodeSettings;
 
 use crate::media::EncodeSpec;
-use crate::store::BlobRef;
+use crate::store::{BlobPin, BlobRef};
 
 /// One attempt at one shard.
 #[derive(Debug, Clone)]
@@ -34,6 +34,9 @@ pub fn settings(spec: &EncodeSpec) -> EncodeSettings {
 #[derive(Debug, Clone, PartialEq)]
 pub struct CopyOutcome {
     pub blob: BlobRef,
+    /// Holds the blob in this node's store until the result is recorded
+    /// (dropped with the outcome).
+    pub pin: Option<std::sync::Arc<BlobPin>>,
     pub encode_seconds: f64,
     /// Sending the shard, fetching and verifying the result.
     pub transfer_seconds: f64,
@@ -54,6 +57,35 @@ pub struct CopyError {
     /// broken encode, `worker::fidelity`): the worker is given no more
     /// shards of the job.
     pub rejected: bool,
+    /// The shard's split is not in the master's own store (nothing a
+    /// worker did): the job is split again instead of blaming workers.
+    pub source_missing: bool,
+}
+
+impl CopyError {
+    fn source_missing(shard: u32, why: impl std::fmt::Display) -> Self {
+        Self {
+            source_missing: true,
+            ..Self::from(format!(
+                "shard {shard}'s split is not in this node's store: {why}"
+            ))
+        }
+    }
+}
+
+/// Where the shard's split is in this node's store, or why it is not.
+pub async fn local_source(
+    store: &crate::store::BlobStore,
+    req: &CopyRequest,
+) -> Result<std::path::PathBuf, CopyError> {
+    let path = store
+        .path(&req.source.sha256)
+        .map_err(|e| CopyError::source_missing(req.shard_index, e))?;
+    match tokio::fs::try_exists(&path).await {
+        Ok(true) => Ok(path),
+        Ok(false) => Err(CopyError::source_missing(req.shard_index, "no such file")),
+        Err(e) => Err(CopyError::source_missing(req.shard_index, e)),
+    }
 }
 
 impl From<String> for CopyError {
@@ -63,6 +95,7 @@ impl From<String> for CopyError {
             worker_lost: false,
             handed_back: false,
             rejected: false,
+            source_missing: false,
         }
     }
 }
@@ -98,5 +131,6 @@ pub fn rpc_error(address: &str, what: &str, status: tonic::Status) -> CopyError 
         worker_lost: is_lost(status.code()) && !handed_back,
         handed_back,
         rejected: false,
+        source_missing: false,
     }
 }

@@ -22,7 +22,7 @@ pub use tasks::{RunningTask, WorkerTasks};
 use std::path::Path;
 
 use crate::media::{self, EncodeSpec, EncodeTarget, Progress, Tools};
-use crate::store::{BlobRef, BlobStore};
+use crate::store::{BlobPin, BlobRef, BlobStore};
 
 /// A shard the worker is asked to encode.
 pub struct ShardTask<'a> {
@@ -89,14 +89,15 @@ pub fn check_encoded(
 }
 
 /// Encodes `task.input` into `scratch`, verifies it and moves it into the
-/// store.
+/// store, pinned until the caller has recorded it somewhere (names are
+/// content: another job's end could otherwise discard the same bytes).
 pub async fn encode_verified(
     tools: &Tools,
     store: &BlobStore,
     task: &ShardTask<'_>,
     scratch: &Path,
     on_progress: impl FnMut(Progress),
-) -> Result<BlobRef, ShardError> {
+) -> Result<(BlobRef, BlobPin), ShardError> {
     let output = scratch.join(format!(
         "encoded-{}.{}",
         uuid::Uuid::new_v4().simple(),
@@ -114,7 +115,7 @@ pub async fn encode_verified(
         .await?;
         let found = media::inspect(tools, &output).await?;
         check_encoded(&found, task.expected_frames, task.spec)?;
-        Ok(store.import(&output).await?)
+        Ok(store.import_pinned(&output).await?)
     }
     .await;
     if result.is_err() {

@@ -108,6 +108,9 @@ impl Worker {
             sha256: task.sha256.clone(),
             size: task.size,
         };
+        // Another task with the same bytes (two jobs can share a shard)
+        // must not discard this input while it is received or encoded.
+        let input_pin = self.sys.store.pin(&task.sha256);
         let input = self
             .receive_blob(chunks, &announced)
             .await
@@ -125,7 +128,8 @@ impl Worker {
             _ = self.drain.handing_back() => None,
         };
         scratch.remove().await;
-        let _ = self.sys.store.remove(&input.sha256).await;
+        drop(input_pin);
+        crate::backups::discard::discard(&self.sys, &input.sha256, None).await;
         let seconds = started.elapsed().as_secs_f64();
         let Some(result) = result else {
             tracing::warn!(job = %task.job_id, shard = task.shard_index, "handed a running shard back (drain timeout)");
@@ -174,7 +178,11 @@ impl Worker {
             target: crate::media::EncodeTarget::SHARD,
         };
         let (tools, store) = (&self.sys.tools, &self.sys.store);
-        Ok(super::encode_verified(tools, store, &local, scratch, |p| running.report(p)).await)
+        Ok(
+            super::encode_verified(tools, store, &local, scratch, |p| running.report(p))
+                .await
+                .map(|(blob, _pin)| blob),
+        )
     }
 
     /// A blob a master pushes here (a backup copy of a source or shard),
@@ -225,7 +233,7 @@ impl Worker {
         }
         let got = writer.finish().await?;
         if got != *announced {
-            let _ = store.remove(&got.sha256).await;
+            crate::backups::discard::discard(&self.sys, &got.sha256, None).await;
             return Err(RunShardError::Refused(format!(
                 "damaged in transit: got {} bytes with sha256 {}",
                 got.size, got.sha256
