@@ -9,9 +9,12 @@ keeps its address), sends jobs with `vidshard` clients pointed at random
 nodes (mixed clips, sizes and formats; some deleted mid-run), and injects a
 fault every 3-8 s chosen at random from a seeded generator: kill -9 of the
 leader or of another node (restarted 2-6 s later), SIGSTOP then SIGCONT,
-a clean restart. At most (NODES-1)//2 nodes are down or stopped at once,
-so a majority of voters stays. The fault sequence comes from the seed (its
-timing from the run).
+a clean restart, and (as root, where `ip netns` works: each node then
+runs in its own network namespace on a bridge, its data dir on its own
+tmpfs) a network partition of one node or of two together, a slow lossy
+link (tc netem), a full disk. At most (NODES-1)//2 nodes are down,
+stopped, cut off or full at once, so a majority of voters stays. The
+fault sequence comes from the seed (its timing from the run).
 
 At the end (faults stopped, every node back) it checks:
   - every acknowledged upload ended `completed` (output frame-exact, the
@@ -74,22 +77,136 @@ def sha256_of(path):
     return digest.hexdigest()
 
 
+def sh(*command, check=True):
+    """Runs an `ip`/`tc`/`mount` command; output only on failure."""
+    out = subprocess.run(list(command), capture_output=True, text=True, check=False)
+    if check and out.returncode != 0:
+        raise RuntimeError(f"{' '.join(command)}: {out.stderr.strip()}")
+    return out.returncode == 0
+
+
+class Net:
+    """Each node in its own network namespace, its veth on one bridge (the
+    clients reach it from here through the bridge's address). A partition
+    moves a node's veth to a second bridge with no address: cut off from
+    the others and the clients, but with the other node of a two-node
+    partition. A slow link is netem on both ends of its veth."""
+
+    def __init__(self, seed, count, disk_mib):
+        self.tag = "vc" + hashlib.sha256(str(seed).encode()).hexdigest()[:5]
+        self.subnet = f"10.213.{seed % 250}"
+        self.count = count
+        self.disk_mib = disk_mib
+        self.mounts = []
+
+    @staticmethod
+    def available():
+        if os.geteuid() != 0 or shutil.which("ip") is None or shutil.which("tc") is None:
+            return False
+        probe = "vcprobe" + str(os.getpid())
+        if not sh("ip", "netns", "add", probe, check=False):
+            return False
+        sh("ip", "netns", "del", probe, check=False)
+        return True
+
+    def ns(self, i):
+        return f"{self.tag}n{i}"
+
+    def host_end(self, i):
+        return f"{self.tag}h{i}"
+
+    def ip(self, i):
+        return f"{self.subnet}.{i + 1}"
+
+    def setup(self):
+        self.teardown()
+        main, island = self.tag + "br", self.tag + "bx"
+        sh("ip", "link", "add", main, "type", "bridge")
+        sh("ip", "addr", "add", f"{self.subnet}.254/24", "dev", main)
+        sh("ip", "link", "set", main, "up")
+        sh("ip", "link", "add", island, "type", "bridge")
+        sh("ip", "link", "set", island, "up")
+        for i in range(self.count):
+            ns, host, peer = self.ns(i), self.host_end(i), f"{self.tag}p{i}"
+            sh("ip", "netns", "add", ns)
+            sh("ip", "link", "add", host, "type", "veth", "peer", "name", peer)
+            sh("ip", "link", "set", peer, "netns", ns)
+            sh("ip", "-n", ns, "link", "set", peer, "name", "eth0")
+            sh("ip", "-n", ns, "addr", "add", f"{self.ip(i)}/24", "dev", "eth0")
+            sh("ip", "-n", ns, "link", "set", "eth0", "up")
+            sh("ip", "-n", ns, "link", "set", "lo", "up")
+            sh("ip", "link", "set", host, "master", main, "up")
+
+    def mount_disk(self, path):
+        os.makedirs(path, exist_ok=True)
+        sh("mount", "-t", "tmpfs", "-o", f"size={self.disk_mib}m", "tmpfs", path)
+        self.mounts.append(path)
+
+    def cut(self, i):
+        sh("ip", "link", "set", self.host_end(i), "master", self.tag + "bx")
+
+    def heal(self, i):
+        sh("ip", "link", "set", self.host_end(i), "master", self.tag + "br", check=False)
+
+    def slow(self, i, delay_ms, loss_pct):
+        netem = ["root", "netem", "delay", f"{delay_ms}ms", f"{delay_ms // 4}ms",
+                 "loss", f"{loss_pct}%"]
+        sh("tc", "qdisc", "replace", "dev", self.host_end(i), *netem)
+        sh("ip", "netns", "exec", self.ns(i), "tc", "qdisc", "replace", "dev", "eth0", *netem)
+
+    def fast(self, i):
+        sh("tc", "qdisc", "del", "dev", self.host_end(i), "root", check=False)
+        sh("ip", "netns", "exec", self.ns(i), "tc", "qdisc", "del", "dev", "eth0", "root",
+           check=False)
+
+    def teardown(self):
+        for path in self.mounts:
+            sh("umount", "-l", path, check=False)
+        self.mounts = []
+        for i in range(self.count):
+            sh("ip", "link", "del", self.host_end(i), check=False)
+            sh("ip", "netns", "del", self.ns(i), check=False)
+        sh("ip", "link", "del", self.tag + "br", check=False)
+        sh("ip", "link", "del", self.tag + "bx", check=False)
+
+
+def fill_disk(path):
+    """Writes a balloon file until the filesystem at `path` is full."""
+    balloon = os.path.join(path, "chaos-balloon")
+    block = b"\0" * (1 << 20)
+    try:
+        with open(balloon, "wb") as f:
+            while True:
+                f.write(block)
+    except OSError:
+        pass
+    return balloon
+
+
 class Node:
-    def __init__(self, index, port, args, work, env):
+    def __init__(self, index, port, args, work, env, host="127.0.0.1", netns=None):
         self.index = index
         self.port = port
-        self.address = f"127.0.0.1:{port}"
+        self.host = host
+        self.netns = netns
+        self.address = f"{host}:{port}"
         self.data_dir = os.path.join(work, f"n{index + 1}")
         self.log_path = os.path.join(work, f"n{index + 1}.log")
         self.args = args
         self.env = env
         self.proc = None
         self.stopped = False
+        # A fault on the node's link or disk, healed by a timer: no other
+        # fault is put on the node meanwhile.
+        self.impaired = None
+        self.balloon = None
+        self.starting = threading.Lock()
 
     def start(self, node_bin, extra):
         log_file = open(self.log_path, "ab")
+        inside = ["ip", "netns", "exec", self.netns] if self.netns else []
         self.proc = subprocess.Popen(
-            [node_bin, "--host", "127.0.0.1", "--port", str(self.port),
+            inside + [node_bin, "--host", self.host, "--port", str(self.port),
              "--data-dir", self.data_dir, "--shard-seconds", "2", "--slots", "1",
              "--drain-timeout", "5"] + extra,
             stdout=subprocess.DEVNULL, stderr=log_file, env=self.env)
@@ -97,7 +214,7 @@ class Node:
         deadline = time.time() + 30
         while time.time() < deadline:
             with socket.socket() as s:
-                if s.connect_ex(("127.0.0.1", self.port)) == 0:
+                if s.connect_ex((self.host, self.port)) == 0:
                     return
             if self.proc.poll() is not None:
                 raise RuntimeError(f"node {self.index + 1} exited at start; see {self.log_path}")
@@ -127,7 +244,13 @@ class Soak:
         self.env.pop("VIDSHARD_TOKEN", None)
         self.env["RUST_LOG"] = "info"
         ports = free_ports(args.nodes)
-        self.nodes = [Node(i, p, [], self.work, self.env) for i, p in enumerate(ports)]
+        self.net = None
+        if not args.no_netns and Net.available():
+            self.net = Net(args.seed, args.nodes, args.disk_mib)
+            self.nodes = [Node(i, p, [], self.work, self.env, host=self.net.ip(i),
+                               netns=self.net.ns(i)) for i, p in enumerate(ports)]
+        else:
+            self.nodes = [Node(i, p, [], self.work, self.env) for i, p in enumerate(ports)]
         self.lock = threading.Lock()
         self.history = []          # (seconds since start, fault, node)
         self.jobs = []             # dicts, one per client
@@ -137,6 +260,8 @@ class Soak:
         self.stop_clients = threading.Event()
         self.started = time.time()
         self.operator = None
+        self.outputs = set()       # sha256 of every completed output
+        self.sources = set()       # sha256 of every clip uploaded
 
     # --- helpers -----------------------------------------------------------
     def node_extra(self, node):
@@ -160,6 +285,13 @@ class Soak:
     def live(self):
         return [n for n in self.nodes if n.up() and not n.stopped]
 
+    def reachable(self):
+        return [n for n in self.live() if n.impaired != "cut"]
+
+    def healthy(self):
+        """Nodes no fault is on now: the candidates for the next one."""
+        return [n for n in self.live() if n.impaired is None]
+
     def record(self, fault, node):
         with self.lock:
             self.history.append((round(time.time() - self.started, 1), fault, node.index + 1))
@@ -167,6 +299,10 @@ class Soak:
 
     # --- the cluster -------------------------------------------------------
     def start_cluster(self):
+        if self.net:
+            self.net.setup()
+            for node in self.nodes:
+                self.net.mount_disk(node.data_dir)
         for node in self.nodes:
             node.start(self.args.node_bin, self.node_extra(node))
         out = subprocess.run([self.args.node_bin, "token", "--operator", "--data-dir",
@@ -183,7 +319,7 @@ class Soak:
         raise RuntimeError("the cluster did not form within 60 s")
 
     def leader(self):
-        for node in self.live():
+        for node in self.reachable():
             doc, code, _ = self.cli(node, ["nodes"], timeout=10)
             if code == 0 and doc and doc.get("master_address"):
                 for candidate in self.nodes:
@@ -194,14 +330,21 @@ class Soak:
     # --- faults ------------------------------------------------------------
     def fault_loop(self):
         down_limit = (len(self.nodes) - 1) // 2
+        kinds = ["kill_leader", "kill", "stop", "restart"]
+        if self.net:
+            kinds += ["cut", "cut_two", "slow", "full_disk"]
         while not self.stop_faults.wait(self.rng.uniform(3, 8)):
-            down = [n for n in self.nodes if not n.up() or n.stopped]
-            if len(down) >= down_limit:
+            down = [n for n in self.nodes
+                    if not n.up() or n.stopped or n.impaired in ("cut", "full_disk")]
+            room = down_limit - len(down)
+            kind = self.rng.choice(kinds)
+            if room < (2 if kind == "cut_two" else 1):
                 continue
-            kind = self.rng.choice(["kill_leader", "kill", "stop", "restart"])
+            if kind == "full_disk" and any(n.impaired == "full_disk" for n in self.nodes):
+                continue
             target = self.leader() if kind == "kill_leader" else None
-            if target is None or not target.up() or target.stopped:
-                candidates = self.live()
+            candidates = self.healthy()
+            if target is None or target not in candidates:
                 if not candidates:
                     continue
                 target = self.rng.choice(candidates)
@@ -217,7 +360,7 @@ class Soak:
                 target.stopped = True
                 delay = self.rng.uniform(3, 8)
                 threading.Timer(delay, self.resume, args=(target,)).start()
-            else:
+            elif kind == "restart":
                 self.record(kind, target)
                 target.signal(signal.SIGTERM)
                 try:
@@ -227,9 +370,48 @@ class Soak:
                     target.signal(signal.SIGKILL)
                     target.proc.wait()
                 self.restart(target)
+            elif kind in ("cut", "cut_two"):
+                group = [target]
+                others = [n for n in candidates if n is not target]
+                if kind == "cut_two" and others:
+                    group.append(self.rng.choice(others))
+                duration = self.rng.uniform(5, 15)
+                for node in group:
+                    self.record(kind, node)
+                    node.impaired = "cut"
+                    self.net.cut(node.index)
+                threading.Timer(duration, self.heal, args=(group,)).start()
+            elif kind == "slow":
+                delay_ms, loss = self.rng.randint(100, 400), self.rng.randint(1, 5)
+                duration = self.rng.uniform(10, 20)
+                self.record(f"slow ({delay_ms} ms, {loss}% loss)", target)
+                target.impaired = "slow"
+                self.net.slow(target.index, delay_ms, loss)
+                threading.Timer(duration, self.heal, args=([target],)).start()
+            else:
+                duration = self.rng.uniform(5, 15)
+                self.record(kind, target)
+                target.impaired = "full_disk"
+                target.balloon = fill_disk(target.data_dir)
+                threading.Timer(duration, self.heal, args=([target],)).start()
+
+    def heal(self, group):
+        for node in group:
+            if node.impaired == "cut":
+                self.net.heal(node.index)
+            elif node.impaired == "slow":
+                self.net.fast(node.index)
+            elif node.impaired == "full_disk":
+                try:
+                    os.remove(node.balloon)
+                except OSError:
+                    pass
+            node.impaired = None
 
     def restart(self, node):
-        if not node.up():
+        with node.starting:
+            if node.up():
+                return
             try:
                 node.start(self.args.node_bin, self.node_extra(node))
             except RuntimeError as err:
@@ -331,11 +513,32 @@ class Soak:
                     self.violations.append(f"{name}: retrieve from node {node.index + 1}: {rerr or 'sha256 differs'}")
                 if os.path.exists(again):
                     os.remove(again)
+            self.outputs.add(doc.get("output", {}).get("sha256", ""))
             ok["completed"] += 1
         for term, masters in sorted(self.masters.items(), key=lambda kv: kv[0] or 0):
             if len(masters) > 1:
                 self.violations.append(f"term {term} had {len(masters)} masters: {sorted(masters)}")
         return ok
+
+    def check_disk(self):
+        """Once the collectors have run, each node's store holds only what
+        the jobs need: uploaded sources and completed outputs."""
+        wanted = self.sources | self.outputs
+        deadline = time.time() + 120
+        while True:
+            extra = {}
+            for node in self.nodes:
+                blobs = os.path.join(node.data_dir, "blobs")
+                names = [f for _, _, files in os.walk(blobs) for f in files]
+                left = [n for n in names if n not in wanted]
+                if left:
+                    extra[node.index + 1] = left
+            if not extra or time.time() > deadline:
+                break
+            time.sleep(2)
+        for index, left in extra.items():
+            self.violations.append(
+                f"node {index} still holds {len(left)} blobs no job needs 120 s after the end, e.g. {left[0]}")
 
     def stop_all_and_check_leftovers(self):
         for node in self.nodes:
@@ -377,6 +580,7 @@ class Soak:
                             "-c:v", "libx264", "-g", "30", "-pix_fmt", "yuv420p", "-c:a", "aac",
                             "-shortest", path], check=True)
             clips.append((path, probe_frames(path)))
+            self.sources.add(sha256_of(path))
         self.start_cluster()
         threads = [threading.Thread(target=self.fault_loop, daemon=True),
                    threading.Thread(target=self.term_loop, daemon=True)]
@@ -387,14 +591,19 @@ class Soak:
         log("time is up: no more faults; every node comes back; clients finish")
         self.stop_faults.set()
         threads[0].join()
-        time.sleep(7)  # pending restarts and resumes (at most 6 s / 8 s)
+        # Pending timers may fire later: heal, resume and restart are
+        # idempotent.
         for node in self.nodes:
+            self.heal([node])
             self.resume(node)
             self.restart(node)
         self.stop_clients.set()
         clients.join()
         counts = self.check()
+        self.check_disk()
         self.stop_all_and_check_leftovers()
+        if self.net:
+            self.net.teardown()
         kinds = {}
         for _, kind, _ in self.history:
             kinds[kind] = kinds.get(kind, 0) + 1
@@ -427,6 +636,10 @@ def main():
     parser.add_argument("--seed", type=int, default=None)
     parser.add_argument("--nodes", type=int, default=5)
     parser.add_argument("--work", default=None)
+    parser.add_argument("--no-netns", action="store_true",
+                        help="keep every node on 127.0.0.1 (no partition, slow link or full disk)")
+    parser.add_argument("--disk-mib", type=int, default=768,
+                        help="size of each node's tmpfs data dir (with netns)")
     args = parser.parse_args()
     if args.seed is None:
         args.seed = random.SystemRandom().randrange(1 << 31)
@@ -438,6 +651,9 @@ def main():
             if node.up():
                 node.signal(signal.SIGCONT)
                 node.signal(signal.SIGKILL)
+                node.proc.wait()
+        if soak.net:
+            soak.net.teardown()
 
 
 if __name__ == "__main__":

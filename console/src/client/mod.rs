@@ -31,6 +31,9 @@ use self::error::innermost_reason;
 /// Largest message we accept from a node.
 const MAX_DECODING: usize = 8 * 1024 * 1024;
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long a TLS session without a client certificate may take to
+/// answer its first call (see `Node::check_session_accepted`).
+const SESSION_CHECK_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Turns `HOST:PORT`, `http://HOST:PORT` or `https://HOST:PORT` into the
 /// URI tonic connects to (https for a bare `HOST:PORT` when TLS flags were
@@ -122,10 +125,51 @@ impl Node {
             let why = innermost_reason(&e).unwrap_or_else(|| e.to_string());
             anyhow::anyhow!("cannot connect to node {uri}: {why}")
         })?;
-        Ok(Node {
+        let node = Node {
             channel: tonic::service::interceptor::InterceptedService::new(channel, WithToken),
             address: uri,
-        })
+        };
+        if crate::tls::lacks_client_certificate() {
+            node.check_session_accepted().await?;
+        }
+        Ok(node)
+    }
+
+    /// Under TLS 1.3 a server that wants a client certificate refuses
+    /// the session only after the client thinks the handshake is done,
+    /// and the refusal often never reaches the waiting call (it hangs).
+    /// Without a client certificate, one quick call tells it at once.
+    async fn check_session_accepted(&self) -> Result<()> {
+        let mut request = tonic::Request::new(GetCurrentMasterRequest {});
+        request.set_timeout(SESSION_CHECK_TIMEOUT);
+        let answer = tokio::time::timeout(
+            SESSION_CHECK_TIMEOUT,
+            NodeServiceClient::new(self.channel.clone()).get_current_master(request),
+        )
+        .await;
+        let why = match answer {
+            Ok(Ok(_)) => return Ok(()),
+            // It answered (a refusal of the call itself is for later).
+            Ok(Err(status))
+                if !matches!(
+                    status.code(),
+                    tonic::Code::Unknown
+                        | tonic::Code::Cancelled
+                        | tonic::Code::Unavailable
+                        | tonic::Code::DeadlineExceeded
+                ) =>
+            {
+                return Ok(());
+            }
+            Ok(Err(status)) => {
+                innermost_reason(&status).unwrap_or_else(|| status.message().to_string())
+            }
+            Err(_) => format!("no answer in {} s", SESSION_CHECK_TIMEOUT.as_secs()),
+        };
+        bail!(
+            "node {} did not accept this TLS session ({why}); it may require a client certificate: pass --tls-cert and --tls-key",
+            self.address
+        )
     }
 
     /// Connects to `raw`, then to the master it names (`GetCurrentMaster`,

@@ -17,10 +17,25 @@ use super::{Node, normalize_address, rpc};
 pub const FAILOVER_GRACE: Duration = Duration::from_secs(60);
 /// Pause between two rounds over the known nodes.
 const ROUND_PAUSE: Duration = Duration::from_millis(500);
+/// How long one attempt of a quick call may take: a node that accepted
+/// the connection but does not answer (stopped with SIGSTOP, or a TLS
+/// session the server refused without the client noticing) counts as lost.
+const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(20);
+/// Calls broken right after a connection opened, in a row, that end the
+/// retries (see [`Reach::call`]).
+const BROKEN_CALLS_TO_GIVE_UP: u32 = 3;
 
 /// Whether `status` says the node (or its link to the master) was lost
-/// rather than that the call was wrong (pure).
+/// rather than that the call was wrong (pure). A refused certificate is
+/// the caller's to fix, not a lost node: retrying elsewhere cannot help.
 pub fn node_lost(status: &Status) -> bool {
+    let refused_tls = super::error::innermost_reason(status).is_some_and(|reason| {
+        let reason = reason.to_lowercase();
+        reason.contains("certificate") || reason.contains("alert")
+    });
+    if refused_tls {
+        return false;
+    }
     match status.code() {
         Code::Unavailable | Code::Cancelled => true,
         Code::Unknown => {
@@ -123,10 +138,29 @@ impl Reach {
         Fut: Future<Output = Result<T, Status>>,
     {
         let deadline = Instant::now() + FAILOVER_GRACE;
+        // Connections that opened and then broke the call, in a row: a
+        // node refusing our TLS session looks like that (its alert often
+        // arrives as a broken pipe), a node dying mid-call does it once.
+        let mut broken_in_a_row = 0;
         loop {
-            match call(self.current.clone()).await {
+            let attempt = tokio::time::timeout(ATTEMPT_TIMEOUT, call(self.current.clone()));
+            let answer = attempt
+                .await
+                .unwrap_or_else(|_| Err(no_answer(&self.current.address)));
+            match answer {
                 Ok(value) => return Ok(value),
                 Err(status) if node_lost(&status) && Instant::now() < deadline => {
+                    // Unavailable: no connection (refused, timed out).
+                    broken_in_a_row = match status.code() {
+                        Code::Unavailable => 0,
+                        _ => broken_in_a_row + 1,
+                    };
+                    if broken_in_a_row >= BROKEN_CALLS_TO_GIVE_UP {
+                        return Err(rpc(status)).context(format!(
+                            "{} calls in a row broke right after connecting",
+                            BROKEN_CALLS_TO_GIVE_UP
+                        ));
+                    }
                     self.recover(deadline).await;
                 }
                 Err(status) if node_lost(&status) => {
@@ -153,6 +187,20 @@ impl Reach {
     }
 }
 
+/// The status of an attempt that got no answer in [`ATTEMPT_TIMEOUT`].
+fn no_answer(address: &str) -> Status {
+    let mut message = format!(
+        "no answer from {address} in {} s",
+        ATTEMPT_TIMEOUT.as_secs()
+    );
+    if crate::tls::lacks_client_certificate() {
+        message.push_str(
+            " (the node may require a client certificate: pass --tls-cert and --tls-key)",
+        );
+    }
+    Status::unavailable(message)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -165,5 +213,8 @@ mod tests {
         assert!(!node_lost(&Status::not_found("no job")));
         assert!(!node_lost(&Status::unknown("ffmpeg said no")));
         assert!(!node_lost(&Status::unauthenticated("token")));
+        let refused = std::io::Error::other("received fatal alert: CertificateRequired");
+        let refused = Status::from_error(Box::new(refused));
+        assert!(!node_lost(&refused), "{refused:?}");
     }
 }
