@@ -148,11 +148,20 @@ class Net:
     def heal(self, i):
         sh("ip", "link", "set", self.host_end(i), "master", self.tag + "br", check=False)
 
-    def slow(self, i, delay_ms, loss_pct):
+    def slow(self, i, delay_ms, loss_pct, kbit):
+        """Delay and loss (netem) where the kernel has netem, else a rate
+        limit (tbf: its queue delays too). Answers what was applied."""
         netem = ["root", "netem", "delay", f"{delay_ms}ms", f"{delay_ms // 4}ms",
                  "loss", f"{loss_pct}%"]
-        sh("tc", "qdisc", "replace", "dev", self.host_end(i), *netem)
-        sh("ip", "netns", "exec", self.ns(i), "tc", "qdisc", "replace", "dev", "eth0", *netem)
+        tbf = ["root", "tbf", "rate", f"{kbit}kbit", "burst", "16kbit", "latency",
+               f"{delay_ms * 4}ms"]
+        for qdisc, what in ((netem, f"{delay_ms} ms, {loss_pct}% loss"),
+                            (tbf, f"{kbit} kbit/s")):
+            if sh("tc", "qdisc", "replace", "dev", self.host_end(i), *qdisc, check=False):
+                sh("ip", "netns", "exec", self.ns(i), "tc", "qdisc", "replace", "dev", "eth0",
+                   *qdisc)
+                return what
+        raise RuntimeError(f"tc: neither netem nor tbf works on {self.host_end(i)}")
 
     def fast(self, i):
         sh("tc", "qdisc", "del", "dev", self.host_end(i), "root", check=False)
@@ -329,6 +338,13 @@ class Soak:
 
     # --- faults ------------------------------------------------------------
     def fault_loop(self):
+        try:
+            self.inject_faults()
+        except Exception as err:  # a broken injector must not pass silently
+            self.violations.append(f"the fault injector stopped: {err!r}")
+            raise
+
+    def inject_faults(self):
         down_limit = (len(self.nodes) - 1) // 2
         kinds = ["kill_leader", "kill", "stop", "restart"]
         if self.net:
@@ -383,10 +399,11 @@ class Soak:
                 threading.Timer(duration, self.heal, args=(group,)).start()
             elif kind == "slow":
                 delay_ms, loss = self.rng.randint(100, 400), self.rng.randint(1, 5)
+                kbit = self.rng.choice([256, 512, 1024, 2048])
                 duration = self.rng.uniform(10, 20)
-                self.record(f"slow ({delay_ms} ms, {loss}% loss)", target)
                 target.impaired = "slow"
-                self.net.slow(target.index, delay_ms, loss)
+                what = self.net.slow(target.index, delay_ms, loss, kbit)
+                self.record(f"slow ({what})", target)
                 threading.Timer(duration, self.heal, args=([target],)).start()
             else:
                 duration = self.rng.uniform(5, 15)
@@ -523,7 +540,14 @@ class Soak:
     def check_disk(self):
         """Once the collectors have run, each node's store holds only what
         the jobs need: uploaded sources and completed outputs."""
-        wanted = self.sources | self.outputs
+        doc, code, err = self.cli(self.nodes[0], ["jobs"], timeout=60)
+        if code != 0 or not doc:
+            self.violations.append(f"disk check: cannot list the jobs: {err}")
+            return
+        # Jobs no client saw through (an upload whose acknowledgement was
+        # lost with its node) still own their outputs.
+        listed = {(job.get("output") or {}).get("sha256") for job in doc.get("jobs", [])}
+        wanted = self.sources | self.outputs | listed
         deadline = time.time() + 120
         while True:
             extra = {}
@@ -606,6 +630,7 @@ class Soak:
             self.net.teardown()
         kinds = {}
         for _, kind, _ in self.history:
+            kind = kind.split(" (")[0]
             kinds[kind] = kinds.get(kind, 0) + 1
         print(json.dumps({
             "seed": self.args.seed, "seconds": self.args.seconds, "nodes": len(self.nodes),
@@ -628,7 +653,12 @@ class Soak:
         return 0
 
 
+def interrupted(signum, _frame):
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
 def main():
+    signal.signal(signal.SIGTERM, interrupted)
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--node-bin", required=True)
     parser.add_argument("--client-bin", required=True)

@@ -132,6 +132,7 @@ async fn upload(ctx: &Ctx, args: UploadArgs) -> Result<Report> {
         requested_id: args.id.clone().unwrap_or_default(),
         expected_size: digest.size,
         expected_sha256: digest.sha256.clone(),
+        upload_key: transfer::new_upload_key(),
     };
     let bar = ByteBar::new(ctx.mode, "upload", digest.size);
     let reply = transfer::upload(&mut reach, file, header, &digest, bar).await?;
@@ -284,15 +285,32 @@ async fn remove_node(ctx: &Ctx, node_id: String) -> Result<Report> {
 }
 
 async fn delete(ctx: &Ctx, args: DeleteArgs) -> Result<Report> {
-    let node = Node::connect_leader(&ctx.node).await?;
-    let reply = node
-        .jobs()
-        .delete_job(DeleteJobRequest {
-            id: args.id.clone(),
+    let mut reach = Reach::to_leader(&ctx.node).await?;
+    // Through any node while the master changes. An attempt whose answer
+    // was lost may have deleted the job: "no such job" on a retry then
+    // means it is gone, which is what was asked.
+    let attempts = std::sync::atomic::AtomicU32::new(0);
+    let answer = reach
+        .call(|node| {
+            attempts.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            let id = args.id.clone();
+            async move { node.jobs().delete_job(DeleteJobRequest { id }).await }
         })
-        .await
-        .map_err(rpc)?
-        .into_inner();
+        .await;
+    let retried = attempts.load(std::sync::atomic::Ordering::Relaxed) > 1;
+    let reply = match answer {
+        Ok(reply) => reply.into_inner(),
+        Err(err) if retried && crate::reason(&err).contains("not found") => {
+            vidshard_proto::v1::DeleteJobReply {
+                deleted: true,
+                message: format!(
+                    "job {} deleted (the first attempt's answer was lost with its node; the job is gone)",
+                    args.id
+                ),
+            }
+        }
+        Err(err) => return Err(err),
+    };
     if !reply.deleted {
         bail!("{} not deleted: {}", args.id, reply.message);
     }

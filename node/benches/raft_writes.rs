@@ -22,6 +22,7 @@ fn accept(i: usize) -> Command {
     .expect("valid params");
     Command::Accept {
         requested_id: format!("bench-{i}"),
+        upload_key: String::new(),
         params,
         source: BlobRef {
             sha256: format!("{i:064x}"),

@@ -2,8 +2,9 @@
 //! upload --output` pointed at a follower keeps waiting through any node
 //! when the master is killed with -9 mid-job, then saves the verified
 //! output (exit 0, every frame); `status`, `jobs`, `nodes` and `retrieve`
-//! run against a follower while the master is dead all exit 0; a repeated
-//! upload of the same bytes and options gets the same job; a retrieve
+//! run against a follower while the master is dead all exit 0; a retried
+//! upload (the same idempotency key, bytes and options) gets the same job,
+//! while another upload of the same file is another job; a retrieve
 //! from an offset returns exactly the rest of the output; during a forced
 //! election the same commands exit 0 too.
 
@@ -22,6 +23,38 @@ use common::clips::{make_clip, report};
 use common::cluster::{Cluster, lazy_channel};
 use common::node::{node_binary, operator_token};
 use common::{job, wait_for};
+
+/// Uploads `bytes` at 160x120 through `Jobs.Upload` with `upload_key`;
+/// answers the job id.
+async fn upload_with_key(node: &str, bytes: &[u8], upload_key: &str) -> String {
+    use vidshard_proto::v1::upload_request::Msg;
+    use vidshard_proto::v1::{JobParams, UploadHeader, UploadRequest};
+    let header = UploadHeader {
+        params: Some(JobParams {
+            target_width: 160,
+            target_height: 120,
+            output_format: "mp4".into(),
+            ..Default::default()
+        }),
+        expected_size: bytes.len() as u64,
+        expected_sha256: hex::encode(Sha256::digest(bytes)),
+        upload_key: upload_key.into(),
+        ..Default::default()
+    };
+    let mut messages = vec![UploadRequest {
+        msg: Some(Msg::Header(header)),
+    }];
+    messages.extend(bytes.chunks(1 << 20).map(|c| UploadRequest {
+        msg: Some(Msg::Chunk(c.to_vec())),
+    }));
+    let reply = JobsClient::new(lazy_channel(node))
+        .upload(tokio_stream::iter(messages))
+        .await
+        .expect("upload")
+        .into_inner();
+    assert!(reply.success, "{}", reply.message);
+    reply.id
+}
 
 fn vidshard() -> Command {
     let mut command = Command::new(node_binary().with_file_name("vidshard"));
@@ -139,8 +172,9 @@ async fn a_client_on_a_follower_rides_through_the_master_killed_mid_job() {
             .is_empty()
     );
 
-    // The same bytes and options again: the same job, not a second one.
-    let repeat = json(&run(
+    // Another upload of the same file and options (someone else's, say)
+    // is another job; a retry of one upload (its key) is the same job.
+    let again = json(&run(
         &follower,
         &[
             "upload",
@@ -151,7 +185,12 @@ async fn a_client_on_a_follower_rides_through_the_master_killed_mid_job() {
             "120",
         ],
     ));
-    assert_eq!(repeat["id"], id.as_str(), "{repeat}");
+    assert_ne!(again["id"], id.as_str(), "another upload is another job");
+    let bytes = std::fs::read(&clip).expect("read clip");
+    let first_try = upload_with_key(&follower, &bytes, "retry-key-1").await;
+    let retry = upload_with_key(&follower, &bytes, "retry-key-1").await;
+    assert_eq!(first_try, retry, "a retry of an upload gets its job");
+    assert_ne!(first_try, id, "a new key is a new upload");
     let other = json(&run(
         &follower,
         &[

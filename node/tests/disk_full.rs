@@ -125,6 +125,7 @@ async fn upload_v1(channel: Channel, path: &Path, params: JobParams) -> UploadRe
             requested_id: String::new(),
             expected_size: data.len() as u64,
             expected_sha256: sha256_of(path),
+            upload_key: String::new(),
         })),
     }];
     requests.extend(data.chunks(MIB).map(|c| UploadRequest {

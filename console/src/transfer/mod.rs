@@ -65,6 +65,12 @@ pub trait Progress: Clone + Send + Sync + 'static {
     fn restart(&self) {}
 }
 
+/// A fresh idempotency key for one upload: sent with every retry of it, so
+/// the node that takes a retry answers with the job the first try made.
+pub fn new_upload_key() -> String {
+    uuid::Uuid::new_v4().simple().to_string()
+}
+
 /// Hashes `path` in `MAX_CHUNK` reads on a blocking thread.
 pub async fn digest_file(path: &Path, bar: impl Progress) -> Result<FileDigest> {
     let path = path.to_owned();

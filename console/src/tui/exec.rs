@@ -133,6 +133,7 @@ async fn upload(node: &str, spec: &UploadSpec, home: Option<&str>, bars: Bars) -
         requested_id: String::new(),
         expected_size: digest.size,
         expected_sha256: digest.sha256.clone(),
+        upload_key: transfer::new_upload_key(),
     };
     let bar = bars.bar("uploading", digest.size);
     let reply = transfer::upload(&mut reach, &path, header, &digest, bar).await?;

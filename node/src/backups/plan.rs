@@ -230,6 +230,7 @@ mod tests {
         let mut table = JobTable::default();
         let accept = Command::Accept {
             requested_id: "j".into(),
+            upload_key: String::new(),
             params,
             source: blob(1),
             source_holders: vec![],
@@ -258,6 +259,7 @@ mod tests {
         assert!(expired_failures(table.list(), 1_000_000, 10_000).is_empty());
         let other = Command::Accept {
             requested_id: "f".into(),
+            upload_key: String::new(),
             params: table.list()[0].params.clone(),
             source: blob(3),
             source_holders: vec![],
@@ -312,6 +314,7 @@ mod tests {
         for (id, source) in [("short", 1), ("long", 2)] {
             let accept = Command::Accept {
                 requested_id: id.into(),
+                upload_key: String::new(),
                 params: params.clone(),
                 source: blob(source),
                 source_holders: vec![],

@@ -25,6 +25,9 @@ pub enum Command {
     /// A durable upload becomes a queued job (answered with its id).
     Accept {
         requested_id: String,
+        /// The client's idempotency key (absent in entries written before it).
+        #[serde(default)]
+        upload_key: String,
         params: JobParams,
         source: BlobRef,
         source_holders: Vec<String>,
@@ -144,6 +147,7 @@ pub fn apply(table: &mut JobTable, command: &Command) -> CommandReply {
     };
     if let Command::Accept {
         requested_id,
+        upload_key,
         params,
         source,
         source_holders,
@@ -157,6 +161,11 @@ pub fn apply(table: &mut JobTable, command: &Command) -> CommandReply {
             source_holders.clone(),
             *at_ms,
         );
+        if !upload_key.is_empty() {
+            table.update_at(&job, *at_ms, |record| {
+                record.upload_key = upload_key.clone();
+            });
+        }
         return CommandReply::Applied { job };
     }
     if let Command::BlobLost {

@@ -26,6 +26,7 @@ fn blob(n: u8) -> BlobRef {
 fn accept(id: &str, at_ms: u64) -> Command {
     Command::Accept {
         requested_id: id.into(),
+        upload_key: String::new(),
         params: params(),
         source: blob(1),
         source_holders: vec!["node-a".into(), "node-b".into()],

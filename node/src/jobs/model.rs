@@ -178,6 +178,10 @@ pub struct JobRecord {
     #[serde(skip)]
     pub output_pending: Vec<String>,
     pub output_frames: u64,
+    /// The client's idempotency key for the upload (`Jobs.Upload`), so a
+    /// retry of it elsewhere finds this job; empty when none was sent.
+    #[serde(default)]
+    pub upload_key: String,
     pub created_unix_ms: u64,
     pub updated_unix_ms: u64,
     pub timings: StageTimes,

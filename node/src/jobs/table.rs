@@ -61,6 +61,7 @@ impl JobTable {
                 output_holders: Vec::new(),
                 output_pending: Vec::new(),
                 output_frames: 0,
+                upload_key: String::new(),
                 created_unix_ms: now,
                 updated_unix_ms: now,
                 timings: Default::default(),
@@ -176,13 +177,17 @@ impl JobTable {
         jobs
     }
 
-    /// A job this upload repeats: the same source (by sha256) and options,
-    /// accepted within `window_ms` before `now`, not failed, and with the
-    /// id asked for (when one is). A client whose upload broke before the
-    /// acknowledgement sends it again to another node; it must get the
-    /// job the first try made, not a second one.
+    /// The job an upload retries: the same idempotency key, source (by
+    /// sha256) and options, accepted within `window_ms` before `now`, not
+    /// failed, and with the id asked for (when one is). A client whose
+    /// upload broke before the acknowledgement sends it again to another
+    /// node; it must get the job the first try made, not a second one.
+    /// Only the key tells a retry from another upload of the same file:
+    /// two people sending the same clip get two jobs (one deleting its job
+    /// must not delete the other's).
     pub fn repeat_of(
         &self,
+        upload_key: &str,
         sha256: &str,
         params: &JobParams,
         requested_id: &str,
@@ -194,6 +199,8 @@ impl JobTable {
             .values()
             .filter(|job| {
                 !sha256.is_empty()
+                    && !upload_key.is_empty()
+                    && job.upload_key == upload_key
                     && job.source.sha256 == sha256
                     && job.params == *params
                     && now.saturating_sub(job.created_unix_ms) <= window_ms
@@ -283,8 +290,28 @@ mod tests {
         let sha = blob().sha256;
         let id = table.accept("", params(), blob(), vec![], 1_000);
         let window = 600_000;
+        assert_eq!(
+            table
+                .repeat_of("k1", &sha, &params(), "", 2_000, window)
+                .map(|j| j.id.clone()),
+            None,
+            "an upload without a key is nobody's retry"
+        );
+        table.update(&id, |job| job.upload_key = "k1".into());
+        assert!(
+            table
+                .repeat_of("k2", &sha, &params(), "", 2_000, window)
+                .is_none(),
+            "another upload"
+        );
+        assert!(
+            table
+                .repeat_of("", &sha, &params(), "", 2_000, window)
+                .is_none()
+        );
         let found = |t: &JobTable, sha: &str, p: &JobParams, req: &str, now: u64| {
-            t.repeat_of(sha, p, req, now, window).map(|j| j.id.clone())
+            t.repeat_of("k1", sha, p, req, now, window)
+                .map(|j| j.id.clone())
         };
         assert_eq!(found(&table, &sha, &params(), "", 2_000), Some(id.clone()));
         assert_eq!(found(&table, &sha, &params(), "", 1_000 + window + 1), None);

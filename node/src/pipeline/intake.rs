@@ -27,6 +27,8 @@ pub struct UploadStart {
     pub params: RawParams,
     pub expected_size: u64,
     pub expected_sha256: String,
+    /// The client's idempotency key (empty: not a retry of anything).
+    pub upload_key: String,
 }
 
 /// How an upload ended, in the words the client gets.
@@ -96,6 +98,7 @@ where
         .jobs
         .lock()
         .repeat_of(
+            &start.upload_key,
             &start.expected_sha256,
             &params,
             &start.requested_id,
@@ -183,6 +186,7 @@ where
     source_holders.extend(backups);
     let command = Command::Accept {
         requested_id,
+        upload_key: start.upload_key.clone(),
         params,
         source: blob.clone(),
         source_holders,

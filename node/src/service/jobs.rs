@@ -47,6 +47,7 @@ fn upload_start(header: UploadHeader) -> UploadStart {
         },
         expected_size: header.expected_size,
         expected_sha256: header.expected_sha256,
+        upload_key: header.upload_key,
     }
 }
 

@@ -49,6 +49,7 @@ fn upload_start(first: &UploadVideoChunk) -> UploadStart {
         },
         expected_size: 0,
         expected_sha256: String::new(),
+        upload_key: String::new(),
     }
 }
 

@@ -50,6 +50,7 @@ fn accept(name: &str) -> Command {
     };
     Command::Accept {
         requested_id: name.to_string(),
+        upload_key: String::new(),
         params: params.validate().expect("valid params"),
         source: BlobRef {
             sha256: "ab".repeat(32),
