@@ -561,8 +561,14 @@ class Soak:
                 break
             time.sleep(2)
         for index, left in extra.items():
+            path = os.path.join(self.nodes[index - 1].data_dir, "blobs", left[0][:2], left[0])
+            probe = subprocess.run(
+                ["ffprobe", "-v", "error", "-show_entries", "format=format_name,duration",
+                 "-of", "csv=p=0", path], capture_output=True, text=True, check=False)
+            size = os.path.getsize(path) if os.path.exists(path) else -1
             self.violations.append(
-                f"node {index} still holds {len(left)} blobs no job needs 120 s after the end, e.g. {left[0]}")
+                f"node {index} still holds {len(left)} blobs no job needs 120 s after the end, "
+                f"e.g. {left[0]} ({size} bytes, {probe.stdout.strip() or probe.stderr.strip()[:80]})")
 
     def stop_all_and_check_leftovers(self):
         for node in self.nodes:

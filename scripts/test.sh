@@ -1,7 +1,6 @@
 #!/usr/bin/env bash
 # Everything CI checks, in order: formatting, clippy, build, unit and
-# integration tests, the original-protocol end-to-end tests, the network
-# partition test and a 3-minute chaos soak.
+# integration tests, then the original-protocol end-to-end test.
 #
 #   scripts/test.sh
 #
@@ -59,9 +58,6 @@ tests/legacy/test_original_peers.sh target/debug/vidshard-node target/debug/vids
 
 step "tests/partition/test_partition.sh (network namespaces)"
 tests/partition/test_partition.sh target/debug/vidshard-node target/debug/vidshard
-
-step "scripts/chaos.sh 180 (3-minute chaos soak, seed 7)"
-NODE_BIN=target/debug/vidshard-node CLIENT_BIN=target/debug/vidshard scripts/chaos.sh 180 7
 
 step "tests/systemd/test_unit.sh (systemd-analyze verify)"
 tests/systemd/test_unit.sh target/debug/vidshard-node
