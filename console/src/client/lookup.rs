@@ -88,10 +88,24 @@ pub async fn wait_for_job(
 ) -> Result<JobInfo> {
     let started = Instant::now();
     loop {
+        // The job exists (its upload was acknowledged): a node that does
+        // not know it is behind the master (restarted, or cut off), so the
+        // poll moves on to another node, as for a lost one.
         let job = reach
             .call(|node| {
                 let id = id.to_owned();
-                async move { node.get_job_raw(&id).await }
+                async move {
+                    node.get_job_raw(&id)
+                        .await
+                        .map_err(|status| match status.code() {
+                            tonic::Code::NotFound => tonic::Status::unavailable(format!(
+                                "{} does not know job {id:?} (behind the master?): {}",
+                                node.address,
+                                status.message()
+                            )),
+                            _ => status,
+                        })
+                }
             })
             .await?;
         on_update(&job);

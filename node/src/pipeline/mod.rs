@@ -36,9 +36,16 @@ pub async fn run_job(master: Arc<Master>, id: String, lead: CancellationToken) {
     };
     // A pause while this node still leads (a write that found no quorum)
     // is retried after a moment; a lost leadership ends it here.
+    let mut transient_retries = 0;
     while !lead.is_cancelled() {
-        if !attempt(&master, &id, &lead).await {
-            return;
+        let may_retry = transient_retries < TRANSIENT_RETRIES;
+        match attempt(&master, &id, &lead, may_retry).await {
+            Ended::Done => return,
+            Ended::Paused => {}
+            Ended::Transient => {
+                transient_retries += 1;
+                wait_for_free_space(&master, &lead).await;
+            }
         }
         tokio::select! {
             _ = lead.cancelled() => return,
@@ -48,8 +55,51 @@ pub async fn run_job(master: Arc<Master>, id: String, lead: CancellationToken) {
     }
 }
 
-/// One run of the job; answers whether it paused (and may be retried).
-async fn attempt(master: &Arc<Master>, id: &str, lead: &CancellationToken) -> bool {
+/// Failures a job gets run again for, at most (see [`transient`]).
+const TRANSIENT_RETRIES: u32 = 2;
+
+/// How one run of a job ended.
+enum Ended {
+    /// Completed, failed for good, or no longer ours: nothing more to do.
+    Done,
+    /// Paused (no quorum, lost leadership): try again in a moment.
+    Paused,
+    /// Failed in a way another run may not (see [`transient`]).
+    Transient,
+}
+
+/// Whether a failure may pass on its own (pure): a full data dir (freed
+/// by the operator or by other jobs ending) or a join whose output failed
+/// its check (a join cut short, e.g. by a disk that filled for a moment).
+/// The shards stay, so another run only joins again.
+pub fn transient(status: JobStatus, reason: &str) -> bool {
+    crate::store::names_full_disk(reason) || status == JobStatus::ConcatenationFailed
+}
+
+/// Waits (at most a minute, or until leadership ends) until the data dir
+/// has some room again: 64 MiB or a tenth of it, whichever is less.
+async fn wait_for_free_space(master: &Arc<Master>, lead: &CancellationToken) {
+    let deadline = Instant::now() + std::time::Duration::from_secs(60);
+    while Instant::now() < deadline && !lead.is_cancelled() {
+        match crate::legacy::backups::disk::space_of(master.sys.store.root()).await {
+            Ok(space) if space.free < (64 << 20).min(space.total / 10) => {}
+            _ => return,
+        }
+        tokio::select! {
+            _ = lead.cancelled() => return,
+            _ = tokio::time::sleep(std::time::Duration::from_millis(500)) => {}
+        }
+    }
+}
+
+/// One run of the job. A failure `transient` says may pass is not
+/// recorded while `may_retry`: the caller runs the job again.
+async fn attempt(
+    master: &Arc<Master>,
+    id: &str,
+    lead: &CancellationToken,
+    may_retry: bool,
+) -> Ended {
     let (master, id) = (master.clone(), id.to_string());
     let ended = master
         .sys
@@ -59,7 +109,7 @@ async fn attempt(master: &Arc<Master>, id: &str, lead: &CancellationToken) -> bo
         .is_none_or(|job| job.status.is_final());
     if ended {
         // A write that timed out may still have been committed.
-        return false;
+        return Ended::Done;
     }
     let started = Instant::now();
     crate::metrics::upload_bytes(master.sys.jobs.lock().get(&id).map_or(0, |j| j.source.size));
@@ -89,7 +139,12 @@ async fn attempt(master: &Arc<Master>, id: &str, lead: &CancellationToken) -> bo
         Ok(()) => master.backups.wake(),
         Err(JobStop::Paused(reason)) => {
             tracing::info!(job = %id, %reason, "job paused here");
-            return true;
+            return Ended::Paused;
+        }
+        Err(JobStop::Failed { status, reason }) if may_retry && transient(status, &reason) => {
+            let reason = master.sys.store.redact(&reason);
+            tracing::warn!(job = %id, status = status.as_str(), message = %reason, "job failed in a way that may pass: running it again");
+            return Ended::Transient;
         }
         Err(JobStop::Failed { status, reason }) => {
             let reason = master.sys.store.redact(&reason);
@@ -107,12 +162,12 @@ async fn attempt(master: &Arc<Master>, id: &str, lead: &CancellationToken) -> bo
                 .await
             {
                 tracing::warn!(job = %id, reason = %e.reason(), "could not record the failure");
-                return true;
+                return Ended::Paused;
             }
         }
     }
     split::remove_intermediates(&master, &id).await;
-    false
+    Ended::Done
 }
 
 /// Aborts a background task when dropped (a finished one is unaffected);
@@ -203,4 +258,27 @@ async fn stages(
             at_ms: now_unix_ms(),
         })
         .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_a_full_disk_or_a_join_cut_short_is_run_again() {
+        let full = format!("{} /var/lib/vidshard", crate::store::DISK_FULL);
+        assert!(transient(JobStatus::ProcessingFailed, &full));
+        assert!(transient(
+            JobStatus::ConcatenationFailed,
+            "output has 97 frames, the source 360"
+        ));
+        assert!(!transient(
+            JobStatus::FailedSegmentation,
+            "not a usable video"
+        ));
+        assert!(!transient(
+            JobStatus::ProcessingFailed,
+            "shard 2 failed 3 times"
+        ));
+    }
 }

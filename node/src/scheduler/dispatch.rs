@@ -111,7 +111,9 @@ pub async fn run_remote(
         .map_err(|e| rpc_error(address, "worker", e))?
         .into_inner();
     if !reply.success {
-        return Err(format!("worker {address}: {}", reply.message).into());
+        let mut error = CopyError::from(format!("worker {address}: {}", reply.message));
+        error.worker_full = crate::store::names_full_disk(&reply.message);
+        return Err(error);
     }
     let mut blobs = client
         .fetch_blob(FetchBlobRequest {

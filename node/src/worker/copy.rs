@@ -60,6 +60,9 @@ pub struct CopyError {
     /// The shard's split is not in the master's own store (nothing a
     /// worker did): the job is split again instead of blaming workers.
     pub source_missing: bool,
+    /// The worker's data dir is full (a fault of that machine, not of the
+    /// shard): run it elsewhere, spend no attempt.
+    pub worker_full: bool,
 }
 
 impl CopyError {
@@ -96,6 +99,7 @@ impl From<String> for CopyError {
             handed_back: false,
             rejected: false,
             source_missing: false,
+            worker_full: false,
         }
     }
 }
@@ -132,5 +136,6 @@ pub fn rpc_error(address: &str, what: &str, status: tonic::Status) -> CopyError 
         handed_back,
         rejected: false,
         source_missing: false,
+        worker_full: crate::store::names_full_disk(status.message()),
     }
 }
