@@ -40,6 +40,8 @@ import tempfile
 import threading
 import time
 
+GC_UNKNOWN_AFTER = 60
+DISK_CHECK_SECONDS = 180
 CLIPS = [(4, 320, 240), (8, 320, 240), (12, 256, 144)]
 SIZES = [(160, 120), (192, 144), (128, 96)]
 FORMATS = ["mp4", "mkv"]
@@ -252,6 +254,10 @@ class Soak:
             str(args.seed).encode()).hexdigest()
         self.env.pop("VIDSHARD_TOKEN", None)
         self.env["RUST_LOG"] = "info"
+        # Blobs no job ever named (a result whose master died first) go
+        # after 60 s instead of 10 min, so the disk check can see every
+        # store come back to what the jobs need minutes after the end.
+        self.env["VIDSHARD_GC_UNKNOWN_AFTER"] = str(GC_UNKNOWN_AFTER)
         ports = free_ports(args.nodes)
         self.net = None
         if not args.no_netns and Net.available():
@@ -548,7 +554,7 @@ class Soak:
         # lost with its node) still own their outputs.
         listed = {(job.get("output") or {}).get("sha256") for job in doc.get("jobs", [])}
         wanted = self.sources | self.outputs | listed
-        deadline = time.time() + 120
+        deadline = time.time() + DISK_CHECK_SECONDS
         while True:
             extra = {}
             for node in self.nodes:
@@ -567,7 +573,8 @@ class Soak:
                  "-of", "csv=p=0", path], capture_output=True, text=True, check=False)
             size = os.path.getsize(path) if os.path.exists(path) else -1
             self.violations.append(
-                f"node {index} still holds {len(left)} blobs no job needs 120 s after the end, "
+                f"node {index} still holds {len(left)} blobs no job needs "
+                f"{DISK_CHECK_SECONDS} s after the end, "
                 f"e.g. {left[0]} ({size} bytes, {probe.stdout.strip() or probe.stderr.strip()[:80]})")
 
     def stop_all_and_check_leftovers(self):

@@ -18,6 +18,16 @@ use crate::cluster::Sys;
 
 const EVERY: Duration = Duration::from_secs(5);
 const MIN_AGE_SECONDS: f64 = 600.0;
+
+/// [`MIN_AGE_SECONDS`], or `VIDSHARD_GC_UNKNOWN_AFTER` (seconds, at least
+/// [`FRESH_SECONDS`]): the chaos soak shortens it to see every node's
+/// store come back to what the jobs need within minutes of its end.
+fn min_age_seconds() -> f64 {
+    std::env::var("VIDSHARD_GC_UNKNOWN_AFTER")
+        .ok()
+        .and_then(|v| v.parse::<f64>().ok())
+        .map_or(MIN_AGE_SECONDS, |v| v.max(FRESH_SECONDS))
+}
 /// No blob younger than this is collected: it may have just been written
 /// (again) for a job whose Raft command is not applied yet (a shard
 /// result between its encode and `ShardDone`, a backup copy between its
@@ -26,6 +36,7 @@ const FRESH_SECONDS: f64 = 30.0;
 
 pub async fn run(sys: Sys) {
     let mut previously: HashSet<String> = HashSet::new();
+    let min_age = min_age_seconds();
     loop {
         tokio::select! {
             _ = sys.shutdown.cancelled() => return,
@@ -60,7 +71,7 @@ pub async fn run(sys: Sys) {
                 .unwrap_or_default()
                 .as_secs_f64();
             let known = mentioned.contains(&blob.sha256) || previously.contains(&blob.sha256);
-            if plan::collect_now(known, age, FRESH_SECONDS, MIN_AGE_SECONDS) {
+            if plan::collect_now(known, age, FRESH_SECONDS, min_age) {
                 match sys.store.remove(&blob.sha256).await {
                     Ok(()) => {
                         tracing::info!(blob = %blob.sha256, bytes = blob.size, "gc: removed a blob nothing refers to")

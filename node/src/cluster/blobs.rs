@@ -102,16 +102,18 @@ pub async fn fetch(sys: &Sys, address: &str, blob: &BlobRef) -> Result<(), BlobT
         }
         writer.write(&chunk.data).await?;
     }
-    let got = writer.finish().await?;
-    if got != *blob {
-        crate::backups::discard::discard(sys, &got.sha256, None).await;
+    // Checked before the copy enters the store: a damaged one is dropped
+    // with its temp file and never replaces or removes a stored blob.
+    let (got, size) = (writer.sha256(), writer.size());
+    if got != blob.sha256 || size != blob.size {
         return Err(BlobTransferError::Damaged {
             address: address.to_string(),
-            got: got.sha256,
-            size: got.size,
+            got,
+            size,
             wanted: blob.sha256.clone(),
         });
     }
+    writer.finish().await?;
     Ok(())
 }
 

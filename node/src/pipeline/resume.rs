@@ -17,14 +17,24 @@ pub async fn ensure_source(sys: &Sys, id: &str) -> Result<(), JobStop> {
             .ok_or_else(|| JobStop::failed(JobStatus::Error, "job vanished"))?;
         (job.source.clone(), job.source_holders.clone())
     };
-    blobs::ensure_local(sys, &source, &holders)
-        .await
-        .map_err(|why| {
-            JobStop::failed(
-                JobStatus::FailedSegmentation,
-                format!("the uploaded source is not available on any live node: {why}"),
-            )
-        })
+    let Err(why) = blobs::ensure_local(sys, &source, &holders).await else {
+        return Ok(());
+    };
+    // A holder that is still a member may be restarting or cut off for a
+    // moment: wait for it (the job is tried again) rather than fail.
+    let members = sys.consensus.members();
+    let may_come_back = holders
+        .iter()
+        .any(|holder| members.iter().any(|m| m.info.name == *holder));
+    if may_come_back {
+        return Err(JobStop::paused(format!(
+            "the uploaded source is on no node that answers now ({why}); waiting for its holders"
+        )));
+    }
+    Err(JobStop::failed(
+        JobStatus::FailedSegmentation,
+        format!("the uploaded source is not available on any live node: {why}"),
+    ))
 }
 
 /// Fetches every encoded shard recorded as done that is not stored here;

@@ -115,12 +115,18 @@ pub async fn run_remote(
         error.worker_full = crate::store::names_full_disk(&reply.message);
         return Err(error);
     }
+    // The worker keeps its copy (a new master fetches it from there if
+    // this one dies before the job ends), unless another copy of the
+    // shard already won: then nothing will ever ask for this one.
+    let lost_the_race = sys.jobs.lock().get(&req.job_id).is_some_and(|job| {
+        job.shards
+            .get(req.shard_index as usize)
+            .is_some_and(|s| s.encoded.is_some())
+    });
     let mut blobs = client
         .fetch_blob(FetchBlobRequest {
             sha256: reply.sha256.clone(),
-            // The worker keeps its copy: a new master fetches it from
-            // there if this one dies before the job ends.
-            release: false,
+            release: lost_the_race,
         })
         .await
         .map_err(|e| rpc_error(address, "fetching from", e))?

@@ -168,7 +168,7 @@ pub async fn run(config: Config, events: EventLog, stop: CancellationToken) -> a
         config,
         node_id,
         address: address.clone(),
-        store,
+        store: store.clone(),
         tools,
         jobs,
         stats,
@@ -282,6 +282,9 @@ pub async fn run(config: Config, events: EventLog, stop: CancellationToken) -> a
     {
         tracing::warn!("some tasks did not stop within {SHUTDOWN_GRACE:?}");
     }
+    // Whatever an interrupted transfer or job left in tmp/ (its owner is
+    // gone now) goes, as a start would remove it.
+    store.clear_tmp().await;
     tracing::info!("stopped");
     Ok(())
 }

@@ -124,6 +124,24 @@ impl BlobStore {
         })
     }
 
+    /// Removes everything in `tmp/` (at the end of a clean stop: nothing
+    /// runs any more that could be writing there). Best effort.
+    pub async fn clear_tmp(&self) {
+        let tmp = self.tmp_dir();
+        if let Ok(mut entries) = tokio::fs::read_dir(&tmp).await {
+            while let Ok(Some(entry)) = entries.next_entry().await {
+                let path = entry.path();
+                let removed = match entry.file_type().await {
+                    Ok(kind) if kind.is_dir() => tokio::fs::remove_dir_all(&path).await,
+                    _ => tokio::fs::remove_file(&path).await,
+                };
+                if let Err(e) = removed {
+                    tracing::warn!(path = %path.display(), error = %e, "could not remove a temp file");
+                }
+            }
+        }
+    }
+
     /// Keeps `sha256` from the garbage collector until the guard drops.
     pub fn pin(&self, sha256: &str) -> BlobPin {
         self.pins.pin(sha256)
