@@ -168,6 +168,23 @@ mod tests {
         v.iter().map(|s| s.to_string()).collect()
     }
 
+    fn blob(n: u8) -> crate::store::BlobRef {
+        crate::store::BlobRef {
+            sha256: format!("{n:02x}").repeat(32),
+            size: 1,
+        }
+    }
+
+    fn test_params() -> crate::params::JobParams {
+        crate::params::RawParams {
+            target_width: 320,
+            target_height: 180,
+            ..Default::default()
+        }
+        .validate()
+        .expect("valid")
+    }
+
     #[test]
     fn copies_go_to_the_best_nodes_not_holding_one_until_enough_are_live() {
         let live = |n: &str| n != "dead";
@@ -215,18 +232,7 @@ mod tests {
     #[test]
     fn outputs_stay_sources_for_a_while_and_shards_only_while_running() {
         use crate::jobs::{Command, JobTable, apply};
-        use crate::store::BlobRef;
-        let blob = |n: u8| BlobRef {
-            sha256: format!("{n:02x}").repeat(32),
-            size: 1,
-        };
-        let params = crate::params::RawParams {
-            target_width: 320,
-            target_height: 180,
-            ..Default::default()
-        }
-        .validate()
-        .expect("valid");
+        let params = test_params();
         let mut table = JobTable::default();
         let accept = Command::Accept {
             requested_id: "j".into(),
@@ -298,18 +304,7 @@ mod tests {
     #[test]
     fn a_shard_shared_with_a_running_job_is_needed_on_the_master_only() {
         use crate::jobs::{Command, JobTable, PlannedShard, SourceSummary, apply};
-        use crate::store::BlobRef;
-        let blob = |n: u8| BlobRef {
-            sha256: format!("{n:02x}").repeat(32),
-            size: 1,
-        };
-        let params = crate::params::RawParams {
-            target_width: 320,
-            target_height: 180,
-            ..Default::default()
-        }
-        .validate()
-        .expect("valid");
+        let params = test_params();
         let mut table = JobTable::default();
         for (id, source) in [("short", 1), ("long", 2)] {
             let accept = Command::Accept {

@@ -1,6 +1,7 @@
 //! Consensus: openraft wired to redb storage and our gRPC transport.
 
 pub mod consensus;
+pub mod fatal;
 pub mod joining;
 pub mod log_store;
 pub mod network;
