@@ -212,6 +212,10 @@ class Node:
         self.impaired = None
         self.balloon = None
         self.starting = threading.Lock()
+        # Set while the soak itself has the node down (a kill or restart):
+        # any other exit is the node's own, which a service manager
+        # (systemd Restart=on-failure) answers by starting it again.
+        self.downed = False
 
     def start(self, node_bin, extra):
         log_file = open(self.log_path, "ab")
@@ -275,6 +279,7 @@ class Soak:
         self.stop_clients = threading.Event()
         self.started = time.time()
         self.operator = None
+        self.self_exits = []       # (seconds, node, exit status): restarted
         self.outputs = set()       # sha256 of every completed output
         self.sources = set()       # sha256 of every clip uploaded
 
@@ -372,6 +377,7 @@ class Soak:
                 target = self.rng.choice(candidates)
             if kind in ("kill_leader", "kill"):
                 self.record(kind, target)
+                target.downed = True
                 target.signal(signal.SIGKILL)
                 target.proc.wait()
                 delay = self.rng.uniform(2, 6)
@@ -384,6 +390,7 @@ class Soak:
                 threading.Timer(delay, self.resume, args=(target,)).start()
             elif kind == "restart":
                 self.record(kind, target)
+                target.downed = True
                 target.signal(signal.SIGTERM)
                 try:
                     target.proc.wait(timeout=60)
@@ -437,6 +444,7 @@ class Soak:
                 return
             try:
                 node.start(self.args.node_bin, self.node_extra(node))
+                node.downed = False
             except RuntimeError as err:
                 self.violations.append(str(err))
 
@@ -445,8 +453,20 @@ class Soak:
         node.stopped = False
 
     # --- watchers ----------------------------------------------------------
+    def supervise(self):
+        """What systemd does for a node that exits by itself."""
+        for node in self.nodes:
+            if node.proc is not None and not node.up() and not node.downed:
+                code = node.proc.returncode
+                with self.lock:
+                    self.self_exits.append((round(time.time() - self.started, 1), node.index + 1, code))
+                log(f"node {node.index + 1} exited by itself (status {code}): starting it again")
+                node.downed = True
+                threading.Timer(1.0, self.restart, args=(node,)).start()
+
     def term_loop(self):
         while not self.stop_clients.wait(1.0):
+            self.supervise()
             live = self.live()
             if not live:
                 continue
@@ -650,7 +670,8 @@ class Soak:
             "faults": len(self.history), "faults_by_kind": kinds, "jobs": len(self.jobs),
             "completed_and_verified": counts["completed"], "deleted": counts["deleted"],
             "never_acknowledged": sum(1 for j in self.jobs if j["id"] is None),
-            "terms_seen": len(self.masters), "violations": len(self.violations),
+            "terms_seen": len(self.masters), "self_exits": self.self_exits,
+            "violations": len(self.violations),
         }, indent=1), flush=True)
         if self.violations:
             print("VIOLATIONS:", flush=True)

@@ -283,3 +283,53 @@ async fn job_whose_intermediates_do_not_fit_fails_clearly_and_the_node_recovers(
     // The same node encodes the next upload that fits, every frame of it.
     small_job_completes(&node, dir.path(), "after-full-disk").await;
 }
+
+/// openraft ends its core when the log cannot be written, for good: the
+/// node must not serve on outside every election, it stops with an error
+/// (its service manager starts it again). Raft writes on a data dir filled
+/// to the last byte soon need a page the log file does not have.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_node_whose_raft_log_cannot_be_written_exits_with_an_error() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let Some(disk) = Tmpfs::mount(&dir.path().join("data"), 24) else {
+        return;
+    };
+    let mut node = NodeProc::start(&disk.dir, &[]);
+    let channel = node.channel().await;
+    let balloon = disk.dir.join("balloon");
+    {
+        use std::io::Write;
+        let mut file = std::fs::File::create(&balloon).expect("balloon");
+        let block = vec![0u8; MIB];
+        while file.write_all(&block).is_ok() {}
+        while file.write_all(&block[..4096]).is_ok() {}
+    }
+    // Raft writes (a delete is logged before it is found to name nothing)
+    // until one cannot be stored.
+    let mut status = None;
+    for attempt in 0..400 {
+        let _ = JobsClient::new(channel.clone())
+            .delete_job(as_operator(DeleteJobRequest {
+                id: format!("no-such-job-{attempt}"),
+            }))
+            .await;
+        status = node.exit_status();
+        if status.is_some() {
+            break;
+        }
+    }
+    let status = match status {
+        Some(status) => status,
+        None => {
+            wait_for("the node to exit", Duration::from_secs(30), || {
+                let exited = node.exit_status();
+                async move { exited }
+            })
+            .await
+        }
+    };
+    let _ = std::fs::remove_file(&balloon);
+    assert!(!status.success(), "exited with an error: {status}");
+    let log = node.log_text();
+    assert!(log.contains("Raft stopped"), "the log says why:\n{log}");
+}
