@@ -438,7 +438,10 @@ class Soak:
                     pass
             node.impaired = None
 
-    def restart(self, node):
+    def restart(self, node, final=False):
+        """Starts a node that is down. During the soak a start that fails
+        (a disk still full) is left to the supervisor to try again, as
+        systemd would; the final start of every node must succeed."""
         with node.starting:
             if node.up():
                 return
@@ -446,7 +449,11 @@ class Soak:
                 node.start(self.args.node_bin, self.node_extra(node))
                 node.downed = False
             except RuntimeError as err:
-                self.violations.append(str(err))
+                if final:
+                    self.violations.append(str(err))
+                else:
+                    log(f"{err}: the supervisor tries again")
+                    node.downed = False
 
     def resume(self, node):
         node.signal(signal.SIGCONT)
@@ -653,7 +660,7 @@ class Soak:
         for node in self.nodes:
             self.heal([node])
             self.resume(node)
-            self.restart(node)
+            self.restart(node, final=True)
         self.stop_clients.set()
         clients.join()
         counts = self.check()
