@@ -1,7 +1,6 @@
 //! Consensus: openraft wired to redb storage and our gRPC transport.
 
 pub mod consensus;
-pub mod fatal;
 pub mod joining;
 pub mod log_store;
 pub mod network;
