@@ -283,3 +283,83 @@ async fn job_whose_intermediates_do_not_fit_fails_clearly_and_the_node_recovers(
     // The same node encodes the next upload that fits, every frame of it.
     small_job_completes(&node, dir.path(), "after-full-disk").await;
 }
+
+/// Fills the filesystem holding `path` to the last byte with one file.
+fn fill_to_the_last_byte(path: &Path) {
+    use std::io::Write;
+    let mut file = std::fs::File::create(path).expect("balloon");
+    let block = vec![0u8; MIB];
+    while file.write_all(&block).is_ok() {}
+    while file.write_all(&block[..4096]).is_ok() {}
+}
+
+/// Deletes of jobs that do not exist: each is a Raft write (logged before
+/// it is found to name nothing). Stops early when the node exits.
+async fn raft_writes(node: &mut NodeProc, channel: &Channel, count: usize) -> Vec<Code> {
+    let mut codes = Vec::new();
+    for attempt in 0..count {
+        let reply = JobsClient::new(channel.clone())
+            .delete_job(as_operator(DeleteJobRequest {
+                id: format!("no-such-job-{attempt}"),
+            }))
+            .await;
+        codes.push(reply.map_or_else(|status| status.code(), |_| Code::Ok));
+        if node.exit_status().is_some() {
+            break;
+        }
+    }
+    codes
+}
+
+/// A data dir filled to the last byte by someone else (an operator's
+/// file) does not stop Raft: the log writes into blocks it reserved past
+/// its end, and the node goes on answering, leading and, once space is
+/// freed, encoding.
+#[tokio::test(flavor = "multi_thread")]
+async fn raft_goes_on_when_the_data_dir_is_filled_to_the_last_byte() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let Some(disk) = Tmpfs::mount(&dir.path().join("data"), 24) else {
+        return;
+    };
+    let mut node = NodeProc::start(&disk.dir, &[]);
+    let channel = node.channel().await;
+    let balloon = disk.dir.join("balloon");
+    fill_to_the_last_byte(&balloon);
+    assert!(free_bytes(&disk.dir) < MIB as u64, "the disk is full");
+    let codes = raft_writes(&mut node, &channel, 400).await;
+    assert_eq!(node.exit_status(), None, "the node still runs");
+    assert!(
+        codes.iter().all(|code| *code == Code::NotFound),
+        "every delete was logged and answered 'no such job': {:?}",
+        codes.iter().filter(|c| **c != Code::NotFound).take(5).collect::<Vec<_>>()
+    );
+    std::fs::remove_file(&balloon).expect("free the disk");
+    small_job_completes(&node, dir.path(), "after-raft-on-full-disk").await;
+}
+
+/// Without that room (`VIDSHARD_RAFT_HEADROOM_MIB=0`) a log write on a
+/// full disk fails, and openraft ends its core for good: the node must not
+/// serve on outside every election, it stops with an error (its service
+/// manager starts it again).
+#[tokio::test(flavor = "multi_thread")]
+async fn a_node_whose_raft_log_cannot_be_written_exits_with_an_error() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let Some(disk) = Tmpfs::mount(&dir.path().join("data"), 24) else {
+        return;
+    };
+    let mut node =
+        NodeProc::start_with_env(&disk.dir, &[], &[("VIDSHARD_RAFT_HEADROOM_MIB", "0")]);
+    let channel = node.channel().await;
+    let balloon = disk.dir.join("balloon");
+    fill_to_the_last_byte(&balloon);
+    raft_writes(&mut node, &channel, 400).await;
+    let status = wait_for("the node to exit", Duration::from_secs(30), || {
+        let exited = node.exit_status();
+        async move { exited }
+    })
+    .await;
+    let _ = std::fs::remove_file(&balloon);
+    assert!(!status.success(), "exited with an error: {status}");
+    let log = node.log_text();
+    assert!(log.contains("Raft stopped"), "the log says why:\n{log}");
+}

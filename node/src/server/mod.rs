@@ -201,6 +201,17 @@ pub async fn run(config: Config, events: EventLog, stop: CancellationToken) -> a
         master.clone(),
         stop,
     ));
+    let raft_stopped = Arc::new(std::sync::OnceLock::<String>::new());
+    tasks.spawn({
+        let (raft, shutdown, why) = (ctx.consensus.raft.clone(), shutdown.clone(), raft_stopped.clone());
+        async move {
+            if let Some(reason) = crate::cluster::raft::fatal::stopped(raft, shutdown.clone()).await {
+                tracing::error!(%reason, "Raft stopped; the node stops too, so that its service manager starts it again");
+                let _ = why.set(reason);
+                shutdown.cancel();
+            }
+        }
+    });
     tasks.spawn(crate::pipeline::run_leadership(master.clone()));
     tasks.spawn(ctx.consensus.clone().run_promotions(shutdown.clone()));
     tasks.spawn(crate::backups::repair::run(backups.clone()));
@@ -286,5 +297,8 @@ pub async fn run(config: Config, events: EventLog, stop: CancellationToken) -> a
     // gone now) goes, as a start would remove it.
     store.clear_tmp().await;
     tracing::info!("stopped");
-    Ok(())
+    match raft_stopped.get() {
+        Some(reason) => anyhow::bail!("Raft stopped ({reason}): restart the node"),
+        None => Ok(()),
+    }
 }

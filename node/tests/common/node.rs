@@ -75,18 +75,30 @@ impl NodeProc {
     /// Like [`NodeProc::start`] with the working directory `cwd` (so a
     /// relative `data_dir` is resolved against it, as under systemd).
     pub fn start_in(cwd: &Path, data_dir: &Path, extra: &[&str]) -> Self {
-        Self::spawn(cwd, data_dir, extra, Some(JOIN_TOKEN))
+        Self::spawn(cwd, data_dir, extra, Some(JOIN_TOKEN), &[])
+    }
+
+    /// Like [`NodeProc::start`] with `env` set for the node.
+    pub fn start_with_env(data_dir: &Path, extra: &[&str], env: &[(&str, &str)]) -> Self {
+        Self::spawn(Path::new("."), data_dir, extra, Some(JOIN_TOKEN), env)
     }
 
     /// Like [`NodeProc::start`] without the test cluster's join token: a
     /// founder makes its own, a joiner has none (unless `extra` gives one).
     pub fn start_plain(data_dir: &Path, extra: &[&str]) -> Self {
-        Self::spawn(Path::new("."), data_dir, extra, None)
+        Self::spawn(Path::new("."), data_dir, extra, None, &[])
     }
 
-    fn spawn(cwd: &Path, data_dir: &Path, extra: &[&str], join_token: Option<&str>) -> Self {
+    fn spawn(
+        cwd: &Path,
+        data_dir: &Path,
+        extra: &[&str],
+        join_token: Option<&str>,
+        env: &[(&str, &str)],
+    ) -> Self {
         let mut command = Command::new(node_binary());
         command.env_remove("VIDSHARD_JOIN_TOKEN");
+        command.envs(env.iter().copied());
         if let Some(token) = join_token {
             command.env("VIDSHARD_JOIN_TOKEN", token);
         }

@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use openraft::{ChangeMembers, Config, ServerState, SnapshotPolicy};
 
+use super::headroom::Headroom;
 use super::log_store::{LogStore, open_database};
 use super::network::NetworkFactory;
 use super::state_machine::StateMachine;
@@ -108,12 +109,17 @@ impl Consensus {
         max_voters: usize,
     ) -> Result<Self, ConsensusError> {
         let path = data_dir.join("raft.redb");
-        let db = tokio::task::spawn_blocking(move || open_database(&path))
-            .await
-            .map_err(|e| ConsensusError::Store(e.to_string()))?
-            .map_err(|e| ConsensusError::Store(e.to_string()))?;
-        let log = LogStore::new(db.clone());
-        let state = StateMachine::open(db, jobs)
+        let (db, headroom) = tokio::task::spawn_blocking(move || {
+            let db = open_database(&path)?;
+            let headroom = Headroom::sized_for(&path);
+            headroom.keep();
+            Ok::<_, redb::DatabaseError>((db, Arc::new(headroom)))
+        })
+        .await
+        .map_err(|e| ConsensusError::Store(e.to_string()))?
+        .map_err(|e| ConsensusError::Store(e.to_string()))?;
+        let log = LogStore::new(db.clone(), headroom.clone());
+        let state = StateMachine::open(db, headroom, jobs)
             .await
             .map_err(|e| ConsensusError::Store(e.to_string()))?;
         let config = Config {

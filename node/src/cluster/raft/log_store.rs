@@ -18,6 +18,7 @@ use redb::{
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
+use super::headroom::Headroom;
 use super::types::{Entry, LogId, NodeId, StorageError, TypeConfig, Vote};
 
 /// Log entries by index; the value is the JSON of the [`Entry`].
@@ -82,6 +83,30 @@ where
         Err(join) => Err(DbError::Join(join)),
     };
     result.map_err(|e| StorageError::from(fail(&e)))
+}
+
+/// [`run_blocking`] for a write: tops up the file's [`Headroom`] first,
+/// so the write lands on blocks that are already the log's.
+pub(crate) async fn run_write<T, F>(
+    db: &Arc<Database>,
+    headroom: &Arc<Headroom>,
+    work: F,
+    fail: Fail,
+) -> Result<T, StorageError>
+where
+    T: Send + 'static,
+    F: FnOnce(&Database) -> Result<T, DbError> + Send + 'static,
+{
+    let headroom = Arc::clone(headroom);
+    run_blocking(
+        db,
+        move |db| {
+            headroom.keep();
+            work(db)
+        },
+        fail,
+    )
+    .await
 }
 
 /// Opens a table for reading; `None` if it was never written to.
@@ -216,13 +241,14 @@ fn index_bounds<RB: RangeBounds<u64>>(range: &RB) -> (u64, Option<u64>) {
 #[derive(Clone)]
 pub struct LogStore {
     db: Arc<Database>,
+    headroom: Arc<Headroom>,
 }
 
 impl LogStore {
     /// A log over `db` (as returned by [`open_database`]); its tables are
-    /// created by the first write.
-    pub fn new(db: Arc<Database>) -> Self {
-        Self { db }
+    /// created by the first write. Writes keep `headroom` topped up.
+    pub fn new(db: Arc<Database>, headroom: Arc<Headroom>) -> Self {
+        Self { db, headroom }
     }
 }
 
@@ -249,7 +275,12 @@ impl RaftLogStorage<TypeConfig> for LogStore {
 
     async fn save_vote(&mut self, vote: &Vote) -> Result<(), StorageError> {
         let vote = *vote;
-        run_blocking(&self.db, move |db| write_meta(db, VOTE, &vote), WRITE_VOTE).await
+        run_write(
+            &self.db,
+            &self.headroom,
+            move |db| write_meta(db, VOTE, &vote),
+            WRITE_VOTE,
+        ).await
     }
 
     async fn read_vote(&mut self) -> Result<Option<Vote>, StorageError> {
@@ -259,8 +290,9 @@ impl RaftLogStorage<TypeConfig> for LogStore {
     /// Persisted so that a restarted node re-applies what was committed
     /// since the last snapshot (the state machine only persists snapshots).
     async fn save_committed(&mut self, committed: Option<LogId>) -> Result<(), StorageError> {
-        run_blocking(
+        run_write(
             &self.db,
+            &self.headroom,
             move |db| write_meta(db, COMMITTED, &committed),
             WRITE,
         )
@@ -285,8 +317,13 @@ impl RaftLogStorage<TypeConfig> for LogStore {
         I::IntoIter: OptionalSend,
     {
         let entries: Vec<Entry> = entries.into_iter().collect();
-        let written =
-            run_blocking(&self.db, move |db| write_entries(db, entries), WRITE_LOGS).await;
+        let written = run_write(
+            &self.db,
+            &self.headroom,
+            move |db| write_entries(db, entries),
+            WRITE_LOGS,
+        )
+        .await;
         match written {
             Ok(()) => {
                 callback.log_io_completed(Ok(()));
@@ -300,8 +337,9 @@ impl RaftLogStorage<TypeConfig> for LogStore {
     }
 
     async fn truncate(&mut self, log_id: LogId) -> Result<(), StorageError> {
-        run_blocking(
+        run_write(
             &self.db,
+            &self.headroom,
             move |db| truncate_from(db, log_id.index),
             WRITE_LOGS,
         )
@@ -309,6 +347,12 @@ impl RaftLogStorage<TypeConfig> for LogStore {
     }
 
     async fn purge(&mut self, log_id: LogId) -> Result<(), StorageError> {
-        run_blocking(&self.db, move |db| purge_upto(db, log_id), WRITE_LOGS).await
+        run_write(
+            &self.db,
+            &self.headroom,
+            move |db| purge_upto(db, log_id),
+            WRITE_LOGS,
+        )
+        .await
     }
 }

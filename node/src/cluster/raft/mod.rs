@@ -1,6 +1,8 @@
 //! Consensus: openraft wired to redb storage and our gRPC transport.
 
 pub mod consensus;
+pub mod fatal;
+pub mod headroom;
 pub mod joining;
 pub mod log_store;
 pub mod network;

@@ -12,7 +12,8 @@ use openraft::{EntryPayload, OptionalSend, RaftSnapshotBuilder, StorageIOError};
 use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
 use serde::{Deserialize, Serialize};
 
-use super::log_store::{DbError, read_json, run_blocking};
+use super::headroom::Headroom;
+use super::log_store::{DbError, read_json, run_blocking, run_write};
 use super::types::{
     Entry, LogId, Snapshot, SnapshotMeta, StorageError, StoredMembership, TypeConfig,
 };
@@ -69,11 +70,13 @@ fn store_snapshot(db: &Database, snapshot: StoredSnapshot) -> Result<(), DbError
 
 async fn persist(
     db: &Arc<Database>,
+    headroom: &Arc<Headroom>,
     meta: SnapshotMeta,
     data: Vec<u8>,
 ) -> Result<(), StorageError> {
-    run_blocking(
+    run_write(
         db,
+        headroom,
         move |db| store_snapshot(db, (meta, data)),
         |e| StorageIOError::write_snapshot(None, e),
     )
@@ -88,6 +91,7 @@ fn unreadable(meta: &SnapshotMeta, e: &serde_json::Error) -> StorageError {
 /// reads.
 pub struct StateMachine {
     db: Arc<Database>,
+    headroom: Arc<Headroom>,
     jobs: SharedJobs,
     last_applied: Option<LogId>,
     last_membership: StoredMembership,
@@ -98,7 +102,12 @@ impl StateMachine {
     /// services read). Without a snapshot the table starts empty: the
     /// state machine is exactly "snapshot + log applied after it", so a
     /// replayed log must not land on top of anything else.
-    pub async fn open(db: Arc<Database>, jobs: SharedJobs) -> Result<Self, StorageError> {
+    /// Snapshots are written into `headroom` (see [`Headroom`]).
+    pub async fn open(
+        db: Arc<Database>,
+        headroom: Arc<Headroom>,
+        jobs: SharedJobs,
+    ) -> Result<Self, StorageError> {
         let stored = run_blocking(&db, load_snapshot, |e| {
             StorageIOError::read_snapshot(None, e)
         })
@@ -114,6 +123,7 @@ impl StateMachine {
         *jobs.lock() = table;
         Ok(Self {
             db,
+            headroom,
             jobs,
             last_applied,
             last_membership,
@@ -161,6 +171,7 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         let jobs = self.jobs.lock().clone();
         SnapshotBuilder {
             db: Arc::clone(&self.db),
+            headroom: Arc::clone(&self.headroom),
             body: SnapshotBody {
                 last_applied: self.last_applied,
                 last_membership: self.last_membership.clone(),
@@ -181,7 +192,7 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
     ) -> Result<(), StorageError> {
         let data = snapshot.into_inner();
         let body: SnapshotBody = serde_json::from_slice(&data).map_err(|e| unreadable(meta, &e))?;
-        persist(&self.db, meta.clone(), data).await?;
+        persist(&self.db, &self.headroom, meta.clone(), data).await?;
         *self.jobs.lock() = body.jobs;
         self.last_applied = meta.last_log_id;
         self.last_membership = meta.last_membership.clone();
@@ -204,6 +215,7 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
 /// into a stored snapshot.
 pub struct SnapshotBuilder {
     db: Arc<Database>,
+    headroom: Arc<Headroom>,
     body: SnapshotBody,
 }
 
@@ -221,7 +233,7 @@ impl RaftSnapshotBuilder<TypeConfig> for SnapshotBuilder {
             last_membership: self.body.last_membership.clone(),
             snapshot_id,
         };
-        persist(&self.db, meta.clone(), data.clone()).await?;
+        persist(&self.db, &self.headroom, meta.clone(), data.clone()).await?;
         Ok(Snapshot {
             meta,
             snapshot: Box::new(Cursor::new(data)),
