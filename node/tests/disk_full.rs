@@ -331,7 +331,11 @@ async fn raft_goes_on_when_the_data_dir_is_filled_to_the_last_byte() {
     assert!(
         codes.iter().all(|code| *code == Code::NotFound),
         "every delete was logged and answered 'no such job': {:?}",
-        codes.iter().filter(|c| **c != Code::NotFound).take(5).collect::<Vec<_>>()
+        codes
+            .iter()
+            .filter(|c| **c != Code::NotFound)
+            .take(5)
+            .collect::<Vec<_>>()
     );
     std::fs::remove_file(&balloon).expect("free the disk");
     small_job_completes(&node, dir.path(), "after-raft-on-full-disk").await;
@@ -347,8 +351,7 @@ async fn a_node_whose_raft_log_cannot_be_written_exits_with_an_error() {
     let Some(disk) = Tmpfs::mount(&dir.path().join("data"), 24) else {
         return;
     };
-    let mut node =
-        NodeProc::start_with_env(&disk.dir, &[], &[("VIDSHARD_RAFT_HEADROOM_MIB", "0")]);
+    let mut node = NodeProc::start_with_env(&disk.dir, &[], &[("VIDSHARD_RAFT_HEADROOM_MIB", "0")]);
     let channel = node.channel().await;
     let balloon = disk.dir.join("balloon");
     fill_to_the_last_byte(&balloon);

@@ -74,9 +74,8 @@ impl Headroom {
             .map(|mib| mib << 20);
         let dir = path.parent().unwrap_or(Path::new("."));
         let bytes = from_env.unwrap_or_else(|| {
-            rustix::fs::statvfs(dir).map_or(MOST, |s| {
-                size_for(s.f_blocks.saturating_mul(s.f_frsize))
-            })
+            rustix::fs::statvfs(dir)
+                .map_or(MOST, |s| size_for(s.f_blocks.saturating_mul(s.f_frsize)))
         });
         Self::new(path, bytes)
     }

@@ -280,7 +280,8 @@ impl RaftLogStorage<TypeConfig> for LogStore {
             &self.headroom,
             move |db| write_meta(db, VOTE, &vote),
             WRITE_VOTE,
-        ).await
+        )
+        .await
     }
 
     async fn read_vote(&mut self) -> Result<Option<Vote>, StorageError> {
