@@ -2,11 +2,11 @@
 """Chaos soak: a cluster under a stream of jobs and a fault every few seconds.
 
     scripts/chaos.py --node-bin B --client-bin C [--seconds 1800] [--seed N]
-                     [--nodes 5] [--work DIR]
+                     [--nodes 5] [--clients 8] [--work DIR]
 
 Starts NODES vidshard nodes on 127.0.0.1 (fixed ports, so a restarted node
 keeps its address), sends jobs with `vidshard` clients pointed at random
-nodes (mixed clips, sizes and formats; some deleted mid-run), and injects a
+nodes (one every 2-5 s while fewer than --clients are in flight; mixed clips, sizes and formats; some deleted mid-run), and injects a
 fault every 3-8 s chosen at random from a seeded generator: kill -9 of the
 leader or of another node (restarted 2-6 s later), SIGSTOP then SIGCONT,
 a clean restart, and (as root, where `ip netns` works: each node then
@@ -518,6 +518,11 @@ class Soak:
         number = 0
         threads = []
         while not self.stop_clients.wait(self.client_rng.uniform(2, 5)):
+            # A steady stream the cluster can keep up with on average: at
+            # most --clients uploads in flight (an unbounded stream only
+            # measures how long a backlog takes, not what faults lose).
+            if sum(t.is_alive() for t in threads) >= self.args.clients:
+                continue
             with self.lock:
                 clip, frames = self.client_rng.choice(clips)
             number += 1
@@ -706,6 +711,8 @@ def main():
     parser.add_argument("--seconds", type=int, default=1800)
     parser.add_argument("--seed", type=int, default=None)
     parser.add_argument("--nodes", type=int, default=5)
+    parser.add_argument("--clients", type=int, default=8,
+                        help="most client commands in flight at once")
     parser.add_argument("--work", default=None)
     parser.add_argument("--no-netns", action="store_true",
                         help="keep every node on 127.0.0.1 (no partition, slow link or full disk)")

@@ -126,16 +126,16 @@ async fn upload(ctx: &Ctx, args: UploadArgs) -> Result<Report> {
     }
     let mut reach = Reach::to_leader(&ctx.node).await?;
 
-    let digest = transfer::digest_file(file, ByteBar::new(ctx.mode, "hashing", meta.len())).await?;
+    // Hashed while it is sent: the sha256 goes in the upload's trailer.
     let header = UploadHeader {
         params: Some(params(&args, filename)),
         requested_id: args.id.clone().unwrap_or_default(),
-        expected_size: digest.size,
-        expected_sha256: digest.sha256.clone(),
+        expected_size: meta.len(),
+        expected_sha256: String::new(),
         upload_key: transfer::new_upload_key(),
     };
-    let bar = ByteBar::new(ctx.mode, "upload", digest.size);
-    let reply = transfer::upload(&mut reach, file, header, &digest, bar).await?;
+    let bar = ByteBar::new(ctx.mode, "upload", meta.len());
+    let reply = transfer::upload(&mut reach, file, header, bar).await?;
     if !reply.success {
         let reason = if reply.message.is_empty() {
             &reply.status

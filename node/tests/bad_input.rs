@@ -519,3 +519,105 @@ async fn stalled_upload_times_out_and_leaves_nothing() {
     let (status, _) = status_of(&node, "stalled.mp4").await;
     assert_eq!(status, "not_found");
 }
+
+/// A `Jobs.Upload` whose messages are `messages` (after the header).
+async fn upload_v1(
+    channel: tonic::transport::Channel,
+    size: u64,
+    messages: Vec<vidshard_proto::v1::upload_request::Msg>,
+) -> vidshard_proto::v1::UploadReply {
+    use vidshard_proto::v1::upload_request::Msg;
+    use vidshard_proto::v1::{JobParams, UploadHeader, UploadRequest};
+    let header = Msg::Header(UploadHeader {
+        params: Some(JobParams {
+            target_width: 160,
+            target_height: 120,
+            output_format: "mp4".into(),
+            ..Default::default()
+        }),
+        expected_size: size,
+        upload_key: uuid_like(size),
+        ..Default::default()
+    });
+    let requests: Vec<UploadRequest> = std::iter::once(header)
+        .chain(messages)
+        .map(|msg| UploadRequest { msg: Some(msg) })
+        .collect();
+    vidshard_proto::v1::jobs_client::JobsClient::new(channel)
+        .upload(tokio_stream::iter(requests))
+        .await
+        .expect("upload rpc")
+        .into_inner()
+}
+
+fn uuid_like(seed: u64) -> String {
+    format!("{:032x}", u128::from(seed) * 0x9e37_79b9_7f4a_7c15)
+}
+
+/// A client that hashes while it sends names the sha256 in a trailer: the
+/// node accepts the bytes only if they match it, and a trailer must be the
+/// last message.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_v1_upload_is_judged_by_the_sha256_in_its_trailer() {
+    use sha2::{Digest, Sha256};
+    use vidshard_proto::v1::UploadTrailer;
+    use vidshard_proto::v1::upload_request::Msg;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let node = NodeProc::start(&dir.path().join("node"), &[]);
+    let channel = node.channel().await;
+    let clip = make_clip(&dir.path().join("clip.mp4"), 2, 160, 120, true);
+    let bytes = std::fs::read(&clip).expect("read");
+    let size = bytes.len() as u64;
+    let chunks = || bytes.chunks(MIB).map(|c| Msg::Chunk(c.to_vec()));
+    let trailer = |sha256: String| Msg::Trailer(UploadTrailer { sha256, size });
+
+    let mut flipped = bytes.clone();
+    flipped[size as usize / 2] ^= 1;
+    let damaged = flipped.chunks(MIB).map(|c| Msg::Chunk(c.to_vec()));
+    let good_sha = hex::encode(Sha256::digest(&bytes));
+    let reply = upload_v1(
+        channel.clone(),
+        size,
+        damaged.chain([trailer(good_sha.clone())]).collect(),
+    )
+    .await;
+    assert!(!reply.success, "damaged bytes accepted");
+    assert!(
+        reply.message.contains("corrupted in transit"),
+        "{}",
+        reply.message
+    );
+
+    let reply = upload_v1(
+        channel.clone(),
+        size,
+        chunks()
+            .chain([trailer(good_sha.clone()), Msg::Chunk(vec![0; 16])])
+            .collect(),
+    )
+    .await;
+    assert!(!reply.success, "bytes after the trailer accepted");
+    assert!(
+        reply.message.contains("after the upload trailer"),
+        "{}",
+        reply.message
+    );
+
+    let reply = upload_v1(
+        channel.clone(),
+        size,
+        chunks().chain([trailer(good_sha)]).collect(),
+    )
+    .await;
+    assert!(reply.success, "{}", reply.message);
+    let info = wait_finished(channel.clone(), &reply.id, TIMEOUT).await;
+    assert_eq!(info.status, "completed", "{}", info.message);
+    let jobs = vidshard_proto::v1::jobs_client::JobsClient::new(channel)
+        .list_jobs(common::node::as_operator(
+            vidshard_proto::v1::ListJobsRequest {},
+        ))
+        .await
+        .expect("list")
+        .into_inner();
+    assert_eq!(jobs.jobs.len(), 1, "only the good upload made a job");
+}

@@ -11,7 +11,6 @@ mod download;
 
 pub use download::{retrieve, temp_path};
 
-use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use std::time::Instant;
@@ -24,16 +23,9 @@ use tokio_stream::wrappers::ReceiverStream;
 use tonic::Status;
 use vidshard_proto::MAX_CHUNK;
 use vidshard_proto::v1::upload_request::Msg;
-use vidshard_proto::v1::{UploadHeader, UploadReply, UploadRequest};
+use vidshard_proto::v1::{UploadHeader, UploadReply, UploadRequest, UploadTrailer};
 
 use crate::client::{FAILOVER_GRACE, Node, Reach, node_lost, rpc};
-
-/// Size and lowercase hex sha256 of a local file.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct FileDigest {
-    pub size: u64,
-    pub sha256: String,
-}
 
 /// A verified output written to disk.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -71,36 +63,6 @@ pub fn new_upload_key() -> String {
     uuid::Uuid::new_v4().simple().to_string()
 }
 
-/// Hashes `path` in `MAX_CHUNK` reads on a blocking thread.
-pub async fn digest_file(path: &Path, bar: impl Progress) -> Result<FileDigest> {
-    let path = path.to_owned();
-    tokio::task::spawn_blocking(move || -> Result<FileDigest> {
-        let mut file = std::fs::File::open(&path)
-            .with_context(|| format!("cannot open {}", path.display()))?;
-        let mut hasher = Sha256::new();
-        let mut buf = vec![0u8; MAX_CHUNK];
-        let mut size = 0u64;
-        loop {
-            let n = file
-                .read(&mut buf)
-                .with_context(|| format!("cannot read {}", path.display()))?;
-            if n == 0 {
-                break;
-            }
-            hasher.update(&buf[..n]);
-            size += n as u64;
-            bar.inc(n as u64);
-        }
-        bar.finish();
-        Ok(FileDigest {
-            size,
-            sha256: hex::encode(hasher.finalize()),
-        })
-    })
-    .await
-    .context("hashing task failed")?
-}
-
 /// Reads until `buf` is full or the file ends; returns the bytes read.
 async fn fill(file: &mut tokio::fs::File, buf: &mut [u8]) -> std::io::Result<usize> {
     let mut filled = 0;
@@ -114,29 +76,64 @@ async fn fill(file: &mut tokio::fs::File, buf: &mut [u8]) -> std::io::Result<usi
     Ok(filled)
 }
 
-/// How far the reader side of an upload got.
-struct Sent {
-    bytes: u64,
-    /// False when the RPC ended before the whole file was read.
-    reached_eof: bool,
+/// Reads `file` in `MAX_CHUNK` pieces into `tx`, hashing on the way, and
+/// ends with the trailer naming the sha256 and size of what was sent: the
+/// file is read once, and the node checks the bytes it stored against
+/// what was read here. Stops quietly when the RPC ends first (the node
+/// replied or failed: the caller hears which from the RPC).
+async fn send_file(
+    mut file: tokio::fs::File,
+    display: String,
+    tx: mpsc::Sender<UploadRequest>,
+    bar: impl Progress,
+) -> Result<()> {
+    let mut hasher = Sha256::new();
+    let mut sent = 0u64;
+    loop {
+        let mut buf = vec![0u8; MAX_CHUNK];
+        let n = fill(&mut file, &mut buf)
+            .await
+            .with_context(|| format!("cannot read {display}"))?;
+        if n == 0 {
+            let trailer = UploadRequest {
+                msg: Some(Msg::Trailer(UploadTrailer {
+                    sha256: hex::encode(hasher.finalize()),
+                    size: sent,
+                })),
+            };
+            let _ = tx.send(trailer).await;
+            return Ok(());
+        }
+        buf.truncate(n);
+        hasher.update(&buf);
+        let chunk = UploadRequest {
+            msg: Some(Msg::Chunk(buf)),
+        };
+        if tx.send(chunk).await.is_err() {
+            return Ok(());
+        }
+        sent += n as u64;
+        bar.inc(n as u64);
+    }
 }
 
-/// Streams the header then the file in `MAX_CHUNK` pieces via `Jobs.Upload`,
-/// through any node that answers: an upload broken by a lost node before
-/// its acknowledgement starts over on the next one (the master answers a
-/// repeat of a recent upload, same sha256 and options, with the same job,
-/// so a retry never makes a second job). `expected` is the digest taken
-/// beforehand, to notice a file that changed.
+/// Streams the header, the file in `MAX_CHUNK` pieces and a trailer with
+/// the sha256 hashed on the way via `Jobs.Upload`, through any node that
+/// answers: an upload broken by a lost node before its acknowledgement
+/// starts over on the next one (the header's idempotency key makes the
+/// master answer a retry of an accepted upload with its job, so a retry
+/// never makes a second job). `header.expected_size` is the size the file
+/// had when the command started: a file that changes size meanwhile is
+/// refused by the node as truncated.
 pub async fn upload(
     reach: &mut Reach,
     path: &Path,
     header: UploadHeader,
-    expected: &FileDigest,
     bar: impl Progress,
 ) -> Result<UploadReply> {
     let deadline = Instant::now() + FAILOVER_GRACE;
     loop {
-        match upload_once(reach.node(), path, header.clone(), expected, bar.clone()).await {
+        match upload_once(reach.node(), path, header.clone(), bar.clone()).await {
             Err(Failed::Lost(_)) if Instant::now() < deadline => {
                 bar.restart();
                 reach.recover(deadline).await;
@@ -165,10 +162,9 @@ async fn upload_once(
     node: &Node,
     path: &Path,
     header: UploadHeader,
-    expected: &FileDigest,
     bar: impl Progress,
 ) -> Result<UploadReply, Failed> {
-    let mut file = tokio::fs::File::open(path)
+    let file = tokio::fs::File::open(path)
         .await
         .with_context(|| format!("cannot open {}", path.display()))?;
     let (tx, rx) = mpsc::channel::<UploadRequest>(4);
@@ -178,56 +174,12 @@ async fn upload_once(
     tx.send(header)
         .await
         .map_err(|_| anyhow!("upload stream closed before it started"))?;
-
-    let display = path.display().to_string();
-    let reader_bar = bar.clone();
-    let reader = tokio::spawn(async move {
-        let mut sent = 0u64;
-        loop {
-            let mut buf = vec![0u8; MAX_CHUNK];
-            let n = fill(&mut file, &mut buf)
-                .await
-                .with_context(|| format!("cannot read {display}"))?;
-            if n == 0 {
-                return Ok::<_, anyhow::Error>(Sent {
-                    bytes: sent,
-                    reached_eof: true,
-                });
-            }
-            buf.truncate(n);
-            let chunk = UploadRequest {
-                msg: Some(Msg::Chunk(buf)),
-            };
-            if tx.send(chunk).await.is_err() {
-                // The RPC finished early (the node replied or failed).
-                return Ok(Sent {
-                    bytes: sent,
-                    reached_eof: false,
-                });
-            }
-            sent += n as u64;
-            reader_bar.inc(n as u64);
-        }
-    });
-
+    let reader = tokio::spawn(send_file(file, path.display().to_string(), tx, bar.clone()));
     let result = node.jobs().upload(ReceiverStream::new(rx)).await;
     let sent = reader.await.context("upload reader task failed")?;
-    let sent = match sent {
-        Ok(sent) => sent,
-        Err(err) => {
-            bar.abandon();
-            return Err(err.into());
-        }
-    };
-    if sent.reached_eof && sent.bytes != expected.size {
+    if let Err(err) = sent {
         bar.abandon();
-        return Err(anyhow!(
-            "{} changed while uploading (hashed {} bytes, sent {})",
-            path.display(),
-            expected.size,
-            sent.bytes
-        )
-        .into());
+        return Err(err.into());
     }
     match result {
         Ok(reply) => {
@@ -256,23 +208,52 @@ mod tests {
         fn abandon(&self) {}
     }
 
-    #[tokio::test]
-    async fn digest_matches_known_sha256_across_chunks() {
+    /// Every message `send_file` sends for a file of `data`.
+    async fn messages_for(data: &[u8]) -> Vec<UploadRequest> {
         let dir = tempfile::tempdir().expect("tempdir");
         let path = dir.path().join("input.bin");
+        std::fs::write(&path, data).expect("write input");
+        let file = tokio::fs::File::open(&path).await.expect("open");
+        let (tx, mut rx) = mpsc::channel(1024);
+        send_file(file, "input".into(), tx, Quiet)
+            .await
+            .expect("send");
+        let mut messages = Vec::new();
+        while let Some(message) = rx.recv().await {
+            messages.push(message);
+        }
+        messages
+    }
+
+    #[tokio::test]
+    async fn the_trailer_names_the_sha256_of_every_chunk_sent() {
         // Spans more than one read so the chunk loop is exercised.
         let data: Vec<u8> = (0..(MAX_CHUNK + 12_345)).map(|i| (i % 251) as u8).collect();
-        std::fs::write(&path, &data).expect("write input");
-        let digest = digest_file(&path, Quiet).await.expect("digest");
-        assert_eq!(digest.size, data.len() as u64);
-        assert_eq!(digest.sha256, hex::encode(Sha256::digest(&data)));
+        let messages = messages_for(&data).await;
+        let mut joined = Vec::new();
+        for message in &messages[..messages.len() - 1] {
+            match &message.msg {
+                Some(Msg::Chunk(bytes)) => {
+                    assert!(bytes.len() <= MAX_CHUNK);
+                    joined.extend_from_slice(bytes);
+                }
+                other => panic!("a chunk, not {other:?}"),
+            }
+        }
+        assert_eq!(joined, data);
+        let Some(Msg::Trailer(trailer)) = &messages.last().expect("trailer").msg else {
+            panic!("the last message is the trailer");
+        };
+        assert_eq!(trailer.sha256, hex::encode(Sha256::digest(&data)));
+        assert_eq!(trailer.size, data.len() as u64);
 
-        let empty = dir.path().join("empty.bin");
-        std::fs::write(&empty, b"").expect("write empty");
-        let digest = digest_file(&empty, Quiet).await.expect("digest");
-        assert_eq!(digest.size, 0);
+        let messages = messages_for(b"").await;
+        assert_eq!(messages.len(), 1, "an empty file sends only the trailer");
+        let Some(Msg::Trailer(trailer)) = &messages[0].msg else {
+            panic!("trailer");
+        };
         assert_eq!(
-            digest.sha256,
+            trailer.sha256,
             "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
         );
     }

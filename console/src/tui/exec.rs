@@ -121,7 +121,6 @@ async fn upload(node: &str, spec: &UploadSpec, home: Option<&str>, bars: Bars) -
         .map(|n| n.to_string_lossy().into_owned())
         .with_context(|| format!("{} has no file name", path.display()))?;
     let mut reach = Reach::to_leader(node).await?;
-    let digest = transfer::digest_file(&path, bars.bar("hashing", meta.len())).await?;
     let header = UploadHeader {
         params: Some(JobParams {
             target_width: spec.width,
@@ -131,12 +130,12 @@ async fn upload(node: &str, spec: &UploadSpec, home: Option<&str>, bars: Bars) -
             ..Default::default()
         }),
         requested_id: String::new(),
-        expected_size: digest.size,
-        expected_sha256: digest.sha256.clone(),
+        expected_size: meta.len(),
+        expected_sha256: String::new(),
         upload_key: transfer::new_upload_key(),
     };
-    let bar = bars.bar("uploading", digest.size);
-    let reply = transfer::upload(&mut reach, &path, header, &digest, bar).await?;
+    let bar = bars.bar("uploading", meta.len());
+    let reply = transfer::upload(&mut reach, &path, header, bar).await?;
     if !reply.success {
         let reason = if reply.message.is_empty() {
             reply.status

@@ -184,7 +184,9 @@ impl JobTable {
     /// node; it must get the job the first try made, not a second one.
     /// Only the key tells a retry from another upload of the same file:
     /// two people sending the same clip get two jobs (one deleting its job
-    /// must not delete the other's).
+    /// must not delete the other's). An empty `sha256` (a client that
+    /// hashes while it sends announces it only in the trailer) leaves the
+    /// key and the options to decide.
     pub fn repeat_of(
         &self,
         upload_key: &str,
@@ -198,10 +200,9 @@ impl JobTable {
         self.jobs
             .values()
             .filter(|job| {
-                !sha256.is_empty()
-                    && !upload_key.is_empty()
+                !upload_key.is_empty()
                     && job.upload_key == upload_key
-                    && job.source.sha256 == sha256
+                    && (sha256.is_empty() || job.source.sha256 == sha256)
                     && job.params == *params
                     && now.saturating_sub(job.created_unix_ms) <= window_ms
                     && (job.status == JobStatus::Completed || !job.status.is_final())
@@ -316,7 +317,11 @@ mod tests {
         assert_eq!(found(&table, &sha, &params(), "", 2_000), Some(id.clone()));
         assert_eq!(found(&table, &sha, &params(), "", 1_000 + window + 1), None);
         assert_eq!(found(&table, &"1".repeat(64), &params(), "", 2_000), None);
-        assert_eq!(found(&table, "", &params(), "", 2_000), None);
+        assert_eq!(
+            found(&table, "", &params(), "", 2_000),
+            Some(id.clone()),
+            "the sha256 is not known before the bytes: the key decides"
+        );
         let mut other = params();
         other.crf = 30;
         assert_eq!(found(&table, &sha, &other, "", 2_000), None);

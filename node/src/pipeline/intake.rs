@@ -31,6 +31,15 @@ pub struct UploadStart {
     pub upload_key: String,
 }
 
+/// One message after an upload's header.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum UploadPiece {
+    /// Video bytes.
+    Bytes(Vec<u8>),
+    /// The last message: what the client hashed while sending (v1 only).
+    Trailer { sha256: String, size: u64 },
+}
+
 /// How an upload ended, in the words the client gets.
 #[derive(Debug)]
 pub enum Outcome {
@@ -75,7 +84,7 @@ pub async fn ingest<S>(
     mut rest: S,
 ) -> Result<Outcome, IngestError>
 where
-    S: Stream<Item = Result<Vec<u8>, tonic::Status>> + Unpin + Send,
+    S: Stream<Item = Result<UploadPiece, tonic::Status>> + Unpin + Send,
 {
     let ctx = &master.sys;
     if !ctx.is_master() && ctx.consensus.leader().is_none() {
@@ -122,11 +131,12 @@ where
         &start.expected_sha256,
     );
     let mut writer = ctx.store.writer().await.map_err(|e| storing_failed(e, 0))?;
-    let mut pending = Some(first);
+    let mut pending = Some(UploadPiece::Bytes(first));
+    let mut trailer_seen = false;
     let started = std::time::Instant::now();
     let mut last_chunk = started;
     loop {
-        let chunk = match pending.take() {
+        let piece = match pending.take() {
             Some(c) => c,
             None => {
                 // Dropped when nothing arrives for `idle`, or when the
@@ -155,6 +165,17 @@ where
             }
         };
         last_chunk = std::time::Instant::now();
+        let chunk = match piece {
+            _ if trailer_seen => return Ok(Outcome::Refused(Refusal::AfterTrailer.to_string())),
+            UploadPiece::Bytes(bytes) => bytes,
+            UploadPiece::Trailer { sha256, size } => {
+                trailer_seen = true;
+                if let Err(refusal) = check.on_trailer(&sha256, size) {
+                    return Ok(Outcome::Refused(refusal.to_string()));
+                }
+                continue;
+            }
+        };
         if let Err(refusal) = check.on_chunk(chunk.len() as u64) {
             return Ok(Outcome::Refused(refusal.to_string()));
         }

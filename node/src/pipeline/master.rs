@@ -23,6 +23,8 @@ pub struct Master {
     pub leadership: Leadership,
     /// Uploads being received now (bounded by `--max-uploads`).
     pub uploads: Arc<Semaphore>,
+    /// Jobs driven now, and those waiting their turn.
+    pub admission: super::admission::Admission,
 }
 
 /// A worker's heartbeat, as plain data.
@@ -95,6 +97,7 @@ impl Master {
             backups,
             leadership: Leadership::default(),
             uploads: Arc::new(Semaphore::new(max_uploads)),
+            admission: Default::default(),
         }
     }
 

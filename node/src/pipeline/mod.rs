@@ -7,6 +7,7 @@
 //! Every durable step is a Raft command, so a new master resumes a job
 //! where the old one left it.
 
+pub mod admission;
 pub mod intake;
 mod join;
 mod joiner;
@@ -111,6 +112,32 @@ async fn attempt(
         // A write that timed out may still have been committed.
         return Ended::Done;
     }
+    let created_ms = master
+        .sys
+        .jobs
+        .lock()
+        .get(&id)
+        .map_or(0, |job| job.created_unix_ms);
+    let gone = || {
+        master
+            .sys
+            .jobs
+            .lock()
+            .get(&id)
+            .is_none_or(|job| job.status.is_final())
+    };
+    let limit = || admission::active_limit(split::live_slots(&master) as usize);
+    let Some(_turn) = master
+        .admission
+        .turn(&id, created_ms, limit, gone, lead)
+        .await
+    else {
+        return if lead.is_cancelled() {
+            Ended::Paused
+        } else {
+            Ended::Done
+        };
+    };
     let started = Instant::now();
     crate::metrics::upload_bytes(master.sys.jobs.lock().get(&id).map_or(0, |j| j.source.size));
     let outcome = match Scratch::create(&master.sys.store.tmp_dir(), &id).await {

@@ -118,7 +118,8 @@ pub async fn probe_and_plan(
 
 /// Encode slots in the cluster now: this node's and every live member's
 /// (the tail of the plan is shaped for them).
-fn live_slots(master: &Arc<Master>) -> u32 {
+/// Encoding slots of this node and every live member.
+pub(super) fn live_slots(master: &Arc<Master>) -> u32 {
     let others: u32 = master
         .sys
         .membership

@@ -21,6 +21,12 @@ pub enum Refusal {
     /// The bytes do not hash to the announced sha256.
     #[error("upload corrupted in transit: sha256 {actual} differs from the announced {announced}")]
     Corrupted { actual: String, announced: String },
+    /// The trailer's hash or size differs from the header's.
+    #[error("the upload's trailer ({what}) differs from its header")]
+    TrailerDisagrees { what: &'static str },
+    /// Bytes came after the trailer, which must be the last message.
+    #[error("data after the upload trailer: the trailer must be the last message")]
+    AfterTrailer,
     #[error(
         "upload too slow: {received} bytes in {seconds:.1} s; an upload must average at least {} KiB/s once it has run for the idle limit",
         MIN_PACE / 1024
@@ -81,6 +87,27 @@ impl UploadCheck {
             }
             _ => Err(Refusal::TooLarge { limit: self.limit }),
         }
+    }
+
+    /// Takes what the client's trailer announces (hashed while it sent):
+    /// it fills in what the header left unannounced and must agree with
+    /// what it did announce. [`UploadCheck::on_end`] then judges the bytes
+    /// against it.
+    pub fn on_trailer(&mut self, sha256: &str, size: u64) -> Result<(), Refusal> {
+        let sha256 = sha256.trim().to_ascii_lowercase();
+        if !sha256.is_empty() {
+            if !self.expected_sha256.is_empty() && self.expected_sha256 != sha256 {
+                return Err(Refusal::TrailerDisagrees { what: "sha256" });
+            }
+            self.expected_sha256 = sha256;
+        }
+        if size > 0 {
+            if self.expected_size > 0 && self.expected_size != size {
+                return Err(Refusal::TrailerDisagrees { what: "size" });
+            }
+            self.expected_size = size;
+        }
+        Ok(())
     }
 
     /// Judges the finished stream, whose bytes hash to `actual_sha256`
@@ -182,6 +209,44 @@ mod tests {
         let mut blank = UploadCheck::new(100, 0, " \t\n");
         blank.on_chunk(5).expect("fits");
         assert_eq!(blank.on_end(&real), Ok(()), "a blank hash is not announced");
+    }
+
+    #[test]
+    fn a_trailer_announces_what_the_header_could_not() {
+        let real = sha(b"video");
+        // Hashed while sending: only the trailer knows the hash.
+        let mut check = UploadCheck::new(100, 5, "");
+        check.on_chunk(5).expect("fits");
+        assert_eq!(check.on_trailer(&real.to_uppercase(), 5), Ok(()));
+        assert_eq!(check.on_end(&real), Ok(()));
+        let mut changed = UploadCheck::new(100, 0, "");
+        changed.on_chunk(5).expect("fits");
+        changed.on_trailer(&real, 0).expect("no size announced");
+        assert!(
+            matches!(
+                changed.on_end(&sha(b"vide0")),
+                Err(Refusal::Corrupted { .. })
+            ),
+            "bytes that do not hash to the trailer's sha256 are refused"
+        );
+        let mut short = UploadCheck::new(100, 0, "");
+        short.on_chunk(4).expect("fits");
+        short.on_trailer("", 5).expect("size only");
+        assert!(matches!(
+            short.on_end(&real),
+            Err(Refusal::Truncated { .. })
+        ));
+        // A trailer contradicting the header is refused at once.
+        let mut both = UploadCheck::new(100, 5, &real);
+        assert_eq!(
+            both.on_trailer(&sha(b"other"), 5),
+            Err(Refusal::TrailerDisagrees { what: "sha256" })
+        );
+        assert_eq!(
+            both.on_trailer(&real, 6),
+            Err(Refusal::TrailerDisagrees { what: "size" })
+        );
+        assert_eq!(both.on_trailer(&real, 5), Ok(()));
     }
 
     #[test]

@@ -9,7 +9,7 @@ use vidshard_proto::v1::*;
 
 use super::convert::job_info_for;
 use super::forward;
-use crate::pipeline::intake::{Outcome, UploadStart, ingest};
+use crate::pipeline::intake::{Outcome, UploadPiece, UploadStart, ingest};
 use std::sync::Arc;
 
 use crate::cluster::Sys;
@@ -73,9 +73,13 @@ impl jobs_server::Jobs for Jobs {
             }
         };
         let rest = stream.map(|message| match message?.msg {
-            Some(Msg::Chunk(bytes)) => Ok(bytes),
+            Some(Msg::Chunk(bytes)) => Ok(UploadPiece::Bytes(bytes)),
+            Some(Msg::Trailer(trailer)) => Ok(UploadPiece::Trailer {
+                sha256: trailer.sha256,
+                size: trailer.size,
+            }),
             _ => Err(Status::invalid_argument(
-                "only data chunks may follow the upload header",
+                "only data chunks and a trailer may follow the upload header",
             )),
         });
         let reply = match ingest(&self.master, upload_start(header), Vec::new(), rest).await? {

@@ -10,7 +10,7 @@ use vidshard_proto::replication::*;
 
 use super::convert::status_message;
 use super::forward;
-use crate::pipeline::intake::{Outcome, UploadStart, ingest};
+use crate::pipeline::intake::{Outcome, UploadPiece, UploadStart, ingest};
 use vidshard_proto::replication::master_service_client::MasterServiceClient;
 
 use crate::cluster::Member;
@@ -107,7 +107,7 @@ impl MasterService for Master {
         let first = first?;
         let start = upload_start(&first);
         let requested = first.video_id.clone();
-        let rest = stream.map(|chunk| chunk.map(|c| c.data_chunk));
+        let rest = stream.map(|chunk| chunk.map(|c| UploadPiece::Bytes(c.data_chunk)));
         let reply = match ingest(&self.master, start, first.data_chunk, rest).await? {
             Outcome::Accepted { id, size } => UploadVideoResponse {
                 message: format!("received {size} bytes; job {id} queued"),
