@@ -92,7 +92,12 @@ async fn try_every_rpc(channel: Channel, id: &str) {
     let mut cluster = ClusterClient::new(channel.clone());
     let mut worker = WorkerClient::new(channel.clone());
 
-    let got = jobs.get_job(GetJobRequest { id: id.into() }).await;
+    let got = jobs
+        .get_job(GetJobRequest {
+            id: id.into(),
+            ..Default::default()
+        })
+        .await;
     assert!(got.is_err(), "GetJob {short:?} found something");
     answered("GetJob", id, got);
     let deleted = jobs
@@ -398,7 +403,10 @@ async fn messages_beyond_the_size_bounds_are_refused() {
     let id = "y".repeat(5 << 20);
     let lookup = JobsClient::new(channel.clone())
         .max_encoding_message_size(64 << 20)
-        .get_job(GetJobRequest { id })
+        .get_job(GetJobRequest {
+            id,
+            ..Default::default()
+        })
         .await;
     too_big(lookup.expect_err("a 5 MiB request must be refused"));
 

@@ -144,3 +144,67 @@ async fn shutdown_ends_open_watch_streams() {
     .await;
     assert!(ended.is_ok(), "stream still open after shutdown");
 }
+
+/// `GetJob` with `wait_ms` is a long poll: it holds the answer until the
+/// job is final or the wait is over, so a waiting client starts its
+/// download the moment the output is ready, not up to a poll later.
+#[tokio::test(flavor = "multi_thread")]
+async fn get_job_waits_for_the_end_of_the_job() {
+    use vidshard_proto::v1::GetJobRequest;
+    use vidshard_proto::v1::jobs_client::JobsClient;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let node = NodeProc::start(&dir.path().join("node"), &[]);
+    let channel = node.channel().await;
+    let clip = make_clip(&dir.path().join("clip.mp4"), 6, 320, 240, true);
+    let id = upload_file(
+        channel.clone(),
+        "clip.mp4",
+        &clip,
+        &Params::size(160, 120, "mp4"),
+    )
+    .await;
+    let wait = Duration::from_millis(250);
+    let deadline = Instant::now() + Duration::from_secs(180);
+    let mut held = 0;
+    let finished = loop {
+        let asked = Instant::now();
+        let job = JobsClient::new(channel.clone())
+            .get_job(GetJobRequest {
+                id: id.clone(),
+                wait_ms: wait.as_millis() as u32,
+            })
+            .await
+            .expect("get_job")
+            .into_inner();
+        if job.finished {
+            break job;
+        }
+        assert!(
+            asked.elapsed() >= wait - Duration::from_millis(25),
+            "a job still running ({}) is answered only after the wait, not after {:?}",
+            job.status,
+            asked.elapsed()
+        );
+        held += 1;
+        assert!(Instant::now() < deadline, "the job did not end");
+    };
+    assert_eq!(finished.status, "completed", "{}", finished.message);
+    let asked = Instant::now();
+    let again = JobsClient::new(channel)
+        .get_job(GetJobRequest {
+            id,
+            wait_ms: 60_000,
+        })
+        .await
+        .expect("get_job")
+        .into_inner();
+    assert!(again.finished);
+    assert!(
+        asked.elapsed() < Duration::from_secs(2),
+        "a final job is answered at once"
+    );
+    assert!(
+        held >= 1,
+        "the job ran longer than one wait: some poll was held"
+    );
+}

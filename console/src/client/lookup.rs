@@ -76,8 +76,9 @@ pub async fn lookup_job(reach: &mut Reach, id: &str) -> Result<Lookup> {
     })
 }
 
-/// Polls `GetJob` until the job is final or `timeout` passes, handing every
-/// answer to `on_update` (the caller's progress display), through any node
+/// Polls `GetJob` (a long poll of [`POLL_INTERVAL`], so the end is heard
+/// the moment it comes) until the job is final or `timeout` passes,
+/// handing every answer to `on_update` (the caller's progress display), through any node
 /// of the cluster that answers (see [`Reach`]).
 /// Returns the final job whatever its outcome; the caller judges it.
 pub async fn wait_for_job(
@@ -88,6 +89,7 @@ pub async fn wait_for_job(
 ) -> Result<JobInfo> {
     let started = Instant::now();
     loop {
+        let asked = Instant::now();
         // The job exists (its upload was acknowledged): a node that does
         // not know it is behind the master (restarted, or cut off), so the
         // poll moves on to another node, as for a lost one.
@@ -95,7 +97,7 @@ pub async fn wait_for_job(
             .call(|node| {
                 let id = id.to_owned();
                 async move {
-                    node.get_job_raw(&id)
+                    node.get_job_waiting(&id, POLL_INTERVAL)
                         .await
                         .map_err(|status| match status.code() {
                             tonic::Code::NotFound => tonic::Status::unavailable(format!(
@@ -120,6 +122,8 @@ pub async fn wait_for_job(
                 crate::format::percent(job.progress)
             );
         }
-        tokio::time::sleep(POLL_INTERVAL).await;
+        // A node that answered early without the job being final does not
+        // know the long poll: wait out the rest of the interval here.
+        tokio::time::sleep(POLL_INTERVAL.saturating_sub(asked.elapsed())).await;
     }
 }

@@ -213,7 +213,16 @@ impl Node {
 
     /// `Jobs.GetJob`, keeping the raw status so callers can fall back.
     pub async fn get_job_raw(&self, id: &str) -> Result<JobInfo, Status> {
-        let request = GetJobRequest { id: id.to_owned() };
+        self.get_job_waiting(id, Duration::ZERO).await
+    }
+
+    /// `GetJob` as a long poll: the node answers once the job is final or
+    /// after `wait` (a node that predates the long poll answers at once).
+    pub async fn get_job_waiting(&self, id: &str, wait: Duration) -> Result<JobInfo, Status> {
+        let request = GetJobRequest {
+            id: id.to_owned(),
+            wait_ms: u32::try_from(wait.as_millis()).unwrap_or(u32::MAX),
+        };
         Ok(self.jobs().get_job(request).await?.into_inner())
     }
 }

@@ -51,6 +51,12 @@ fn upload_start(header: UploadHeader) -> UploadStart {
     }
 }
 
+/// The longest `GetJob` long poll (`wait_ms`).
+const MAX_JOB_WAIT_MS: u32 = 5_000;
+/// How often a long poll looks at the job: the delay between a job's end
+/// and its waiting client hearing of it.
+const JOB_WAIT_TICK: std::time::Duration = std::time::Duration::from_millis(25);
+
 #[tonic::async_trait]
 impl jobs_server::Jobs for Jobs {
     async fn upload(
@@ -116,13 +122,22 @@ impl jobs_server::Jobs for Jobs {
                 answered => return answered,
             }
         }
-        let id = request.into_inner().id;
+        let GetJobRequest { id, wait_ms } = request.into_inner();
         ids::check_lookup(&id).map_err(|e| Status::invalid_argument(e.to_string()))?;
-        let jobs = self.sys.jobs.lock();
-        let job = jobs
-            .get(&id)
-            .ok_or_else(|| Status::not_found(format!("no job {id:?}")))?;
-        Ok(Response::new(job_info_for(&self.sys, job)))
+        let deadline = std::time::Instant::now()
+            + std::time::Duration::from_millis(wait_ms.min(MAX_JOB_WAIT_MS).into());
+        loop {
+            {
+                let jobs = self.sys.jobs.lock();
+                let job = jobs
+                    .get(&id)
+                    .ok_or_else(|| Status::not_found(format!("no job {id:?}")))?;
+                if job.status.is_final() || std::time::Instant::now() >= deadline {
+                    return Ok(Response::new(job_info_for(&self.sys, job)));
+                }
+            }
+            tokio::time::sleep(JOB_WAIT_TICK).await;
+        }
     }
 
     async fn list_jobs(

@@ -109,7 +109,10 @@ pub async fn encode_completed(
 
 pub async fn job(channel: Channel, id: &str) -> Result<JobInfo, tonic::Status> {
     JobsClient::new(channel)
-        .get_job(GetJobRequest { id: id.into() })
+        .get_job(GetJobRequest {
+            id: id.into(),
+            ..Default::default()
+        })
         .await
         .map(|r| r.into_inner())
 }
