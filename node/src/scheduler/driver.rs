@@ -310,14 +310,15 @@ pub async fn encode_all(
                             record_failure(sched, id, shard, &worker, run).await?;
                         }
                     }
-                    Err(error) if !run.done && error.worker_full => {
-                        tracing::warn!(job = %id, shard, %worker, error = %error.message, "a worker's data dir is full; running the shard elsewhere");
-                        run.last_error = format!("{worker}: {}", error.message);
-                        sched.sys.membership.mark_full(&worker);
-                        record_failure(sched, id, shard, &worker, run).await?;
-                    }
-                    Err(error) if !run.done && error.handed_back => {
-                        tracing::info!(job = %id, shard, %worker, error = %error.message, "a stopping worker handed the shard back; running it elsewhere");
+                    Err(error) if !run.done && (error.worker_full || error.handed_back) => {
+                        // No fault of the shard's: it runs elsewhere, and the
+                        // worker gets no more until it reports room again.
+                        let why = if error.worker_full {
+                            "a worker's data dir is full"
+                        } else {
+                            "a stopping worker handed the shard back"
+                        };
+                        tracing::info!(job = %id, shard, %worker, error = %error.message, "{why}; running the shard elsewhere");
                         run.last_error = format!("{worker}: {}", error.message);
                         sched.sys.membership.mark_full(&worker);
                         record_failure(sched, id, shard, &worker, run).await?;
