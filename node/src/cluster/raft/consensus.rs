@@ -9,7 +9,6 @@ use std::time::Duration;
 
 use openraft::{ChangeMembers, Config, ServerState, SnapshotPolicy};
 
-use super::headroom::Headroom;
 use super::log_store::{LogStore, open_database};
 use super::network::NetworkFactory;
 use super::state_machine::StateMachine;
@@ -109,15 +108,10 @@ impl Consensus {
         max_voters: usize,
     ) -> Result<Self, ConsensusError> {
         let path = data_dir.join("raft.redb");
-        let (db, headroom) = tokio::task::spawn_blocking(move || {
-            let db = open_database(&path)?;
-            let headroom = Headroom::sized_for(&path);
-            headroom.keep();
-            Ok::<_, redb::DatabaseError>((db, Arc::new(headroom)))
-        })
-        .await
-        .map_err(|e| ConsensusError::Store(e.to_string()))?
-        .map_err(|e| ConsensusError::Store(e.to_string()))?;
+        let (db, headroom) = tokio::task::spawn_blocking(move || open_database(&path))
+            .await
+            .map_err(|e| ConsensusError::Store(e.to_string()))?
+            .map_err(|e| ConsensusError::Store(e.to_string()))?;
         let log = LogStore::new(db.clone(), headroom.clone());
         let state = StateMachine::open(db, headroom, jobs)
             .await

@@ -12,10 +12,21 @@
 //! Why blocks of the file itself and not a ballast file to delete when the
 //! disk fills: whatever filled the disk would be racing Raft for the freed
 //! room; blocks allocated to the log's inode are nobody else's.
+//!
+//! redb also shrinks its file when the pages at its end fall free, and a
+//! truncation frees every block past the new end, the headroom with them
+//! (the 30-minute chaos soak lost a node to exactly that on a full disk).
+//! So redb writes through [`KeptFile`], its own file backend wrapped to
+//! take the headroom back the moment the length changes.
 
 use std::io;
+use std::ops::Bound;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+
+use redb::backends::FileBackend;
+use redb::{BackendError, StorageBackend};
 
 /// The most room kept (plenty for a snapshot of the job table and every
 /// log entry between two snapshots).
@@ -91,9 +102,25 @@ impl Headroom {
             return;
         };
         let allocated_to = self.allocated_to.load(Ordering::Relaxed);
-        let Some(end) = top_up_to(len, allocated_to, self.bytes) else {
+        if let Some(end) = top_up_to(len, allocated_to, self.bytes) {
+            self.reserve(len, end);
+        }
+    }
+
+    /// The file's length became `len` (redb grew or shrank it): the room
+    /// past it is allocated again at once. After a shrink nothing past
+    /// `len` is the file's any more, whatever was allocated before.
+    pub fn length_changed(&self, len: u64) {
+        if self.unsupported.load(Ordering::Relaxed) || self.bytes == 0 {
             return;
-        };
+        }
+        self.allocated_to.fetch_min(len, Ordering::Relaxed);
+        self.reserve(len, len.saturating_add(self.bytes));
+    }
+
+    /// Allocates the file's blocks up to `end` (its length is `len`).
+    fn reserve(&self, len: u64, end: u64) {
+        let allocated_to = self.allocated_to.load(Ordering::Relaxed);
         match self.allocate(end) {
             Ok(()) => {
                 self.allocated_to.store(end, Ordering::Relaxed);
@@ -124,6 +151,76 @@ impl Headroom {
     }
 }
 
+/// redb's own file backend, with the [`Headroom`] taken back whenever redb
+/// changes the file's length. Everything else is passed through.
+#[derive(Debug)]
+pub struct KeptFile {
+    inner: FileBackend,
+    headroom: Arc<Headroom>,
+}
+
+impl KeptFile {
+    pub fn new(inner: FileBackend, headroom: Arc<Headroom>) -> Self {
+        Self { inner, headroom }
+    }
+}
+
+impl StorageBackend for KeptFile {
+    fn len(&self) -> io::Result<u64> {
+        self.inner.len()
+    }
+
+    fn read(&self, offset: u64, out: &mut [u8]) -> io::Result<()> {
+        self.inner.read(offset, out)
+    }
+
+    fn set_len(&self, len: u64) -> io::Result<()> {
+        self.inner.set_len(len)?;
+        self.headroom.length_changed(len);
+        Ok(())
+    }
+
+    fn sync_data(&self) -> io::Result<()> {
+        self.inner.sync_data()
+    }
+
+    fn write(&self, offset: u64, data: &[u8]) -> io::Result<()> {
+        self.inner.write(offset, data)
+    }
+
+    fn close(&self) -> io::Result<()> {
+        self.inner.close()
+    }
+
+    fn try_lock_range(&self, start: Bound<u64>, end: Bound<u64>) -> Result<bool, BackendError> {
+        self.inner.try_lock_range(start, end)
+    }
+
+    fn try_lock_shared_range(
+        &self,
+        start: Bound<u64>,
+        end: Bound<u64>,
+    ) -> Result<bool, BackendError> {
+        self.inner.try_lock_shared_range(start, end)
+    }
+
+    fn lock_range(&self, start: Bound<u64>, end: Bound<u64>) -> Result<(), BackendError> {
+        self.inner.lock_range(start, end)
+    }
+
+    fn lock_shared_range(&self, start: Bound<u64>, end: Bound<u64>) -> Result<(), BackendError> {
+        self.inner.lock_shared_range(start, end)
+    }
+
+    fn unlock_range(&self, start: Bound<u64>, end: Bound<u64>) -> Result<(), BackendError> {
+        self.inner.unlock_range(start, end)
+    }
+
+    fn query_lock_range(&self, start: Bound<u64>, end: Bound<u64>) -> Result<bool, BackendError> {
+        self.inner.query_lock_range(start, end)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -147,6 +244,32 @@ mod tests {
         // Less than half left: a whole headroom past the end again.
         assert_eq!(top_up_to(15 * mib, 18 * mib, 8 * mib), Some(23 * mib));
         assert_eq!(top_up_to(10 * mib, 0, 0), None);
+    }
+
+    #[test]
+    fn a_shrink_takes_the_room_back_at_once() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("log");
+        std::fs::write(&path, vec![1u8; 8 << 20]).expect("write");
+        let headroom = Headroom::new(&path, 4 << 20);
+        headroom.keep();
+        if headroom.unsupported.load(Ordering::Relaxed) {
+            return;
+        }
+        // What redb's shrink does: a truncation, which frees the room too.
+        let file = std::fs::OpenOptions::new()
+            .write(true)
+            .open(&path)
+            .expect("open");
+        file.set_len(1 << 20).expect("truncate");
+        headroom.length_changed(1 << 20);
+        let meta = std::fs::metadata(&path).expect("metadata");
+        assert_eq!(meta.len(), 1 << 20);
+        assert!(
+            meta.blocks() * 512 >= 5 << 20,
+            "the room is allocated again: {} bytes",
+            meta.blocks() * 512
+        );
     }
 
     #[test]

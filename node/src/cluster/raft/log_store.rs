@@ -11,6 +11,7 @@ use std::sync::Arc;
 
 use openraft::storage::{LogFlushed, RaftLogStorage};
 use openraft::{LogState, OptionalSend, RaftLogReader, StorageIOError};
+use redb::backends::FileBackend;
 use redb::{
     Database, Key, ReadOnlyTable, ReadTransaction, ReadableDatabase, ReadableTable,
     TableDefinition, Value,
@@ -18,7 +19,7 @@ use redb::{
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use super::headroom::Headroom;
+use super::headroom::{Headroom, KeptFile};
 use super::types::{Entry, LogId, NodeId, StorageError, TypeConfig, Vote};
 
 /// Log entries by index; the value is the JSON of the [`Entry`].
@@ -48,13 +49,25 @@ pub(crate) enum DbError {
 }
 
 /// Opens (creating it and its directory if needed) the redb file both
-/// Raft stores share. redb allows one handle per file per process, hence
-/// the `Arc`. Blocking: call it from `spawn_blocking` in async code.
-pub fn open_database(path: &Path) -> Result<Arc<Database>, redb::DatabaseError> {
+/// Raft stores share, written through [`KeptFile`] so it keeps its
+/// [`Headroom`] (answered too: writes top it up). redb allows one handle
+/// per file per process, hence the `Arc`. Blocking: call it from
+/// `spawn_blocking` in async code.
+pub fn open_database(path: &Path) -> Result<(Arc<Database>, Arc<Headroom>), redb::DatabaseError> {
     if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
         std::fs::create_dir_all(parent)?;
     }
-    Ok(Arc::new(Database::create(path)?))
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(path)?;
+    let headroom = Arc::new(Headroom::sized_for(path));
+    headroom.keep();
+    let backend = KeptFile::new(FileBackend::new(file)?, headroom.clone());
+    let db = Database::builder().create_with_backend(backend)?;
+    Ok((Arc::new(db), headroom))
 }
 
 /// Error mappers for [`run_blocking`], naming what failed.

@@ -22,7 +22,6 @@ use openraft::{
 };
 use tempfile::TempDir;
 
-use super::headroom::Headroom;
 use super::log_store::{LogStore, open_database};
 use super::state_machine::StateMachine;
 use super::types::{Entry, LogId, NodeId, NodeInfo, Raft, StorageError, TypeConfig, Vote};
@@ -68,8 +67,7 @@ fn json(jobs: &SharedJobs) -> serde_json::Value {
 }
 
 async fn open(path: &Path, jobs: SharedJobs) -> (LogStore, StateMachine) {
-    let db = open_database(path).expect("open raft.redb");
-    let headroom = Arc::new(Headroom::new(path, 1 << 20));
+    let (db, headroom) = open_database(path).expect("open raft.redb");
     let state = StateMachine::open(db.clone(), headroom.clone(), jobs)
         .await
         .expect("open state machine");
@@ -83,8 +81,7 @@ impl StoreBuilder<TypeConfig, LogStore, StateMachine, TempDir> for Builder {
     async fn build(&self) -> Result<(TempDir, LogStore, StateMachine), StorageError> {
         let dir = tempfile::tempdir().map_err(|e| StorageIOError::write(&e))?;
         let path = dir.path().join("raft.redb");
-        let db = open_database(&path).map_err(|e| StorageIOError::write(&e))?;
-        let headroom = Arc::new(Headroom::new(&path, 1 << 20));
+        let (db, headroom) = open_database(&path).map_err(|e| StorageIOError::write(&e))?;
         let state = StateMachine::open(db.clone(), headroom.clone(), SharedJobs::default()).await?;
         Ok((dir, LogStore::new(db, headroom), state))
     }
