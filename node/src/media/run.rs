@@ -147,11 +147,15 @@ pub(crate) async fn run_lines(
         Some(task) => task.await.unwrap_or_default(),
         None => String::new(),
     };
-    if status.success() {
-        Ok(())
-    } else if stderr.contains(NO_SPACE) {
+    // Checked before the exit status: ffmpeg can exit 0 after a write
+    // failed for want of space (the trailer of a NUT file, say), leaving
+    // a truncated output that only a later check would find unreadable,
+    // blamed on the shard instead of the disk (the chaos soak).
+    if stderr.contains(NO_SPACE) {
         tracing::warn!(%program, %status, %stderr, "the disk is full");
         Err(MediaError::DiskFull { program })
+    } else if status.success() {
+        Ok(())
     } else if let Some(limit) = super::limit::memory_limit()
         && super::limit::ran_out_of_memory(&stderr, status.signal())
     {
@@ -276,6 +280,16 @@ mod tests {
             "{text}"
         );
         assert!(!text.contains("av_interleaved"), "{text}");
+
+        let mut cmd = command(std::path::Path::new("sh"));
+        cmd.args([
+            "-c",
+            "echo 'Error writing trailer: No space left on device' >&2; exit 0",
+        ]);
+        let err = run_lines(cmd, |_| {})
+            .await
+            .expect_err("a write that failed for space fails the run, whatever the exit status");
+        assert!(matches!(err, MediaError::DiskFull { .. }), "{err:?}");
     }
 
     #[tokio::test]

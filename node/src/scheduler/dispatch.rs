@@ -131,7 +131,7 @@ pub async fn run_remote(
         .await
         .map_err(|e| rpc_error(address, "fetching from", e))?
         .into_inner();
-    let mut writer = sys.store.writer().await.map_err(|e| e.to_string())?;
+    let mut writer = sys.store.writer().await.map_err(CopyError::storing_here)?;
     while let Some(chunk) = blobs
         .message()
         .await
@@ -140,9 +140,15 @@ pub async fn run_remote(
         if chunk.data.len() > CHUNK {
             return Err(format!("worker {address} sent a {} byte chunk", chunk.data.len()).into());
         }
-        writer.write(&chunk.data).await.map_err(|e| e.to_string())?;
+        writer
+            .write(&chunk.data)
+            .await
+            .map_err(CopyError::storing_here)?;
     }
-    let (blob, pin) = writer.finish_pinned().await.map_err(|e| e.to_string())?;
+    let (blob, pin) = writer
+        .finish_pinned()
+        .await
+        .map_err(CopyError::storing_here)?;
     if blob.sha256 != reply.sha256 || blob.size != reply.size {
         drop(pin);
         crate::backups::discard::discard(sys, &blob.sha256, None).await;

@@ -296,6 +296,12 @@ pub async fn encode_all(
                             crate::backups::discard::discard(&sched.sys, &late_blob, None).await;
                         }
                     }
+                    Err(error) if error.here_full && !run.done => {
+                        // This node's disk, not the shard nor the worker:
+                        // the job runs again once there is room.
+                        tracing::warn!(job = %id, shard, %worker, error = %error.message, "no room for a shard's result on this node");
+                        return Err(JobStop::failed(crate::jobs::JobStatus::Error, error.message));
+                    }
                     Err(error) if error.source_missing => {
                         // Split again on the next try; no worker is to blame.
                         tracing::warn!(job = %id, shard, error = %error.message, "a shard's split is gone from this node's store");

@@ -63,6 +63,21 @@ pub struct CopyError {
     /// The worker's data dir is full (a fault of that machine, not of the
     /// shard): run it elsewhere, spend no attempt.
     pub worker_full: bool,
+    /// This node's own data dir is full, so the result could not be
+    /// stored here (no fault of the shard or the worker): the job waits
+    /// for room and runs again (`pipeline::transient`).
+    pub here_full: bool,
+}
+
+impl CopyError {
+    /// A failure storing the result in this node's own store.
+    pub fn storing_here(error: impl std::fmt::Display) -> Self {
+        let message = format!("storing the result on this node: {error}");
+        Self {
+            here_full: crate::store::names_full_disk(&message),
+            ..Self::from(message)
+        }
+    }
 }
 
 impl CopyError {
@@ -100,6 +115,7 @@ impl From<String> for CopyError {
             rejected: false,
             source_missing: false,
             worker_full: false,
+            here_full: false,
         }
     }
 }
@@ -137,5 +153,6 @@ pub fn rpc_error(address: &str, what: &str, status: tonic::Status) -> CopyError 
         rejected: false,
         source_missing: false,
         worker_full: crate::store::names_full_disk(status.message()),
+        here_full: false,
     }
 }
