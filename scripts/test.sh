@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Everything CI checks, in order: formatting, clippy, build, unit and
-# integration tests, then the original-protocol end-to-end test.
+# integration tests, the original-protocol end-to-end tests, network
+# partitions, the systemd unit, and a 3-minute chaos soak.
 #
 #   scripts/test.sh
 #
@@ -61,5 +62,10 @@ tests/partition/test_partition.sh target/debug/vidshard-node target/debug/vidsha
 
 step "tests/systemd/test_unit.sh (systemd-analyze verify)"
 tests/systemd/test_unit.sh target/debug/vidshard-node
+
+# The 3-minute chaos soak (the 30-minute one is `scripts/chaos.sh`): a
+# fixed seed, so a failure here replays with the same faults.
+step "scripts/chaos.sh 180 7 (chaos soak)"
+NODE_BIN=target/debug/vidshard-node CLIENT_BIN=target/debug/vidshard scripts/chaos.sh 180 7
 
 section "[$((SECONDS - started))s] all checks passed"
