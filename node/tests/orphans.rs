@@ -43,6 +43,16 @@ fn encoders_of(data_dir: &Path) -> Vec<u32> {
     pids
 }
 
+/// The command line of process `pid`, arguments joined by spaces.
+fn cmdline(pid: u32) -> String {
+    std::fs::read(format!("/proc/{pid}/cmdline"))
+        .unwrap_or_default()
+        .split(|b| *b == 0)
+        .map(|arg| String::from_utf8_lossy(arg).into_owned())
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn a_node_killed_mid_encode_leaves_no_encoder_running() {
     let dir = tempfile::tempdir().expect("tempdir");
@@ -56,10 +66,22 @@ async fn a_node_killed_mid_encode_leaves_no_encoder_running() {
         &Params::size(1280, 960, "mp4"),
     )
     .await;
-    let running = wait_for("an encoder running", Duration::from_secs(60), || {
-        let data_dir = data_dir.clone();
-        async move { Some(encoders_of(&data_dir)).filter(|p| !p.is_empty()) }
-    })
+    // Mid-encode and mid-join at once: a shard's x264 and the join's
+    // ffmpeg (started at the plan, fed each shard as it is encoded).
+    let running = wait_for(
+        "a shard encoder and the join running",
+        Duration::from_secs(60),
+        || {
+            let data_dir = data_dir.clone();
+            async move {
+                let pids = encoders_of(&data_dir);
+                let lines: Vec<String> = pids.iter().map(|pid| cmdline(*pid)).collect();
+                let encoding = lines.iter().any(|l| l.contains("libx264"));
+                let joining = lines.iter().any(|l| l.contains("concat"));
+                (encoding && joining).then_some(pids)
+            }
+        },
+    )
     .await;
     let status = Command::new("kill")
         .args(["-9", &node.pid().to_string()])
