@@ -3,7 +3,8 @@
 //! the original behaviour: it takes a worker only through
 //! `RegisterWorker`) gets `RegisterWorker` with the node's address at
 //! start and every 5 s until it says yes; a master announced with
-//! `AnnounceMaster` gets it at once.
+//! `AnnounceMaster` gets it at once; a master silent for 30 s (it pruned
+//! the node) gets it again.
 
 mod common;
 
@@ -159,4 +160,23 @@ async fn a_worker_registers_with_an_original_master_until_taken_and_follows_anno
     .await;
     assert!(announced.elapsed() < Duration::from_secs(3));
     assert_eq!(second_calls.lock().expect("calls")[0].1, node.address);
+
+    // This master never calls the node (it pruned it after a failed health
+    // check, say): after 30 s of silence the node registers again, which
+    // is the only way back into an original master's list.
+    let first_registration = second_calls.lock().expect("calls")[0].0;
+    let again = wait_for(
+        "a registration again after the master's silence",
+        Duration::from_secs(45),
+        || {
+            let calls = second_calls.clone();
+            async move { calls.lock().expect("calls").get(1).map(|c| c.0) }
+        },
+    )
+    .await;
+    let silence = again - first_registration;
+    assert!(
+        silence >= Duration::from_secs(29) && silence <= Duration::from_secs(40),
+        "registered again after about 30 s of silence, not {silence:?}"
+    );
 }
