@@ -226,6 +226,9 @@ async fn a_client_on_a_follower_rides_through_the_master_killed_mid_job() {
         json(&run(&follower, &args));
     }
     let elected = elect.wait_with_output().expect("elect ends");
+    if !elected.status.success() {
+        cluster.print_logs(80);
+    }
     json(&elected);
     let during = dir.path().join("during.mp4");
     json(&run(

@@ -15,6 +15,7 @@ use tokio_util::task::TaskTracker;
 use super::SharedMembership;
 use super::peers::Peers;
 use super::raft::consensus::Consensus;
+use super::raft::transfer;
 use crate::config::Config;
 use crate::events::EventLog;
 use crate::jobs::SharedJobs;
@@ -50,6 +51,26 @@ pub struct System {
 }
 
 impl System {
+    /// The voter this leader would hand leadership to: `wanted`, or the
+    /// best-scored live voter whose log is caught up (see
+    /// [`transfer::pick_target`]).
+    pub fn handover_target(
+        &self,
+        wanted: Option<&str>,
+    ) -> Result<super::raft::consensus::RaftMember, transfer::TransferError> {
+        let score_of = |name: &str| {
+            self.membership
+                .lock()
+                .get(name)
+                .filter(|m| m.alive)
+                .map(|m| m.load.score)
+        };
+        let caught_up = self.consensus.caught_up();
+        let caught_up = |name: &str| caught_up.iter().any(|n| n == name);
+        let members = self.consensus.members();
+        transfer::pick_target(&members, self.consensus.id, wanted, score_of, caught_up)
+    }
+
     /// The master is the Raft leader.
     pub fn is_master(&self) -> bool {
         self.consensus.is_leader()

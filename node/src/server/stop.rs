@@ -87,29 +87,20 @@ async fn drain_shards(worker: &Worker) {
 /// A leader with another live voter hands leadership over (best effort).
 async fn hand_over_leadership(master: &Master) {
     let ctx = &master.sys;
-    if ctx.is_master() {
-        let score_of = |name: &str| {
-            ctx.membership
-                .lock()
-                .get(name)
-                .filter(|m| m.alive)
-                .map(|m| m.load.score)
-        };
-        let members = ctx.consensus.members();
-        if let Ok(target) =
-            crate::cluster::raft::transfer::pick_target(&members, ctx.consensus.id, None, score_of)
-        {
-            let handing =
-                crate::cluster::raft::transfer::hand_over(&ctx.consensus, &ctx.peers, &target);
-            match tokio::time::timeout(HAND_OVER_LIMIT, handing).await {
-                Ok(Ok(term)) => {
-                    tracing::info!(to = %target.info.name, term, "handed leadership over before stopping")
-                }
-                Ok(Err(why)) => {
-                    tracing::warn!(reason = %why, "could not hand leadership over; stopping anyway")
-                }
-                Err(_) => tracing::warn!("handing leadership over took too long; stopping anyway"),
+    if !ctx.is_master() {
+        return;
+    }
+    if let Ok(target) = ctx.handover_target(None) {
+        let handing =
+            crate::cluster::raft::transfer::hand_over(&ctx.consensus, &ctx.peers, &target);
+        match tokio::time::timeout(HAND_OVER_LIMIT, handing).await {
+            Ok(Ok(term)) => {
+                tracing::info!(to = %target.info.name, term, "handed leadership over before stopping")
             }
+            Ok(Err(why)) => {
+                tracing::warn!(reason = %why, "could not hand leadership over; stopping anyway")
+            }
+            Err(_) => tracing::warn!("handing leadership over took too long; stopping anyway"),
         }
     }
 }

@@ -21,14 +21,6 @@ pub async fn trigger(
             .await;
     }
     let wanted = request.into_inner().to_node_id;
-    let score_of = |name: &str| {
-        sys.membership
-            .lock()
-            .get(name)
-            .filter(|m| m.alive)
-            .map(|m| m.load.score)
-    };
-    let members = sys.consensus.members();
     let refused = |message: String| {
         Ok(Response::new(TriggerElectionReply {
             accepted: false,
@@ -37,7 +29,7 @@ pub async fn trigger(
             term: sys.term(),
         }))
     };
-    let target = match transfer::pick_target(&members, sys.consensus.id, Some(&wanted), score_of) {
+    let target = match sys.handover_target(Some(&wanted)) {
         Ok(target) => target,
         Err(why) => return refused(why.to_string()),
     };

@@ -95,6 +95,10 @@ pub struct Consensus {
     /// When this node last campaigned because the leader asked it to (a
     /// forced election; see `transfer`).
     forced_campaign: Arc<std::sync::Mutex<Option<std::time::Instant>>>,
+    /// Held for writing while leadership is handed over: job commands
+    /// wait, so the leader's log stops growing and the target can catch
+    /// up before it campaigns (a log one entry ahead loses it the vote).
+    handing_over: Arc<tokio::sync::RwLock<()>>,
 }
 
 impl Consensus {
@@ -141,6 +145,7 @@ impl Consensus {
             changes: Arc::default(),
             leader_contact: Arc::default(),
             forced_campaign: Arc::default(),
+            handing_over: Arc::default(),
         })
     }
 
@@ -326,6 +331,71 @@ impl Consensus {
             .collect()
     }
 
+    /// Leader only: the followers (by name) that answered replication in
+    /// this term and are within [`voters::PROMOTE_LAG`] entries of the
+    /// log's end. A dead voter never is.
+    pub fn caught_up(&self) -> Vec<String> {
+        let metrics = self.raft.metrics();
+        let m = metrics.borrow();
+        let (Some(replication), Some(last)) = (&m.replication, m.last_log_index) else {
+            return Vec::new();
+        };
+        let matched: BTreeMap<NodeId, Option<u64>> = replication
+            .iter()
+            .map(|(id, log)| (*id, log.map(|l| l.index)))
+            .collect();
+        let followers: Vec<NodeId> = matched
+            .keys()
+            .copied()
+            .filter(|id| *id != self.id)
+            .collect();
+        let able = voters::caught_up(&followers, &matched, last);
+        m.membership_config
+            .membership()
+            .nodes()
+            .filter(|(id, _)| able.contains(id))
+            .map(|(_, info)| info.name.clone())
+            .collect()
+    }
+
+    /// Stops job commands until the guard is dropped (see
+    /// `handing_over`); waits at most `limit` for those under way.
+    pub async fn pause_writes(
+        &self,
+        limit: Duration,
+    ) -> Option<tokio::sync::OwnedRwLockWriteGuard<()>> {
+        tokio::time::timeout(limit, self.handing_over.clone().write_owned())
+            .await
+            .ok()
+    }
+
+    /// Leader only: waits at most `limit` until `follower` holds every
+    /// entry of this node's log; answers whether it does.
+    pub async fn wait_replicated(&self, follower: NodeId, limit: Duration) -> bool {
+        let mut metrics = self.raft.metrics();
+        let deadline = tokio::time::Instant::now() + limit;
+        loop {
+            let done = {
+                let m = metrics.borrow();
+                let matched = m
+                    .replication
+                    .as_ref()
+                    .and_then(|r| r.get(&follower).copied().flatten())
+                    .map(|l| l.index);
+                matched.is_some() && matched == m.last_log_index
+            };
+            if done {
+                return true;
+            }
+            if tokio::time::timeout_at(deadline, metrics.changed())
+                .await
+                .map_or(true, |changed| changed.is_err())
+            {
+                return false;
+            }
+        }
+    }
+
     pub fn is_member(&self) -> bool {
         self.members().iter().any(|m| m.id == self.id)
     }
@@ -333,7 +403,11 @@ impl Consensus {
     /// Proposes a job command; only the leader can, and it returns once
     /// a quorum has it and it is applied here.
     pub async fn write(&self, command: Command) -> Result<CommandReply, ConsensusError> {
-        let written = tokio::time::timeout(WRITE_TIMEOUT, self.raft.client_write(command)).await;
+        let written = tokio::time::timeout(WRITE_TIMEOUT, async {
+            let _open = self.handing_over.read().await;
+            self.raft.client_write(command).await
+        })
+        .await;
         let Ok(written) = written else {
             return Err(ConsensusError::Write(format!(
                 "no quorum confirmed the write within {WRITE_TIMEOUT:?} (this node may be cut off from the others)"

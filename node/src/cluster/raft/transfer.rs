@@ -70,12 +70,18 @@ pub fn election_allowed(since: Option<Duration>) -> Result<(), TransferError> {
 }
 
 /// Picks the voter to hand leadership to (pure): the named one, or the
-/// live voter with the best (lowest) score other than the leader.
+/// live voter with the best (lowest) score other than the leader, among
+/// those whose log is caught up (`caught_up`) when any is. A voter that
+/// died takes no part in replication, so it is never caught up: right
+/// after a change of leader, when no voter has reported a score yet, the
+/// pick falls on one that answers, not on the first in the list (a forced
+/// election then waited 4 s for a dead node to win: CI).
 pub fn pick_target(
     members: &[RaftMember],
     leader: NodeId,
     wanted: Option<&str>,
     score_of: impl Fn(&str) -> Option<f32>,
+    caught_up: impl Fn(&str) -> bool,
 ) -> Result<RaftMember, TransferError> {
     let voters: Vec<&RaftMember> = members
         .iter()
@@ -94,14 +100,19 @@ pub fn pick_target(
             .cloned()
             .ok_or_else(|| TransferError::NotAVoter(name.to_string()));
     }
+    let able: Vec<&RaftMember> = voters
+        .iter()
+        .copied()
+        .filter(|m| caught_up(&m.info.name))
+        .collect();
+    let pool = if able.is_empty() { voters } else { able };
     // Best score among voters heard from; right after a change of leader
     // none may have reported yet, then any other voter.
-    voters
-        .iter()
+    pool.iter()
         .filter_map(|m| score_of(&m.info.name).map(|score| (score, *m)))
         .min_by(|a, b| a.0.total_cmp(&b.0))
         .map(|(_, m)| m)
-        .or_else(|| voters.first().copied())
+        .or_else(|| pool.first().copied())
         .cloned()
         .ok_or(TransferError::NoOtherVoter)
 }
@@ -147,10 +158,19 @@ pub async fn hand_over(
             tracing::warn!(node = %other.info.name, error = %e, "could not hold a voter for the transfer");
         }
     }
+    // Job commands wait from here: the target must hold the whole log to
+    // win the vote, and a leader that kept appending stayed ahead of it.
+    let paused = consensus.pause_writes(Duration::from_secs(2)).await;
     let runtime = consensus.raft.runtime_config();
     runtime.heartbeat(false);
     runtime.elect(false);
     tokio::time::sleep(LEADER_LEASE + Duration::from_millis(200)).await;
+    if !consensus
+        .wait_replicated(target.id, Duration::from_secs(1))
+        .await
+    {
+        tracing::warn!(target = %target.info.name, "the target does not hold the whole log yet; it campaigns anyway");
+    }
     let campaigned = steer(peers, &target.info.address, "campaign", term).await;
     let won = match campaigned {
         Ok(()) => consensus
@@ -164,6 +184,7 @@ pub async fn hand_over(
     };
     runtime.heartbeat(true);
     runtime.elect(true);
+    drop(paused);
     for other in &others {
         let _ = steer(peers, &other.info.address, "release", term).await;
     }
@@ -252,25 +273,45 @@ mod tests {
             "d" => Some(1.0),
             _ => None,
         };
+        let all = |_: &str| true;
         assert_eq!(
-            pick_target(&members, 1, Some("b"), score).map(|m| m.id),
+            pick_target(&members, 1, Some("b"), score, all).map(|m| m.id),
             Ok(2)
         );
-        assert_eq!(pick_target(&members, 1, None, score).map(|m| m.id), Ok(3));
+        assert_eq!(
+            pick_target(&members, 1, None, score, all).map(|m| m.id),
+            Ok(3)
+        );
         assert!(
-            pick_target(&members, 1, Some("d"), score).is_err(),
+            pick_target(&members, 1, Some("d"), score, all).is_err(),
             "learners cannot lead"
         );
         assert!(
-            pick_target(&members, 1, Some("a"), score).is_err(),
+            pick_target(&members, 1, Some("a"), score, all).is_err(),
             "already the master"
         );
-        assert!(pick_target(&members, 1, Some("zz"), score).is_err());
-        assert!(pick_target(&members[..1], 1, None, score).is_err());
+        assert!(pick_target(&members, 1, Some("zz"), score, all).is_err());
+        assert!(pick_target(&members[..1], 1, None, score, all).is_err());
         // No scores yet (a new leader): still another voter.
         assert_eq!(
-            pick_target(&members, 1, None, |_| None).map(|m| m.id),
+            pick_target(&members, 1, None, |_| None, all).map(|m| m.id),
             Ok(2)
+        );
+        // ... one that answers replication, not a dead one first in line.
+        let only_c = |name: &str| name == "c";
+        assert_eq!(
+            pick_target(&members, 1, None, |_| None, only_c).map(|m| m.id),
+            Ok(3)
+        );
+        assert_eq!(
+            pick_target(&members, 1, None, score, |name: &str| name == "b").map(|m| m.id),
+            Ok(2),
+            "a caught-up voter before a better-scored one that is behind"
+        );
+        assert_eq!(
+            pick_target(&members, 1, None, |_| None, |_| false).map(|m| m.id),
+            Ok(2),
+            "none caught up: still another voter"
         );
     }
 
