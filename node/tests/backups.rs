@@ -217,10 +217,17 @@ async fn an_upload_acknowledged_just_before_the_master_dies_is_finished_by_the_n
         .into_iter()
         .find(|a| *a != master)
         .expect("survivor");
-    let done = job_when(&survivor, &id, "the job to finish on the new master", |j| {
-        j.finished
-    })
+    let finished = tokio::time::timeout(
+        JOB_TIMEOUT - Duration::from_secs(5),
+        job_when(&survivor, &id, "the job to finish on the new master", |j| {
+            j.finished
+        }),
+    )
     .await;
+    let Ok(done) = finished else {
+        cluster.print_logs(60);
+        panic!("the job did not finish on the new master within {JOB_TIMEOUT:?}");
+    };
     assert_eq!(done.status, "completed", "{}", done.message);
     let out = dir.path().join("out.mp4");
     retrieve(lazy_channel(&survivor), &id, &out)
