@@ -32,8 +32,19 @@ use std::sync::Arc;
 /// recording every durable step in the Raft log. Never panics on bad
 /// input: every failure becomes a status.
 pub async fn run_job(master: Arc<Master>, id: String, lead: CancellationToken) {
-    let Some(_driving) = master.leadership.claim(&id) else {
-        return;
+    // Another driver may hold the job: one of an earlier term of this
+    // node's, still stopping (its token is cancelled), or one of this term
+    // (an upload accepted as leadership began). Waiting for it to let go,
+    // instead of leaving, keeps a node that lost and quickly regained
+    // leadership from leaving the job to nobody.
+    let _driving = loop {
+        if let Some(driving) = master.leadership.claim(&id) {
+            break driving;
+        }
+        tokio::select! {
+            _ = lead.cancelled() => return,
+            _ = tokio::time::sleep(std::time::Duration::from_millis(200)) => {}
+        }
     };
     // A pause while this node still leads (a write that found no quorum)
     // is retried after a moment; a lost leadership ends it here.
