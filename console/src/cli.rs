@@ -122,22 +122,78 @@ impl Format {
     }
 }
 
+/// Video codec of the encoded output (docs/codecs.md).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Codec {
+    /// H.264 with libx264 (mp4, mov, mkv).
+    H264,
+    /// HEVC with libx265, tagged hvc1 in mp4/mov (mp4, mov, mkv).
+    Hevc,
+    /// AV1 with SVT-AV1 (mp4, mov, mkv, webm).
+    Av1,
+    /// VP9 with libvpx (webm).
+    Vp9,
+}
+
+impl Codec {
+    /// The name the node expects in `JobParams.codec`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Codec::H264 => "h264",
+            Codec::Hevc => "hevc",
+            Codec::Av1 => "av1",
+            Codec::Vp9 => "vp9",
+        }
+    }
+}
+
+/// Pixel format of the encoded output.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum PixFmt {
+    /// 10-bit for hevc/av1 when the source has more than 8 bits.
+    Auto,
+    /// 8-bit 4:2:0.
+    Yuv420p,
+    /// 10-bit 4:2:0.
+    Yuv420p10le,
+}
+
+impl PixFmt {
+    /// The name the node expects in `JobParams.pix_fmt`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PixFmt::Auto => "auto",
+            PixFmt::Yuv420p => "yuv420p",
+            PixFmt::Yuv420p10le => "yuv420p10le",
+        }
+    }
+}
+
 #[derive(Debug, Args)]
 pub struct UploadArgs {
     /// Video file to upload.
     pub file: PathBuf,
 
-    /// Target width; 0 or -1 keeps the aspect ratio (the node validates).
+    /// Width of the output box (of the picture as displayed); left out,
+    /// 0 or -1 keeps the aspect ratio. Neither side: the source size.
     #[arg(long, allow_negative_numbers = true, value_name = "W")]
-    pub width: i32,
+    pub width: Option<i32>,
 
-    /// Target height; 0 or -1 keeps the aspect ratio (the node validates).
+    /// Height of the output box; left out, 0 or -1 keeps the aspect ratio.
     #[arg(long, allow_negative_numbers = true, value_name = "H")]
-    pub height: i32,
+    pub height: Option<i32>,
 
     /// Output container (the node's default is mp4).
     #[arg(long, value_enum)]
     pub format: Option<Format>,
+
+    /// Video codec (default: h264, or vp9 for webm).
+    #[arg(long, value_enum)]
+    pub codec: Option<Codec>,
+
+    /// Pixel format (default: auto).
+    #[arg(long, value_enum)]
+    pub pix_fmt: Option<PixFmt>,
 
     /// Explicit output width that may exceed the source.
     #[arg(long, allow_negative_numbers = true, value_name = "N")]
@@ -147,11 +203,13 @@ pub struct UploadArgs {
     #[arg(long, allow_negative_numbers = true, value_name = "N")]
     pub upscale_height: Option<i32>,
 
-    /// Encoder speed preset (x264 names, e.g. veryfast, medium).
+    /// Encoder speed preset (x264 names, e.g. veryfast, medium; mapped
+    /// for SVT-AV1 and VP9).
     #[arg(long, value_name = "P")]
     pub preset: Option<String>,
 
-    /// Constant rate factor (0 = the node's default).
+    /// Constant rate factor (0 = the codec's default: h264 23, hevc 28,
+    /// av1 35, vp9 32).
     #[arg(long, allow_negative_numbers = true, value_name = "N")]
     pub crf: Option<i32>,
 
@@ -214,8 +272,8 @@ mod tests {
         let Some(Command::Upload(args)) = cli.command else {
             panic!("expected upload");
         };
-        assert_eq!(args.width, -1);
-        assert_eq!(args.height, 720);
+        assert_eq!(args.width, Some(-1));
+        assert_eq!(args.height, Some(720));
         assert_eq!(args.format, Some(Format::Webm));
         assert_eq!(args.timeout, 3600);
         assert_eq!(args.output, None);

@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
 use serde_json::Value;
+use vidshard_proto::params::RawParams;
 use vidshard_proto::v1::{
     DeleteJobRequest, JobParams, ListJobsRequest, ListNodesRequest, RemoveNodeRequest,
     TriggerElectionRequest, UploadHeader,
@@ -83,13 +84,21 @@ pub fn not_completed_reason(id: &str, status: &str, message: &str) -> String {
 
 fn params(args: &UploadArgs, filename: String) -> JobParams {
     JobParams {
-        target_width: args.width,
-        target_height: args.height,
+        target_width: args.width.unwrap_or(0),
+        target_height: args.height.unwrap_or(0),
         upscale_width: args.upscale_width.unwrap_or(0),
         upscale_height: args.upscale_height.unwrap_or(0),
         output_format: args
             .format
             .map(|f| f.as_str().to_owned())
+            .unwrap_or_default(),
+        codec: args
+            .codec
+            .map(|c| c.as_str().to_owned())
+            .unwrap_or_default(),
+        pix_fmt: args
+            .pix_fmt
+            .map(|p| p.as_str().to_owned())
             .unwrap_or_default(),
         preset: args.preset.clone().unwrap_or_default(),
         crf: args.crf.unwrap_or(0),
@@ -124,11 +133,16 @@ async fn upload(ctx: &Ctx, args: UploadArgs) -> Result<Report> {
     if let Some(output) = &args.output {
         check_output_target(output)?;
     }
+    // The node's own rules, checked before a byte is read or sent.
+    let job_params = params(&args, filename);
+    if let Err(bad) = RawParams::from(job_params.clone()).validate() {
+        bail!("{bad}");
+    }
     let mut reach = Reach::to_leader(&ctx.node).await?;
 
     // Hashed while it is sent: the sha256 goes in the upload's trailer.
     let header = UploadHeader {
-        params: Some(params(&args, filename)),
+        params: Some(job_params),
         requested_id: args.id.clone().unwrap_or_default(),
         expected_size: meta.len(),
         expected_sha256: String::new(),

@@ -6,7 +6,8 @@
 //! what it uses; a module uses only the lines above it (docs/design.md,
 //! "Module map"):
 //!
-//! 0. `params` (job options), `ids` (safe job ids), `config` (flags, TOML),
+//! 0. `params` (job options, from `vidshard_proto` so the client shares
+//!    the rules), `ids` (safe job ids), `config` (flags, TOML),
 //!    `score` (the load score), `store` (blob files, scratch dirs)
 //! 1. `stats` (load samples), `media` (every ffmpeg/ffprobe run), `jobs`
 //!    (job records and the Raft commands), `events`, `metrics`
@@ -32,7 +33,7 @@ pub mod jobs;
 pub mod legacy;
 pub mod media;
 pub mod metrics;
-pub mod params;
+pub use vidshard_proto::params;
 pub mod pipeline;
 pub mod scheduler;
 pub mod score;

@@ -3,32 +3,13 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::path::Path;
+use std::process::Output;
 
+use common::client::vidshard;
 use common::clips::{make_clip, report};
-use common::node::{NodeProc, node_binary};
+use common::node::NodeProc;
 use serde_json::Value;
-
-/// The client binary, built beside the node by `cargo build --workspace`.
-fn client_binary() -> PathBuf {
-    let path = node_binary().with_file_name("vidshard");
-    assert!(
-        path.exists(),
-        "{} is missing: run `cargo build --workspace` first",
-        path.display()
-    );
-    path
-}
-
-fn vidshard(node: &str, args: &[&str]) -> Output {
-    Command::new(client_binary())
-        .arg("--node")
-        .arg(node)
-        .args(args)
-        .output()
-        .expect("run vidshard")
-}
 
 fn json_of(out: &Output) -> Value {
     serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
@@ -182,6 +163,33 @@ fn failures_exit_nonzero_with_one_line() {
     );
     assert!(!refused.status.success());
     assert!(String::from_utf8_lossy(&refused.stderr).contains("negative"));
+
+    // Options are checked before any connection: a node that is not
+    // there is never tried, the reason is the option.
+    for (options, reason) in [
+        (&["--crf", "99"][..], "crf 99 is out of range"),
+        (&["--preset", "warp"], "unknown preset"),
+        (&["--width", "9000"], "larger than the 8192"),
+        (
+            &["--codec", "vp9", "--format", "mp4"],
+            "vp9 cannot go in mp4",
+        ),
+        (
+            &["--codec", "hevc", "--format", "webm"],
+            "hevc cannot go in webm",
+        ),
+        (&["--codec", "hevc", "--crf", "60"], "1..=51 for hevc"),
+    ] {
+        let mut args = vec!["upload", text.to_str().expect("utf8")];
+        args.extend_from_slice(options);
+        let early = vidshard("127.0.0.1:1", &args);
+        assert!(!early.status.success());
+        let err = String::from_utf8_lossy(&early.stderr);
+        assert!(
+            err.contains(reason) && !err.contains("127.0.0.1:1"),
+            "{options:?}: {err}"
+        );
+    }
 
     let dead = vidshard("127.0.0.1:1", &["jobs"]);
     assert!(!dead.status.success());

@@ -185,9 +185,15 @@ async fn start_forger(forger: Forger, master: &str) -> String {
 /// Every frame of `encoded` against `source` scaled to the output size.
 async fn every_frame(encoded: &Path, source: &Path, frames: u64, size: (u32, u32)) -> Quality {
     let all: Vec<u64> = (0..frames).collect();
-    quality::compare(&Tools::default(), encoded, source, size.0, size.1, &all)
-        .await
-        .expect("compare")
+    quality::compare(
+        &Tools::default(),
+        encoded,
+        source,
+        quality::Picture::scaled(size.0, size.1),
+        &all,
+    )
+    .await
+    .expect("compare")
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -280,9 +286,12 @@ fn spec(size: (u32, u32), format: OutputFormat, preset: &str, crf: u32) -> Encod
         width: size.0,
         height: size.1,
         format,
+        codec: format.default_codec(),
+        pix_fmt: Default::default(),
         preset: preset.into(),
         crf,
         threads: 0,
+        orientation: Default::default(),
     }
 }
 

@@ -242,8 +242,7 @@ async fn try_every_rpc(channel: Channel, id: &str) {
                         width: 160,
                         height: 120,
                         format: "mp4".into(),
-                        preset: String::new(),
-                        crf: 0,
+                        ..Default::default()
                     }),
                     expected_frames: 1,
                     sha256: id.into(),

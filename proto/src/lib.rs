@@ -3,15 +3,20 @@
 //! `replication` is the original wire contract (see `proto/replication.proto`),
 //! served unchanged so that existing clients and nodes keep working.
 //! `v1` is our own package for everything the original protocol lacks.
+//! `params` holds the rules a job description must follow, shared by the
+//! node (which enforces them) and the client (which checks them before
+//! it sends a byte).
 
-#![allow(clippy::all, clippy::pedantic, missing_docs)]
+pub mod params;
 
 /// The original protocol, package `replication`.
+#[allow(clippy::all, clippy::pedantic, missing_docs)]
 pub mod replication {
     tonic::include_proto!("replication");
 }
 
 /// Our own additions, package `vidshard.v1`.
+#[allow(clippy::all, clippy::pedantic, missing_docs)]
 pub mod v1 {
     tonic::include_proto!("vidshard.v1");
 }

@@ -16,6 +16,7 @@ fn params_json(params: Option<&JobParams>) -> Value {
         "upscale_width": p.upscale_width,
         "upscale_height": p.upscale_height,
         "output_format": p.output_format,
+        "codec": p.codec,
         "preset": p.preset,
         "crf": p.crf,
         "original_filename": p.original_filename,

@@ -45,6 +45,9 @@ fn params_text(p: &JobParams) -> String {
         }
     };
     parts.push(format!("format {}", or_default(&p.output_format)));
+    if !p.codec.is_empty() {
+        parts.push(format!("codec {}", p.codec));
+    }
     parts.push(format!("preset {}", or_default(&p.preset)));
     let crf = if p.crf == 0 {
         "default".to_owned()

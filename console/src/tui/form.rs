@@ -123,16 +123,29 @@ impl UploadForm {
             return Err("the file path is empty".into());
         }
         let size = |name: &str, text: &str| -> Result<i32, String> {
-            text.trim()
-                .parse::<i32>()
-                .map_err(|_| format!("{name} must be a whole number (0 or -1 keeps the aspect)"))
+            match text.trim() {
+                "" => Ok(0),
+                number => number.parse::<i32>().map_err(|_| {
+                    format!("{name} must be a whole number (0 or -1 keeps the aspect)")
+                }),
+            }
         };
-        Ok(UploadSpec {
+        let spec = UploadSpec {
             path: path.to_owned(),
             width: size("width", &self.width)?,
             height: size("height", &self.height)?,
             format: FORMATS.get(self.format).copied().unwrap_or("mp4"),
-        })
+        };
+        // The node's own rules, before a byte is sent.
+        vidshard_proto::params::RawParams {
+            target_width: spec.width,
+            target_height: spec.height,
+            output_format: spec.format.into(),
+            ..Default::default()
+        }
+        .validate()
+        .map_err(|bad| bad.to_string())?;
+        Ok(spec)
     }
 }
 
@@ -314,10 +327,18 @@ mod tests {
         form.move_field(-2);
         assert_eq!(form.field, Field::Format, "fields wrap");
         form.cycle_format(1);
+        let negative = form.validate().unwrap_err();
+        assert!(negative.contains("width -72 is negative"), "{negative}");
+        form.field = Field::Width;
+        form.clear_field();
+        for c in "72".chars() {
+            form.type_char(c);
+        }
         let spec = form.validate().expect("valid");
-        assert_eq!((spec.width, spec.height, spec.format), (-72, -1, "mkv"));
+        assert_eq!((spec.width, spec.height, spec.format), (72, -1, "mkv"));
         form.field = Field::Height;
         form.clear_field();
-        assert!(form.validate().is_err());
+        let source_height = form.validate().expect("an empty side keeps the aspect");
+        assert_eq!(source_height.height, 0);
     }
 }

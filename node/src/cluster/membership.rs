@@ -8,6 +8,8 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::Notify;
 
+use crate::media::Abilities;
+
 /// How a node talks: our `vidshard.v1` services or only the original ones.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Protocol {
@@ -45,6 +47,9 @@ pub struct Member {
     pub slots_total: u32,
     pub slots_busy: u32,
     pub load: Load,
+    /// What its ffmpeg can encode: a shard goes only to a member able to
+    /// run it.
+    pub abilities: Abilities,
 }
 
 impl Member {
@@ -60,6 +65,7 @@ impl Member {
             slots_total: 1,
             slots_busy: 0,
             load: Load::default(),
+            abilities: Abilities::original_worker(),
         }
     }
 }
@@ -292,6 +298,7 @@ mod tests {
             slots_total: 2,
             slots_busy: 0,
             load: Load::default(),
+            abilities: Abilities::default(),
         }
     }
 

@@ -25,7 +25,7 @@ pub async fn run_original(
     use vidshard_proto::replication::{DistributeShardRequest, RequestShardRequest};
 
     const LIMIT: usize = super::MAX_LEGACY_SHARD + 4096;
-    if req.spec.format.is_vp9() {
+    if req.spec.codec != crate::params::VideoCodec::H264 {
         return Err("original-protocol workers are only given H.264 jobs"
             .to_string()
             .into());

@@ -137,15 +137,21 @@ impl Legacy {
         let info = media::probe(&ctx.tools, &path)
             .await
             .map_err(LegacyEncodeError::NotAShard)?;
-        let (width, height) = params::output_size(job, info.width, info.height);
+        let (shown_width, shown_height) = info.displayed_size();
+        let (width, height) = params::output_size(job, shown_width, shown_height);
         params::check_pixels(width.into(), height.into())?;
         let spec = EncodeSpec {
             width,
             height,
             format: job.format,
+            codec: job.codec(),
+            pix_fmt: job.pix_fmt.resolve(job.codec(), info.high_depth),
             preset: job.preset.clone(),
             crf: job.crf,
             threads: ctx.config.encoder_threads(),
+            // ffmpeg turns the shard by its own display matrix, as the
+            // original workers' ffmpeg does.
+            orientation: media::Orientation::Upright,
         };
         let (muxer, _) = container_of(shard_id);
         let _permit = self.worker.encode_slot().await?;
@@ -159,6 +165,7 @@ impl Legacy {
             target: EncodeTarget {
                 muxer,
                 keep_audio: true,
+                explicit_orientation: false,
             },
         };
         let running = self.worker.tasks.start(shard_id);

@@ -44,7 +44,7 @@ pub fn audio_plan(info: &MediaInfo, format: OutputFormat) -> AudioPlan {
         return AudioPlan::None;
     };
     let duration_seconds = audio.duration_seconds;
-    if format.is_vp9() {
+    if format.is_webm() {
         let extension = "mka".to_string();
         if matches!(audio.codec.as_str(), "opus" | "vorbis") {
             return AudioPlan::Copy {
@@ -136,6 +136,8 @@ mod tests {
             },
             width: 64,
             height: 64,
+            orientation: Default::default(),
+            high_depth: false,
             time_base: (1, 30),
             packets: vec![],
             video_end_seconds: 3.0,

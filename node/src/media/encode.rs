@@ -5,8 +5,9 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
+use super::orient::Orientation;
 use super::run::{MediaError, Progress, Tools, command, parse_progress_line, run_lines};
-use crate::params::OutputFormat;
+use crate::params::{OutputFormat, PixFmt, VideoCodec};
 
 /// Everything a worker needs to encode a shard.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -14,10 +15,18 @@ pub struct EncodeSpec {
     pub width: u32,
     pub height: u32,
     pub format: OutputFormat,
+    pub codec: VideoCodec,
+    /// 8 or 10 bits per sample.
+    #[serde(default)]
+    pub pix_fmt: PixFmt,
     pub preset: String,
     pub crf: u32,
     /// Encoder threads; 0 lets the encoder decide.
     pub threads: u32,
+    /// How the shard's pictures are turned upright before the scale
+    /// (`width`×`height` is the displayed, turned size).
+    #[serde(default)]
+    pub orientation: Orientation,
 }
 
 /// VP9 speed for an x264-style preset name.
@@ -33,34 +42,100 @@ fn vp9_cpu_used(preset: &str) -> &'static str {
     }
 }
 
+/// SVT-AV1 preset (0 slowest … 13 fastest) for an x264-style preset name
+/// (docs/codecs.md).
+fn svtav1_preset(preset: &str) -> &'static str {
+    match preset {
+        "ultrafast" => "12",
+        "superfast" => "11",
+        "veryfast" => "10",
+        "faster" => "9",
+        "fast" => "8",
+        "medium" => "7",
+        "slow" => "6",
+        "slower" => "5",
+        "veryslow" => "4",
+        _ => "2",
+    }
+}
+
+/// The encoder and its settings for `spec` (x265 takes x264's preset
+/// names as they are).
+fn video_codec_args(spec: &EncodeSpec) -> Vec<String> {
+    let crf = spec.crf.to_string();
+    let args: Vec<&str> = match spec.codec {
+        VideoCodec::H264 => vec!["-c:v", "libx264", "-preset", &spec.preset, "-crf", &crf],
+        VideoCodec::Hevc => vec![
+            "-c:v",
+            "libx265",
+            "-preset",
+            &spec.preset,
+            "-crf",
+            &crf,
+            "-x265-params",
+            "log-level=error",
+        ],
+        VideoCodec::Av1 => vec![
+            "-c:v",
+            "libsvtav1",
+            "-preset",
+            svtav1_preset(&spec.preset),
+            "-crf",
+            &crf,
+        ],
+        VideoCodec::Vp9 => vec![
+            "-c:v",
+            "libvpx-vp9",
+            "-crf",
+            &crf,
+            "-b:v",
+            "0",
+            "-deadline",
+            "good",
+            "-cpu-used",
+            vp9_cpu_used(&spec.preset),
+            "-row-mt",
+            "1",
+        ],
+    };
+    args.into_iter().map(String::from).collect()
+}
+
 /// Where an encode goes: our shards are video-only nut; shards for an
 /// original-protocol master keep their audio in the container they came in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct EncodeTarget<'a> {
     pub muxer: &'a str,
     pub keep_audio: bool,
+    /// The spec's orientation is the whole truth: ffmpeg must not turn
+    /// the input by a display matrix of its own (our NUT shards carry
+    /// none; an original master's shard may, and is turned as its own
+    /// workers' ffmpeg would).
+    pub explicit_orientation: bool,
 }
 
 impl EncodeTarget<'static> {
     pub const SHARD: Self = Self {
         muxer: "nut",
         keep_audio: false,
+        explicit_orientation: true,
     };
 }
 
-/// The pixel format of every encoded shard.
-pub(crate) const PIX_FMT: &str = "yuv420p";
-
-/// How a shard's pictures are scaled to the output size: shared with
-/// `quality`, which must scale the source exactly as the encoder did to
-/// compare like with like.
-pub(crate) fn scale_filter(width: u32, height: u32) -> String {
-    format!("scale={width}:{height}:flags=bicubic,setsar=1")
+/// How a shard's pictures are turned upright and scaled to the output
+/// size: shared with `quality`, which must treat the source exactly as
+/// the encoder did to compare like with like.
+pub(crate) fn picture_filter(orientation: Orientation, width: u32, height: u32) -> String {
+    let scale = format!("scale={width}:{height}:flags=bicubic,setsar=1");
+    match orientation.filters() {
+        "" => scale,
+        turn => format!("{turn},{scale}"),
+    }
 }
 
 pub(crate) fn encode_args(spec: &EncodeSpec, keep_audio: bool) -> Vec<String> {
     let audio: Vec<String> = if keep_audio {
-        let codec = if spec.format.is_vp9() {
+        let codec = if spec.format.is_webm() {
             "libopus"
         } else {
             "aac"
@@ -79,42 +154,11 @@ pub(crate) fn encode_args(spec: &EncodeSpec, keep_audio: bool) -> Vec<String> {
         "-enc_time_base".into(),
         "-1".into(),
         "-vf".into(),
-        scale_filter(spec.width, spec.height),
+        picture_filter(spec.orientation, spec.width, spec.height),
         "-pix_fmt".into(),
-        PIX_FMT.into(),
+        spec.pix_fmt.name().into(),
     ]);
-    let codec: Vec<String> = if spec.format.is_vp9() {
-        vec![
-            "-c:v",
-            "libvpx-vp9",
-            "-crf",
-            &spec.crf.to_string(),
-            "-b:v",
-            "0",
-            "-deadline",
-            "good",
-            "-cpu-used",
-            vp9_cpu_used(&spec.preset),
-            "-row-mt",
-            "1",
-        ]
-        .into_iter()
-        .map(String::from)
-        .collect()
-    } else {
-        vec![
-            "-c:v",
-            "libx264",
-            "-preset",
-            &spec.preset,
-            "-crf",
-            &spec.crf.to_string(),
-        ]
-        .into_iter()
-        .map(String::from)
-        .collect()
-    };
-    args.extend(codec);
+    args.extend(video_codec_args(spec));
     if spec.threads > 0 {
         args.extend(["-threads".into(), spec.threads.to_string()]);
     }
@@ -133,7 +177,11 @@ pub async fn encode_shard(
     mut on_progress: impl FnMut(Progress),
 ) -> Result<(), MediaError> {
     let mut cmd = command(&tools.ffmpeg);
-    cmd.args(["-nostdin", "-hide_banner", "-v", "error", "-y", "-i"])
+    cmd.args(["-nostdin", "-hide_banner", "-v", "error", "-y"]);
+    if target.explicit_orientation {
+        cmd.arg("-noautorotate");
+    }
+    cmd.arg("-i")
         .arg(input)
         .args(encode_args(spec, target.keep_audio))
         .args(["-progress", "pipe:1", "-nostats", "-f", target.muxer])
@@ -157,25 +205,44 @@ mod tests {
             width: 320,
             height: 180,
             format: OutputFormat::Mp4,
+            codec: VideoCodec::H264,
+            pix_fmt: PixFmt::Yuv420p,
             preset: "veryfast".into(),
             crf: 23,
             threads: 1,
+            orientation: Orientation::Upright,
         };
         let args = encode_args(&spec, false).join(" ");
         assert!(
             args.contains("-fps_mode passthrough -enc_time_base -1"),
             "{args}"
         );
-        assert!(args.contains("scale=320:180"), "{args}");
+        assert!(args.contains("-vf scale=320:180"), "{args}");
         assert!(
             args.contains("-c:v libx264 -preset veryfast -crf 23"),
             "{args}"
         );
         assert!(args.contains("-an"), "{args}");
+        spec.codec = VideoCodec::Hevc;
+        let args = encode_args(&spec, false).join(" ");
+        assert!(
+            args.contains("-c:v libx265 -preset veryfast -crf 23"),
+            "{args}"
+        );
+        spec.codec = VideoCodec::Av1;
+        let args = encode_args(&spec, false).join(" ");
+        assert!(args.contains("-c:v libsvtav1 -preset 10 -crf 23"), "{args}");
         spec.format = OutputFormat::Webm;
+        spec.codec = VideoCodec::Vp9;
         let args = encode_args(&spec, false).join(" ");
         assert!(args.contains("-c:v libvpx-vp9"), "{args}");
         assert!(args.contains("-cpu-used 6"), "{args}");
+        spec.orientation = Orientation::Clock;
+        let turned = encode_args(&spec, false).join(" ");
+        assert!(
+            turned.contains("-vf transpose=clock,scale=320:180"),
+            "{turned}"
+        );
         let with_audio = encode_args(&spec, true).join(" ");
         assert!(
             with_audio.contains("-map 0:a:0? -c:a libopus") && !with_audio.contains("-an"),

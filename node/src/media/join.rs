@@ -6,7 +6,7 @@ use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
 use super::run::{MediaError, Tools, command, run_lines};
-use crate::params::OutputFormat;
+use crate::params::{OutputFormat, VideoCodec};
 
 /// An `ffconcat version 1.0` list: one `file` + `duration` per shard.
 /// Paths are quoted for the concat demuxer (single quotes escaped).
@@ -28,12 +28,14 @@ fn muxer(format: OutputFormat) -> &'static str {
     }
 }
 
-/// Joins the shards listed in `list_path` (and `audio`, if any) into `output`.
+/// Joins the shards listed in `list_path` (and `audio`, if any) into
+/// `output`. HEVC in MP4/MOV is tagged `hvc1` (parameter sets in the
+/// sample description), the tag Apple's players require.
 pub async fn join(
     tools: &Tools,
     list_path: &Path,
     audio: Option<&Path>,
-    format: OutputFormat,
+    (format, codec): (OutputFormat, VideoCodec),
     output: &Path,
 ) -> Result<(), MediaError> {
     let mut cmd = command(&tools.ffmpeg);
@@ -50,6 +52,9 @@ pub async fn join(
     cmd.args(["-c", "copy"]);
     if matches!(format, OutputFormat::Mp4 | OutputFormat::Mov) {
         cmd.args(["-movflags", "+faststart"]);
+        if codec == VideoCodec::Hevc {
+            cmd.args(["-tag:v", "hvc1"]);
+        }
     }
     cmd.args(["-f", muxer(format)]).arg(output);
     run_lines(cmd, |_| {}).await

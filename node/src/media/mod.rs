@@ -9,12 +9,14 @@
 //! join starts early and is fed each shard through a named pipe).
 //! `quality` measures how close an encode is to its source.
 
+pub mod abilities;
 mod audio;
 mod encode;
 mod feed;
 mod join;
 pub mod limit;
 pub mod mp4index;
+pub mod orient;
 pub mod orphans;
 mod packets;
 mod plan;
@@ -23,10 +25,12 @@ pub mod quality;
 mod run;
 mod split;
 
+pub use abilities::Abilities;
 pub use audio::{AudioPlan, audio_plan, prepare_audio};
 pub use encode::{EncodeSpec, EncodeTarget, encode_shard};
 pub use feed::{feed_pipe, make_pipes};
 pub use join::{ffconcat_list, join};
+pub use orient::Orientation;
 pub use packets::{MAX_FRAMES, Packet};
 pub use plan::{Cut, ShardPlan, plan_shards, plan_shards_with_tail, tail_shards};
 pub use probe::{Inspection, MediaInfo, StreamInfo, inspect, list_packets, probe};

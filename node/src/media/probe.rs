@@ -6,6 +6,7 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use super::orient::Orientation;
 use super::packets::{MAX_FRAMES, Packet};
 use super::run::{MediaError, Tools, command, run_lines, run_output};
 use crate::params::MAX_DIMENSION;
@@ -21,8 +22,15 @@ pub struct StreamInfo {
 pub struct MediaInfo {
     pub format_name: String,
     pub video: StreamInfo,
+    /// Stored size of the pictures (before `orientation`).
     pub width: u32,
     pub height: u32,
+    /// How the pictures are turned for display (a phone's portrait).
+    #[serde(default)]
+    pub orientation: Orientation,
+    /// More than 8 bits per sample (a 10-bit HDR source).
+    #[serde(default)]
+    pub high_depth: bool,
     /// Video stream time base as (num, den).
     pub time_base: (i64, i64),
     pub packets: Vec<Packet>,
@@ -34,6 +42,11 @@ pub struct MediaInfo {
 impl MediaInfo {
     pub fn frames(&self) -> u64 {
         self.packets.len() as u64
+    }
+
+    /// The size the video is displayed at (the stored size, turned).
+    pub fn displayed_size(&self) -> (u32, u32) {
+        self.orientation.displayed(self.width, self.height)
     }
 
     pub fn seconds(&self, ticks: i64) -> f64 {
@@ -53,6 +66,22 @@ fn number(value: Option<&Value>) -> Option<f64> {
         Value::Number(n) => n.as_f64(),
         _ => None,
     }
+}
+
+/// Whether an ffmpeg pixel format has more than 8 bits per sample
+/// (yuv420p10le, p010le, yuv444p12be, gbrp16le, …).
+pub(crate) fn is_high_depth(pix_fmt: &str) -> bool {
+    const PLANAR: [&str; 4] = ["p9", "p10", "p12", "p14"];
+    const PACKED: [&str; 12] = [
+        "p010", "p012", "p016", "p210", "p216", "p410", "p416", "rgb48", "bgr48", "rgba64",
+        "bgra64", "2rgb10",
+    ];
+    let planar = pix_fmt.starts_with(['y', 'g']) && PLANAR.iter().any(|p| pix_fmt.contains(p));
+    let sixteen = pix_fmt.starts_with(['y', 'g']) && pix_fmt.contains("p16");
+    let gray = ["gray9", "gray10", "gray12", "gray14", "gray16"]
+        .iter()
+        .any(|g| pix_fmt.starts_with(g));
+    planar || sixteen || gray || PACKED.iter().any(|p| pix_fmt.contains(p))
 }
 
 /// "HH:MM:SS.fraction" as written in Matroska DURATION tags.
@@ -97,6 +126,8 @@ struct Description {
     video: StreamInfo,
     width: u32,
     height: u32,
+    orientation: Orientation,
+    high_depth: bool,
     time_base: (i64, i64),
     video_end: Option<f64>,
     audio: Option<StreamInfo>,
@@ -142,6 +173,8 @@ fn describe(json: &str) -> Result<Description, MediaError> {
     if let Err(too_big) = crate::params::check_pixels(width, height) {
         return Err(MediaError::Invalid(format!("video is {too_big}")));
     }
+    let orientation =
+        Orientation::of_stream(video).map_err(|odd| MediaError::Invalid(odd.to_string()))?;
     let time_base = video
         .get("time_base")
         .and_then(Value::as_str)
@@ -172,6 +205,11 @@ fn describe(json: &str) -> Result<Description, MediaError> {
         video: video_info,
         width: width as u32,
         height: height as u32,
+        orientation,
+        high_depth: video
+            .get("pix_fmt")
+            .and_then(Value::as_str)
+            .is_some_and(is_high_depth),
         time_base,
         video_end,
         audio,
@@ -204,6 +242,8 @@ pub async fn probe(tools: &Tools, path: &Path) -> Result<MediaInfo, MediaError> 
         video,
         width,
         height,
+        orientation,
+        high_depth,
         time_base,
         video_end: stream_end,
         audio,
@@ -235,6 +275,8 @@ pub async fn probe(tools: &Tools, path: &Path) -> Result<MediaInfo, MediaError> 
         video,
         width,
         height,
+        orientation,
+        high_depth,
         time_base,
         packets,
         video_end_seconds,
@@ -285,6 +327,9 @@ pub struct Inspection {
     pub width: u32,
     pub height: u32,
     pub codec: String,
+    /// ffmpeg's name of the video's pixel format.
+    #[serde(default)]
+    pub pix_fmt: String,
     /// (codec, duration in seconds) of the first audio stream.
     pub audio: Option<(String, Option<f64>)>,
 }
@@ -298,7 +343,7 @@ pub async fn inspect(tools: &Tools, path: &Path) -> Result<Inspection, MediaErro
         "error",
         "-count_packets",
         "-show_entries",
-        "stream=codec_type,codec_name,width,height,nb_read_packets,duration:stream_tags=DURATION",
+        "stream=codec_type,codec_name,width,height,pix_fmt,nb_read_packets,duration:stream_tags=DURATION",
         "-of",
         "json",
     ])
@@ -327,6 +372,11 @@ pub async fn inspect(tools: &Tools, path: &Path) -> Result<Inspection, MediaErro
         width: video.get("width").and_then(Value::as_u64).unwrap_or(0) as u32,
         height: video.get("height").and_then(Value::as_u64).unwrap_or(0) as u32,
         codec: codec(video),
+        pix_fmt: video
+            .get("pix_fmt")
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_string(),
         audio: streams
             .iter()
             .find(|s| kind(s, "audio"))
@@ -337,6 +387,27 @@ pub async fn inspect(tools: &Tools, path: &Path) -> Result<Inspection, MediaErro
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn bit_depth_is_told_from_the_pixel_format_name() {
+        for deep in [
+            "yuv420p10le",
+            "yuv422p12be",
+            "p010le",
+            "gbrp10le",
+            "gray10le",
+            "yuv444p16le",
+            "rgb48le",
+            "yuv420p9le",
+        ] {
+            assert!(is_high_depth(deep), "{deep}");
+        }
+        for eight in [
+            "yuv420p", "yuvj420p", "nv12", "nv21", "rgb24", "gray", "pal8", "bgr0", "yuv444p",
+        ] {
+            assert!(!is_high_depth(eight), "{eight}");
+        }
+    }
 
     #[test]
     fn packet_rows_parse_with_missing_values() {

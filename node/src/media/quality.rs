@@ -11,8 +11,10 @@
 
 use std::path::Path;
 
-use super::encode::{PIX_FMT, scale_filter};
+use super::encode::picture_filter;
+use super::orient::Orientation;
 use super::run::{MediaError, Tools, command, run_lines};
+use crate::params::PixFmt;
 
 /// How one sampled frame compares with its source frame.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -118,18 +120,19 @@ pub(crate) fn select_expr(samples: &[u64]) -> String {
 
 /// ffmpeg arguments after the two inputs (encoded first, source second).
 /// Both sides keep the sampled frames and renumber them 0, 1, 2, … so
-/// the metric filters pair them by position; the source's are scaled
-/// and converted as the encoder does; both are compared in the encoder's
-/// pixel format.
-pub(crate) fn compare_args(width: u32, height: u32, samples: &[u64]) -> Vec<String> {
+/// the metric filters pair them by position; the source's are turned,
+/// scaled and converted as the encoder does; both are compared in the
+/// encoder's pixel format.
+pub(crate) fn compare_args(picture: Picture, samples: &[u64]) -> Vec<String> {
     let select = select_expr(samples);
     let pick = format!("select='{select}',setpts=N/(25*TB)");
     let graph = format!(
-        "[0:v]{pick},format={PIX_FMT}[enc];\
-         [1:v]{pick},{scale},format={PIX_FMT},split[ref1][ref2];\
+        "[0:v]{pick},format={pix_fmt}[enc];\
+         [1:v]{pick},{scale},format={pix_fmt},split[ref1][ref2];\
          [enc][ref1]psnr=stats_file=-[scored];\
          [scored][ref2]ssim=stats_file=-[out]",
-        scale = scale_filter(width, height),
+        scale = picture_filter(picture.orientation, picture.width, picture.height),
+        pix_fmt = picture.pix_fmt.name(),
     );
     [
         "-filter_complex",
@@ -199,16 +202,37 @@ pub(crate) fn collect(samples: &[u64], lines: &[StatsLine]) -> Quality {
     Quality { frames }
 }
 
+/// How the encoder made its pictures from the source's: turned by
+/// `orientation`, scaled to `width`×`height`, in `pix_fmt`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Picture {
+    pub orientation: Orientation,
+    pub width: u32,
+    pub height: u32,
+    pub pix_fmt: PixFmt,
+}
+
+impl Picture {
+    /// Scaled only, as stored.
+    pub fn scaled(width: u32, height: u32) -> Self {
+        Self {
+            orientation: Orientation::Upright,
+            width,
+            height,
+            pix_fmt: PixFmt::Yuv420p,
+        }
+    }
+}
+
 /// Compares frames `samples` (ascending indices) of `encoded` with the
-/// same frames of `source` scaled to `width`x`height`. Frames that could
-/// not be compared (a video shorter than it claims) are missing from the
+/// same frames of `source` made into `picture`. Frames that could not be
+/// compared (a video shorter than it claims) are missing from the
 /// answer; an unreadable file is an error.
 pub async fn compare(
     tools: &Tools,
     encoded: &Path,
     source: &Path,
-    width: u32,
-    height: u32,
+    picture: Picture,
     samples: &[u64],
 ) -> Result<Quality, MediaError> {
     if samples.is_empty() {
@@ -220,10 +244,10 @@ pub async fn compare(
     cmd.args(["-nostdin", "-hide_banner", "-v", "error", "-threads", "1"])
         .arg("-i")
         .arg(encoded)
-        .args(["-threads", "1", "-i"])
+        .args(["-threads", "1", "-noautorotate", "-i"])
         .arg(source)
         .args(["-filter_complex_threads", "1"])
-        .args(compare_args(width, height, samples));
+        .args(compare_args(picture, samples));
     let mut lines = Vec::new();
     run_lines(cmd, |line| lines.extend(parse_stats_line(line))).await?;
     Ok(collect(samples, &lines))

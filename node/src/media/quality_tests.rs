@@ -87,13 +87,18 @@ fn runs_of_frames_select_as_ranges() {
 
 #[test]
 fn the_source_is_scaled_like_the_encoder_scales_it() {
-    let args = compare_args(640, 360, &[3, 90]).join(" ");
+    let args = compare_args(Picture::scaled(640, 360), &[3, 90]).join(" ");
     assert!(
-        args.contains(&crate::media::encode::scale_filter(640, 360)),
+        args.contains("[1:v]select='eq(n\\,3)+eq(n\\,90)',setpts=N/(25*TB),scale=640:360"),
         "{args}"
     );
-    assert!(args.contains("select='eq(n\\,3)+eq(n\\,90)'"), "{args}");
     assert!(args.contains("-frames:v 2"), "{args}");
+    let turned = Picture {
+        orientation: crate::media::Orientation::Cclock,
+        ..Picture::scaled(360, 640)
+    };
+    let args = compare_args(turned, &[3]).join(" ");
+    assert!(args.contains("transpose=cclock,scale=360:640"), "{args}");
 }
 
 /// A `seconds` long testsrc2 clip (video only, nut) of `size` in `pix_fmt`.
@@ -117,9 +122,12 @@ async fn encode(source: &Path, out: &Path, width: u32, height: u32, crf: u32) {
         width,
         height,
         format: OutputFormat::Mp4,
+        codec: crate::params::VideoCodec::H264,
+        pix_fmt: crate::params::PixFmt::Yuv420p,
         preset: "ultrafast".into(),
         crf,
         threads: 1,
+        orientation: Default::default(),
     };
     encode_shard(
         &Tools::default(),
@@ -143,7 +151,7 @@ async fn honest_encodes_score_high_and_another_picture_scores_low() {
     let odd = clip(dir.path(), "odd.nut", "161x91", "yuv444p").await;
     let up = dir.path().join("up.nut");
     encode(&odd, &up, 320, 180, 51).await;
-    let q = compare(&tools, &up, &odd, 320, 180, &samples)
+    let q = compare(&tools, &up, &odd, Picture::scaled(320, 180), &samples)
         .await
         .expect("compare");
     assert_eq!(q.frames.len(), samples.len(), "{q:?}");
@@ -160,12 +168,12 @@ async fn honest_encodes_score_high_and_another_picture_scores_low() {
         .await
         .expect("run ffmpeg");
     assert!(status.success());
-    let q = compare(&tools, &red, &odd, 320, 180, &samples)
+    let q = compare(&tools, &red, &odd, Picture::scaled(320, 180), &samples)
         .await
         .expect("compare");
     assert!(q.worst().expect("a frame").psnr < 12.0, "red: {q:?}");
     // Frames past the end cannot be compared: they are missing.
-    let q = compare(&tools, &up, &odd, 320, 180, &[10, 44, 60])
+    let q = compare(&tools, &up, &odd, Picture::scaled(320, 180), &[10, 44, 60])
         .await
         .expect("compare");
     let compared: Vec<u64> = q.frames.iter().map(|f| f.index).collect();

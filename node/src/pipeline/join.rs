@@ -11,6 +11,7 @@ use crate::cluster::Sys;
 use crate::jobs::JobStatus;
 use crate::jobs::JobStop;
 use crate::media::{self, Inspection, MediaInfo};
+use crate::params::VideoCodec;
 use crate::store::BlobRef;
 
 /// Largest audio duration difference accepted between output and source.
@@ -68,7 +69,7 @@ pub fn check_output(
     found: &Inspection,
     source: &MediaInfo,
     size: (u32, u32),
-    vp9: bool,
+    codec: VideoCodec,
 ) -> Result<(), OutputMismatch> {
     if found.frames != source.frames() {
         return Err(OutputMismatch::Frames {
@@ -82,11 +83,10 @@ pub fn check_output(
             expected: size,
         });
     }
-    let codec = if vp9 { "vp9" } else { "h264" };
-    if found.codec != codec {
+    if found.codec != codec.name() {
         return Err(OutputMismatch::Codec {
             found: found.codec.clone(),
-            expected: codec,
+            expected: codec.name(),
         });
     }
     match (&source.audio, &found.audio) {
@@ -150,7 +150,7 @@ pub async fn join_and_store(
     let checked = found
         .map_err(|e| format!("output unreadable: {e}"))
         .and_then(|found| {
-            check_output(&found, &prepared.info, size, format.is_vp9())
+            check_output(&found, &prepared.info, size, prepared.spec.codec)
                 .map(|()| found.frames)
                 .map_err(|e| e.to_string())
         });

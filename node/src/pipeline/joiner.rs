@@ -19,7 +19,7 @@ use crate::cluster::Sys;
 use crate::jobs::JobStop;
 use crate::jobs::{JobStatus, ShardRecord, ShardState};
 use crate::media;
-use crate::params::OutputFormat;
+use crate::params::{OutputFormat, VideoCodec};
 use crate::store::BlobRef;
 
 /// How often the feeder looks for the next finished shard before the
@@ -51,14 +51,22 @@ pub fn start(
     encoded: CancellationToken,
 ) -> Joiner {
     let (sys, id, scratch) = (sys.clone(), id.to_string(), scratch.to_path_buf());
-    let format = prepared.params.format;
+    let (format, codec) = (prepared.params.format, prepared.params.codec());
     tokio::spawn(async move {
         let audio = match audio.await {
             Ok(Ok(path)) => path,
             Ok(Err(e)) => return Err(concat_failed(format!("preparing the audio failed: {e}"))),
             Err(e) => return Err(concat_failed(format!("the audio task died: {e}"))),
         };
-        run(&sys, &id, audio.as_deref(), format, &scratch, &encoded).await
+        run(
+            &sys,
+            &id,
+            audio.as_deref(),
+            (format, codec),
+            &scratch,
+            &encoded,
+        )
+        .await
     })
 }
 
@@ -66,7 +74,7 @@ async fn run(
     sys: &Sys,
     id: &str,
     audio: Option<&Path>,
-    format: OutputFormat,
+    (format, codec): (OutputFormat, VideoCodec),
     scratch: &Path,
     encoded: &CancellationToken,
 ) -> Result<PathBuf, JobStop> {
@@ -96,7 +104,7 @@ async fn run(
             tokio::fs::write(list_path, media::ffconcat_list(&entries))
                 .await
                 .map_err(|e| concat_failed(format!("writing the shard list: {e}")))?;
-            media::join(&sys.tools, list_path, audio, format, output)
+            media::join(&sys.tools, list_path, audio, (format, codec), output)
                 .await
                 .map_err(|e| concat_failed(format!("join failed: {e}")))
         }

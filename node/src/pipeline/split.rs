@@ -58,17 +58,26 @@ pub async fn probe_and_plan(
     let (status, probed) = tokio::join!(status, media::probe(&master.sys.tools, &source_path));
     status?;
     let info = probed.map_err(|e| fail(format!("not a usable video: {e}")))?;
-    let (width, height) = params::output_size(&params, info.width, info.height);
+    // Sizes are of the picture as displayed: a phone's portrait is
+    // stored landscape and turned by its display matrix.
+    let (shown_width, shown_height) = info.displayed_size();
+    let (width, height) = params::output_size(&params, shown_width, shown_height);
     params::check_pixels(width.into(), height.into())
         .map_err(|too_big| fail(format!("the output size asked for: {too_big}")))?;
     let spec = EncodeSpec {
         width,
         height,
         format: params.format,
+        codec: params.codec(),
+        pix_fmt: params.pix_fmt.resolve(params.codec(), info.high_depth),
         preset: params.preset.clone(),
         crf: params.crf,
         threads: master.sys.config.encoder_threads(),
+        orientation: info.orientation,
     };
+    if let Some(why) = media::abilities::why_none_can_run(&spec, &live_abilities(master)) {
+        return Err(fail(why));
+    }
     let plan = media::plan_shards_with_tail(
         &info.packets,
         info.time_base,
@@ -89,8 +98,8 @@ pub async fn probe_and_plan(
     let command = Command::Plan {
         job: id.to_string(),
         summary: SourceSummary {
-            width: info.width,
-            height: info.height,
+            width: shown_width,
+            height: shown_height,
             frames: info.frames(),
             duration_seconds: info.video_end_seconds - info.video_start_seconds(),
             has_audio: info.audio.is_some(),
@@ -129,6 +138,23 @@ pub(super) fn live_slots(master: &Arc<Master>) -> u32 {
         .map(|m| m.slots_total)
         .sum();
     master.scheduler.worker.slots_total + others
+}
+
+/// Every live node's abilities, this one's first.
+fn live_abilities(master: &Master) -> Vec<(String, media::Abilities)> {
+    let sys = &master.sys;
+    let mut nodes = vec![(
+        sys.node_id.clone(),
+        master.scheduler.worker.abilities.clone(),
+    )];
+    nodes.extend(
+        sys.membership
+            .lock()
+            .members()
+            .filter(|m| m.alive && m.node_id != sys.node_id)
+            .map(|m| (m.node_id.clone(), m.abilities.clone())),
+    );
+    nodes
 }
 
 /// Splits the source, moving each finished shard into the store and

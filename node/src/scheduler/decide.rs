@@ -7,8 +7,10 @@
 //! 2. Copies of a finished shard are cancelled (first verified result wins).
 //! 3. A shard that failed [`Policy::max_failures`] times fails the job.
 //! 4. Pending shards, longest first, go to the live worker with a free
-//!    slot and the best (lowest) score; a worker the shard already failed
-//!    on gets it again only when every live worker has failed it.
+//!    slot and the best (lowest) score among those able to encode them
+//!    (their ffmpeg has the encoder, their build the features); a worker
+//!    the shard already failed on gets it again only when every live,
+//!    able worker has failed it.
 //! 5. With nothing pending left, a straggler (a single running copy whose
 //!    estimated time left exceeds `straggler_factor` × a fresh run) is
 //!    duplicated on an idle worker.
@@ -21,6 +23,8 @@ pub struct WorkerView {
     pub alive: bool,
     pub free_slots: u32,
     pub score: f32,
+    /// Whether it can encode this job's shards (`media::abilities`).
+    pub able: bool,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -85,11 +89,16 @@ fn pick(
     avoid: &[String],
     busy_with: &[String],
 ) -> Option<String> {
-    let untried_exists = workers.iter().any(|w| w.alive && !avoid.contains(&w.id));
+    let untried_exists = workers
+        .iter()
+        .any(|w| w.alive && w.able && !avoid.contains(&w.id));
     workers
         .iter()
         .filter(|w| {
-            w.alive && free.get(&w.id).copied().unwrap_or(0) > 0 && !busy_with.contains(&w.id)
+            w.alive
+                && w.able
+                && free.get(&w.id).copied().unwrap_or(0) > 0
+                && !busy_with.contains(&w.id)
         })
         .filter(|w| !untried_exists || !avoid.contains(&w.id))
         .min_by(|a, b| a.score.total_cmp(&b.score).then(a.id.cmp(&b.id)))

@@ -6,6 +6,7 @@ fn worker(id: &str, free: u32, score: f32) -> WorkerView {
         alive: true,
         free_slots: free,
         score,
+        able: true,
     }
 }
 
@@ -175,4 +176,26 @@ fn first_result_wins_and_the_other_copy_is_cancelled() {
             }
         ]
     );
+}
+
+#[test]
+fn a_worker_unable_to_encode_the_shards_gets_none_and_blocks_no_retry() {
+    let unable = WorkerView {
+        able: false,
+        ..worker("original", 4, 1.0)
+    };
+    let workers = [unable, worker("able", 1, 90.0)];
+    let d = decide(
+        &[shard(0, 100), shard(1, 100)],
+        &workers,
+        None,
+        Policy::default(),
+    );
+    assert_eq!(starts(&d), vec![(0, "able", false)]);
+    // The shard failed once on the only able worker: it runs there again
+    // rather than waiting for one that cannot run it.
+    let mut failed = shard(0, 100);
+    failed.failed_on.push("able".into());
+    let d = decide(&[failed], &workers, None, Policy::default());
+    assert_eq!(starts(&d), vec![(0, "able", false)]);
 }

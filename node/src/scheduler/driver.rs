@@ -79,8 +79,12 @@ pub fn apply_progress(jobs: &SharedJobs, entry: &TaskEntry) {
 }
 
 /// Live workers as the scheduler sees them: this node plus every live
-/// vidshard member, with free slots counted across all jobs.
-fn worker_views(sched: &Arc<Scheduler>) -> (Vec<WorkerView>, HashMap<String, (String, Protocol)>) {
+/// vidshard member, with free slots counted across all jobs, and whether
+/// each can encode shards of `spec`.
+fn worker_views(
+    sched: &Arc<Scheduler>,
+    spec: &EncodeSpec,
+) -> (Vec<WorkerView>, HashMap<String, (String, Protocol)>) {
     let mut addresses = HashMap::new();
     let local_free = if sched.worker.drain.is_draining() {
         0
@@ -95,6 +99,7 @@ fn worker_views(sched: &Arc<Scheduler>) -> (Vec<WorkerView>, HashMap<String, (St
         alive: true,
         free_slots: local_free,
         score: sched.worker.score_report().score,
+        able: sched.worker.abilities.missing_for(spec).is_empty(),
     }];
     addresses.insert(
         sched.sys.node_id.clone(),
@@ -110,6 +115,7 @@ fn worker_views(sched: &Arc<Scheduler>) -> (Vec<WorkerView>, HashMap<String, (St
             alive: m.alive,
             free_slots: m.slots_total.saturating_sub(busy),
             score: m.load.score,
+            able: m.abilities.missing_for(spec).is_empty(),
         });
         addresses.insert(m.node_id.clone(), (m.address.clone(), m.protocol));
     }
@@ -182,7 +188,7 @@ pub async fn encode_all(
     let policy = Policy::default();
     let mut untrusted = Untrusted::default();
     loop {
-        let (mut workers, addresses) = worker_views(sched);
+        let (mut workers, addresses) = worker_views(sched, spec);
         untrusted.hide(&mut workers);
         for decision in decide(
             &shard_views(sched, &runs, &frames, &sources),

@@ -47,6 +47,7 @@ mod tests {
             alive: true,
             free_slots: 1,
             score,
+            able: true,
         }
     }
 

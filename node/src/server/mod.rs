@@ -180,8 +180,16 @@ pub async fn run(config: Config, events: EventLog, stop: CancellationToken) -> a
         consensus,
         original_master: Default::default(),
     });
+    let abilities = match crate::media::abilities::detect(&ctx.tools).await {
+        Ok(found) => found,
+        Err(e) => {
+            tracing::warn!("cannot list this node's ffmpeg encoders ({e}): it is given no shards");
+            crate::media::Abilities::new([crate::media::abilities::ORIENTATION])
+        }
+    };
+    tracing::info!(abilities = ?abilities.names(), "what this node's ffmpeg can encode");
     // The subsystems, each holding only the handles it uses.
-    let worker = Arc::new(Worker::new(ctx.clone(), slots_total));
+    let worker = Arc::new(Worker::new(ctx.clone(), slots_total, abilities));
     let backups = Arc::new(Backups::new(ctx.clone()));
     let scheduler = Arc::new(Scheduler::new(worker.clone()));
     let master = Arc::new(Master::new(scheduler, backups.clone(), config_uploads));

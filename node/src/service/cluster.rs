@@ -120,6 +120,7 @@ impl cluster_server::Cluster for Cluster {
                     disk_mb_per_s: score.disk_mb_per_s,
                     memory_percent: score.memory_percent,
                 },
+                abilities: crate::media::Abilities::from_heartbeat(&beat.abilities),
             },
             lost_blobs: beat.lost_blobs,
             tasks: beat

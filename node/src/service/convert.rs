@@ -119,6 +119,13 @@ pub fn job_info(job: &JobRecord) -> v1::JobInfo {
                 .and_then(|u| u.height)
                 .map_or(0, |v| v as i32),
             output_format: job.params.format.extension().into(),
+            codec: job.params.codec().name().into(),
+            pix_fmt: match job.params.pix_fmt {
+                crate::params::PixFmtChoice::Auto => "auto",
+                crate::params::PixFmtChoice::Yuv420p => "yuv420p",
+                crate::params::PixFmtChoice::Yuv420p10le => "yuv420p10le",
+            }
+            .into(),
             preset: job.params.preset.clone(),
             crf: job.params.crf as i32,
             original_filename: job.params.original_filename.clone(),

@@ -32,19 +32,9 @@ impl Jobs {
 }
 
 fn upload_start(header: UploadHeader) -> UploadStart {
-    let p = header.params.unwrap_or_default();
     UploadStart {
         requested_id: header.requested_id,
-        params: RawParams {
-            target_width: p.target_width,
-            target_height: p.target_height,
-            upscale_width: p.upscale_width,
-            upscale_height: p.upscale_height,
-            output_format: p.output_format,
-            preset: p.preset,
-            crf: p.crf,
-            original_filename: p.original_filename,
-        },
+        params: RawParams::from(header.params.unwrap_or_default()),
         expected_size: header.expected_size,
         expected_sha256: header.expected_sha256,
         upload_key: header.upload_key,

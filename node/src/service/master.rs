@@ -43,9 +43,8 @@ fn upload_start(first: &UploadVideoChunk) -> UploadStart {
             upscale_width: first.upscale_width,
             upscale_height: first.upscale_height,
             output_format: first.output_format.clone(),
-            preset: String::new(),
-            crf: 0,
             original_filename: first.original_filename.clone(),
+            ..Default::default()
         },
         expected_size: 0,
         expected_sha256: String::new(),

@@ -25,8 +25,11 @@ pub fn settings(spec: &EncodeSpec) -> EncodeSettings {
         width: spec.width,
         height: spec.height,
         format: spec.format.extension().into(),
+        codec: spec.codec.name().into(),
+        pix_fmt: spec.pix_fmt.name().into(),
         preset: spec.preset.clone(),
         crf: spec.crf,
+        orientation: spec.orientation.name().into(),
     }
 }
 

@@ -99,8 +99,13 @@ pub async fn check_against_source(
     let seed = uuid::Uuid::new_v4().as_u64_pair().0;
     let samples = quality::sample_frames(frames, SAMPLED_FRAMES, seed);
     let started = std::time::Instant::now();
-    let measured =
-        quality::compare(tools, encoded, source, spec.width, spec.height, &samples).await?;
+    let picture = quality::Picture {
+        orientation: spec.orientation,
+        width: spec.width,
+        height: spec.height,
+        pix_fmt: spec.pix_fmt,
+    };
+    let measured = quality::compare(tools, encoded, source, picture, &samples).await?;
     tracing::debug!(
         seconds = started.elapsed().as_secs_f64(),
         worst_psnr = measured.worst().map(|f| f.psnr),

@@ -12,6 +12,7 @@ use vidshard_proto::v1::ScoreReport;
 use super::drain::Drain;
 use super::tasks::WorkerTasks;
 use crate::cluster::Sys;
+use crate::media::Abilities;
 
 /// The node is stopping: no slot will be given any more.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
@@ -27,14 +28,17 @@ pub struct Worker {
     /// A stopping node takes no new shard and finishes (or hands back)
     /// the ones it runs.
     pub drain: Arc<Drain>,
+    /// What this node's ffmpeg can encode (listed in heartbeats).
+    pub abilities: Abilities,
 }
 
 impl Worker {
-    pub fn new(sys: Sys, slots_total: u32) -> Self {
+    pub fn new(sys: Sys, slots_total: u32, abilities: Abilities) -> Self {
         Self {
             sys,
             slots: Arc::new(Semaphore::new(slots_total as usize)),
             slots_total,
+            abilities,
             tasks: WorkerTasks::default(),
             drain: Arc::default(),
         }

@@ -28,6 +28,7 @@ pub fn heartbeat(worker: &Worker, backups: &Backups) -> HeartbeatRequest {
         score: Some(worker.score_report()),
         tasks: worker.tasks.progress_reports(),
         lost_blobs: backups.own_losses(),
+        abilities: worker.abilities.names(),
     }
 }
 

@@ -58,6 +58,11 @@ pub enum Mismatch {
         found: String,
         expected: &'static str,
     },
+    #[error("encoded in {found}, expected {expected}")]
+    PixFmt {
+        found: String,
+        expected: &'static str,
+    },
 }
 
 /// Checks an encoded shard against what was asked (pure).
@@ -66,7 +71,7 @@ pub fn check_encoded(
     expected_frames: u64,
     spec: &EncodeSpec,
 ) -> Result<(), Mismatch> {
-    let codec = if spec.format.is_vp9() { "vp9" } else { "h264" };
+    let codec = spec.codec.name();
     if found.frames != expected_frames {
         return Err(Mismatch::Frames {
             found: found.frames,
@@ -83,6 +88,12 @@ pub fn check_encoded(
         return Err(Mismatch::Codec {
             found: found.codec.clone(),
             expected: codec,
+        });
+    }
+    if found.pix_fmt != spec.pix_fmt.name() {
+        return Err(Mismatch::PixFmt {
+            found: found.pix_fmt.clone(),
+            expected: spec.pix_fmt.name(),
         });
     }
     Ok(())
@@ -135,15 +146,19 @@ mod tests {
             width: 320,
             height: 180,
             format: OutputFormat::Mp4,
+            codec: crate::params::VideoCodec::H264,
+            pix_fmt: crate::params::PixFmt::Yuv420p,
             preset: "veryfast".into(),
             crf: 23,
             threads: 0,
+            orientation: Default::default(),
         };
         let good = media::Inspection {
             frames: 300,
             width: 320,
             height: 180,
             codec: "h264".into(),
+            pix_fmt: "yuv420p".into(),
             audio: None,
         };
         assert_eq!(check_encoded(&good, 300, &spec), Ok(()));
@@ -162,6 +177,16 @@ mod tests {
                 .unwrap_err()
                 .to_string()
                 .contains("160x180")
+        );
+        let ten_bit = media::Inspection {
+            pix_fmt: "yuv420p10le".into(),
+            ..good.clone()
+        };
+        assert!(
+            check_encoded(&ten_bit, 300, &spec)
+                .unwrap_err()
+                .to_string()
+                .contains("yuv420p10le")
         );
         let vp9 = media::Inspection {
             codec: "vp9".into(),

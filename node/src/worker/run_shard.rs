@@ -12,8 +12,8 @@ use vidshard_proto::v1::ShardTask as TaskHeader;
 use super::drain::{Drain, FetchDone};
 use super::fence::StaleTerm;
 use super::{ShardError, ShardTask, Worker};
-use crate::media::EncodeSpec;
-use crate::params::{MAX_DIMENSION, OutputFormat, RawParams};
+use crate::media::{EncodeSpec, Orientation};
+use crate::params::{MAX_DIMENSION, PixFmt, RawParams};
 use crate::store::{BlobRef, CHUNK, Scratch, StoreError};
 
 /// Largest shard accepted (a 10 s shard is far smaller; this bounds disk).
@@ -62,6 +62,7 @@ pub fn spec_of(task: &TaskHeader, threads: u32) -> Result<EncodeSpec, RunShardEr
         target_width: s.width as i32,
         target_height: s.height as i32,
         output_format: s.format.clone(),
+        codec: s.codec.clone(),
         preset: s.preset.clone(),
         crf: s.crf as i32,
         ..Default::default()
@@ -80,10 +81,19 @@ pub fn spec_of(task: &TaskHeader, threads: u32) -> Result<EncodeSpec, RunShardEr
     Ok(EncodeSpec {
         width: s.width,
         height: s.height,
-        format: OutputFormat::parse(&s.format).map_err(|e| refuse(e.to_string()))?,
+        format: checked.format,
+        codec: checked.codec(),
+        pix_fmt: PixFmt::parse(&s.pix_fmt)
+            .ok_or_else(|| refuse(format!("unknown pixel format {:?}", s.pix_fmt)))?,
         preset: checked.preset,
         crf: checked.crf,
         threads,
+        orientation: Orientation::from_name(&s.orientation).ok_or_else(|| {
+            refuse(format!(
+                "unknown orientation {:?}: this node turns pictures only by quarter turns and mirrors",
+                s.orientation
+            ))
+        })?,
     })
 }
 

@@ -1,15 +1,20 @@
 //! What a job asks for: output format, size rules and encoder settings,
 //! validated from the raw numbers of an upload.
 //!
-//! Size rules (documented in the README):
+//! Size rules (documented in the README), all of the picture as it is
+//! displayed (a phone's portrait counts as portrait):
 //! - `width`×`height` is the output box. 0 or -1 on one side keeps the
-//!   source aspect ratio. The output is never larger than the source: a
-//!   smaller source is scaled down only, never blown up by accident.
+//!   source aspect ratio; on both sides it keeps the source size. The
+//!   output is never larger than the source: a smaller source is scaled
+//!   down only, never blown up by accident.
 //! - `upscale_width`×`upscale_height`, when set, is an explicit output size
 //!   that may exceed the source (0 = not set; 0/-1 on one side keeps aspect).
 //! - Every side ends up even (yuv420p needs it) and within 2..=8192.
 
 use serde::{Deserialize, Serialize};
+
+mod codec;
+pub use codec::{PixFmt, PixFmtChoice, VideoCodec};
 
 /// Largest width or height we accept, in either direction.
 pub const MAX_DIMENSION: i32 = 8192;
@@ -69,9 +74,28 @@ impl OutputFormat {
         }
     }
 
-    /// True for VP9 + Opus (webm); false for H.264 + AAC.
-    pub fn is_vp9(self) -> bool {
+    /// WebM: Opus audio and the codecs of the web (VP9, AV1); the others
+    /// take AAC.
+    pub fn is_webm(self) -> bool {
         self == Self::Webm
+    }
+
+    /// The codec a job gets when it names none.
+    pub fn default_codec(self) -> VideoCodec {
+        if self.is_webm() {
+            VideoCodec::Vp9
+        } else {
+            VideoCodec::H264
+        }
+    }
+
+    /// The codecs this container carries.
+    pub fn codecs(self) -> &'static [VideoCodec] {
+        if self.is_webm() {
+            &[VideoCodec::Vp9, VideoCodec::Av1]
+        } else {
+            &[VideoCodec::H264, VideoCodec::Hevc, VideoCodec::Av1]
+        }
     }
 }
 
@@ -89,9 +113,23 @@ pub struct JobParams {
     pub target: SizeRequest,
     pub upscale: Option<SizeRequest>,
     pub format: OutputFormat,
+    /// None in jobs recorded before codecs could be chosen: the format's
+    /// default (see [`JobParams::codec`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub video_codec: Option<VideoCodec>,
+    #[serde(default)]
+    pub pix_fmt: PixFmtChoice,
     pub preset: String,
     pub crf: u32,
     pub original_filename: String,
+}
+
+impl JobParams {
+    /// The output's video codec.
+    pub fn codec(&self) -> VideoCodec {
+        self.video_codec
+            .unwrap_or_else(|| self.format.default_codec())
+    }
 }
 
 /// The numbers as they arrive on the wire.
@@ -102,9 +140,30 @@ pub struct RawParams {
     pub upscale_width: i32,
     pub upscale_height: i32,
     pub output_format: String,
+    /// "" picks the format's default.
+    pub codec: String,
+    /// auto (or ""), yuv420p, yuv420p10le.
+    pub pix_fmt: String,
     pub preset: String,
     pub crf: i32,
     pub original_filename: String,
+}
+
+impl From<crate::v1::JobParams> for RawParams {
+    fn from(p: crate::v1::JobParams) -> Self {
+        Self {
+            target_width: p.target_width,
+            target_height: p.target_height,
+            upscale_width: p.upscale_width,
+            upscale_height: p.upscale_height,
+            output_format: p.output_format,
+            codec: p.codec,
+            pix_fmt: p.pix_fmt,
+            preset: p.preset,
+            crf: p.crf,
+            original_filename: p.original_filename,
+        }
+    }
 }
 
 const X264_PRESETS: [&str; 10] = [
@@ -129,12 +188,31 @@ pub enum BadParams {
     Negative { side: &'static str, value: i32 },
     #[error("{side} {value} is larger than the {MAX_DIMENSION} allowed")]
     TooLarge { side: &'static str, value: i32 },
-    #[error("width {width} and height {height} leave no size: set at least one of them")]
-    NoSize { width: i32, height: i32 },
     #[error("unknown preset {0:?}: use one of {X264_PRESETS:?}")]
     Preset(String),
-    #[error("crf {crf} is out of range (1..={max} for this format)")]
-    Crf { crf: i32, max: u32 },
+    #[error("crf {crf} is out of range (1..={max} for {codec})")]
+    Crf {
+        crf: i32,
+        max: u32,
+        codec: VideoCodec,
+    },
+    #[error("unknown codec {0:?}: use h264, hevc, av1 or vp9")]
+    Codec(String),
+    #[error("unknown pixel format {0:?}: use auto, yuv420p or yuv420p10le")]
+    PixFmt(String),
+    #[error("{codec} cannot go in {}: use {}", format.extension(), list(format.codecs()))]
+    CodecInContainer {
+        codec: VideoCodec,
+        format: OutputFormat,
+    },
+}
+
+fn list(codecs: &[VideoCodec]) -> String {
+    codecs
+        .iter()
+        .map(|c| c.name())
+        .collect::<Vec<_>>()
+        .join(" or ")
 }
 
 fn side(name: &'static str, value: i32) -> Result<Option<u32>, BadParams> {
@@ -164,12 +242,6 @@ impl RawParams {
             width: side("width", self.target_width)?,
             height: side("height", self.target_height)?,
         };
-        if target.width.is_none() && target.height.is_none() {
-            return Err(BadParams::NoSize {
-                width: self.target_width,
-                height: self.target_height,
-            });
-        }
         let upscale = SizeRequest {
             width: side("upscale width", self.upscale_width)?,
             height: side("upscale height", self.upscale_height)?,
@@ -181,15 +253,18 @@ impl RawParams {
             p if X264_PRESETS.contains(&p) => p.to_string(),
             p => return Err(BadParams::Preset(p.to_string())),
         };
-        let crf = match (self.crf, format.is_vp9()) {
-            (0, false) => 23,
-            (0, true) => 32,
-            (c, false) if (1..=51).contains(&c) => c as u32,
-            (c, true) if (1..=63).contains(&c) => c as u32,
-            (c, vp9) => {
+        let codec = VideoCodec::parse(&self.codec)?.unwrap_or(format.default_codec());
+        if !format.codecs().contains(&codec) {
+            return Err(BadParams::CodecInContainer { codec, format });
+        }
+        let crf = match self.crf {
+            0 => codec.default_crf(),
+            c if c >= 1 && c as u32 <= codec.max_crf() => c as u32,
+            c => {
                 return Err(BadParams::Crf {
                     crf: c,
-                    max: if vp9 { 63 } else { 51 },
+                    max: codec.max_crf(),
+                    codec,
                 });
             }
         };
@@ -197,6 +272,8 @@ impl RawParams {
             target,
             upscale,
             format,
+            video_codec: Some(codec),
+            pix_fmt: PixFmtChoice::parse(&self.pix_fmt)?,
             preset,
             crf,
             original_filename: self.original_filename.chars().take(255).collect(),
@@ -278,14 +355,6 @@ mod tests {
                 .to_string()
                 .contains("8192")
         );
-        assert!(
-            raw(0, 0)
-                .validate()
-                .unwrap_err()
-                .to_string()
-                .contains("at least one")
-        );
-        assert!(raw(-1, -1).validate().is_err());
         let bad_format = RawParams {
             output_format: "avi".into(),
             ..raw(320, 180)
@@ -314,6 +383,65 @@ mod tests {
         let p = raw(320, -1).validate().expect("valid");
         assert_eq!(output_size(&p, 1280, 720), (320, 180));
         assert_eq!(output_size(&p, 640, 480), (320, 240));
+    }
+
+    #[test]
+    fn codecs_go_in_the_containers_that_carry_them() {
+        let with = |format: &str, codec: &str, crf: i32| RawParams {
+            output_format: format.into(),
+            codec: codec.into(),
+            crf,
+            ..raw(320, 180)
+        };
+        let hevc = with("mp4", "h265", 0).validate().expect("hevc in mp4");
+        assert_eq!((hevc.codec(), hevc.crf), (VideoCodec::Hevc, 28));
+        let av1 = with("webm", "av1", 50).validate().expect("av1 in webm");
+        assert_eq!((av1.codec(), av1.crf), (VideoCodec::Av1, 50));
+        assert_eq!(
+            with("mkv", "", 0).validate().unwrap().codec(),
+            VideoCodec::H264
+        );
+        let vp9_in_mp4 = with("mp4", "vp9", 0).validate().unwrap_err().to_string();
+        assert!(
+            vp9_in_mp4.contains("vp9 cannot go in mp4: use h264 or hevc or av1"),
+            "{vp9_in_mp4}"
+        );
+        let hevc_in_webm = with("webm", "hevc", 0).validate().unwrap_err().to_string();
+        assert!(hevc_in_webm.contains("use vp9 or av1"), "{hevc_in_webm}");
+        let unknown = with("mp4", "mpeg2", 0).validate().unwrap_err().to_string();
+        assert!(unknown.contains("unknown codec \"mpeg2\""), "{unknown}");
+        let crf = with("mp4", "hevc", 60).validate().unwrap_err().to_string();
+        assert!(crf.contains("1..=51 for hevc"), "{crf}");
+    }
+
+    #[test]
+    fn ten_bits_are_kept_for_hevc_and_av1_or_when_asked() {
+        let auto = PixFmtChoice::parse("").expect("auto");
+        assert_eq!(auto.resolve(VideoCodec::Hevc, true), PixFmt::Yuv420p10le);
+        assert_eq!(auto.resolve(VideoCodec::Av1, true), PixFmt::Yuv420p10le);
+        assert_eq!(auto.resolve(VideoCodec::H264, true), PixFmt::Yuv420p);
+        assert_eq!(auto.resolve(VideoCodec::Hevc, false), PixFmt::Yuv420p);
+        let asked = PixFmtChoice::parse("yuv420p10le").expect("10-bit");
+        assert_eq!(asked.resolve(VideoCodec::H264, false), PixFmt::Yuv420p10le);
+        let bad = PixFmtChoice::parse("rgb24").unwrap_err().to_string();
+        assert!(bad.contains("unknown pixel format \"rgb24\""), "{bad}");
+        assert_eq!(PixFmt::parse(""), Some(PixFmt::Yuv420p));
+    }
+
+    #[test]
+    fn jobs_recorded_before_codecs_keep_their_format_default() {
+        let old = r#"{"target":{"width":320,"height":null},"upscale":null,"format":"webm","preset":"veryfast","crf":32,"original_filename":"a.webm"}"#;
+        let params: JobParams = serde_json::from_str(old).expect("an old record");
+        assert_eq!(params.codec(), VideoCodec::Vp9);
+    }
+
+    #[test]
+    fn no_size_keeps_the_source_size() {
+        for (w, h) in [(0, 0), (-1, -1), (0, -1)] {
+            let p = raw(w, h).validate().expect("valid");
+            assert_eq!(output_size(&p, 1280, 720), (1280, 720));
+            assert_eq!(output_size(&p, 181, 321), (182, 322));
+        }
     }
 
     #[test]
