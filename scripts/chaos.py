@@ -287,8 +287,11 @@ class Soak:
     def node_extra(self, node):
         return [] if node.index == 0 else ["--role", "worker", "--master", self.nodes[0].address]
 
-    def cli(self, node, args, timeout=600, token=False):
-        command = [self.args.client_bin, "--json", "--node", node.address]
+    def cli(self, node, args, timeout=600, token=False, also=()):
+        """Runs the client against `node` (then the nodes in `also`, as
+        an operator lists several in --node)."""
+        addresses = ",".join([node.address] + [n.address for n in also if n is not node])
+        command = [self.args.client_bin, "--json", "--node", addresses]
         if token:
             command += ["--token", self.operator]
         try:
@@ -504,8 +507,12 @@ class Soak:
             if code == 0 and doc:
                 job["id"] = doc.get("id")
                 time.sleep(pause)
+                # An operator deleting a job names every node it knows:
+                # the one it picks may be cut off (the only one a client
+                # that knows a single address can never get past).
                 target = self.live()[0] if self.live() else self.nodes[0]
-                _, dcode, derr = self.cli(target, ["delete", job["id"]], timeout=120, token=True)
+                _, dcode, derr = self.cli(target, ["delete", job["id"]], timeout=120, token=True,
+                                          also=self.nodes)
                 job["deleted"] = dcode == 0
                 job["delete_error"] = derr
             return

@@ -15,14 +15,15 @@ pub const DEFAULT_NODE: &str = "127.0.0.1:50051";
 #[derive(Debug, Parser)]
 #[command(name = "vidshard", version, about, propagate_version = true)]
 pub struct Cli {
-    /// Node to talk to (the master, or any node that forwards to it).
+    /// Node to talk to (the master, or any node that forwards to it);
+    /// several, comma-separated, are tried in turn.
     #[arg(
         long,
         global = true,
         visible_alias = "master",
         env = "VIDSHARD_NODE",
         default_value = DEFAULT_NODE,
-        value_name = "HOST:PORT"
+        value_name = "HOST:PORT[,HOST:PORT…]"
     )]
     pub node: String,
 

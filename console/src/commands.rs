@@ -280,7 +280,7 @@ async fn nodes(ctx: &Ctx) -> Result<Report> {
 }
 
 async fn remove_node(ctx: &Ctx, node_id: String) -> Result<Report> {
-    let node = Node::connect(&ctx.node).await?;
+    let node = Node::connect_first(&ctx.node, false).await?;
     let reply = node
         .cluster()
         .remove_node(RemoveNodeRequest {
@@ -335,7 +335,7 @@ async fn delete(ctx: &Ctx, args: DeleteArgs) -> Result<Report> {
 }
 
 async fn elect(ctx: &Ctx, args: ElectArgs) -> Result<Report> {
-    let node = Node::connect(&ctx.node).await?;
+    let node = Node::connect_first(&ctx.node, false).await?;
     let reply = node
         .cluster()
         .trigger_election(TriggerElectionRequest {

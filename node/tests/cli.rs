@@ -196,4 +196,22 @@ fn failures_exit_nonzero_with_one_line() {
     let err = String::from_utf8_lossy(&dead.stderr);
     assert_eq!(err.trim().lines().count(), 1, "{err}");
     assert!(err.contains("127.0.0.1:1"), "{err}");
+
+    // Several addresses: the first that answers serves the command, and
+    // when none does each is named.
+    let second = vidshard(&format!("127.0.0.1:1,{}", node.address), &["jobs"]);
+    assert!(
+        second.status.success(),
+        "{}",
+        String::from_utf8_lossy(&second.stderr)
+    );
+    let none = vidshard("127.0.0.1:1,127.0.0.1:2", &["jobs"]);
+    assert!(!none.status.success());
+    let err = String::from_utf8_lossy(&none.stderr);
+    assert!(
+        err.contains("none of the 2 nodes given answered")
+            && err.contains("127.0.0.1:1")
+            && err.contains("127.0.0.1:2"),
+        "{err}"
+    );
 }

@@ -42,6 +42,17 @@ pub fn normalize_address(raw: &str) -> Result<String> {
     normalize_with(raw, crate::tls::enabled())
 }
 
+/// The addresses of a `--node` value: one `HOST:PORT`, or several
+/// separated by commas (as etcdctl's `--endpoints`), in the order given
+/// (pure).
+pub fn node_list(raw: &str) -> Vec<String> {
+    raw.split(',')
+        .map(str::trim)
+        .filter(|a| !a.is_empty())
+        .map(String::from)
+        .collect()
+}
+
 /// [`normalize_address`] with the TLS default given (pure).
 pub fn normalize_with(raw: &str, tls: bool) -> Result<String> {
     let trimmed = raw.trim();
@@ -199,6 +210,35 @@ impl Node {
         }
     }
 
+    /// Connects to the first of the `--node` addresses that answers (to
+    /// its master when `leader`). With one address its error is the
+    /// answer; with several, every address's error is named.
+    pub async fn connect_first(raw: &str, leader: bool) -> Result<Self> {
+        let given = node_list(raw);
+        if given.len() <= 1 {
+            return match leader {
+                true => Self::connect_leader(raw).await,
+                false => Self::connect(raw).await,
+            };
+        }
+        let mut failures = Vec::new();
+        for address in &given {
+            let connected = match leader {
+                true => Self::connect_leader(address).await,
+                false => Self::connect(address).await,
+            };
+            match connected {
+                Ok(node) => return Ok(node),
+                Err(e) => failures.push(format!("{e:#}")),
+            }
+        }
+        bail!(
+            "none of the {} nodes given answered: {}",
+            given.len(),
+            failures.join("; ")
+        )
+    }
+
     pub fn jobs(&self) -> JobsClient<NodeChannel> {
         JobsClient::new(self.channel.clone()).max_decoding_message_size(MAX_DECODING)
     }
@@ -230,6 +270,13 @@ impl Node {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_node_value_may_list_several_addresses() {
+        assert_eq!(node_list("a:1"), vec!["a:1"]);
+        assert_eq!(node_list(" a:1, b:2,,c:3 "), vec!["a:1", "b:2", "c:3"]);
+        assert!(node_list(" , ").is_empty());
+    }
 
     #[test]
     fn addresses_are_normalised() {

@@ -11,7 +11,7 @@ use anyhow::{Context, Result};
 use tonic::{Code, Status};
 use vidshard_proto::v1::ListNodesRequest;
 
-use super::{Node, normalize_address, rpc};
+use super::{Node, node_list, normalize_address, rpc};
 
 /// How long a command keeps looking for a node that answers.
 pub const FAILOVER_GRACE: Duration = Duration::from_secs(60);
@@ -62,21 +62,26 @@ pub struct Reach {
 }
 
 impl Reach {
-    /// Starts at `raw`'s master (one hop for transfers) and learns the members.
+    /// Starts at the master of the first of `raw`'s addresses that
+    /// answers (one hop for transfers) and learns the members.
     pub async fn to_leader(raw: &str) -> Result<Self> {
-        Self::start(raw, Node::connect_leader(raw).await?).await
+        Self::start(raw, Node::connect_first(raw, true).await?).await
     }
 
-    /// Starts at `raw` itself and learns the members.
+    /// Starts at the first of `raw`'s addresses that answers and learns
+    /// the members.
     pub async fn to_node(raw: &str) -> Result<Self> {
-        Self::start(raw, Node::connect(raw).await?).await
+        Self::start(raw, Node::connect_first(raw, false).await?).await
     }
 
+    /// Every address given is known from the start, so a command rides
+    /// through the loss of its first node even before it heard a member list.
     async fn start(raw: &str, current: Node) -> Result<Self> {
-        let mut reach = Reach {
-            known: vec![normalize_address(raw)?],
-            current,
-        };
+        let known = node_list(raw)
+            .iter()
+            .map(|a| normalize_address(a))
+            .collect::<Result<Vec<_>>>()?;
+        let mut reach = Reach { known, current };
         reach.remember(&reach.current.address.clone());
         reach.learn().await;
         Ok(reach)

@@ -26,8 +26,9 @@ pub fn backoff(attempt: u32) -> Duration {
 /// Addresses the console knows about, learnt from snapshots.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AddressBook {
-    /// `--node`, always a candidate.
-    seed: String,
+    /// The `--node` addresses, always candidates (the first is tried
+    /// first).
+    seeds: Vec<String>,
     /// The address that last served a stream.
     last: Option<String>,
     master: Option<String>,
@@ -37,9 +38,15 @@ pub struct AddressBook {
 }
 
 impl AddressBook {
+    /// `seed` is the `--node` value: one address or several,
+    /// comma-separated.
     pub fn new(seed: &str) -> Self {
+        let mut seeds = crate::client::node_list(seed);
+        if seeds.is_empty() {
+            seeds.push(seed.to_owned());
+        }
         AddressBook {
-            seed: seed.to_owned(),
+            seeds,
             last: None,
             master: None,
             alive: Vec::new(),
@@ -82,7 +89,7 @@ impl AddressBook {
             .master
             .iter()
             .chain(&self.last)
-            .chain(std::iter::once(&self.seed))
+            .chain(&self.seeds)
             .chain(&self.alive)
             .chain(&self.others);
         for address in ordered {
@@ -96,15 +103,13 @@ impl AddressBook {
     /// The address for connection attempt `attempt`: 0 is the very first
     /// connection (the seed); retries 1, 2, … walk the candidates.
     pub fn pick(&self, attempt: u32) -> String {
+        let first_seed = || self.seeds.first().cloned().unwrap_or_default();
         if attempt == 0 {
-            return self.last.clone().unwrap_or_else(|| self.seed.clone());
+            return self.last.clone().unwrap_or_else(first_seed);
         }
         let candidates = self.candidates();
         let i = (attempt as usize - 1) % candidates.len().max(1);
-        candidates
-            .get(i)
-            .cloned()
-            .unwrap_or_else(|| self.seed.clone())
+        candidates.get(i).cloned().unwrap_or_else(first_seed)
     }
 }
 
@@ -145,6 +150,14 @@ mod tests {
         assert_eq!(book.pick(0), "b:1");
         let tries: Vec<String> = (1..=5).map(|a| book.pick(a)).collect();
         assert_eq!(tries, vec!["a:1", "b:1", "seed:1", "c:1", "a:1"]);
+    }
+
+    #[test]
+    fn every_node_given_is_tried_before_any_snapshot() {
+        let book = AddressBook::new("a:1, b:1,c:1");
+        assert_eq!(book.pick(0), "a:1");
+        let tries: Vec<String> = (1..=4).map(|a| book.pick(a)).collect();
+        assert_eq!(tries, vec!["a:1", "b:1", "c:1", "a:1"]);
     }
 
     #[test]
