@@ -196,6 +196,11 @@ pub struct UploadArgs {
     #[arg(long, value_enum)]
     pub pix_fmt: Option<PixFmt>,
 
+    /// Tone-map an HDR source to SDR (BT.709); without it an HDR source
+    /// to an 8-bit output is refused.
+    #[arg(long)]
+    pub tonemap: bool,
+
     /// Explicit output width that may exceed the source.
     #[arg(long, allow_negative_numbers = true, value_name = "N")]
     pub upscale_width: Option<i32>,

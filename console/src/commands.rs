@@ -19,6 +19,7 @@ use crate::cli::{
 use crate::client::{self, Lookup, Node, Reach, rpc};
 use crate::job::{JobState, classify_status};
 use crate::output;
+use crate::precheck;
 use crate::progress::{ByteBar, JobBar, Mode};
 use crate::transfer::{self, Expected};
 
@@ -100,6 +101,7 @@ fn params(args: &UploadArgs, filename: String) -> JobParams {
             .pix_fmt
             .map(|p| p.as_str().to_owned())
             .unwrap_or_default(),
+        tonemap: args.tonemap,
         preset: args.preset.clone().unwrap_or_default(),
         crf: args.crf.unwrap_or(0),
         original_filename: filename,
@@ -135,9 +137,13 @@ async fn upload(ctx: &Ctx, args: UploadArgs) -> Result<Report> {
     }
     // The node's own rules, checked before a byte is read or sent.
     let job_params = params(&args, filename);
-    if let Err(bad) = RawParams::from(job_params.clone()).validate() {
-        bail!("{bad}");
-    }
+    let checked = match RawParams::from(job_params.clone()).validate() {
+        Ok(checked) => checked,
+        Err(bad) => bail!("{bad}"),
+    };
+    // What can be told of the file itself (HDR to 8 bits), when this
+    // machine has ffprobe; the node checks it again either way.
+    precheck::source(file, &checked).await?;
     let mut reach = Reach::to_leader(&ctx.node).await?;
 
     // Hashed while it is sent: the sha256 goes in the upload's trailer.

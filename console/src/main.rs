@@ -13,6 +13,7 @@ mod commands;
 mod format;
 mod job;
 mod output;
+mod precheck;
 mod progress;
 mod tls;
 mod transfer;

@@ -4,66 +4,9 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
-
-use common::client::vidshard;
-use common::clips::{make_clip, report};
+use common::client::encode_with_cli as encode;
+use common::clips::{decode_errors, hevc_clip, make_clip, report, video_entry};
 use common::cluster::Cluster;
-
-/// ffprobe's `entry` (e.g. `codec_tag_string`) of the first video stream.
-fn video_entry(path: &Path, entry: &str) -> String {
-    let out = Command::new("ffprobe")
-        .args(["-v", "error", "-select_streams", "v:0", "-show_entries"])
-        .arg(format!("stream={entry}"))
-        .args(["-of", "csv=p=0"])
-        .arg(path)
-        .output()
-        .expect("run ffprobe");
-    String::from_utf8_lossy(&out.stdout).trim().to_string()
-}
-
-/// A 10-bit HEVC clip (video only) of `seconds` at 320x180.
-fn ten_bit_clip(path: &Path, seconds: u32) -> PathBuf {
-    let status = Command::new("ffmpeg")
-        .args(["-nostdin", "-v", "error", "-y", "-f", "lavfi", "-i"])
-        .arg(format!("testsrc2=size=320x180:rate=30:duration={seconds}"))
-        .args(["-c:v", "libx265", "-preset", "ultrafast", "-x265-params"])
-        .args(["log-level=error:keyint=60:min-keyint=60:scenecut=0:open-gop=0"])
-        .args(["-pix_fmt", "yuv420p10le"])
-        .arg(path)
-        .status()
-        .expect("run ffmpeg");
-    assert!(status.success(), "making the 10-bit clip");
-    path.to_path_buf()
-}
-
-/// Uploads `clip` with `options` and saves the output as `out`.
-fn encode(cluster: &Cluster, master: &str, clip: &Path, out: &Path, options: &[&str]) {
-    let mut args = vec!["upload", clip.to_str().expect("utf8")];
-    args.extend_from_slice(options);
-    args.extend(["--output", out.to_str().expect("utf8")]);
-    let run = vidshard(master, &args);
-    if !run.status.success() {
-        cluster.print_logs(40);
-    }
-    assert!(
-        run.status.success(),
-        "{options:?}: {}",
-        String::from_utf8_lossy(&run.stderr)
-    );
-}
-
-/// Decode errors ffmpeg reports reading the whole file.
-fn decode_errors(path: &Path) -> String {
-    let out = Command::new("ffmpeg")
-        .args(["-nostdin", "-v", "error", "-i"])
-        .arg(path)
-        .args(["-f", "null", "-"])
-        .output()
-        .expect("run ffmpeg");
-    String::from_utf8_lossy(&out.stderr).trim().to_string()
-}
 
 #[tokio::test(flavor = "multi_thread")]
 async fn hevc_and_av1_come_out_frame_exact_in_their_containers() {
@@ -114,7 +57,7 @@ async fn hevc_and_av1_come_out_frame_exact_in_their_containers() {
 
     // A 10-bit source stays 10-bit in HEVC and AV1 unless 8 bits are
     // asked for; H.264 is 8-bit unless 10 bits are asked for.
-    let deep = ten_bit_clip(&dir.path().join("deep.mkv"), 4);
+    let deep = hevc_clip(&dir.path().join("deep.mkv"), 4, "");
     let frames = report(&deep).frames;
     for (options, pix_fmt) in [
         (&["--codec", "hevc"][..], "yuv420p10le"),

@@ -292,6 +292,8 @@ fn spec(size: (u32, u32), format: OutputFormat, preset: &str, crf: u32) -> Encod
         crf,
         threads: 0,
         orientation: Default::default(),
+        colour: Default::default(),
+        tonemap: false,
     }
 }
 

@@ -152,6 +152,8 @@ impl Legacy {
             // ffmpeg turns the shard by its own display matrix, as the
             // original workers' ffmpeg does.
             orientation: media::Orientation::Upright,
+            colour: info.colour.clone(),
+            tonemap: false,
         };
         let (muxer, _) = container_of(shard_id);
         let _permit = self.worker.encode_slot().await?;

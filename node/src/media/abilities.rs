@@ -15,6 +15,10 @@ use super::run::{MediaError, Tools, command, run_output};
 /// (`EncodeSettings.orientation`).
 pub const ORIENTATION: &str = "orientation";
 
+/// The feature of tone-mapping HDR to SDR (`EncodeSettings.tonemap`):
+/// this build, with an ffmpeg that has the zscale and tonemap filters.
+pub const TONEMAP: &str = "tonemap";
+
 /// Encoders a worker reports when its ffmpeg has them: the ones a job may
 /// ask for, and the audio encoders of the join.
 pub const KNOWN_ENCODERS: [&str; 8] = [
@@ -85,6 +89,9 @@ pub fn needs(spec: &EncodeSpec) -> Vec<&'static str> {
     if spec.orientation != Orientation::Upright {
         needed.push(ORIENTATION);
     }
+    if spec.tonemap {
+        needed.push(TONEMAP);
+    }
     needed
 }
 
@@ -128,14 +135,29 @@ pub fn parse_encoders(listing: &str) -> Vec<&'static str> {
         .collect()
 }
 
+/// Whether `ffmpeg -filters` output lists every filter in `wanted`
+/// (pure): rows like ` .SC zscale            V->V       Apply …`.
+pub fn has_filters(listing: &str, wanted: &[&str]) -> bool {
+    let listed: BTreeSet<&str> = listing
+        .lines()
+        .filter_map(|line| line.split_whitespace().nth(1))
+        .collect();
+    wanted.iter().all(|w| listed.contains(w))
+}
+
 /// This node's abilities: its ffmpeg's encoders plus this build's
-/// features.
+/// features (tone mapping only with zscale and tonemap).
 pub async fn detect(tools: &Tools) -> Result<Abilities, MediaError> {
     let mut cmd = command(&tools.ffmpeg);
     cmd.args(["-hide_banner", "-encoders"]);
     let listing = run_output(cmd, 1 << 20).await?;
     let mut names = parse_encoders(&listing);
     names.push(ORIENTATION);
+    let mut cmd = command(&tools.ffmpeg);
+    cmd.args(["-hide_banner", "-filters"]);
+    if has_filters(&run_output(cmd, 1 << 20).await?, &["zscale", "tonemap"]) {
+        names.push(TONEMAP);
+    }
     Ok(Abilities::new(names))
 }
 
@@ -155,6 +177,8 @@ mod tests {
             crf: 23,
             threads: 0,
             orientation,
+            colour: Default::default(),
+            tonemap: false,
         }
     }
 
@@ -169,6 +193,19 @@ mod tests {
             parse_encoders(listing),
             vec!["libx264", "libvpx-vp9", "aac"]
         );
+    }
+
+    #[test]
+    fn tone_mapping_needs_both_filters() {
+        let listing = " ... abench            A->A       Benchmark\n .SC zscale            V->V       Apply resizing\n .S. tonemap           V->V       Conversion\n";
+        assert!(has_filters(listing, &["zscale", "tonemap"]));
+        assert!(!has_filters(
+            " .SC zscale  V->V  x\n",
+            &["zscale", "tonemap"]
+        ));
+        let mut hdr = spec(OutputFormat::Mp4, Orientation::Upright);
+        hdr.tonemap = true;
+        assert_eq!(Abilities::new(["libx264"]).missing_for(&hdr), vec![TONEMAP]);
     }
 
     #[test]

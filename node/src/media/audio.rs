@@ -138,6 +138,7 @@ mod tests {
             height: 64,
             orientation: Default::default(),
             high_depth: false,
+            colour: Default::default(),
             time_base: (1, 30),
             packets: vec![],
             video_end_seconds: 3.0,

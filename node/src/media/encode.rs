@@ -5,6 +5,7 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
+use super::colour::Colour;
 use super::orient::Orientation;
 use super::run::{MediaError, Progress, Tools, command, parse_progress_line, run_lines};
 use crate::params::{OutputFormat, PixFmt, VideoCodec};
@@ -27,6 +28,12 @@ pub struct EncodeSpec {
     /// (`width`×`height` is the displayed, turned size).
     #[serde(default)]
     pub orientation: Orientation,
+    /// The source's colour tags and HDR10 metadata, written on the output.
+    #[serde(default)]
+    pub colour: Colour,
+    /// Tone-map HDR to SDR BT.709 before anything else.
+    #[serde(default)]
+    pub tonemap: bool,
 }
 
 /// VP9 speed for an x264-style preset name.
@@ -63,6 +70,13 @@ fn svtav1_preset(preset: &str) -> &'static str {
 /// names as they are).
 fn video_codec_args(spec: &EncodeSpec) -> Vec<String> {
     let crf = spec.crf.to_string();
+    // HDR10 metadata only where the pictures stay HDR.
+    let hdr = |params: Vec<String>| if spec.tonemap { Vec::new() } else { params };
+    let x265_params = std::iter::once("log-level=error".to_string())
+        .chain(hdr(spec.colour.x265_params()))
+        .collect::<Vec<_>>()
+        .join(":");
+    let svtav1_params = hdr(spec.colour.svtav1_params()).join(":");
     let args: Vec<&str> = match spec.codec {
         VideoCodec::H264 => vec!["-c:v", "libx264", "-preset", &spec.preset, "-crf", &crf],
         VideoCodec::Hevc => vec![
@@ -73,7 +87,17 @@ fn video_codec_args(spec: &EncodeSpec) -> Vec<String> {
             "-crf",
             &crf,
             "-x265-params",
-            "log-level=error",
+            &x265_params,
+        ],
+        VideoCodec::Av1 if !svtav1_params.is_empty() => vec![
+            "-c:v",
+            "libsvtav1",
+            "-preset",
+            svtav1_preset(&spec.preset),
+            "-crf",
+            &crf,
+            "-svtav1-params",
+            &svtav1_params,
         ],
         VideoCodec::Av1 => vec![
             "-c:v",
@@ -122,15 +146,47 @@ impl EncodeTarget<'static> {
     };
 }
 
-/// How a shard's pictures are turned upright and scaled to the output
-/// size: shared with `quality`, which must treat the source exactly as
-/// the encoder did to compare like with like.
-pub(crate) fn picture_filter(orientation: Orientation, width: u32, height: u32) -> String {
+/// HDR (PQ or HLG) to SDR BT.709: to linear light, Hable's curve, back
+/// to BT.709 (zscale and tonemap, in Debian's ffmpeg).
+pub(crate) const TONEMAP: &str = "zscale=t=linear:npl=100,format=gbrpf32le,zscale=p=bt709,\
+     tonemap=tonemap=hable:desat=0,zscale=t=bt709:m=bt709:r=tv,format=yuv420p";
+
+/// How a shard's pictures are tone-mapped, turned upright and scaled to
+/// the output size: shared with `quality`, which must treat the source
+/// exactly as the encoder did to compare like with like.
+pub(crate) fn picture_filter(
+    tonemap: bool,
+    orientation: Orientation,
+    width: u32,
+    height: u32,
+) -> String {
     let scale = format!("scale={width}:{height}:flags=bicubic,setsar=1");
-    match orientation.filters() {
-        "" => scale,
-        turn => format!("{turn},{scale}"),
+    let steps = [
+        if tonemap { TONEMAP } else { "" },
+        orientation.filters(),
+        &scale,
+    ];
+    steps
+        .into_iter()
+        .filter(|s| !s.is_empty())
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+/// The colour options of the output: BT.709 after a tone map, else the
+/// source's tags.
+fn colour_args(spec: &EncodeSpec) -> Vec<String> {
+    if spec.tonemap {
+        let sdr = Colour {
+            primaries: "bt709".into(),
+            transfer: "bt709".into(),
+            matrix: "bt709".into(),
+            range: "tv".into(),
+            ..Colour::default()
+        };
+        return sdr.tag_args();
     }
+    spec.colour.tag_args()
 }
 
 pub(crate) fn encode_args(spec: &EncodeSpec, keep_audio: bool) -> Vec<String> {
@@ -154,10 +210,11 @@ pub(crate) fn encode_args(spec: &EncodeSpec, keep_audio: bool) -> Vec<String> {
         "-enc_time_base".into(),
         "-1".into(),
         "-vf".into(),
-        picture_filter(spec.orientation, spec.width, spec.height),
+        picture_filter(spec.tonemap, spec.orientation, spec.width, spec.height),
         "-pix_fmt".into(),
         spec.pix_fmt.name().into(),
     ]);
+    args.extend(colour_args(spec));
     args.extend(video_codec_args(spec));
     if spec.threads > 0 {
         args.extend(["-threads".into(), spec.threads.to_string()]);
@@ -211,6 +268,8 @@ mod tests {
             crf: 23,
             threads: 1,
             orientation: Orientation::Upright,
+            colour: Colour::default(),
+            tonemap: false,
         };
         let args = encode_args(&spec, false).join(" ");
         assert!(

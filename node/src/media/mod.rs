@@ -11,6 +11,7 @@
 
 pub mod abilities;
 mod audio;
+pub mod colour;
 mod encode;
 mod feed;
 mod join;
@@ -27,6 +28,7 @@ mod split;
 
 pub use abilities::Abilities;
 pub use audio::{AudioPlan, audio_plan, prepare_audio};
+pub use colour::Colour;
 pub use encode::{EncodeSpec, EncodeTarget, encode_shard};
 pub use feed::{feed_pipe, make_pipes};
 pub use join::{ffconcat_list, join};

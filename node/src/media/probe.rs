@@ -6,6 +6,7 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use super::colour::Colour;
 use super::orient::Orientation;
 use super::packets::{MAX_FRAMES, Packet};
 use super::run::{MediaError, Tools, command, run_lines, run_output};
@@ -31,6 +32,9 @@ pub struct MediaInfo {
     /// More than 8 bits per sample (a 10-bit HDR source).
     #[serde(default)]
     pub high_depth: bool,
+    /// Colour tags and HDR10 metadata.
+    #[serde(default)]
+    pub colour: Colour,
     /// Video stream time base as (num, den).
     pub time_base: (i64, i64),
     pub packets: Vec<Packet>,
@@ -66,22 +70,6 @@ fn number(value: Option<&Value>) -> Option<f64> {
         Value::Number(n) => n.as_f64(),
         _ => None,
     }
-}
-
-/// Whether an ffmpeg pixel format has more than 8 bits per sample
-/// (yuv420p10le, p010le, yuv444p12be, gbrp16le, …).
-pub(crate) fn is_high_depth(pix_fmt: &str) -> bool {
-    const PLANAR: [&str; 4] = ["p9", "p10", "p12", "p14"];
-    const PACKED: [&str; 12] = [
-        "p010", "p012", "p016", "p210", "p216", "p410", "p416", "rgb48", "bgr48", "rgba64",
-        "bgra64", "2rgb10",
-    ];
-    let planar = pix_fmt.starts_with(['y', 'g']) && PLANAR.iter().any(|p| pix_fmt.contains(p));
-    let sixteen = pix_fmt.starts_with(['y', 'g']) && pix_fmt.contains("p16");
-    let gray = ["gray9", "gray10", "gray12", "gray14", "gray16"]
-        .iter()
-        .any(|g| pix_fmt.starts_with(g));
-    planar || sixteen || gray || PACKED.iter().any(|p| pix_fmt.contains(p))
 }
 
 /// "HH:MM:SS.fraction" as written in Matroska DURATION tags.
@@ -128,6 +116,7 @@ struct Description {
     height: u32,
     orientation: Orientation,
     high_depth: bool,
+    colour: Colour,
     time_base: (i64, i64),
     video_end: Option<f64>,
     audio: Option<StreamInfo>,
@@ -209,7 +198,8 @@ fn describe(json: &str) -> Result<Description, MediaError> {
         high_depth: video
             .get("pix_fmt")
             .and_then(Value::as_str)
-            .is_some_and(is_high_depth),
+            .is_some_and(crate::params::is_high_depth),
+        colour: Colour::of_stream(video),
         time_base,
         video_end,
         audio,
@@ -244,10 +234,19 @@ pub async fn probe(tools: &Tools, path: &Path) -> Result<MediaInfo, MediaError> 
         height,
         orientation,
         high_depth,
+        mut colour,
         time_base,
         video_end: stream_end,
         audio,
     } = describe(&json?)?;
+    // HEVC and AV1 carry HDR10 metadata in the stream, not the container:
+    // read from the first frame.
+    if colour.is_hdr()
+        && (colour.mastering.is_none() || colour.light.is_none())
+        && let Some(frame) = first_frame(tools, path).await
+    {
+        colour.take_side_data(&frame);
+    }
     let from_index = index
         .filter(|t| format_name.contains("mp4") && time_base == (1, t.timescale as i64))
         .map(|t| t.packets);
@@ -277,11 +276,31 @@ pub async fn probe(tools: &Tools, path: &Path) -> Result<MediaInfo, MediaError> 
         height,
         orientation,
         high_depth,
+        colour,
         time_base,
         packets,
         video_end_seconds,
         audio,
     })
+}
+
+/// The first video frame of `path` as ffprobe describes it (its side
+/// data holds HDR10 metadata); None when it cannot be read.
+async fn first_frame(tools: &Tools, path: &Path) -> Option<Value> {
+    let mut cmd = command(&tools.ffprobe);
+    cmd.args([
+        "-v",
+        "error",
+        "-select_streams",
+        "v:0",
+        "-read_intervals",
+        "%+#1",
+    ])
+    .args(["-show_frames", "-of", "json"])
+    .arg(path);
+    let json = run_output(cmd, 1 << 20).await.ok()?;
+    let root: Value = serde_json::from_str(&json).ok()?;
+    root.get("frames")?.as_array()?.first().cloned()
 }
 
 /// Every video packet of `path` in decode order, listed by ffprobe (reads
@@ -387,27 +406,6 @@ pub async fn inspect(tools: &Tools, path: &Path) -> Result<Inspection, MediaErro
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn bit_depth_is_told_from_the_pixel_format_name() {
-        for deep in [
-            "yuv420p10le",
-            "yuv422p12be",
-            "p010le",
-            "gbrp10le",
-            "gray10le",
-            "yuv444p16le",
-            "rgb48le",
-            "yuv420p9le",
-        ] {
-            assert!(is_high_depth(deep), "{deep}");
-        }
-        for eight in [
-            "yuv420p", "yuvj420p", "nv12", "nv21", "rgb24", "gray", "pal8", "bgr0", "yuv444p",
-        ] {
-            assert!(!is_high_depth(eight), "{eight}");
-        }
-    }
 
     #[test]
     fn packet_rows_parse_with_missing_values() {

@@ -131,7 +131,12 @@ pub(crate) fn compare_args(picture: Picture, samples: &[u64]) -> Vec<String> {
          [1:v]{pick},{scale},format={pix_fmt},split[ref1][ref2];\
          [enc][ref1]psnr=stats_file=-[scored];\
          [scored][ref2]ssim=stats_file=-[out]",
-        scale = picture_filter(picture.orientation, picture.width, picture.height),
+        scale = picture_filter(
+            picture.tonemap,
+            picture.orientation,
+            picture.width,
+            picture.height
+        ),
         pix_fmt = picture.pix_fmt.name(),
     );
     [
@@ -202,10 +207,11 @@ pub(crate) fn collect(samples: &[u64], lines: &[StatsLine]) -> Quality {
     Quality { frames }
 }
 
-/// How the encoder made its pictures from the source's: turned by
-/// `orientation`, scaled to `width`×`height`, in `pix_fmt`.
+/// How the encoder made its pictures from the source's: tone-mapped or
+/// not, turned by `orientation`, scaled to `width`×`height`, in `pix_fmt`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Picture {
+    pub tonemap: bool,
     pub orientation: Orientation,
     pub width: u32,
     pub height: u32,
@@ -216,6 +222,7 @@ impl Picture {
     /// Scaled only, as stored.
     pub fn scaled(width: u32, height: u32) -> Self {
         Self {
+            tonemap: false,
             orientation: Orientation::Upright,
             width,
             height,

@@ -128,6 +128,8 @@ async fn encode(source: &Path, out: &Path, width: u32, height: u32, crf: u32) {
         crf,
         threads: 1,
         orientation: Default::default(),
+        colour: Default::default(),
+        tonemap: false,
     };
     encode_shard(
         &Tools::default(),

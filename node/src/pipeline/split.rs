@@ -64,16 +64,27 @@ pub async fn probe_and_plan(
     let (width, height) = params::output_size(&params, shown_width, shown_height);
     params::check_pixels(width.into(), height.into())
         .map_err(|too_big| fail(format!("the output size asked for: {too_big}")))?;
+    let pix_fmt = params.pix_fmt.resolve(params.codec(), info.high_depth);
+    params::check_hdr(
+        &info.colour.transfer,
+        params.codec(),
+        pix_fmt,
+        params.tonemap,
+    )
+    .map_err(|refused| fail(refused.to_string()))?;
     let spec = EncodeSpec {
         width,
         height,
         format: params.format,
         codec: params.codec(),
-        pix_fmt: params.pix_fmt.resolve(params.codec(), info.high_depth),
+        pix_fmt,
         preset: params.preset.clone(),
         crf: params.crf,
         threads: master.sys.config.encoder_threads(),
         orientation: info.orientation,
+        colour: info.colour.clone(),
+        // Only an HDR source is tone-mapped.
+        tonemap: params.tonemap && info.colour.is_hdr(),
     };
     if let Some(why) = media::abilities::why_none_can_run(&spec, &live_abilities(master)) {
         return Err(fail(why));

@@ -126,6 +126,7 @@ pub fn job_info(job: &JobRecord) -> v1::JobInfo {
                 crate::params::PixFmtChoice::Yuv420p10le => "yuv420p10le",
             }
             .into(),
+            tonemap: job.params.tonemap,
             preset: job.params.preset.clone(),
             crf: job.params.crf as i32,
             original_filename: job.params.original_filename.clone(),

@@ -27,6 +27,29 @@ pub fn settings(spec: &EncodeSpec) -> EncodeSettings {
         format: spec.format.extension().into(),
         codec: spec.codec.name().into(),
         pix_fmt: spec.pix_fmt.name().into(),
+        color_primaries: spec.colour.primaries.clone(),
+        color_transfer: spec.colour.transfer.clone(),
+        color_space: spec.colour.matrix.clone(),
+        color_range: spec.colour.range.clone(),
+        mastering_display: spec.colour.mastering.map_or_else(Vec::new, |m| {
+            vec![
+                m.green.0,
+                m.green.1,
+                m.blue.0,
+                m.blue.1,
+                m.red.0,
+                m.red.1,
+                m.white.0,
+                m.white.1,
+                m.max_luminance,
+                m.min_luminance,
+            ]
+        }),
+        content_light: spec
+            .colour
+            .light
+            .map_or_else(Vec::new, |l| vec![l.max_content, l.max_average]),
+        tonemap: spec.tonemap,
         preset: spec.preset.clone(),
         crf: spec.crf,
         orientation: spec.orientation.name().into(),

@@ -100,6 +100,7 @@ pub async fn check_against_source(
     let samples = quality::sample_frames(frames, SAMPLED_FRAMES, seed);
     let started = std::time::Instant::now();
     let picture = quality::Picture {
+        tonemap: spec.tonemap,
         orientation: spec.orientation,
         width: spec.width,
         height: spec.height,

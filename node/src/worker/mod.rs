@@ -152,6 +152,8 @@ mod tests {
             crf: 23,
             threads: 0,
             orientation: Default::default(),
+            colour: Default::default(),
+            tonemap: false,
         };
         let good = media::Inspection {
             frames: 300,

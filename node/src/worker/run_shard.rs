@@ -12,6 +12,7 @@ use vidshard_proto::v1::ShardTask as TaskHeader;
 use super::drain::{Drain, FetchDone};
 use super::fence::StaleTerm;
 use super::{ShardError, ShardTask, Worker};
+use crate::media::colour::{self, Colour};
 use crate::media::{EncodeSpec, Orientation};
 use crate::params::{MAX_DIMENSION, PixFmt, RawParams};
 use crate::store::{BlobRef, CHUNK, Scratch, StoreError};
@@ -94,6 +95,48 @@ pub fn spec_of(task: &TaskHeader, threads: u32) -> Result<EncodeSpec, RunShardEr
                 s.orientation
             ))
         })?,
+        colour: colour_of(&s).map_err(refuse)?,
+        tonemap: s.tonemap,
+    })
+}
+
+/// The colour description of a task's settings (pure): tags must look
+/// like ffmpeg's names, HDR10 numbers must come whole.
+fn colour_of(s: &vidshard_proto::v1::EncodeSettings) -> Result<Colour, String> {
+    let tag = |value: &str| {
+        if value.is_empty() || colour::is_tag(value) {
+            Ok(value.to_string())
+        } else {
+            Err(format!("bad colour tag {value:?}"))
+        }
+    };
+    let mastering = match s.mastering_display[..] {
+        [] => None,
+        [gx, gy, bx, by, rx, ry, wx, wy, max_luminance, min_luminance] => Some(colour::Mastering {
+            green: (gx, gy),
+            blue: (bx, by),
+            red: (rx, ry),
+            white: (wx, wy),
+            max_luminance,
+            min_luminance,
+        }),
+        _ => return Err("mastering display needs 10 numbers".into()),
+    };
+    let light = match s.content_light[..] {
+        [] => None,
+        [max_content, max_average] => Some(colour::LightLevel {
+            max_content,
+            max_average,
+        }),
+        _ => return Err("content light level needs 2 numbers".into()),
+    };
+    Ok(Colour {
+        primaries: tag(&s.color_primaries)?,
+        transfer: tag(&s.color_transfer)?,
+        matrix: tag(&s.color_space)?,
+        range: tag(&s.color_range)?,
+        mastering,
+        light,
     })
 }
 

@@ -1,8 +1,9 @@
 //! The `vidshard` client binary, run as a user runs it.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+use super::cluster::Cluster;
 use super::node::node_binary;
 
 /// The client binary, built beside the node by `cargo build --workspace`.
@@ -24,4 +25,20 @@ pub fn vidshard(node: &str, args: &[&str]) -> Output {
         .args(args)
         .output()
         .expect("run vidshard")
+}
+
+/// Uploads `clip` with `options` and saves the output as `out`.
+pub fn encode_with_cli(cluster: &Cluster, master: &str, clip: &Path, out: &Path, options: &[&str]) {
+    let mut args = vec!["upload", clip.to_str().expect("utf8")];
+    args.extend_from_slice(options);
+    args.extend(["--output", out.to_str().expect("utf8")]);
+    let run = vidshard(master, &args);
+    if !run.status.success() {
+        cluster.print_logs(40);
+    }
+    assert!(
+        run.status.success(),
+        "{options:?}: {}",
+        String::from_utf8_lossy(&run.stderr)
+    );
 }

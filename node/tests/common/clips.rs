@@ -152,3 +152,46 @@ pub fn report(path: &Path) -> Report {
         format_seconds: num(root["format"].get("duration")).unwrap_or(0.0),
     }
 }
+
+/// ffprobe's `entry` (e.g. `codec_tag_string`) of the first video stream.
+pub fn video_entry(path: &Path, entry: &str) -> String {
+    let out = Command::new("ffprobe")
+        .args(["-v", "error", "-select_streams", "v:0", "-show_entries"])
+        .arg(format!("stream={entry}"))
+        .args(["-of", "csv=p=0"])
+        .arg(path)
+        .output()
+        .expect("run ffprobe");
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+/// Decode errors ffmpeg reports reading the whole file.
+pub fn decode_errors(path: &Path) -> String {
+    let out = Command::new("ffmpeg")
+        .args(["-nostdin", "-v", "error", "-i"])
+        .arg(path)
+        .args(["-f", "null", "-"])
+        .output()
+        .expect("run ffmpeg");
+    String::from_utf8_lossy(&out.stderr).trim().to_string()
+}
+
+/// A 10-bit HEVC clip (video only, closed GOPs every 2 s) of `seconds`
+/// at 320x180, with `x265_params` added (e.g. HDR10 metadata).
+pub fn hevc_clip(path: &Path, seconds: u32, x265_params: &str) -> PathBuf {
+    let mut params = "log-level=error:keyint=60:min-keyint=60:scenecut=0:open-gop=0".to_string();
+    if !x265_params.is_empty() {
+        params = format!("{params}:{x265_params}");
+    }
+    let status = Command::new("ffmpeg")
+        .args(["-nostdin", "-v", "error", "-y", "-f", "lavfi", "-i"])
+        .arg(format!("testsrc2=size=320x180:rate=30:duration={seconds}"))
+        .args(["-c:v", "libx265", "-preset", "ultrafast", "-x265-params"])
+        .arg(params)
+        .args(["-pix_fmt", "yuv420p10le"])
+        .arg(path)
+        .status()
+        .expect("run ffmpeg");
+    assert!(status.success(), "making {}", path.display());
+    path.to_path_buf()
+}

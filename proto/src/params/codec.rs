@@ -142,3 +142,45 @@ impl std::fmt::Display for VideoCodec {
         f.write_str(self.name())
     }
 }
+
+/// Whether an ffmpeg pixel format has more than 8 bits per sample
+/// (yuv420p10le, p010le, yuv444p12be, gbrp16le, …).
+pub fn is_high_depth(pix_fmt: &str) -> bool {
+    const PLANAR: [&str; 4] = ["p9", "p10", "p12", "p14"];
+    const PACKED: [&str; 12] = [
+        "p010", "p012", "p016", "p210", "p216", "p410", "p416", "rgb48", "bgr48", "rgba64",
+        "bgra64", "2rgb10",
+    ];
+    let planar = pix_fmt.starts_with(['y', 'g']) && PLANAR.iter().any(|p| pix_fmt.contains(p));
+    let sixteen = pix_fmt.starts_with(['y', 'g']) && pix_fmt.contains("p16");
+    let gray = ["gray9", "gray10", "gray12", "gray14", "gray16"]
+        .iter()
+        .any(|g| pix_fmt.starts_with(g));
+    planar || sixteen || gray || PACKED.iter().any(|p| pix_fmt.contains(p))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bit_depth_is_told_from_the_pixel_format_name() {
+        for deep in [
+            "yuv420p10le",
+            "yuv422p12be",
+            "p010le",
+            "gbrp10le",
+            "gray10le",
+            "yuv444p16le",
+            "rgb48le",
+            "yuv420p9le",
+        ] {
+            assert!(is_high_depth(deep), "{deep}");
+        }
+        for eight in [
+            "yuv420p", "yuvj420p", "nv12", "nv21", "rgb24", "gray", "pal8", "bgr0", "yuv444p",
+        ] {
+            assert!(!is_high_depth(eight), "{eight}");
+        }
+    }
+}

@@ -14,7 +14,7 @@
 use serde::{Deserialize, Serialize};
 
 mod codec;
-pub use codec::{PixFmt, PixFmtChoice, VideoCodec};
+pub use codec::{PixFmt, PixFmtChoice, VideoCodec, is_high_depth};
 
 /// Largest width or height we accept, in either direction.
 pub const MAX_DIMENSION: i32 = 8192;
@@ -119,6 +119,9 @@ pub struct JobParams {
     pub video_codec: Option<VideoCodec>,
     #[serde(default)]
     pub pix_fmt: PixFmtChoice,
+    /// Tone-map an HDR source to SDR (BT.709).
+    #[serde(default)]
+    pub tonemap: bool,
     pub preset: String,
     pub crf: u32,
     pub original_filename: String,
@@ -144,6 +147,7 @@ pub struct RawParams {
     pub codec: String,
     /// auto (or ""), yuv420p, yuv420p10le.
     pub pix_fmt: String,
+    pub tonemap: bool,
     pub preset: String,
     pub crf: i32,
     pub original_filename: String,
@@ -159,6 +163,7 @@ impl From<crate::v1::JobParams> for RawParams {
             output_format: p.output_format,
             codec: p.codec,
             pix_fmt: p.pix_fmt,
+            tonemap: p.tonemap,
             preset: p.preset,
             crf: p.crf,
             original_filename: p.original_filename,
@@ -205,6 +210,32 @@ pub enum BadParams {
         codec: VideoCodec,
         format: OutputFormat,
     },
+    #[error(
+        "the source is HDR ({transfer}) and an 8-bit {codec} output would show it washed out: \
+         give --tonemap for SDR, or keep HDR with --codec hevc or av1 (10-bit)"
+    )]
+    HdrTo8Bit { transfer: String, codec: VideoCodec },
+}
+
+/// Whether a job may encode a source of `transfer` to `pix_fmt` (pure):
+/// an HDR source (PQ or HLG) goes to an 8-bit output only tone-mapped,
+/// since its pictures would otherwise keep HDR values in an SDR-sized
+/// range. Checked by the node after its probe and by the client, when it
+/// has ffprobe, before it sends a byte.
+pub fn check_hdr(
+    transfer: &str,
+    codec: VideoCodec,
+    pix_fmt: PixFmt,
+    tonemap: bool,
+) -> Result<(), BadParams> {
+    let hdr = matches!(transfer, "smpte2084" | "arib-std-b67");
+    if hdr && pix_fmt == PixFmt::Yuv420p && !tonemap {
+        return Err(BadParams::HdrTo8Bit {
+            transfer: transfer.to_string(),
+            codec,
+        });
+    }
+    Ok(())
 }
 
 fn list(codecs: &[VideoCodec]) -> String {
@@ -274,6 +305,7 @@ impl RawParams {
             format,
             video_codec: Some(codec),
             pix_fmt: PixFmtChoice::parse(&self.pix_fmt)?,
+            tonemap: self.tonemap,
             preset,
             crf,
             original_filename: self.original_filename.chars().take(255).collect(),
@@ -426,6 +458,18 @@ mod tests {
         let bad = PixFmtChoice::parse("rgb24").unwrap_err().to_string();
         assert!(bad.contains("unknown pixel format \"rgb24\""), "{bad}");
         assert_eq!(PixFmt::parse(""), Some(PixFmt::Yuv420p));
+    }
+
+    #[test]
+    fn hdr_goes_to_eight_bits_only_tone_mapped() {
+        let refused = check_hdr("smpte2084", VideoCodec::H264, PixFmt::Yuv420p, false)
+            .unwrap_err()
+            .to_string();
+        assert!(refused.contains("--tonemap"), "{refused}");
+        assert!(check_hdr("smpte2084", VideoCodec::H264, PixFmt::Yuv420p, true).is_ok());
+        assert!(check_hdr("arib-std-b67", VideoCodec::Hevc, PixFmt::Yuv420p10le, false).is_ok());
+        assert!(check_hdr("arib-std-b67", VideoCodec::Hevc, PixFmt::Yuv420p, false).is_err());
+        assert!(check_hdr("bt709", VideoCodec::H264, PixFmt::Yuv420p, false).is_ok());
     }
 
     #[test]
