@@ -227,11 +227,7 @@ async fn sizes_are_validated_and_odd_ones_rounded() {
     let channel = node.channel().await;
     let clip = make_clip(&dir.path().join("c.mp4"), 2, 320, 240, false);
     let data = std::fs::read(&clip).expect("read");
-    for (w, h, needle) in [
-        (-5, 180, "negative"),
-        (100000, 180, "8192"),
-        (0, 0, "at least one"),
-    ] {
+    for (w, h, needle) in [(-5, 180, "negative"), (100000, 180, "8192")] {
         let reply = upload_bytes(
             channel.clone(),
             "c.mp4",
@@ -276,11 +272,24 @@ async fn sizes_are_validated_and_odd_ones_rounded() {
     assert_eq!((got.width, got.height), (162, 122));
     assert_eq!(got.frames, 60);
 
-    let zero_width = upload_bytes(channel.clone(), "c.mp4", data, &Params::size(0, 120, "mp4"))
+    let zero_width = upload_bytes(
+        channel.clone(),
+        "c.mp4",
+        data.clone(),
+        &Params::size(0, 120, "mp4"),
+    )
+    .await
+    .expect("rpc");
+    let info = wait_finished(channel.clone(), &zero_width.video_id, TIMEOUT).await;
+    assert_eq!((info.output_width, info.output_height), (160, 120));
+
+    // No size at all keeps the source's.
+    let no_size = upload_bytes(channel.clone(), "c.mp4", data, &Params::size(0, 0, "mp4"))
         .await
         .expect("rpc");
-    let info = wait_finished(channel, &zero_width.video_id, TIMEOUT).await;
-    assert_eq!((info.output_width, info.output_height), (160, 120));
+    assert!(no_size.success, "{}", no_size.message);
+    let info = wait_finished(channel, &no_size.video_id, TIMEOUT).await;
+    assert_eq!((info.output_width, info.output_height), (320, 240));
 }
 
 #[tokio::test(flavor = "multi_thread")]
