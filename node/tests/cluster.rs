@@ -206,10 +206,20 @@ async fn worker_with_broken_ffmpeg_never_loses_the_job() {
         &dir.path().join("master"),
         &["--slots", "1", "--shard-seconds", "4"],
     );
+    // An ffmpeg that lists the encoders (so the node looks able) but
+    // fails every encode.
+    let fake = dir.path().join("broken-ffmpeg");
+    std::fs::write(
+        &fake,
+        "#!/bin/sh\ncase \"$*\" in *-encoders*|*-filters*) exec ffmpeg \"$@\";; esac\nexit 1\n",
+    )
+    .expect("write the fake ffmpeg");
+    std::fs::set_permissions(&fake, std::os::unix::fs::PermissionsExt::from_mode(0o755))
+        .expect("make it executable");
     let broken = start_worker(
         &dir.path().join("broken"),
         &master,
-        &["--slots", "2", "--ffmpeg", "/bin/false"],
+        &["--slots", "2", "--ffmpeg", fake.to_str().expect("utf8")],
     );
     wait_alive(&master, 2).await;
     let channel = master.channel().await;
