@@ -171,12 +171,17 @@ impl Worker {
                 RunShardError::Refused(reason) => RunShardError::Refused(format!("shard {reason}")),
                 other => other,
             })?;
+        // Counted as running (a stopping node waits for it) until its
+        // result is marked unfetched: dropped any earlier, the drain
+        // could end between the two and the node stop before the master
+        // fetched the result (CI saw exactly that: the shard ran again).
+        let running = self.tasks.start(&task.task_id);
         let started = Instant::now();
         let scratch = Scratch::create(&self.sys.store.tmp_dir(), "shard")
             .await
             .map_err(StoreError::from)?;
         let result = tokio::select! {
-            result = self.encode_here(&task, &spec, &input, scratch.path()) => Some(result),
+            result = self.encode_here(&task, &spec, &input, scratch.path(), &running) => Some(result),
             // Dropping the encode kills ffmpeg.
             _ = self.drain.handing_back() => None,
         };
@@ -200,6 +205,7 @@ impl Worker {
                 tracing::warn!(job = %task.job_id, shard = task.shard_index, error = %e, "shard failed here");
             }
         }
+        drop(running);
         Ok(ShardOutcome { result, seconds })
     }
 
@@ -212,8 +218,8 @@ impl Worker {
         spec: &EncodeSpec,
         input: &BlobRef,
         scratch: &std::path::Path,
+        running: &super::tasks::RunningTask,
     ) -> Result<Result<BlobRef, ShardError>, RunShardError> {
-        let running = self.tasks.start(&task.task_id);
         let _permit = tokio::select! {
             permit = self.encode_slot() => permit.map_err(|_| RunShardError::HandedBack("node is shutting down"))?,
             _ = self.drain.begun() => {
