@@ -22,6 +22,40 @@ pub struct Mastering {
     pub min_luminance: u32,
 }
 
+impl Mastering {
+    /// The ten numbers of `EncodeSettings.mastering_display`: green,
+    /// blue, red, white (x, y), then max and min luminance (x265's order).
+    pub fn to_numbers(self) -> Vec<u32> {
+        vec![
+            self.green.0,
+            self.green.1,
+            self.blue.0,
+            self.blue.1,
+            self.red.0,
+            self.red.1,
+            self.white.0,
+            self.white.1,
+            self.max_luminance,
+            self.min_luminance,
+        ]
+    }
+
+    /// The inverse of [`Mastering::to_numbers`]; None unless ten numbers.
+    pub fn from_numbers(numbers: &[u32]) -> Option<Self> {
+        let [gx, gy, bx, by, rx, ry, wx, wy, max_luminance, min_luminance] = *numbers else {
+            return None;
+        };
+        Some(Self {
+            green: (gx, gy),
+            blue: (bx, by),
+            red: (rx, ry),
+            white: (wx, wy),
+            max_luminance,
+            min_luminance,
+        })
+    }
+}
+
 /// Content light level (CTA-861.3): MaxCLL and MaxFALL in cd/m².
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LightLevel {
@@ -255,6 +289,12 @@ mod tests {
             colour.tag_args().join(" "),
             "-color_primaries bt2020 -color_trc smpte2084 -colorspace bt2020nc -color_range tv"
         );
+        let mastering = colour.mastering.expect("mastering display");
+        assert_eq!(
+            Mastering::from_numbers(&mastering.to_numbers()),
+            Some(mastering)
+        );
+        assert_eq!(Mastering::from_numbers(&[1, 2, 3]), None);
     }
 
     #[test]

@@ -89,24 +89,20 @@ fn video_codec_args(spec: &EncodeSpec) -> Vec<String> {
             "-x265-params",
             &x265_params,
         ],
-        VideoCodec::Av1 if !svtav1_params.is_empty() => vec![
-            "-c:v",
-            "libsvtav1",
-            "-preset",
-            svtav1_preset(&spec.preset),
-            "-crf",
-            &crf,
-            "-svtav1-params",
-            &svtav1_params,
-        ],
-        VideoCodec::Av1 => vec![
-            "-c:v",
-            "libsvtav1",
-            "-preset",
-            svtav1_preset(&spec.preset),
-            "-crf",
-            &crf,
-        ],
+        VideoCodec::Av1 => {
+            let mut av1 = vec![
+                "-c:v",
+                "libsvtav1",
+                "-preset",
+                svtav1_preset(&spec.preset),
+                "-crf",
+                &crf,
+            ];
+            if !svtav1_params.is_empty() {
+                av1.extend(["-svtav1-params", &svtav1_params]);
+            }
+            av1
+        }
         VideoCodec::Vp9 => vec![
             "-c:v",
             "libvpx-vp9",

@@ -31,20 +31,10 @@ pub fn settings(spec: &EncodeSpec) -> EncodeSettings {
         color_transfer: spec.colour.transfer.clone(),
         color_space: spec.colour.matrix.clone(),
         color_range: spec.colour.range.clone(),
-        mastering_display: spec.colour.mastering.map_or_else(Vec::new, |m| {
-            vec![
-                m.green.0,
-                m.green.1,
-                m.blue.0,
-                m.blue.1,
-                m.red.0,
-                m.red.1,
-                m.white.0,
-                m.white.1,
-                m.max_luminance,
-                m.min_luminance,
-            ]
-        }),
+        mastering_display: spec
+            .colour
+            .mastering
+            .map_or_else(Vec::new, |m| m.to_numbers()),
         content_light: spec
             .colour
             .light

@@ -110,17 +110,11 @@ fn colour_of(s: &vidshard_proto::v1::EncodeSettings) -> Result<Colour, String> {
             Err(format!("bad colour tag {value:?}"))
         }
     };
-    let mastering = match s.mastering_display[..] {
+    let mastering = match &s.mastering_display[..] {
         [] => None,
-        [gx, gy, bx, by, rx, ry, wx, wy, max_luminance, min_luminance] => Some(colour::Mastering {
-            green: (gx, gy),
-            blue: (bx, by),
-            red: (rx, ry),
-            white: (wx, wy),
-            max_luminance,
-            min_luminance,
-        }),
-        _ => return Err("mastering display needs 10 numbers".into()),
+        numbers => Some(
+            colour::Mastering::from_numbers(numbers).ok_or("mastering display needs 10 numbers")?,
+        ),
     };
     let light = match s.content_light[..] {
         [] => None,
