@@ -102,6 +102,7 @@ fn params(args: &UploadArgs, filename: String) -> JobParams {
             .map(|p| p.as_str().to_owned())
             .unwrap_or_default(),
         tonemap: args.tonemap,
+        skip_quality: args.no_quality,
         preset: args.preset.clone().unwrap_or_default(),
         crf: args.crf.unwrap_or(0),
         original_filename: filename,

@@ -248,6 +248,7 @@ async fn try_every_rpc(channel: Channel, id: &str) {
                     sha256: id.into(),
                     size: 5,
                     term: 0,
+                    measure_quality: true,
                 })),
             },
             RunShardRequest {

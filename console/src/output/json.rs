@@ -3,6 +3,7 @@
 use serde_json::{Value, json};
 use vidshard_proto::v1::{JobInfo, JobParams, ListJobsReply, ListNodesReply, ShardInfo};
 
+use super::quality::{job_quality_json, shard_quality_json};
 use crate::format::round;
 use crate::job::{JobState, classify_status, has_output, shard_counts};
 use crate::transfer::Saved;
@@ -20,6 +21,9 @@ fn params_json(params: Option<&JobParams>) -> Value {
         "preset": p.preset,
         "crf": p.crf,
         "original_filename": p.original_filename,
+        "pix_fmt": p.pix_fmt,
+        "tonemap": p.tonemap,
+        "skip_quality": p.skip_quality,
     })
 }
 
@@ -39,6 +43,7 @@ fn shard_json(shard: &ShardInfo) -> Value {
         "running_on": shard.running_on,
         "encode_seconds": round(shard.encode_seconds, 3),
         "transfer_seconds": round(shard.transfer_seconds, 3),
+        "quality": shard_quality_json(shard.quality.as_ref()),
     })
 }
 
@@ -96,6 +101,7 @@ pub fn job_json(job: &JobInfo, with_shards: bool) -> Value {
         "created_unix_ms": job.created_unix_ms,
         "updated_unix_ms": job.updated_unix_ms,
         "timings": timings_json(job),
+        "quality": job_quality_json(job.quality.as_ref()),
     });
     if with_shards {
         value["shards"] = job.shards.iter().map(shard_json).collect();

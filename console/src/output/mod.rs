@@ -6,6 +6,7 @@
 //! `Saved` result it reports); nothing below imports it.
 
 mod json;
+mod quality;
 mod text;
 
 pub use json::{job_json, jobs_json, legacy_status_json, nodes_json, retrieve_json, upload_json};

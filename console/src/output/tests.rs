@@ -101,7 +101,7 @@ fn status_json_has_every_field() {
         json!({"index": 1, "state": "encoding", "worker": "10.0.0.3:50052", "progress": 0.42,
                "frames": 240, "attempts": 1, "fps": 59.94, "start_seconds": 10.0,
                "duration_seconds": 10.0, "message": "", "worker_id": "", "running_on": [],
-               "encode_seconds": 0.0, "transfer_seconds": 0.0})
+               "encode_seconds": 0.0, "transfer_seconds": 0.0, "quality": null})
     );
 }
 
@@ -151,19 +151,19 @@ fn status_text_lists_fields_and_shard_rows() {
     );
     assert!(!text.contains("output:"), "{text}");
     assert!(
-        text.contains("shard  state     worker          progress  frames  attempts\n"),
+        text.contains("shard  state     worker          progress  frames  attempts  psnr dB\n"),
         "{text}"
     );
     assert!(
-        text.contains("    0  done      10.0.0.2:50052      100%     240         1\n"),
+        text.contains("    0  done      10.0.0.2:50052      100%     240         1        -\n"),
         "{text}"
     );
     assert!(
-        text.contains("    1  encoding  10.0.0.3:50052       42%     240         1\n"),
+        text.contains("    1  encoding  10.0.0.3:50052       42%     240         1        -\n"),
         "{text}"
     );
     assert!(
-        text.contains("    2  queued    -                     0%     240         1\n"),
+        text.contains("    2  queued    -                     0%     240         1        -\n"),
         "{text}"
     );
 }
@@ -318,4 +318,75 @@ fn listings_say_how_many_jobs_they_left_out() {
         omitted: 0,
     };
     assert!(jobs_json(&none).get("omitted").is_none());
+}
+
+fn stats(mean: f64, min: f64) -> vidshard_proto::v1::QualityStats {
+    vidshard_proto::v1::QualityStats {
+        frames: 240,
+        mean,
+        p5: min + 0.5,
+        p1: min + 0.2,
+        min,
+    }
+}
+
+fn measured_job() -> JobInfo {
+    use vidshard_proto::v1::{JobQuality, SeamQuality, ShardQuality};
+    let mut job = completed_job();
+    job.shards[0].quality = Some(ShardQuality {
+        psnr: Some(stats(41.234_567, 38.0)),
+        ssim: Some(stats(0.987_654_3, 0.97)),
+        head_psnr: vec![40.123_456],
+        measured_on: "node-b".into(),
+        ..Default::default()
+    });
+    job.quality = Some(JobQuality {
+        measured_shards: 2,
+        shards: 2,
+        psnr: Some(stats(41.2, 38.0)),
+        ssim: Some(stats(0.9876, 0.97)),
+        seams: vec![SeamQuality {
+            after_shard: 0,
+            psnr: Some(stats(36.0, 35.0)),
+            ssim: Some(stats(0.95, 0.94)),
+            flagged: true,
+            reason: "the start of shard 1 averages 36.00 dB PSNR".into(),
+        }],
+        flagged_seams: vec![0],
+    });
+    job
+}
+
+#[test]
+fn the_quality_report_shows_in_json() {
+    let v = job_json(&measured_job(), true);
+    assert_eq!(v["quality"]["flagged_seams"], json!([0]));
+    assert_eq!(v["quality"]["psnr"]["mean"], json!(41.2));
+    assert_eq!(v["quality"]["seams"][0]["flagged"], true);
+    let shard = &v["shards"][0]["quality"];
+    assert_eq!(shard["psnr"]["mean"], json!(41.235));
+    assert_eq!(shard["ssim"]["mean"], json!(0.98765));
+    assert_eq!(shard["head_psnr"], json!([40.123]));
+    assert_eq!(shard["measured_on"], "node-b");
+    assert!(job_json(&completed_job(), true)["quality"].is_null());
+}
+
+#[test]
+fn the_quality_report_shows_in_text() {
+    let text = job_text(&measured_job());
+    assert!(
+        text.contains("quality:   PSNR 41.20 dB mean, 38.00 min; SSIM 0.9876 mean, 0.9700 min (2 of 2 shards measured)\n"),
+        "{text}"
+    );
+    assert!(
+        text.contains("seams:     1 measured, 1 FLAGGED\n"),
+        "{text}"
+    );
+    assert!(
+        text.contains(
+            "flagged:   seam after shard 0: the start of shard 1 averages 36.00 dB PSNR\n"
+        ),
+        "{text}"
+    );
+    assert!(text.contains("  41.23\n"), "{text}");
 }

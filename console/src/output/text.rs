@@ -2,6 +2,7 @@
 
 use vidshard_proto::v1::{JobInfo, JobParams, ListJobsReply, ListNodesReply, ShardInfo};
 
+use super::quality::{quality_lines, shard_psnr_cell};
 use crate::format::{self, Align};
 use crate::job::{backup_status, has_output, shard_counts};
 use crate::transfer::Saved;
@@ -55,6 +56,9 @@ fn params_text(p: &JobParams) -> String {
         p.crf.to_string()
     };
     parts.push(format!("crf {crf}"));
+    if p.skip_quality {
+        parts.push("no quality report".to_owned());
+    }
     parts.join(", ")
 }
 
@@ -104,6 +108,7 @@ pub fn job_text(job: &JobInfo) -> String {
     if let Some(params) = &job.params {
         lines.push(("params", params_text(params)));
     }
+    lines.extend(quality_lines(job));
     let mut out: String = lines
         .iter()
         .map(|(k, v)| format!("{:<10} {v}\n", format!("{k}:")))
@@ -132,6 +137,7 @@ fn shards_table(shards: &[ShardInfo]) -> String {
                 format::percent(s.progress),
                 s.frames.to_string(),
                 s.attempts.to_string(),
+                shard_psnr_cell(s.quality.as_ref()),
             ]
         })
         .collect();
@@ -143,6 +149,7 @@ fn shards_table(shards: &[ShardInfo]) -> String {
             ("progress", Align::Right),
             ("frames", Align::Right),
             ("attempts", Align::Right),
+            ("psnr dB", Align::Right),
         ],
         &rows,
     )

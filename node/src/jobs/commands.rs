@@ -70,6 +70,9 @@ pub enum Command {
         encode_seconds: f64,
         transfer_seconds: f64,
         at_ms: u64,
+        /// The result against its source (None: not measured).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        quality: Option<Box<super::quality::ShardQuality>>,
     },
     /// No live node holds the encoded shard any more: encode it again.
     ShardLost { job: String, shard: u32, at_ms: u64 },
@@ -267,9 +270,11 @@ pub fn apply(table: &mut JobTable, command: &Command) -> CommandReply {
             holders,
             encode_seconds,
             transfer_seconds,
+            quality,
             ..
         } => with_shard(job, *shard, |s| {
             s.state = ShardState::Done;
+            s.quality = quality.as_deref().cloned();
             s.encoded = Some(encoded.clone());
             s.worker_id = worker_id.clone();
             s.worker = worker.clone();
@@ -282,6 +287,7 @@ pub fn apply(table: &mut JobTable, command: &Command) -> CommandReply {
         Command::ShardLost { shard, .. } => with_shard(job, *shard, |s| {
             s.state = ShardState::Queued;
             s.encoded = None;
+            s.quality = None;
             s.holders.clear();
             s.frames_done = 0;
         }),

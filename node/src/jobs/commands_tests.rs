@@ -75,6 +75,7 @@ fn done(job: &str, shard: u32, worker: &str) -> Command {
         encode_seconds: 1.0,
         transfer_seconds: 0.1,
         at_ms: 5,
+        quality: None,
     }
 }
 

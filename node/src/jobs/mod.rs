@@ -2,7 +2,7 @@
 //!
 //! `model` holds the plain data and the status strings the original
 //! client understands, `table` the set of jobs with id allocation, `eta`
-//! the smoothed time-left estimate. All of it is pure; the async parts
+//! the smoothed time-left estimate, `quality` the quality report. All of it is pure; the async parts
 //! live in `pipeline` and `service`. `commands` are the durable changes:
 //! Raft log entries applied by one deterministic function on every node.
 
@@ -11,6 +11,8 @@ mod commands;
 mod commands_tests;
 mod eta;
 mod model;
+pub mod quality;
+mod quality_wire;
 mod stop;
 mod table;
 

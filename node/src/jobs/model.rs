@@ -99,6 +99,10 @@ pub struct ShardRecord {
     /// instead of encoding the shard again.
     #[serde(default)]
     pub holders: Vec<String>,
+    /// The accepted copy against its source, every frame (None: not
+    /// measured, or recorded before reports existed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub quality: Option<super::quality::ShardQuality>,
 }
 
 impl ShardRecord {
@@ -125,6 +129,7 @@ impl ShardRecord {
             encode_seconds: 0.0,
             transfer_seconds: 0.0,
             holders: Vec::new(),
+            quality: None,
         }
     }
 

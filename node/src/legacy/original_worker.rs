@@ -4,7 +4,7 @@
 use crate::cluster::Sys;
 use crate::media;
 use crate::worker::copy::{CopyError, CopyOutcome, CopyRequest, rpc_error};
-use crate::worker::{self, fidelity};
+use crate::worker::{self, fidelity, measure};
 
 /// Encodes on a worker that speaks only the original protocol: the shard
 /// goes as one mp4 message (`ProcessShard`), the result comes back whole
@@ -121,6 +121,15 @@ pub async fn run_original(
     fidelity::check_against_source(&sys.tools, &video, &input, req.expected_frames, &req.spec)
         .await
         .map_err(|e| e.into_copy_error(address))?;
+    // An original worker measures nothing: the master does, from the
+    // source it sent and the result it holds.
+    let quality = match req.measure_quality {
+        true => {
+            let (frames, spec) = (req.expected_frames, &req.spec);
+            measure::measure_logged(&sys.tools, &input, &video, frames, spec, &sys.node_id).await
+        }
+        false => None,
+    };
     let (blob, pin) = sys
         .store
         .import_pinned(&video)
@@ -132,5 +141,6 @@ pub async fn run_original(
         pin: Some(std::sync::Arc::new(pin)),
         encode_seconds: started.elapsed().as_secs_f64(),
         transfer_seconds: 0.0,
+        quality,
     })
 }

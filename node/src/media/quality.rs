@@ -219,6 +219,17 @@ pub struct Picture {
 }
 
 impl Picture {
+    /// The pictures `spec` makes of its source.
+    pub fn of(spec: &super::EncodeSpec) -> Self {
+        Self {
+            tonemap: spec.tonemap,
+            orientation: spec.orientation,
+            width: spec.width,
+            height: spec.height,
+            pix_fmt: spec.pix_fmt,
+        }
+    }
+
     /// Scaled only, as stored.
     pub fn scaled(width: u32, height: u32) -> Self {
         Self {

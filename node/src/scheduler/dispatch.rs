@@ -9,10 +9,11 @@ use vidshard_proto::v1::worker_client::WorkerClient;
 use vidshard_proto::v1::{FetchBlobRequest, RunShardRequest, ShardTask, run_shard_request::Msg};
 
 use crate::cluster::Sys;
+use crate::jobs::quality::ShardQuality;
 use crate::media::{self, Progress};
 use crate::store::CHUNK;
 use crate::worker::copy::{CopyError, CopyOutcome, CopyRequest, rpc_error, settings};
-use crate::worker::{self, ShardTask as LocalTask, Worker};
+use crate::worker::{self, ShardTask as LocalTask, Worker, measure};
 
 /// Encodes on this node within its slots.
 pub async fn run_local(
@@ -42,11 +43,32 @@ pub async fn run_local(
     .await;
     scratch.remove().await;
     let (blob, pin) = result.map_err(|e| e.to_string())?;
+    let quality = match req.measure_quality {
+        true => {
+            let encoded = worker
+                .sys
+                .store
+                .path(&blob.sha256)
+                .map_err(|e| e.to_string())?;
+            let sys = &worker.sys;
+            measure::measure_logged(
+                &sys.tools,
+                &input,
+                &encoded,
+                req.expected_frames,
+                &req.spec,
+                &sys.node_id,
+            )
+            .await
+        }
+        false => None,
+    };
     Ok(CopyOutcome {
         blob,
         pin: Some(std::sync::Arc::new(pin)),
         encode_seconds: started.elapsed().as_secs_f64(),
         transfer_seconds: 0.0,
+        quality,
     })
 }
 
@@ -104,6 +126,7 @@ pub async fn run_remote(
         sha256: req.source.sha256.clone(),
         size: req.source.size,
         term: sys.term(),
+        measure_quality: req.measure_quality,
     };
     let reply = client
         .run_shard(upload_stream(task, file))
@@ -175,5 +198,23 @@ pub async fn run_remote(
         pin: Some(std::sync::Arc::new(pin)),
         encode_seconds,
         transfer_seconds,
+        quality: reported_quality(address, reply.quality, req.expected_frames),
     })
+}
+
+/// A worker's measurement, when it makes sense for a shard of `frames`
+/// frames (a report, so nonsense is dropped with a warning, not held
+/// against the result).
+fn reported_quality(
+    address: &str,
+    quality: Option<vidshard_proto::v1::ShardQuality>,
+    frames: u64,
+) -> Option<ShardQuality> {
+    let quality = ShardQuality::from(quality?);
+    if quality.is_plausible(frames) {
+        Some(quality)
+    } else {
+        tracing::warn!(%address, "a worker's quality figures make no sense; the shard stays unmeasured");
+        None
+    }
 }

@@ -164,15 +164,17 @@ pub async fn encode_all(
     spec: &EncodeSpec,
     mut arrivals: UnboundedReceiver<(u32, BlobRef)>,
 ) -> Result<(), JobStop> {
-    let (frames, already_done): (Vec<u64>, Vec<bool>) = {
+    let (frames, already_done, measure_quality): (Vec<u64>, Vec<bool>, bool) = {
         let jobs = sched.sys.jobs.lock();
         let job = jobs
             .get(id)
             .ok_or_else(|| JobStop::failed(JobStatus::Error, "job vanished"))?;
-        job.shards
+        let (frames, done) = job
+            .shards
             .iter()
             .map(|s| (s.frames, s.state == ShardState::Done))
-            .unzip()
+            .unzip();
+        (frames, done, !job.params.skip_quality)
     };
     let mut sources: Vec<Option<BlobRef>> = vec![None; frames.len()];
     let mut splitting = true;
@@ -214,6 +216,7 @@ pub async fn encode_all(
                             size: 0,
                         }),
                         total_shards: frames.len() as u32,
+                        measure_quality,
                     };
                     let (address, protocol) = addresses
                         .get(&worker)
@@ -453,6 +456,7 @@ async fn record_done(
         encode_seconds: outcome.encode_seconds,
         transfer_seconds: outcome.transfer_seconds,
         at_ms: now_unix_ms(),
+        quality: outcome.quality.map(Box::new),
     };
     sched.sys.consensus.record(command).await?;
     sched.sys.jobs.lock().update(id, |job| {

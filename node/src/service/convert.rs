@@ -5,6 +5,7 @@ use std::time::Instant;
 
 use vidshard_proto::v1;
 
+use crate::jobs::quality::job_report;
 use crate::jobs::{JobRecord, JobStatus};
 
 /// The original `message` text: what is happening, with shard counts,
@@ -101,6 +102,7 @@ pub fn job_info(job: &JobRecord) -> v1::JobInfo {
     };
     let summary = job.summary.clone();
     let (output_width, output_height) = job.output_size.unwrap_or((0, 0));
+    let shard_qualities: Vec<_> = job.shards.iter().map(|s| s.quality.as_ref()).collect();
     v1::JobInfo {
         id: job.id.clone(),
         status: job.status.as_str().into(),
@@ -127,6 +129,7 @@ pub fn job_info(job: &JobRecord) -> v1::JobInfo {
             }
             .into(),
             tonemap: job.params.tonemap,
+            skip_quality: job.params.skip_quality,
             preset: job.params.preset.clone(),
             crf: job.params.crf as i32,
             original_filename: job.params.original_filename.clone(),
@@ -164,6 +167,7 @@ pub fn job_info(job: &JobRecord) -> v1::JobInfo {
                 running_on: s.running_on.clone(),
                 encode_seconds: s.encode_seconds,
                 transfer_seconds: s.transfer_seconds,
+                quality: s.quality.as_ref().map(Into::into),
             })
             .collect(),
         progress: job.progress(),
@@ -187,6 +191,7 @@ pub fn job_info(job: &JobRecord) -> v1::JobInfo {
         output_holders: job.output_holders.clone(),
         output_pending: job.output_pending.clone(),
         output_replicas_wanted: 0,
+        quality: job_report(&shard_qualities).as_ref().map(Into::into),
     }
 }
 

@@ -72,6 +72,7 @@ impl vidshard_proto::v1::worker_server::Worker for ShardWorker {
                     size: blob.size,
                     frames: expected_frames,
                     encode_seconds: outcome.seconds,
+                    quality: outcome.quality.as_ref().map(Into::into),
                 }),
                 Err(e) => refused(e.to_string(), outcome.seconds),
             }),

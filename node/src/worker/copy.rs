@@ -18,6 +18,9 @@ pub struct CopyRequest {
     pub expected_frames: u64,
     pub source: BlobRef,
     pub total_shards: u32,
+    /// Compare every frame of the result with the source (the job wants
+    /// a quality report).
+    pub measure_quality: bool,
 }
 
 pub fn settings(spec: &EncodeSpec) -> EncodeSettings {
@@ -56,6 +59,8 @@ pub struct CopyOutcome {
     pub encode_seconds: f64,
     /// Sending the shard, fetching and verifying the result.
     pub transfer_seconds: f64,
+    /// Every frame against the source, when asked and measurable.
+    pub quality: Option<crate::jobs::quality::ShardQuality>,
 }
 
 /// Why a copy produced nothing.

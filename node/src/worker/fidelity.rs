@@ -99,13 +99,7 @@ pub async fn check_against_source(
     let seed = uuid::Uuid::new_v4().as_u64_pair().0;
     let samples = quality::sample_frames(frames, SAMPLED_FRAMES, seed);
     let started = std::time::Instant::now();
-    let picture = quality::Picture {
-        tonemap: spec.tonemap,
-        orientation: spec.orientation,
-        width: spec.width,
-        height: spec.height,
-        pix_fmt: spec.pix_fmt,
-    };
+    let picture = quality::Picture::of(spec);
     let measured = quality::compare(tools, encoded, source, picture, &samples).await?;
     tracing::debug!(
         seconds = started.elapsed().as_secs_f64(),

@@ -13,6 +13,7 @@ pub mod fence;
 pub mod fidelity;
 mod handle;
 pub mod heartbeat;
+pub mod measure;
 pub mod run_shard;
 mod tasks;
 

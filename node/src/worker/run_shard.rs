@@ -12,6 +12,7 @@ use vidshard_proto::v1::ShardTask as TaskHeader;
 use super::drain::{Drain, FetchDone};
 use super::fence::StaleTerm;
 use super::{ShardError, ShardTask, Worker};
+use crate::jobs::quality::ShardQuality;
 use crate::media::colour::{self, Colour};
 use crate::media::{EncodeSpec, Orientation};
 use crate::params::{MAX_DIMENSION, PixFmt, RawParams};
@@ -44,6 +45,9 @@ pub enum RunShardError {
 pub struct ShardOutcome {
     pub result: Result<BlobRef, ShardError>,
     pub seconds: f64,
+    /// Every frame against the source, when the task asked for it and it
+    /// could be measured.
+    pub quality: Option<ShardQuality>,
 }
 
 /// Checks a task header and turns it into encoder settings (pure).
@@ -189,7 +193,7 @@ impl Worker {
                 "this node stopped before the shard was done (--drain-timeout): shard handed back",
             ));
         };
-        let result = result?;
+        let (result, quality) = result?;
         match &result {
             Ok(blob) => {
                 self.drain.replied(&blob.sha256);
@@ -200,12 +204,17 @@ impl Worker {
             }
         }
         drop(running);
-        Ok(ShardOutcome { result, seconds })
+        Ok(ShardOutcome {
+            result,
+            seconds,
+            quality,
+        })
     }
 
     /// Encodes a received shard within this node's slots, reporting
-    /// progress for the heartbeats. The outer error: the node is stopping
-    /// (a shard still waiting for a slot then goes back at once).
+    /// progress for the heartbeats, and measures the result when the task
+    /// asks (in the same slot). The outer error: the node is stopping (a
+    /// shard still waiting for a slot then goes back at once).
     async fn encode_here(
         &self,
         task: &TaskHeader,
@@ -213,7 +222,7 @@ impl Worker {
         input: &BlobRef,
         scratch: &std::path::Path,
         running: &super::tasks::RunningTask,
-    ) -> Result<Result<BlobRef, ShardError>, RunShardError> {
+    ) -> Result<(Result<BlobRef, ShardError>, Option<ShardQuality>), RunShardError> {
         let _permit = tokio::select! {
             permit = self.encode_slot() => permit.map_err(|_| RunShardError::HandedBack("node is shutting down"))?,
             _ = self.drain.begun() => {
@@ -231,11 +240,19 @@ impl Worker {
             target: crate::media::EncodeTarget::SHARD,
         };
         let (tools, store) = (&self.sys.tools, &self.sys.store);
-        Ok(
-            super::encode_verified(tools, store, &local, scratch, |p| running.report(p))
-                .await
-                .map(|(blob, _pin)| blob),
-        )
+        let result = super::encode_verified(tools, store, &local, scratch, |p| running.report(p))
+            .await
+            .map(|(blob, _pin)| blob);
+        let quality = match &result {
+            Ok(blob) if task.measure_quality => {
+                let encoded = store.path(&blob.sha256)?;
+                let frames = task.expected_frames;
+                let node = &self.sys.node_id;
+                super::measure::measure_logged(tools, &path, &encoded, frames, spec, node).await
+            }
+            _ => None,
+        };
+        Ok((result, quality))
     }
 
     /// A blob a master pushes here (a backup copy of a source or shard),

@@ -122,6 +122,10 @@ pub struct JobParams {
     /// Tone-map an HDR source to SDR (BT.709).
     #[serde(default)]
     pub tonemap: bool,
+    /// Make no quality report (jobs recorded before reports existed
+    /// read as wanting one; they simply have no measured shards).
+    #[serde(default)]
+    pub skip_quality: bool,
     pub preset: String,
     pub crf: u32,
     pub original_filename: String,
@@ -148,6 +152,7 @@ pub struct RawParams {
     /// auto (or ""), yuv420p, yuv420p10le.
     pub pix_fmt: String,
     pub tonemap: bool,
+    pub skip_quality: bool,
     pub preset: String,
     pub crf: i32,
     pub original_filename: String,
@@ -164,6 +169,7 @@ impl From<crate::v1::JobParams> for RawParams {
             codec: p.codec,
             pix_fmt: p.pix_fmt,
             tonemap: p.tonemap,
+            skip_quality: p.skip_quality,
             preset: p.preset,
             crf: p.crf,
             original_filename: p.original_filename,
@@ -306,6 +312,7 @@ impl RawParams {
             video_codec: Some(codec),
             pix_fmt: PixFmtChoice::parse(&self.pix_fmt)?,
             tonemap: self.tonemap,
+            skip_quality: self.skip_quality,
             preset,
             crf,
             original_filename: self.original_filename.chars().take(255).collect(),

@@ -1,0 +1,104 @@
+//! The quality report in `status`: JSON objects and text lines from the
+//! `vidshard.v1` report (PSNR in dB, SSIM 0..1). Pure.
+
+use serde_json::{Value, json};
+use vidshard_proto::v1::{JobInfo, JobQuality, QualityStats, SeamQuality, ShardQuality};
+
+use crate::format::round;
+
+fn stats_json(stats: Option<&QualityStats>, digits: i32) -> Value {
+    let s = stats.copied().unwrap_or_default();
+    json!({
+        "frames": s.frames,
+        "mean": round(s.mean, digits),
+        "p5": round(s.p5, digits),
+        "p1": round(s.p1, digits),
+        "min": round(s.min, digits),
+    })
+}
+
+fn rounded(values: &[f64], digits: i32) -> Vec<f64> {
+    values.iter().map(|v| round(*v, digits)).collect()
+}
+
+/// A shard's measurement; null when it has none.
+pub fn shard_quality_json(quality: Option<&ShardQuality>) -> Value {
+    let Some(q) = quality else {
+        return Value::Null;
+    };
+    json!({
+        "psnr": stats_json(q.psnr.as_ref(), 3),
+        "ssim": stats_json(q.ssim.as_ref(), 5),
+        "interior_psnr": stats_json(q.interior_psnr.as_ref(), 3),
+        "interior_ssim": stats_json(q.interior_ssim.as_ref(), 5),
+        "head_psnr": rounded(&q.head_psnr, 3),
+        "tail_psnr": rounded(&q.tail_psnr, 3),
+        "head_ssim": rounded(&q.head_ssim, 5),
+        "tail_ssim": rounded(&q.tail_ssim, 5),
+        "measured_on": q.measured_on,
+    })
+}
+
+fn seam_json(seam: &SeamQuality) -> Value {
+    json!({
+        "after_shard": seam.after_shard,
+        "psnr": stats_json(seam.psnr.as_ref(), 3),
+        "ssim": stats_json(seam.ssim.as_ref(), 5),
+        "flagged": seam.flagged,
+        "reason": seam.reason,
+    })
+}
+
+/// The job's report; null when nothing is measured (yet, or at all).
+pub fn job_quality_json(quality: Option<&JobQuality>) -> Value {
+    let Some(q) = quality else {
+        return Value::Null;
+    };
+    json!({
+        "measured_shards": q.measured_shards,
+        "shards": q.shards,
+        "psnr": stats_json(q.psnr.as_ref(), 3),
+        "ssim": stats_json(q.ssim.as_ref(), 5),
+        "seams": q.seams.iter().map(seam_json).collect::<Vec<_>>(),
+        "flagged_seams": q.flagged_seams,
+    })
+}
+
+/// `key: value` lines for `status`: the summary, then one line per
+/// flagged seam. None when there is no report.
+pub fn quality_lines(job: &JobInfo) -> Vec<(&'static str, String)> {
+    let Some(q) = &job.quality else {
+        return Vec::new();
+    };
+    let (psnr, ssim) = (q.psnr.unwrap_or_default(), q.ssim.unwrap_or_default());
+    let mut lines = vec![(
+        "quality",
+        format!(
+            "PSNR {:.2} dB mean, {:.2} min; SSIM {:.4} mean, {:.4} min ({} of {} shards measured)",
+            psnr.mean, psnr.min, ssim.mean, ssim.min, q.measured_shards, q.shards
+        ),
+    )];
+    let flagged: Vec<&SeamQuality> = q.seams.iter().filter(|s| s.flagged).collect();
+    lines.push((
+        "seams",
+        match (q.seams.len(), flagged.len()) {
+            (0, _) => "none measured".to_owned(),
+            (n, 0) => format!("{n} measured, none flagged"),
+            (n, f) => format!("{n} measured, {f} FLAGGED"),
+        },
+    ));
+    for seam in flagged {
+        lines.push((
+            "flagged",
+            format!("seam after shard {}: {}", seam.after_shard, seam.reason),
+        ));
+    }
+    lines
+}
+
+/// A shard's mean PSNR for the shard table ("-" when unmeasured).
+pub fn shard_psnr_cell(quality: Option<&ShardQuality>) -> String {
+    quality
+        .and_then(|q| q.psnr)
+        .map_or_else(|| "-".to_owned(), |p| format!("{:.2}", p.mean))
+}

@@ -1,0 +1,67 @@
+//! A shard's quality report, measured where the shard was encoded: the
+//! worker that made the result still holds its source and the result on
+//! disk, so comparing every frame there costs no transfer, runs on as
+//! many machines as encode, and stays inside the slot the encode held
+//! (a measurement is CPU work like an encode; taking a slot of its own
+//! would only let another encode crowd it).
+//!
+//! The report is information, not a verdict: a measurement that fails
+//! leaves the shard unmeasured and does not fail it (the fidelity check
+//! and `check_encoded` decide whether a result is accepted).
+
+use std::path::Path;
+use std::time::Instant;
+
+use crate::jobs::quality::ShardQuality;
+use crate::media::quality::{self, Picture};
+use crate::media::{EncodeSpec, MediaError, Tools};
+
+/// Compares every one of `frames` frames of `encoded` with `source` as
+/// `spec` made them.
+pub async fn measure(
+    tools: &Tools,
+    source: &Path,
+    encoded: &Path,
+    frames: u64,
+    spec: &EncodeSpec,
+    node_id: &str,
+) -> Result<ShardQuality, MediaError> {
+    let every: Vec<u64> = (0..frames).collect();
+    let scores = quality::compare(tools, encoded, source, Picture::of(spec), &every).await?;
+    if (scores.frames.len() as u64) < frames {
+        return Err(MediaError::Invalid(format!(
+            "only {} of {frames} frames could be compared",
+            scores.frames.len()
+        )));
+    }
+    let psnr: Vec<f64> = scores.frames.iter().map(|f| f.psnr).collect();
+    let ssim: Vec<f64> = scores.frames.iter().map(|f| f.ssim).collect();
+    Ok(ShardQuality::from_frames(&psnr, &ssim, node_id))
+}
+
+/// [`measure`], logged: None (with a warning) when it could not be done.
+pub async fn measure_logged(
+    tools: &Tools,
+    source: &Path,
+    encoded: &Path,
+    frames: u64,
+    spec: &EncodeSpec,
+    node_id: &str,
+) -> Option<ShardQuality> {
+    let started = Instant::now();
+    match measure(tools, source, encoded, frames, spec, node_id).await {
+        Ok(q) => {
+            tracing::debug!(
+                seconds = started.elapsed().as_secs_f64(),
+                psnr = q.psnr.mean,
+                ssim = q.ssim.mean,
+                "measured a shard against its source"
+            );
+            Some(q)
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "could not measure a shard's quality; it stays unmeasured");
+            None
+        }
+    }
+}
