@@ -74,7 +74,7 @@ pub fn quality_lines(job: &JobInfo) -> Vec<(&'static str, String)> {
     let mut lines = vec![(
         "quality",
         format!(
-            "PSNR {:.2} dB mean, {:.2} min; SSIM {:.4} mean, {:.4} min ({} of {} shards measured)",
+            "PSNR {:.2} dB, min {:.2}; SSIM {:.4}, min {:.4}; {}/{} shards",
             psnr.mean, psnr.min, ssim.mean, ssim.min, q.measured_shards, q.shards
         ),
     )];
@@ -101,4 +101,42 @@ pub fn shard_psnr_cell(quality: Option<&ShardQuality>) -> String {
     quality
         .and_then(|q| q.psnr)
         .map_or_else(|| "-".to_owned(), |p| format!("{:.2}", p.mean))
+}
+
+/// `key: value` lines of one shard's measurement (the console's shard
+/// details); empty when unmeasured.
+pub fn shard_quality_lines(quality: Option<&ShardQuality>) -> Vec<(&'static str, String)> {
+    let Some(q) = quality else {
+        return vec![("quality", "not measured".to_owned())];
+    };
+    let line = |s: Option<QualityStats>, digits: usize| {
+        let s = s.unwrap_or_default();
+        format!(
+            "mean {:.digits$}, p5 {:.digits$}, p1 {:.digits$}, min {:.digits$} ({} frames)",
+            s.mean, s.p5, s.p1, s.min, s.frames
+        )
+    };
+    let edge = |values: &[f64]| {
+        if values.is_empty() {
+            0.0
+        } else {
+            values.iter().sum::<f64>() / values.len() as f64
+        }
+    };
+    vec![
+        ("psnr dB", line(q.psnr, 2)),
+        ("interior", line(q.interior_psnr, 2)),
+        (
+            "edges",
+            format!(
+                "first {} frames {:.2} dB, last {} frames {:.2} dB",
+                q.head_psnr.len(),
+                edge(&q.head_psnr),
+                q.tail_psnr.len(),
+                edge(&q.tail_psnr)
+            ),
+        ),
+        ("ssim", line(q.ssim, 4)),
+        ("measured", format!("on {}", q.measured_on)),
+    ]
 }

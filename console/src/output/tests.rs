@@ -375,7 +375,7 @@ fn the_quality_report_shows_in_json() {
 fn the_quality_report_shows_in_text() {
     let text = job_text(&measured_job());
     assert!(
-        text.contains("quality:   PSNR 41.20 dB mean, 38.00 min; SSIM 0.9876 mean, 0.9700 min (2 of 2 shards measured)\n"),
+        text.contains("quality:   PSNR 41.20 dB, min 38.00; SSIM 0.9876, min 0.9700; 2/2 shards\n"),
         "{text}"
     );
     assert!(

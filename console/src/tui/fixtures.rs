@@ -87,6 +87,39 @@ pub fn event(at: u64, level: &str, message: &str) -> ClusterEvent {
 }
 
 /// Three healthy nodes, a job being encoded, one done, one failed.
+/// A report of `shards` measured shards whose seam after shard 2 is
+/// flagged.
+fn measured(shards: u32) -> vidshard_proto::v1::JobQuality {
+    use vidshard_proto::v1::{JobQuality, QualityStats, SeamQuality};
+    let stats = |mean, min| QualityStats {
+        frames: 250,
+        mean,
+        p5: min + 1.0,
+        p1: min + 0.5,
+        min,
+    };
+    JobQuality {
+        measured_shards: shards,
+        shards: 9,
+        psnr: Some(stats(41.5, 36.2)),
+        ssim: Some(stats(0.9871, 0.9612)),
+        seams: (0..shards - 1)
+            .map(|k| SeamQuality {
+                after_shard: k,
+                psnr: Some(stats(41.0, 37.0)),
+                ssim: Some(stats(0.985, 0.97)),
+                flagged: k == 2,
+                reason: if k == 2 {
+                    "the start of shard 3 averages 36.90 dB PSNR, more than 1 dB under the 39.10 dB p5 of its interior".into()
+                } else {
+                    String::new()
+                },
+            })
+            .collect(),
+        flagged_seams: vec![2],
+    }
+}
+
 pub fn healthy_snapshot(i: u64) -> ClusterSnapshot {
     let wobble = (i % 5) as f32 * 4.0;
     let running = JobInfo {
@@ -109,6 +142,7 @@ pub fn healthy_snapshot(i: u64) -> ClusterSnapshot {
             shard(7, "encoding", 0.2, "node-c", 2),
             shard(8, "queued", 0.0, "", 0),
         ],
+        quality: Some(measured(4)),
         ..Default::default()
     };
     let done = JobInfo {

@@ -212,9 +212,13 @@ pub fn details(frame: &mut Frame, area: Rect, app: &App) {
             Line::styled(" (stale: as last seen)", Style::new().fg(Color::Red)),
         );
     }
-    let height = (lines.len() as u16 + 2).min(area.height.saturating_sub(4));
+    const WIDTH: u16 = 76;
+    // Long lines wrap inside the borders: count the rows they take.
+    let inner = usize::from(WIDTH - 2);
+    let rows: usize = lines.iter().map(|l| l.width().max(1).div_ceil(inner)).sum();
+    let height = (rows as u16 + 2).min(area.height.saturating_sub(4));
     let title = format!("{title} (Enter closes)");
-    dialog(frame, centered(area, 76, height), &title, lines);
+    dialog(frame, centered(area, WIDTH, height), &title, lines);
 }
 
 fn node_lines(n: &NodeEntry) -> Vec<Line<'static>> {
@@ -309,6 +313,9 @@ fn shard_lines(s: &ShardInfo) -> Vec<Line<'static>> {
     ];
     if s.running_on.len() > 1 {
         lines.push(kv("copies", s.running_on.join(", ")));
+    }
+    for (key, value) in crate::output::shard_quality_lines(s.quality.as_ref()) {
+        lines.push(kv(key, value));
     }
     if !s.message.is_empty() {
         lines.push(kv("message", s.message.clone()));
