@@ -207,6 +207,16 @@ pub struct UploadArgs {
     #[arg(long)]
     pub no_quality: bool,
 
+    /// Target quality: every shard gets the highest CRF whose encode
+    /// averages at least this SSIM against the source (0.5..0.9999; up to
+    /// 4 encodes of each shard are tried). --crf sets the first try.
+    #[arg(long, value_name = "SSIM")]
+    pub target_ssim: Option<f64>,
+
+    /// Like --target-ssim, with mean PSNR in dB (20..70).
+    #[arg(long, value_name = "DB")]
+    pub target_psnr: Option<f64>,
+
     /// Explicit output width that may exceed the source.
     #[arg(long, allow_negative_numbers = true, value_name = "N")]
     pub upscale_width: Option<i32>,

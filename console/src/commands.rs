@@ -103,6 +103,8 @@ fn params(args: &UploadArgs, filename: String) -> JobParams {
             .unwrap_or_default(),
         tonemap: args.tonemap,
         skip_quality: args.no_quality,
+        target_ssim: args.target_ssim.unwrap_or(0.0),
+        target_psnr: args.target_psnr.unwrap_or(0.0),
         preset: args.preset.clone().unwrap_or_default(),
         crf: args.crf.unwrap_or(0),
         original_filename: filename,

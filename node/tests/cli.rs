@@ -179,6 +179,16 @@ fn failures_exit_nonzero_with_one_line() {
             "hevc cannot go in webm",
         ),
         (&["--codec", "hevc", "--crf", "60"], "1..=51 for hevc"),
+        (&["--target-ssim", "1.2"], "target SSIM 1.2 is out of range"),
+        (&["--target-psnr", "5"], "target PSNR 5 dB is out of range"),
+        (
+            &["--target-ssim", "0.98", "--target-psnr", "40"],
+            "not both",
+        ),
+        (
+            &["--target-ssim", "0.98", "--no-quality"],
+            "cannot go with --no-quality",
+        ),
     ] {
         let mut args = vec!["upload", text.to_str().expect("utf8")];
         args.extend_from_slice(options);

@@ -294,6 +294,7 @@ fn spec(size: (u32, u32), format: OutputFormat, preset: &str, crf: u32) -> Encod
         orientation: Default::default(),
         colour: Default::default(),
         tonemap: false,
+        quality_target: None,
     }
 }
 

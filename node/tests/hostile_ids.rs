@@ -249,6 +249,7 @@ async fn try_every_rpc(channel: Channel, id: &str) {
                     size: 5,
                     term: 0,
                     measure_quality: true,
+                    ..Default::default()
                 })),
             },
             RunShardRequest {

@@ -157,3 +157,87 @@ async fn a_seam_starved_of_bits_is_flagged_on_the_job() {
         info.shards[1].frames
     );
 }
+
+/// 8 s at 30 fps, keyframes every 2 s: 4 s of flat grey (easy to encode)
+/// then 4 s of testsrc2 under moving noise (hard), with audio.
+fn easy_then_hard(path: &std::path::Path) -> std::path::PathBuf {
+    let graph = "color=c=0x808080:s=320x180:r=30:d=4[easy];\
+                 testsrc2=s=320x180:r=30:d=4,noise=alls=25:allf=t[hard];\
+                 [easy][hard]concat=n=2:v=1:a=0[v]";
+    let status = std::process::Command::new("ffmpeg")
+        .args(["-nostdin", "-v", "error", "-y", "-filter_complex", graph])
+        .args(["-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000"])
+        .args(["-map", "[v]", "-map", "0:a", "-t", "8"])
+        .args(["-c:v", "libx264", "-preset", "ultrafast", "-crf", "8"])
+        .args(["-g", "60", "-keyint_min", "60", "-sc_threshold", "0"])
+        .args(["-pix_fmt", "yuv420p", "-c:a", "aac"])
+        .arg(path)
+        .status()
+        .expect("run ffmpeg");
+    assert!(status.success());
+    path.to_path_buf()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_target_ssim_gives_each_shard_the_highest_crf_that_meets_it() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let clip = easy_then_hard(&dir.path().join("clip.mp4"));
+    let source_frames = common::clips::report(&clip).frames;
+    let cluster = Cluster::start(&dir.path().join("cluster"));
+    let master = cluster.formed().await;
+    let out = dir.path().join("out.mp4");
+    let options = ["--target-ssim", "0.95", "--id", "target"];
+    encode_with_cli(&cluster, &master, &clip, &out, &options);
+    assert_eq!(common::clips::report(&out).frames, source_frames);
+    let info = job(common::cluster::lazy_channel(&master), "target")
+        .await
+        .expect("get job");
+    assert_every_shard_measured(&info);
+    let mut crfs = Vec::new();
+    for shard in &info.shards {
+        let q = shard.quality.as_ref().unwrap();
+        let ssim = q.ssim.unwrap().mean;
+        assert!(
+            ssim >= 0.95,
+            "shard {} missed the target: {q:?}",
+            shard.index
+        );
+        assert!(
+            (1..=4).contains(&q.probes.len()),
+            "shard {}: {:?}",
+            shard.index,
+            q.probes
+        );
+        let kept = q
+            .probes
+            .iter()
+            .find(|p| p.crf == q.crf)
+            .expect("kept a probe");
+        assert!(
+            (kept.score - ssim).abs() < 1e-9,
+            "the kept probe is the result"
+        );
+        // No higher CRF tried met the target: the fewest bits of those tried.
+        assert!(
+            q.probes.iter().all(|p| p.crf <= q.crf || p.score < 0.95),
+            "shard {}: {:?}",
+            shard.index,
+            q.probes
+        );
+        crfs.push((shard.start_seconds, q.crf));
+    }
+    eprintln!("CRF per shard (start s, crf): {crfs:?}");
+    let easy = crfs.iter().filter(|(s, _)| *s < 3.9).map(|(_, c)| *c);
+    let hard = crfs.iter().filter(|(s, _)| *s >= 3.9).map(|(_, c)| *c);
+    let (easiest_hard, hardest_easy) = (hard.max().unwrap(), easy.min().unwrap());
+    assert!(
+        hardest_easy >= easiest_hard + 10,
+        "easy shards should get far higher CRFs: {crfs:?}"
+    );
+    let text = vidshard(&master, &["status", "target"]);
+    let text = String::from_utf8_lossy(&text.stdout);
+    assert!(
+        text.contains("target:    SSIM 0.95: met by 4 of 4 shards; CRF "),
+        "{text}"
+    );
+}

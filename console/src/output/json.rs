@@ -24,6 +24,8 @@ fn params_json(params: Option<&JobParams>) -> Value {
         "pix_fmt": p.pix_fmt,
         "tonemap": p.tonemap,
         "skip_quality": p.skip_quality,
+        "target_ssim": p.target_ssim,
+        "target_psnr": p.target_psnr,
     })
 }
 

@@ -36,6 +36,8 @@ pub fn shard_quality_json(quality: Option<&ShardQuality>) -> Value {
         "head_ssim": rounded(&q.head_ssim, 5),
         "tail_ssim": rounded(&q.tail_ssim, 5),
         "measured_on": q.measured_on,
+        "crf": q.crf,
+        "probes": q.probes.iter().map(|p| json!({"crf": p.crf, "score": round(p.score, 5)})).collect::<Vec<_>>(),
     })
 }
 
@@ -78,6 +80,9 @@ pub fn quality_lines(job: &JobInfo) -> Vec<(&'static str, String)> {
             psnr.mean, psnr.min, ssim.mean, ssim.min, q.measured_shards, q.shards
         ),
     )];
+    if let Some(target) = target_line(job) {
+        lines.push(("target", target));
+    }
     let flagged: Vec<&SeamQuality> = q.seams.iter().filter(|s| s.flagged).collect();
     lines.push((
         "seams",
@@ -137,6 +142,57 @@ pub fn shard_quality_lines(quality: Option<&ShardQuality>) -> Vec<(&'static str,
             ),
         ),
         ("ssim", line(q.ssim, 4)),
+        ("crf", crf_text(q)),
         ("measured", format!("on {}", q.measured_on)),
     ]
+}
+
+/// The job's quality target, whether each measured shard met it, and the
+/// CRF each got: `SSIM 0.98: met by 4 of 4 shards; CRF 30, 41, 18, 22`.
+fn target_line(job: &JobInfo) -> Option<String> {
+    let params = job.params.as_ref()?;
+    let (metric, goal) = match (params.target_ssim, params.target_psnr) {
+        (s, _) if s > 0.0 => ("SSIM", s),
+        (_, p) if p > 0.0 => ("PSNR", p),
+        _ => return None,
+    };
+    let measured: Vec<&ShardQuality> = job
+        .shards
+        .iter()
+        .filter_map(|s| s.quality.as_ref())
+        .collect();
+    let met = measured
+        .iter()
+        .filter(|q| {
+            let stats = if metric == "SSIM" { q.ssim } else { q.psnr };
+            stats.is_some_and(|s| s.mean >= goal)
+        })
+        .count();
+    let crfs: Vec<String> = job
+        .shards
+        .iter()
+        .map(|s| {
+            s.quality
+                .as_ref()
+                .map_or("-".to_owned(), |q| q.crf.to_string())
+        })
+        .collect();
+    Some(format!(
+        "{metric} {goal}: met by {met} of {} shards; CRF {}",
+        measured.len(),
+        crfs.join(", ")
+    ))
+}
+
+/// `30` or, under a target, `30 (tried 23: 0.9912, 30: 0.9804, 33: 0.9771)`.
+fn crf_text(q: &ShardQuality) -> String {
+    if q.probes.is_empty() {
+        return q.crf.to_string();
+    }
+    let tried: Vec<String> = q
+        .probes
+        .iter()
+        .map(|p| format!("{}: {:.4}", p.crf, p.score))
+        .collect();
+    format!("{} (tried {})", q.crf, tried.join(", "))
 }

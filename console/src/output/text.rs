@@ -59,6 +59,12 @@ fn params_text(p: &JobParams) -> String {
     if p.skip_quality {
         parts.push("no quality report".to_owned());
     }
+    if p.target_ssim > 0.0 {
+        parts.push(format!("target SSIM {}", p.target_ssim));
+    }
+    if p.target_psnr > 0.0 {
+        parts.push(format!("target PSNR {} dB", p.target_psnr));
+    }
     parts.join(", ")
 }
 

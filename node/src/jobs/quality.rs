@@ -59,6 +59,14 @@ impl Stats {
     }
 }
 
+/// One CRF tried on a shard under a quality target, and its score (mean
+/// SSIM, or mean PSNR in dB).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Probe {
+    pub crf: u32,
+    pub score: f64,
+}
+
 /// One encoded shard against its source.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct ShardQuality {
@@ -74,6 +82,12 @@ pub struct ShardQuality {
     pub tail_ssim: Vec<f64>,
     /// Node id of the node that measured it.
     pub measured_on: String,
+    /// The CRF of this encode (0: not recorded).
+    #[serde(default)]
+    pub crf: u32,
+    /// Under a quality target: every CRF tried, in order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub probes: Vec<Probe>,
 }
 
 impl ShardQuality {
@@ -108,6 +122,8 @@ impl ShardQuality {
             tail_psnr: psnr[n - edge..].to_vec(),
             tail_ssim: ssim[n - edge..].to_vec(),
             measured_on: measured_on.to_string(),
+            crf: 0,
+            probes: Vec::new(),
         }
     }
 
@@ -122,7 +138,13 @@ impl ShardQuality {
         };
         let edges = [&self.head_psnr, &self.tail_psnr];
         let edges_ssim = [&self.head_ssim, &self.tail_ssim];
-        stats_ok(&self.psnr, &psnr_ok)
+        let probes_ok = self.probes.len() <= 8
+            && self
+                .probes
+                .iter()
+                .all(|p| p.score.is_finite() && (1..=63).contains(&p.crf));
+        probes_ok
+            && stats_ok(&self.psnr, &psnr_ok)
             && stats_ok(&self.interior_psnr, &psnr_ok)
             && stats_ok(&self.ssim, &ssim_ok)
             && stats_ok(&self.interior_ssim, &ssim_ok)

@@ -4,7 +4,7 @@
 
 use vidshard_proto::v1;
 
-use super::quality::{JobQuality, SeamQuality, ShardQuality, Stats};
+use super::quality::{JobQuality, Probe, SeamQuality, ShardQuality, Stats};
 
 impl From<Stats> for v1::QualityStats {
     fn from(s: Stats) -> Self {
@@ -42,6 +42,15 @@ impl From<&ShardQuality> for v1::ShardQuality {
             tail_psnr: q.tail_psnr.clone(),
             tail_ssim: q.tail_ssim.clone(),
             measured_on: q.measured_on.clone(),
+            crf: q.crf,
+            probes: q
+                .probes
+                .iter()
+                .map(|p| v1::QualityProbe {
+                    crf: p.crf,
+                    score: p.score,
+                })
+                .collect(),
         }
     }
 }
@@ -59,6 +68,15 @@ impl From<v1::ShardQuality> for ShardQuality {
             tail_psnr: q.tail_psnr,
             tail_ssim: q.tail_ssim,
             measured_on: q.measured_on,
+            crf: q.crf,
+            probes: q
+                .probes
+                .into_iter()
+                .map(|p| Probe {
+                    crf: p.crf,
+                    score: p.score,
+                })
+                .collect(),
         }
     }
 }
@@ -96,7 +114,12 @@ mod tests {
     fn a_shard_measurement_survives_the_wire() {
         let psnr: Vec<f64> = (0..40).map(|i| 35.0 + f64::from(i) / 10.0).collect();
         let ssim = vec![0.98; 40];
-        let q = ShardQuality::from_frames(&psnr, &ssim, "n2");
+        let mut q = ShardQuality::from_frames(&psnr, &ssim, "n2");
+        q.crf = 27;
+        q.probes = vec![Probe {
+            crf: 23,
+            score: 0.99,
+        }];
         let back = ShardQuality::from(v1::ShardQuality::from(&q));
         assert_eq!(back, q);
     }

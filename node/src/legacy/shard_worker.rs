@@ -154,6 +154,7 @@ impl Legacy {
             orientation: media::Orientation::Upright,
             colour: info.colour.clone(),
             tonemap: false,
+            quality_target: None,
         };
         let (muxer, _) = container_of(shard_id);
         let _permit = self.worker.encode_slot().await?;

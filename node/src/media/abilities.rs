@@ -19,6 +19,10 @@ pub const ORIENTATION: &str = "orientation";
 /// this build, with an ffmpeg that has the zscale and tonemap filters.
 pub const TONEMAP: &str = "tonemap";
 
+/// The feature of encoding to a quality target (probing CRFs on the
+/// shard, `EncodeSpec.quality_target`): builds since it was added.
+pub const TARGET_QUALITY: &str = "target_quality";
+
 /// Encoders a worker reports when its ffmpeg has them: the ones a job may
 /// ask for, and the audio encoders of the join.
 pub const KNOWN_ENCODERS: [&str; 8] = [
@@ -92,6 +96,9 @@ pub fn needs(spec: &EncodeSpec) -> Vec<&'static str> {
     if spec.tonemap {
         needed.push(TONEMAP);
     }
+    if spec.quality_target.is_some() {
+        needed.push(TARGET_QUALITY);
+    }
     needed
 }
 
@@ -153,6 +160,7 @@ pub async fn detect(tools: &Tools) -> Result<Abilities, MediaError> {
     let listing = run_output(cmd, 1 << 20).await?;
     let mut names = parse_encoders(&listing);
     names.push(ORIENTATION);
+    names.push(TARGET_QUALITY);
     let mut cmd = command(&tools.ffmpeg);
     cmd.args(["-hide_banner", "-filters"]);
     if has_filters(&run_output(cmd, 1 << 20).await?, &["zscale", "tonemap"]) {
@@ -179,6 +187,7 @@ mod tests {
             orientation,
             colour: Default::default(),
             tonemap: false,
+            quality_target: None,
         }
     }
 

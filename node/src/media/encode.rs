@@ -34,6 +34,10 @@ pub struct EncodeSpec {
     /// Tone-map HDR to SDR BT.709 before anything else.
     #[serde(default)]
     pub tonemap: bool,
+    /// Encode to this quality, probing CRFs from `crf` on
+    /// (`worker::target_encode`), instead of at `crf`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub quality_target: Option<crate::params::QualityTarget>,
 }
 
 /// VP9 speed for an x264-style preset name.
@@ -266,6 +270,7 @@ mod tests {
             orientation: Orientation::Upright,
             colour: Colour::default(),
             tonemap: false,
+            quality_target: None,
         };
         let args = encode_args(&spec, false).join(" ");
         assert!(

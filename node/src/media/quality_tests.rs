@@ -130,6 +130,7 @@ async fn encode(source: &Path, out: &Path, width: u32, height: u32, crf: u32) {
         orientation: Default::default(),
         colour: Default::default(),
         tonemap: false,
+        quality_target: None,
     };
     encode_shard(
         &Tools::default(),

@@ -85,6 +85,7 @@ pub async fn probe_and_plan(
         colour: info.colour.clone(),
         // Only an HDR source is tone-mapped.
         tonemap: params.tonemap && info.colour.is_hdr(),
+        quality_target: params.quality_target,
     };
     if let Some(why) = media::abilities::why_none_can_run(&spec, &live_abilities(master)) {
         return Err(fail(why));

@@ -11,9 +11,10 @@ use vidshard_proto::v1::{FetchBlobRequest, RunShardRequest, ShardTask, run_shard
 use crate::cluster::Sys;
 use crate::jobs::quality::ShardQuality;
 use crate::media::{self, Progress};
+use crate::params::QualityTarget;
 use crate::store::CHUNK;
 use crate::worker::copy::{CopyError, CopyOutcome, CopyRequest, rpc_error, settings};
-use crate::worker::{self, ShardTask as LocalTask, Worker, measure};
+use crate::worker::{ShardTask as LocalTask, Worker, measure};
 
 /// Encodes on this node within its slots.
 pub async fn run_local(
@@ -33,36 +34,19 @@ pub async fn run_local(
         spec: &req.spec,
         target: crate::media::EncodeTarget::SHARD,
     };
-    let result = worker::encode_verified(
-        &worker.sys.tools,
-        &worker.sys.store,
+    let sys = &worker.sys;
+    let result = measure::encode_judged(
+        &sys.tools,
+        &sys.store,
         &task,
         scratch.path(),
+        &sys.node_id,
+        req.measure_quality,
         on_progress,
     )
     .await;
     scratch.remove().await;
-    let (blob, pin) = result.map_err(|e| e.to_string())?;
-    let quality = match req.measure_quality {
-        true => {
-            let encoded = worker
-                .sys
-                .store
-                .path(&blob.sha256)
-                .map_err(|e| e.to_string())?;
-            let sys = &worker.sys;
-            measure::measure_logged(
-                &sys.tools,
-                &input,
-                &encoded,
-                req.expected_frames,
-                &req.spec,
-                &sys.node_id,
-            )
-            .await
-        }
-        false => None,
-    };
+    let (blob, pin, quality) = result.map_err(|e| e.to_string())?;
     Ok(CopyOutcome {
         blob,
         pin: Some(std::sync::Arc::new(pin)),
@@ -127,6 +111,8 @@ pub async fn run_remote(
         size: req.source.size,
         term: sys.term(),
         measure_quality: req.measure_quality,
+        target_ssim: QualityTarget::to_wire(req.spec.quality_target).0,
+        target_psnr: QualityTarget::to_wire(req.spec.quality_target).1,
     };
     let reply = client
         .run_shard(upload_stream(task, file))

@@ -164,7 +164,7 @@ pub async fn encode_all(
     spec: &EncodeSpec,
     mut arrivals: UnboundedReceiver<(u32, BlobRef)>,
 ) -> Result<(), JobStop> {
-    let (frames, already_done, measure_quality): (Vec<u64>, Vec<bool>, bool) = {
+    let (frames, already_done, measure_quality) = {
         let jobs = sched.sys.jobs.lock();
         let job = jobs
             .get(id)
@@ -174,6 +174,8 @@ pub async fn encode_all(
             .iter()
             .map(|s| (s.frames, s.state == ShardState::Done))
             .unzip();
+        let frames: Vec<u64> = frames;
+        let done: Vec<bool> = done;
         (frames, done, !job.params.skip_quality)
     };
     let mut sources: Vec<Option<BlobRef>> = vec![None; frames.len()];

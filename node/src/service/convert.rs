@@ -7,6 +7,7 @@ use vidshard_proto::v1;
 
 use crate::jobs::quality::job_report;
 use crate::jobs::{JobRecord, JobStatus};
+use crate::params::QualityTarget;
 
 /// The original `message` text: what is happening, with shard counts,
 /// percent and ETA while processing.
@@ -130,6 +131,8 @@ pub fn job_info(job: &JobRecord) -> v1::JobInfo {
             .into(),
             tonemap: job.params.tonemap,
             skip_quality: job.params.skip_quality,
+            target_ssim: QualityTarget::to_wire(job.params.quality_target).0,
+            target_psnr: QualityTarget::to_wire(job.params.quality_target).1,
             preset: job.params.preset.clone(),
             crf: job.params.crf as i32,
             original_filename: job.params.original_filename.clone(),

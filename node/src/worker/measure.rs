@@ -12,9 +12,11 @@
 use std::path::Path;
 use std::time::Instant;
 
+use super::{ShardError, ShardTask};
 use crate::jobs::quality::ShardQuality;
 use crate::media::quality::{self, Picture};
-use crate::media::{EncodeSpec, MediaError, Tools};
+use crate::media::{EncodeSpec, MediaError, Progress, Tools};
+use crate::store::{BlobPin, BlobRef, BlobStore};
 
 /// Compares every one of `frames` frames of `encoded` with `source` as
 /// `spec` made them.
@@ -64,4 +66,46 @@ pub async fn measure_logged(
             None
         }
     }
+}
+
+/// Encodes, verifies and stores a shard (`super::encode_verified`), then
+/// measures it when `measure` asks; a shard with a quality target is
+/// encoded to it instead (`target_encode`), which always measures.
+pub async fn encode_judged(
+    tools: &Tools,
+    store: &BlobStore,
+    task: &ShardTask<'_>,
+    scratch: &Path,
+    node_id: &str,
+    measure: bool,
+    on_progress: impl FnMut(Progress),
+) -> Result<(BlobRef, BlobPin, Option<ShardQuality>), ShardError> {
+    if let Some(target) = task.spec.quality_target {
+        let (blob, pin, quality) = super::target_encode::encode_to_target(
+            tools,
+            store,
+            task,
+            scratch,
+            node_id,
+            target,
+            on_progress,
+        )
+        .await?;
+        return Ok((blob, pin, Some(quality)));
+    }
+    let (blob, pin) = super::encode_verified(tools, store, task, scratch, on_progress).await?;
+    let quality = match measure {
+        true => {
+            let encoded = store.path(&blob.sha256)?;
+            let frames = task.expected_frames;
+            measure_logged(tools, task.input, &encoded, frames, task.spec, node_id)
+                .await
+                .map(|q| ShardQuality {
+                    crf: task.spec.crf,
+                    ..q
+                })
+        }
+        false => None,
+    };
+    Ok((blob, pin, quality))
 }

@@ -15,6 +15,8 @@ mod handle;
 pub mod heartbeat;
 pub mod measure;
 pub mod run_shard;
+pub mod target;
+mod target_encode;
 mod tasks;
 
 pub use handle::{Stopping, Worker};
@@ -116,17 +118,7 @@ pub async fn encode_verified(
         task.target.muxer
     ));
     let result = async {
-        media::encode_shard(
-            tools,
-            task.spec,
-            task.input,
-            &output,
-            task.target,
-            on_progress,
-        )
-        .await?;
-        let found = media::inspect(tools, &output).await?;
-        check_encoded(&found, task.expected_frames, task.spec)?;
+        encode_checked(tools, task, &output, on_progress).await?;
         Ok(store.import_pinned(&output).await?)
     }
     .await;
@@ -134,6 +126,28 @@ pub async fn encode_verified(
         let _ = tokio::fs::remove_file(&output).await;
     }
     result
+}
+
+/// Encodes `task.input` into `output` and checks the result against
+/// what was asked (frames, size, codec, pixel format).
+pub async fn encode_checked(
+    tools: &Tools,
+    task: &ShardTask<'_>,
+    output: &Path,
+    on_progress: impl FnMut(Progress),
+) -> Result<(), ShardError> {
+    media::encode_shard(
+        tools,
+        task.spec,
+        task.input,
+        output,
+        task.target,
+        on_progress,
+    )
+    .await?;
+    let found = media::inspect(tools, output).await?;
+    check_encoded(&found, task.expected_frames, task.spec)?;
+    Ok(())
 }
 
 #[cfg(test)]
@@ -155,6 +169,7 @@ mod tests {
             orientation: Default::default(),
             colour: Default::default(),
             tonemap: false,
+            quality_target: None,
         };
         let good = media::Inspection {
             frames: 300,

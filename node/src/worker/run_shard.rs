@@ -15,7 +15,7 @@ use super::{ShardError, ShardTask, Worker};
 use crate::jobs::quality::ShardQuality;
 use crate::media::colour::{self, Colour};
 use crate::media::{EncodeSpec, Orientation};
-use crate::params::{MAX_DIMENSION, PixFmt, RawParams};
+use crate::params::{MAX_DIMENSION, PixFmt, QualityTarget, RawParams};
 use crate::store::{BlobRef, CHUNK, Scratch, StoreError};
 
 /// Largest shard accepted (a 10 s shard is far smaller; this bounds disk).
@@ -101,6 +101,8 @@ pub fn spec_of(task: &TaskHeader, threads: u32) -> Result<EncodeSpec, RunShardEr
         })?,
         colour: colour_of(&s).map_err(refuse)?,
         tonemap: s.tonemap,
+        quality_target: QualityTarget::parse(task.target_ssim, task.target_psnr)
+            .map_err(|e| refuse(e.to_string()))?,
     })
 }
 
@@ -240,19 +242,18 @@ impl Worker {
             target: crate::media::EncodeTarget::SHARD,
         };
         let (tools, store) = (&self.sys.tools, &self.sys.store);
-        let result = super::encode_verified(tools, store, &local, scratch, |p| running.report(p))
+        let (node, measure) = (&self.sys.node_id, task.measure_quality);
+        let report = |p| running.report(p);
+        Ok(
+            match super::measure::encode_judged(
+                tools, store, &local, scratch, node, measure, report,
+            )
             .await
-            .map(|(blob, _pin)| blob);
-        let quality = match &result {
-            Ok(blob) if task.measure_quality => {
-                let encoded = store.path(&blob.sha256)?;
-                let frames = task.expected_frames;
-                let node = &self.sys.node_id;
-                super::measure::measure_logged(tools, &path, &encoded, frames, spec, node).await
-            }
-            _ => None,
-        };
-        Ok((result, quality))
+            {
+                Ok((blob, _pin, quality)) => (Ok(blob), quality),
+                Err(e) => (Err(e), None),
+            },
+        )
     }
 
     /// A blob a master pushes here (a backup copy of a source or shard),

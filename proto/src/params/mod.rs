@@ -14,7 +14,9 @@
 use serde::{Deserialize, Serialize};
 
 mod codec;
+mod target;
 pub use codec::{PixFmt, PixFmtChoice, VideoCodec, is_high_depth};
+pub use target::QualityTarget;
 
 /// Largest width or height we accept, in either direction.
 pub const MAX_DIMENSION: i32 = 8192;
@@ -126,6 +128,10 @@ pub struct JobParams {
     /// read as wanting one; they simply have no measured shards).
     #[serde(default)]
     pub skip_quality: bool,
+    /// Every shard at least this good, with the highest CRF that is
+    /// (None: one CRF for all).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub quality_target: Option<QualityTarget>,
     pub preset: String,
     pub crf: u32,
     pub original_filename: String,
@@ -153,6 +159,9 @@ pub struct RawParams {
     pub pix_fmt: String,
     pub tonemap: bool,
     pub skip_quality: bool,
+    /// 0 = none.
+    pub target_ssim: f64,
+    pub target_psnr: f64,
     pub preset: String,
     pub crf: i32,
     pub original_filename: String,
@@ -170,6 +179,8 @@ impl From<crate::v1::JobParams> for RawParams {
             pix_fmt: p.pix_fmt,
             tonemap: p.tonemap,
             skip_quality: p.skip_quality,
+            target_ssim: p.target_ssim,
+            target_psnr: p.target_psnr,
             preset: p.preset,
             crf: p.crf,
             original_filename: p.original_filename,
@@ -191,7 +202,7 @@ const X264_PRESETS: [&str; 10] = [
 ];
 
 /// Why a job description is refused; the words go back to the client.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum BadParams {
     #[error("unknown output format {0:?}: use mp4, mkv, mov or webm")]
     Format(String),
@@ -221,6 +232,14 @@ pub enum BadParams {
          give --tonemap for SDR, or keep HDR with --codec hevc or av1 (10-bit)"
     )]
     HdrTo8Bit { transfer: String, codec: VideoCodec },
+    #[error("give --target-ssim or --target-psnr, not both")]
+    TwoTargets,
+    #[error("target SSIM {0} is out of range: use 0.5..=0.9999")]
+    TargetSsim(f64),
+    #[error("target PSNR {0} dB is out of range: use 20..=70")]
+    TargetPsnr(f64),
+    #[error("a quality target is met by measuring every shard: it cannot go with --no-quality")]
+    TargetWithoutQuality,
 }
 
 /// Whether a job may encode a source of `transfer` to `pix_fmt` (pure):
@@ -305,6 +324,10 @@ impl RawParams {
                 });
             }
         };
+        let quality_target = QualityTarget::parse(self.target_ssim, self.target_psnr)?;
+        if quality_target.is_some() && self.skip_quality {
+            return Err(BadParams::TargetWithoutQuality);
+        }
         Ok(JobParams {
             target,
             upscale,
@@ -313,6 +336,7 @@ impl RawParams {
             pix_fmt: PixFmtChoice::parse(&self.pix_fmt)?,
             tonemap: self.tonemap,
             skip_quality: self.skip_quality,
+            quality_target,
             preset,
             crf,
             original_filename: self.original_filename.chars().take(255).collect(),
