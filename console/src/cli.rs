@@ -123,6 +123,24 @@ impl Format {
     }
 }
 
+/// Which audio tracks an upload keeps.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum AudioArg {
+    All,
+    First,
+    None,
+}
+
+impl AudioArg {
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::All => "all",
+            Self::First => "first",
+            Self::None => "none",
+        }
+    }
+}
+
 /// Video codec of the encoded output (docs/codecs.md).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum Codec {
@@ -206,6 +224,12 @@ pub struct UploadArgs {
     /// x264 veryfast encode's CPU).
     #[arg(long)]
     pub no_quality: bool,
+
+    /// Audio tracks to keep (default: all, with their languages and
+    /// titles). Subtitles, chapters and metadata are kept where the
+    /// container can carry them.
+    #[arg(long, value_enum, value_name = "WHICH")]
+    pub audio: Option<AudioArg>,
 
     /// Target quality: every shard gets the highest CRF whose encode
     /// averages at least this SSIM against the source (0.5..0.9999; up to

@@ -103,6 +103,7 @@ fn params(args: &UploadArgs, filename: String) -> JobParams {
             .unwrap_or_default(),
         tonemap: args.tonemap,
         skip_quality: args.no_quality,
+        audio: args.audio.map(|a| a.name().to_owned()).unwrap_or_default(),
         target_ssim: args.target_ssim.unwrap_or(0.0),
         target_psnr: args.target_psnr.unwrap_or(0.0),
         preset: args.preset.clone().unwrap_or_default(),

@@ -225,8 +225,9 @@ async fn an_upload_acknowledged_just_before_the_master_dies_is_finished_by_the_n
     )
     .await;
     let Ok(done) = finished else {
-        cluster.print_logs(60);
-        panic!("the job did not finish on the new master within {JOB_TIMEOUT:?}");
+        cluster.print_logs(80);
+        let last = job(lazy_channel(&survivor), &id).await;
+        panic!("the job did not finish on the new master within {JOB_TIMEOUT:?}: {last:?}");
     };
     assert_eq!(done.status, "completed", "{}", done.message);
     let out = dir.path().join("out.mp4");

@@ -4,13 +4,13 @@
 //! starts them, each under the node's memory limit ([`limit`]). The
 //! options follow the frame-exact pipeline in `docs/media.md`: probe the
 //! packets, cut the video stream at closed-GOP keyframes with stream copy,
-//! encode each shard with passthrough timing, handle audio once, and join
+//! encode each shard with passthrough timing, handle audio and subtitles
+//! once (`tracks`), and join
 //! with an ffconcat list that carries each shard's exact duration (the
 //! join starts early and is fed each shard through a named pipe).
 //! `quality` measures how close an encode is to its source.
 
 pub mod abilities;
-mod audio;
 pub mod colour;
 mod encode;
 mod feed;
@@ -25,13 +25,14 @@ mod probe;
 pub mod quality;
 mod run;
 mod split;
+pub mod tracks;
 
 pub use abilities::Abilities;
-pub use audio::{AudioPlan, audio_plan, prepare_audio};
+pub use tracks::{TracksPlan, prepare_audio, prepare_subtitles};
 pub use colour::Colour;
 pub use encode::{EncodeSpec, EncodeTarget, encode_shard};
 pub use feed::{feed_pipe, make_pipes};
-pub use join::{ffconcat_list, join};
+pub use join::{SideInputs, ffconcat_list, join};
 pub use orient::Orientation;
 pub use packets::{MAX_FRAMES, Packet};
 pub use plan::{Cut, ShardPlan, plan_shards, plan_shards_with_tail, tail_shards};

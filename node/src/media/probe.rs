@@ -10,6 +10,7 @@ use super::colour::Colour;
 use super::orient::Orientation;
 use super::packets::{MAX_FRAMES, Packet};
 use super::run::{MediaError, Tools, command, run_lines, run_output};
+use super::tracks::{Track, tracks_of};
 use crate::params::MAX_DIMENSION;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -40,7 +41,13 @@ pub struct MediaInfo {
     pub packets: Vec<Packet>,
     /// End of the video stream in seconds (last pts + duration).
     pub video_end_seconds: f64,
+    /// The first audio track (what the output's audio is checked with
+    /// when the plan keeps no list of tracks).
     pub audio: Option<StreamInfo>,
+    /// Every audio and subtitle track (empty in records from before
+    /// tracks were listed: then the first audio track is the only one).
+    #[serde(default)]
+    pub tracks: Vec<Track>,
 }
 
 impl MediaInfo {
@@ -120,6 +127,7 @@ struct Description {
     time_base: (i64, i64),
     video_end: Option<f64>,
     audio: Option<StreamInfo>,
+    tracks: Vec<Track>,
 }
 
 fn describe(json: &str) -> Result<Description, MediaError> {
@@ -189,6 +197,7 @@ fn describe(json: &str) -> Result<Description, MediaError> {
         codec: codec(a),
         duration_seconds: stream_duration(a).or(format_duration),
     });
+    let tracks = tracks_of(&streams, |s| stream_duration(s).or(format_duration));
     Ok(Description {
         format_name,
         video: video_info,
@@ -203,6 +212,7 @@ fn describe(json: &str) -> Result<Description, MediaError> {
         time_base,
         video_end,
         audio,
+        tracks,
     })
 }
 
@@ -238,6 +248,7 @@ pub async fn probe(tools: &Tools, path: &Path) -> Result<MediaInfo, MediaError> 
         time_base,
         video_end: stream_end,
         audio,
+        tracks,
     } = describe(&json?)?;
     // HEVC and AV1 carry HDR10 metadata in the stream, not the container:
     // read from the first frame.
@@ -281,6 +292,7 @@ pub async fn probe(tools: &Tools, path: &Path) -> Result<MediaInfo, MediaError> 
         packets,
         video_end_seconds,
         audio,
+        tracks,
     })
 }
 
@@ -351,6 +363,12 @@ pub struct Inspection {
     pub pix_fmt: String,
     /// (codec, duration in seconds) of the first audio stream.
     pub audio: Option<(String, Option<f64>)>,
+    /// Every audio track's duration, in order.
+    #[serde(default)]
+    pub audio_tracks: Vec<Option<f64>>,
+    /// Subtitle tracks.
+    #[serde(default)]
+    pub subtitles: u32,
 }
 
 /// Counts the video frames (packets) of a file and reads its size, codec
@@ -400,6 +418,12 @@ pub async fn inspect(tools: &Tools, path: &Path) -> Result<Inspection, MediaErro
             .iter()
             .find(|s| kind(s, "audio"))
             .map(|a| (codec(a), stream_duration(a))),
+        audio_tracks: streams
+            .iter()
+            .filter(|s| kind(s, "audio"))
+            .map(stream_duration)
+            .collect(),
+        subtitles: streams.iter().filter(|s| kind(s, "subtitle")).count() as u32,
     })
 }
 

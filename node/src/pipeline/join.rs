@@ -1,6 +1,6 @@
-//! Stage 3: audio (once, started alongside the encodes), the end of the
-//! join (`joiner.rs` runs it), and the final verification against the
-//! source while the output is stored.
+//! Stage 3: audio and subtitle tracks (once, started alongside the
+//! encodes), the end of the join (`joiner.rs` runs it), and the final
+//! verification against the source while the output is stored.
 
 use std::path::{Path, PathBuf};
 
@@ -10,32 +10,54 @@ use super::split::Prepared;
 use crate::cluster::Sys;
 use crate::jobs::JobStatus;
 use crate::jobs::JobStop;
-use crate::media::{self, Inspection, MediaInfo};
+use crate::media::{self, Inspection, MediaInfo, TracksPlan};
 use crate::params::VideoCodec;
 use crate::store::BlobRef;
 
 /// Largest audio duration difference accepted between output and source.
 const AUDIO_TOLERANCE_SECONDS: f64 = 0.05;
 
-pub(super) type AudioTask = JoinHandle<Result<Option<PathBuf>, media::MediaError>>;
+/// The prepared audio and subtitle files (None: the output has none).
+#[derive(Debug, Default)]
+pub struct SideFiles {
+    pub audio: Option<PathBuf>,
+    pub subtitles: Option<PathBuf>,
+}
+
+pub(super) type SideTask = JoinHandle<Result<SideFiles, media::MediaError>>;
 
 /// The join running from the plan on (see `joiner`): the output's path
 /// once every shard was fed to it.
 pub type Joiner = JoinHandle<Result<PathBuf, JobStop>>;
 
-/// Starts preparing the output's audio track in the background.
-pub fn start_audio(sys: &Sys, prepared: &Prepared, scratch: &Path) -> AudioTask {
-    let plan = media::audio_plan(&prepared.info, prepared.params.format);
+/// Starts preparing the output's audio and subtitle files in the
+/// background (both at once: each reads the source once).
+pub fn start_side_tracks(sys: &Sys, prepared: &Prepared, scratch: &Path) -> SideTask {
+    let plan = prepared.tracks.clone();
+    let format = prepared.params.format;
     let (tools, source) = (sys.tools.clone(), prepared.source_path.clone());
-    let output = plan
-        .extension()
-        .map(|ext| scratch.join(format!("audio.{ext}")));
+    let audio_path = scratch.join(format!(
+        "audio.{}",
+        media::TracksPlan::audio_extension(format)
+    ));
+    let subtitles_path = scratch.join("subtitles.mkv");
     tokio::spawn(async move {
-        let Some(output) = output else {
-            return Ok(None);
+        let audio = async {
+            if plan.audio.is_empty() {
+                return Ok(None);
+            }
+            media::prepare_audio(&tools, &source, &plan, format, &audio_path).await?;
+            Ok::<_, media::MediaError>(Some(audio_path))
         };
-        media::prepare_audio(&tools, &source, &plan, &output).await?;
-        Ok(Some(output))
+        let subtitles = async {
+            if plan.subtitles.is_empty() {
+                return Ok(None);
+            }
+            media::prepare_subtitles(&tools, &source, &plan, &subtitles_path).await?;
+            Ok(Some(subtitles_path))
+        };
+        let (audio, subtitles) = tokio::try_join!(audio, subtitles)?;
+        Ok(SideFiles { audio, subtitles })
     })
 }
 
@@ -54,20 +76,25 @@ pub enum OutputMismatch {
         found: String,
         expected: &'static str,
     },
-    #[error("output lost the audio")]
-    AudioLost,
-    #[error("output has audio the source lacks")]
-    AudioAdded,
-    #[error("output audio lasts {found:.3} s, the source's {source_seconds:.3} s")]
-    AudioLength { found: f64, source_seconds: f64 },
+    #[error("output has {found} audio tracks, {planned} were planned")]
+    AudioTracks { found: usize, planned: usize },
+    #[error("output audio track {track} lasts {found:.3} s, the source's {source_seconds:.3} s")]
+    AudioLength {
+        track: usize,
+        found: f64,
+        source_seconds: f64,
+    },
+    #[error("output has {found} subtitle tracks, {planned} were planned")]
+    Subtitles { found: u32, planned: usize },
 }
 
 /// Checks the joined output against the source (pure): same frame count,
-/// the planned size and codec, audio present exactly when the source has
-/// it and as long as the source's within 50 ms.
+/// the planned size and codec, the planned audio tracks each as long as
+/// its source track within 50 ms, the planned subtitle tracks.
 pub fn check_output(
     found: &Inspection,
     source: &MediaInfo,
+    tracks: &TracksPlan,
     size: (u32, u32),
     codec: VideoCodec,
 ) -> Result<(), OutputMismatch> {
@@ -89,20 +116,30 @@ pub fn check_output(
             expected: codec.name(),
         });
     }
-    match (&source.audio, &found.audio) {
-        (None, None) => Ok(()),
-        (Some(_), None) => Err(OutputMismatch::AudioLost),
-        (None, Some(_)) => Err(OutputMismatch::AudioAdded),
-        (Some(src), Some((_, out))) => match (src.duration_seconds, out) {
-            (Some(a), Some(b)) if (a - b).abs() > AUDIO_TOLERANCE_SECONDS => {
-                Err(OutputMismatch::AudioLength {
-                    found: *b,
-                    source_seconds: a,
-                })
-            }
-            _ => Ok(()),
-        },
+    if found.audio_tracks.len() != tracks.audio.len() {
+        return Err(OutputMismatch::AudioTracks {
+            found: found.audio_tracks.len(),
+            planned: tracks.audio.len(),
+        });
     }
+    for (track, (out, planned)) in found.audio_tracks.iter().zip(&tracks.audio).enumerate() {
+        if let (Some(a), Some(b)) = (planned.track.duration_seconds, out)
+            && (a - b).abs() > AUDIO_TOLERANCE_SECONDS
+        {
+            return Err(OutputMismatch::AudioLength {
+                track,
+                found: *b,
+                source_seconds: a,
+            });
+        }
+    }
+    if found.subtitles as usize != tracks.subtitles.len() {
+        return Err(OutputMismatch::Subtitles {
+            found: found.subtitles,
+            planned: tracks.subtitles.len(),
+        });
+    }
+    Ok(())
 }
 
 /// Waits for the join (started at the plan, see `joiner.rs`), then checks
@@ -150,7 +187,13 @@ pub async fn join_and_store(
     let checked = found
         .map_err(|e| format!("output unreadable: {e}"))
         .and_then(|found| {
-            check_output(&found, &prepared.info, size, prepared.spec.codec)
+            check_output(
+                &found,
+                &prepared.info,
+                &prepared.tracks,
+                size,
+                prepared.spec.codec,
+            )
                 .map(|()| found.frames)
                 .map_err(|e| e.to_string())
         });

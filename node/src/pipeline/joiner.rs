@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
 
-use super::join::{AudioTask, Joiner};
+use super::join::{Joiner, SideFiles, SideTask};
 use super::split::Prepared;
 use crate::cluster::Sys;
 use crate::jobs::JobStop;
@@ -46,34 +46,38 @@ pub fn start(
     sys: &Sys,
     id: &str,
     prepared: &Prepared,
-    audio: AudioTask,
+    side: SideTask,
     scratch: &Path,
     encoded: CancellationToken,
 ) -> Joiner {
     let (sys, id, scratch) = (sys.clone(), id.to_string(), scratch.to_path_buf());
     let (format, codec) = (prepared.params.format, prepared.params.codec());
+    let (source, plan) = (prepared.source_path.clone(), prepared.tracks.clone());
     tokio::spawn(async move {
-        let audio = match audio.await {
-            Ok(Ok(path)) => path,
-            Ok(Err(e)) => return Err(concat_failed(format!("preparing the audio failed: {e}"))),
+        let files = match side.await {
+            Ok(Ok(files)) => files,
+            Ok(Err(e)) => {
+                return Err(concat_failed(format!(
+                    "preparing the audio and subtitles failed: {e}"
+                )));
+            }
             Err(e) => return Err(concat_failed(format!("the audio task died: {e}"))),
         };
-        run(
-            &sys,
-            &id,
-            audio.as_deref(),
-            (format, codec),
-            &scratch,
-            &encoded,
-        )
-        .await
+        let SideFiles { audio, subtitles } = &files;
+        let side = media::SideInputs {
+            audio: audio.as_deref(),
+            subtitles: subtitles.as_deref(),
+            source: &source,
+            plan: &plan,
+        };
+        run(&sys, &id, &side, (format, codec), &scratch, &encoded).await
     })
 }
 
 async fn run(
     sys: &Sys,
     id: &str,
-    audio: Option<&Path>,
+    side: &media::SideInputs<'_>,
     (format, codec): (OutputFormat, VideoCodec),
     scratch: &Path,
     encoded: &CancellationToken,
@@ -104,7 +108,7 @@ async fn run(
             tokio::fs::write(list_path, media::ffconcat_list(&entries))
                 .await
                 .map_err(|e| concat_failed(format!("writing the shard list: {e}")))?;
-            media::join(&sys.tools, list_path, audio, (format, codec), output)
+            media::join(&sys.tools, list_path, side, (format, codec), output)
                 .await
                 .map_err(|e| concat_failed(format!("join failed: {e}")))
         }

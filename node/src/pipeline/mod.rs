@@ -241,11 +241,11 @@ async fn stages(
     let (prepared, plan) = split::probe_and_plan(master, id).await?;
     resume::gather_encoded(&master.sys, id).await?;
     let planned = Instant::now();
-    let audio = join::start_audio(&master.sys, &prepared, scratch.path());
+    let side = join::start_side_tracks(&master.sys, &prepared, scratch.path());
     // If a stage fails (or the job pauses) before the join awaits the
     // audio, its ffmpeg must stop too, not keep writing into a scratch
     // dir that is being removed (on a full disk, the space is wanted).
-    let _stop_audio = AbortOnDrop(audio.abort_handle());
+    let _stop_side = AbortOnDrop(side.abort_handle());
     // The join starts now and is fed each shard as it is encoded, so
     // little of it is left once the last one is.
     let encoded = CancellationToken::new();
@@ -253,7 +253,7 @@ async fn stages(
         &master.sys,
         id,
         &prepared,
-        audio,
+        side,
         scratch.path(),
         encoded.clone(),
     );
@@ -292,10 +292,21 @@ async fn stages(
             frames,
             holders: vec![master.sys.node_id.clone()],
             timings,
-            message: format!("done: {frames} frames in {seconds:.1} s"),
+            message: completion_message(frames, seconds, &prepared.tracks.dropped),
             at_ms: now_unix_ms(),
         })
         .await
+}
+
+/// The message of a completed job: frames and time, then every track the
+/// output could not carry (pure).
+fn completion_message(frames: u64, seconds: f64, dropped: &[String]) -> String {
+    let mut message = format!("done: {frames} frames in {seconds:.1} s");
+    for why in dropped {
+        message.push_str("; ");
+        message.push_str(why);
+    }
+    message
 }
 
 #[cfg(test)]

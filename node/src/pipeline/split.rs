@@ -21,6 +21,8 @@ pub struct Prepared {
     pub params: JobParams,
     pub spec: EncodeSpec,
     pub source_path: std::path::PathBuf,
+    /// What becomes of the audio and subtitle tracks.
+    pub tracks: media::TracksPlan,
 }
 
 /// Probes the upload, picks the output size and plans the shards; the
@@ -128,6 +130,7 @@ pub async fn probe_and_plan(
     master.sys.consensus.record(command).await?;
     Ok((
         Prepared {
+            tracks: media::tracks::plan(&info.tracks, params.format, params.audio),
             info,
             params,
             spec,

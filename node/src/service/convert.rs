@@ -131,6 +131,7 @@ pub fn job_info(job: &JobRecord) -> v1::JobInfo {
             .into(),
             tonemap: job.params.tonemap,
             skip_quality: job.params.skip_quality,
+            audio: job.params.audio.name().into(),
             target_ssim: QualityTarget::to_wire(job.params.quality_target).0,
             target_psnr: QualityTarget::to_wire(job.params.quality_target).1,
             preset: job.params.preset.clone(),

@@ -178,6 +178,8 @@ mod tests {
             codec: "h264".into(),
             pix_fmt: "yuv420p".into(),
             audio: None,
+            audio_tracks: Vec::new(),
+            subtitles: 0,
         };
         assert_eq!(check_encoded(&good, 300, &spec), Ok(()));
         assert!(

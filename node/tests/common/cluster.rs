@@ -204,7 +204,8 @@ impl Cluster {
     }
 
     /// Prints the nodes' logs (earlier runs included): whole when
-    /// `VIDSHARD_TEST_LOGS` is set, else the last `tail` lines.
+    /// `VIDSHARD_TEST_LOGS` is set, else the last `tail` lines that are
+    /// not openraft's.
     pub fn print_logs(&self, tail: usize) {
         let current = self
             .nodes
@@ -215,7 +216,12 @@ impl Cluster {
             .iter()
             .map(|(a, l)| (format!("{a} (earlier run)"), l.clone()));
         for (name, log) in earlier.chain(current) {
-            let lines: Vec<&str> = log.lines().collect();
+            // openraft's own lines (a dead peer's every retry) would fill
+            // the tail; vidshard's say what happened.
+            let lines: Vec<&str> = log
+                .lines()
+                .filter(|l| tail == usize::MAX || !l.contains(" openraft::"))
+                .collect();
             let from = lines.len().saturating_sub(tail);
             eprintln!("===== log of {name} =====");
             for line in &lines[from..] {

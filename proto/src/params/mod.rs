@@ -101,6 +101,39 @@ impl OutputFormat {
     }
 }
 
+/// Which audio tracks of the source the output keeps.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum AudioChoice {
+    /// Every audio track, in order (the default for new jobs).
+    All,
+    /// The first audio track only (what jobs recorded before the choice
+    /// existed did).
+    #[default]
+    First,
+    None,
+}
+
+impl AudioChoice {
+    /// `all` (or ""), `first`, `none`.
+    pub fn parse(raw: &str) -> Result<Self, BadParams> {
+        match raw.trim().to_ascii_lowercase().as_str() {
+            "" | "all" => Ok(Self::All),
+            "first" => Ok(Self::First),
+            "none" => Ok(Self::None),
+            other => Err(BadParams::Audio(other.to_string())),
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::All => "all",
+            Self::First => "first",
+            Self::None => "none",
+        }
+    }
+}
+
 /// A requested size where either side may be "keep aspect".
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SizeRequest {
@@ -132,6 +165,9 @@ pub struct JobParams {
     /// (None: one CRF for all).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub quality_target: Option<QualityTarget>,
+    /// Audio tracks kept (records from before the choice: the first).
+    #[serde(default)]
+    pub audio: AudioChoice,
     pub preset: String,
     pub crf: u32,
     pub original_filename: String,
@@ -162,6 +198,8 @@ pub struct RawParams {
     /// 0 = none.
     pub target_ssim: f64,
     pub target_psnr: f64,
+    /// all (or ""), first, none.
+    pub audio: String,
     pub preset: String,
     pub crf: i32,
     pub original_filename: String,
@@ -181,6 +219,7 @@ impl From<crate::v1::JobParams> for RawParams {
             skip_quality: p.skip_quality,
             target_ssim: p.target_ssim,
             target_psnr: p.target_psnr,
+            audio: p.audio,
             preset: p.preset,
             crf: p.crf,
             original_filename: p.original_filename,
@@ -232,6 +271,8 @@ pub enum BadParams {
          give --tonemap for SDR, or keep HDR with --codec hevc or av1 (10-bit)"
     )]
     HdrTo8Bit { transfer: String, codec: VideoCodec },
+    #[error("unknown audio choice {0:?}: use all, first or none")]
+    Audio(String),
     #[error("give --target-ssim or --target-psnr, not both")]
     TwoTargets,
     #[error("target SSIM {0} is out of range: use 0.5..=0.9999")]
@@ -337,6 +378,7 @@ impl RawParams {
             tonemap: self.tonemap,
             skip_quality: self.skip_quality,
             quality_target,
+            audio: AudioChoice::parse(&self.audio)?,
             preset,
             crf,
             original_filename: self.original_filename.chars().take(255).collect(),
