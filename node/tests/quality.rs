@@ -71,7 +71,7 @@ async fn a_lower_crf_scores_higher_and_no_seam_of_an_honest_encode_is_flagged() 
         fine.mean,
         coarse.mean
     );
-    assert!(reports[0].ssim.unwrap().mean > reports[1].ssim.unwrap().mean);
+    assert!(reports[0].ssim.expect("test data").mean > reports[1].ssim.expect("test data").mean);
 
     // A job that asks for no report has none.
     let out = dir.path().join("none.mp4");
@@ -79,7 +79,7 @@ async fn a_lower_crf_scores_higher_and_no_seam_of_an_honest_encode_is_flagged() 
     encode_with_cli(&cluster, &master, &clip, &out, &options);
     let info = job(common::cluster::lazy_channel(&master), "none")
         .await
-        .unwrap();
+        .expect("test data");
     assert!(info.quality.is_none(), "{:?}", info.quality);
     assert!(info.shards.iter().all(|s| s.quality.is_none()));
 }
@@ -132,8 +132,8 @@ async fn a_seam_starved_of_bits_is_flagged_on_the_job() {
         "every seam: {:?}",
         report.seams
     );
-    let first = &info.shards[1].quality.as_ref().unwrap();
-    let interior = first.interior_psnr.unwrap();
+    let first = &info.shards[1].quality.as_ref().expect("test data");
+    let interior = first.interior_psnr.expect("test data");
     let head = first.head_psnr.iter().sum::<f64>() / first.head_psnr.len() as f64;
     assert!(
         head < interior.p5 - 1.0,
@@ -195,8 +195,8 @@ async fn a_target_ssim_gives_each_shard_the_highest_crf_that_meets_it() {
     assert_every_shard_measured(&info);
     let mut crfs = Vec::new();
     for shard in &info.shards {
-        let q = shard.quality.as_ref().unwrap();
-        let ssim = q.ssim.unwrap().mean;
+        let q = shard.quality.as_ref().expect("test data");
+        let ssim = q.ssim.expect("test data").mean;
         assert!(
             ssim >= 0.95,
             "shard {} missed the target: {q:?}",
@@ -229,7 +229,10 @@ async fn a_target_ssim_gives_each_shard_the_highest_crf_that_meets_it() {
     eprintln!("CRF per shard (start s, crf): {crfs:?}");
     let easy = crfs.iter().filter(|(s, _)| *s < 3.9).map(|(_, c)| *c);
     let hard = crfs.iter().filter(|(s, _)| *s >= 3.9).map(|(_, c)| *c);
-    let (easiest_hard, hardest_easy) = (hard.max().unwrap(), easy.min().unwrap());
+    let (easiest_hard, hardest_easy) = (
+        hard.max().expect("test data"),
+        easy.min().expect("test data"),
+    );
     assert!(
         hardest_easy >= easiest_hard + 10,
         "easy shards should get far higher CRFs: {crfs:?}"

@@ -22,7 +22,7 @@ fn rich_mkv(dir: &Path) -> PathBuf {
         &srt,
         "1\n00:00:00,500 --> 00:00:02,000\nHello\n\n2\n00:00:03,000 --> 00:00:05,000\nWorld\n",
     )
-    .unwrap();
+    .expect("test data");
     let meta = dir.join("meta.txt");
     std::fs::write(
         &meta,
@@ -30,7 +30,7 @@ fn rich_mkv(dir: &Path) -> PathBuf {
          [CHAPTER]\nTIMEBASE=1/1000\nSTART=0\nEND=3000\ntitle=Intro\n\n\
          [CHAPTER]\nTIMEBASE=1/1000\nSTART=3000\nEND=6000\ntitle=Main\n",
     )
-    .unwrap();
+    .expect("test data");
     let path = dir.join("rich.mkv");
     let status = Command::new("ffmpeg")
         .args(["-nostdin", "-v", "error", "-y"])
@@ -45,8 +45,18 @@ fn rich_mkv(dir: &Path) -> PathBuf {
         .args(["-map_metadata", "4", "-map_chapters", "4"])
         .args(["-c:v", "libx264", "-preset", "ultrafast", "-g", "60"])
         .args(["-c:a:0", "aac", "-c:a:1", "libopus", "-c:s", "srt"])
-        .args(["-metadata:s:a:0", "language=eng", "-metadata:s:a:0", "title=English"])
-        .args(["-metadata:s:a:1", "language=fra", "-metadata:s:a:1", "title=Français"])
+        .args([
+            "-metadata:s:a:0",
+            "language=eng",
+            "-metadata:s:a:0",
+            "title=English",
+        ])
+        .args([
+            "-metadata:s:a:1",
+            "language=fra",
+            "-metadata:s:a:1",
+            "title=Français",
+        ])
         .args(["-metadata:s:s:0", "language=eng"])
         .arg(&path)
         .status()
@@ -57,7 +67,13 @@ fn rich_mkv(dir: &Path) -> PathBuf {
 
 fn probe(path: &Path) -> Value {
     let out = Command::new("ffprobe")
-        .args(["-v", "error", "-show_streams", "-show_chapters", "-show_format"])
+        .args([
+            "-v",
+            "error",
+            "-show_streams",
+            "-show_chapters",
+            "-show_format",
+        ])
         .args(["-of", "json"])
         .arg(path)
         .output()
@@ -68,7 +84,7 @@ fn probe(path: &Path) -> Value {
 fn streams<'a>(probe: &'a Value, kind: &str) -> Vec<&'a Value> {
     probe["streams"]
         .as_array()
-        .unwrap()
+        .expect("test data")
         .iter()
         .filter(|s| s["codec_type"] == kind)
         .collect()
@@ -101,7 +117,13 @@ async fn audio_tracks_subtitles_chapters_and_metadata_survive_the_cluster() {
 
     for (format, subtitle_codec) in [("mp4", "mov_text"), ("mkv", "subrip")] {
         let out = dir.path().join(format!("out.{format}"));
-        encode(&cluster, &master, &clip, &out, &["--format", format, "--height", "90"]);
+        encode(
+            &cluster,
+            &master,
+            &clip,
+            &out,
+            &["--format", format, "--height", "90"],
+        );
         let got = probe(&out);
         assert_eq!(report(&out).frames, source_frames, "{format}: every frame");
         assert_eq!(decode_errors(&out), "", "{format} decodes cleanly");
@@ -109,7 +131,11 @@ async fn audio_tracks_subtitles_chapters_and_metadata_survive_the_cluster() {
         assert_eq!(audio.len(), 2, "{format}: both audio tracks");
         let languages: Vec<&str> = audio.iter().map(|s| tag(s, "language")).collect();
         assert_eq!(languages, ["eng", "fra"], "{format}");
-        let title_tag = if format == "mp4" { "handler_name" } else { "title" };
+        let title_tag = if format == "mp4" {
+            "handler_name"
+        } else {
+            "title"
+        };
         let titles: Vec<&str> = audio.iter().map(|s| tag(s, title_tag)).collect();
         assert_eq!(titles, ["English", "Français"], "{format}");
         for (out_track, src_track) in audio.iter().zip(streams(&source, "audio")) {
@@ -122,13 +148,16 @@ async fn audio_tracks_subtitles_chapters_and_metadata_survive_the_cluster() {
         assert_eq!(tag(subs[0], "language"), "eng", "{format}");
         let chapters: Vec<&str> = got["chapters"]
             .as_array()
-            .unwrap()
+            .expect("test data")
             .iter()
             .map(|c| tag(c, "title"))
             .collect();
         assert_eq!(chapters, ["Intro", "Main"], "{format}: chapters");
         let title = tag(&got["format"], "title");
-        assert!(title == "My Talk" || tag(&got["format"], "TITLE") == "My Talk", "{format}: {got}");
+        assert!(
+            title == "My Talk" || tag(&got["format"], "TITLE") == "My Talk",
+            "{format}: {got}"
+        );
         if format == "mp4" {
             assert!(
                 tag(&got["format"], "creation_time").starts_with("2024-05-01T10:00:00"),
@@ -141,7 +170,13 @@ async fn audio_tracks_subtitles_chapters_and_metadata_survive_the_cluster() {
     // Fewer audio tracks when asked; subtitles stay.
     for (which, count) in [("first", 1), ("none", 0)] {
         let out = dir.path().join(format!("{which}.mkv"));
-        encode(&cluster, &master, &clip, &out, &["--format", "mkv", "--audio", which]);
+        encode(
+            &cluster,
+            &master,
+            &clip,
+            &out,
+            &["--format", "mkv", "--audio", which],
+        );
         let got = probe(&out);
         assert_eq!(streams(&got, "audio").len(), count, "--audio {which}");
         assert_eq!(streams(&got, "subtitle").len(), 1, "--audio {which}");
@@ -159,8 +194,22 @@ async fn a_variable_frame_rate_video_keeps_every_frame_and_its_timing() {
         .args(["-nostdin", "-v", "error", "-y"])
         .args(["-f", "lavfi", "-i", "testsrc2=s=320x180:r=30:d=8"])
         .args(["-f", "lavfi", "-i", "sine=f=440:d=8:sample_rate=48000"])
-        .args(["-vf", "select='not(eq(mod(n\\,5)\\,2))'", "-fps_mode", "vfr"])
-        .args(["-c:v", "libx264", "-preset", "ultrafast", "-g", "48", "-c:a", "aac"])
+        .args([
+            "-vf",
+            "select='not(eq(mod(n\\,5)\\,2))'",
+            "-fps_mode",
+            "vfr",
+        ])
+        .args([
+            "-c:v",
+            "libx264",
+            "-preset",
+            "ultrafast",
+            "-g",
+            "48",
+            "-c:a",
+            "aac",
+        ])
         .arg(&clip)
         .status()
         .expect("run ffmpeg");
@@ -173,7 +222,8 @@ async fn a_variable_frame_rate_video_keeps_every_frame_and_its_timing() {
     encode(&cluster, &master, &clip, &out, &["--height", "90"]);
     let got = report(&out);
     assert_eq!(got.frames, source.frames, "every frame");
-    let audio = (got.audio_seconds.unwrap() - source.audio_seconds.unwrap()).abs();
+    let audio =
+        (got.audio_seconds.expect("test data") - source.audio_seconds.expect("test data")).abs();
     assert!(audio <= 0.05, "audio off by {audio} s");
     assert!(
         (got.format_seconds - source.format_seconds).abs() <= 0.1,

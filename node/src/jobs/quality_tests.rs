@@ -63,7 +63,7 @@ fn implausible_figures_are_refused() {
 fn even_shards_flag_no_seam() {
     let a = shard(&[40.0; 250]);
     let b = shard(&[41.0; 250]);
-    let report = job_report(&[Some(&a), Some(&b), Some(&a)]).unwrap();
+    let report = job_report(&[Some(&a), Some(&b), Some(&a)]).expect("test data");
     assert_eq!(report.seams.len(), 2);
     assert!(report.flagged_seams().is_empty(), "{report:?}");
     assert_eq!(report.psnr.frames, 750);
@@ -79,9 +79,9 @@ fn a_starved_shard_start_flags_the_seam_before_it() {
         *v = 38.5;
     }
     let bad = shard(&starved);
-    let report = job_report(&[Some(&good), Some(&bad), Some(&good)]).unwrap();
+    let report = job_report(&[Some(&good), Some(&bad), Some(&good)]).expect("test data");
     assert_eq!(report.flagged_seams(), vec![0]);
-    let why = report.seams[0].flag.as_deref().unwrap();
+    let why = report.seams[0].flag.as_deref().expect("test data");
     assert!(why.contains("start of shard 1"), "{why}");
     // A drop of less than the margin is not flagged.
     for v in &mut starved[..SEAM_FRAMES] {
@@ -90,7 +90,7 @@ fn a_starved_shard_start_flags_the_seam_before_it() {
     let mild = shard(&starved);
     assert!(
         job_report(&[Some(&good), Some(&mild)])
-            .unwrap()
+            .expect("test data")
             .flagged_seams()
             .is_empty()
     );
@@ -103,13 +103,13 @@ fn a_worse_shard_end_flags_the_seam_after_it() {
     for v in &mut tail_bad[250 - SEAM_FRAMES..] {
         *v = 30.0;
     }
-    let report = job_report(&[Some(&shard(&tail_bad)), Some(&good)]).unwrap();
+    let report = job_report(&[Some(&shard(&tail_bad)), Some(&good)]).expect("test data");
     assert_eq!(report.flagged_seams(), vec![0]);
     assert!(
         report.seams[0]
             .flag
             .as_ref()
-            .unwrap()
+            .expect("test data")
             .contains("end of shard 0")
     );
 }
@@ -118,7 +118,7 @@ fn a_worse_shard_end_flags_the_seam_after_it() {
 fn unmeasured_shards_leave_gaps_not_errors() {
     let a = shard(&[40.0; 250]);
     assert_eq!(job_report(&[None, None]), None);
-    let report = job_report(&[Some(&a), None, Some(&a)]).unwrap();
+    let report = job_report(&[Some(&a), None, Some(&a)]).expect("test data");
     assert_eq!((report.measured_shards, report.shards), (2, 3));
     assert!(report.seams.is_empty(), "no seam has both sides measured");
 }
@@ -127,6 +127,6 @@ fn unmeasured_shards_leave_gaps_not_errors() {
 fn a_short_neighbour_has_nothing_to_compare_with() {
     let short = shard(&[20.0; 10]);
     let good = shard(&[40.0; 250]);
-    let report = job_report(&[Some(&good), Some(&short)]).unwrap();
+    let report = job_report(&[Some(&good), Some(&short)]).expect("test data");
     assert!(report.flagged_seams().is_empty(), "{report:?}");
 }

@@ -83,7 +83,13 @@ fn side_args(side: &SideInputs<'_>, format: OutputFormat) -> Vec<String> {
     }
     inputs.extend(["-i".to_string(), side.source.to_string_lossy().into_owned()]);
     maps.extend(
-        ["-map_metadata", &next.to_string(), "-map_chapters", &next.to_string()].map(String::from),
+        [
+            "-map_metadata",
+            &next.to_string(),
+            "-map_chapters",
+            &next.to_string(),
+        ]
+        .map(String::from),
     );
     let mut args = inputs;
     args.extend(maps);
@@ -137,7 +143,10 @@ mod tests {
             bitrate: String::new(),
         };
         let plan = TracksPlan {
-            audio: vec![track(1, TrackKind::Audio, ""), track(2, TrackKind::Audio, "Commentary")],
+            audio: vec![
+                track(1, TrackKind::Audio, ""),
+                track(2, TrackKind::Audio, "Commentary"),
+            ],
             subtitles: vec![track(3, TrackKind::Subtitle, "Forced")],
             dropped: Vec::new(),
         };

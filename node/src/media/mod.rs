@@ -28,7 +28,6 @@ mod split;
 pub mod tracks;
 
 pub use abilities::Abilities;
-pub use tracks::{TracksPlan, prepare_audio, prepare_subtitles};
 pub use colour::Colour;
 pub use encode::{EncodeSpec, EncodeTarget, encode_shard};
 pub use feed::{feed_pipe, make_pipes};
@@ -39,3 +38,4 @@ pub use plan::{Cut, ShardPlan, plan_shards, plan_shards_with_tail, tail_shards};
 pub use probe::{Inspection, MediaInfo, StreamInfo, inspect, list_packets, probe};
 pub use run::{MediaError, Progress, Tools};
 pub use split::{remux, split_video};
+pub use tracks::{TracksPlan, prepare_audio, prepare_subtitles};

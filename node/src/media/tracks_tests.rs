@@ -28,11 +28,14 @@ fn ffprobe_streams_become_tracks_with_languages_and_titles() {
             {"index":2,"codec_type":"subtitle","codec_name":"subrip"},
             {"index":3,"codec_type":"data","codec_name":"bin_data"}]"#,
     )
-    .unwrap();
-    let tracks = tracks_of(json.as_array().unwrap(), |_| Some(2.0));
+    .expect("test data");
+    let tracks = tracks_of(json.as_array().expect("test data"), |_| Some(2.0));
     assert_eq!(tracks.len(), 2);
     assert_eq!((tracks[0].index, tracks[0].kind), (1, TrackKind::Audio));
-    assert_eq!((&tracks[0].language[..], &tracks[0].title[..]), ("eng", "English"));
+    assert_eq!(
+        (&tracks[0].language[..], &tracks[0].title[..]),
+        ("eng", "English")
+    );
     assert_eq!((tracks[1].index, tracks[1].kind), (2, TrackKind::Subtitle));
 }
 
@@ -51,8 +54,17 @@ fn every_audio_track_is_kept_copied_when_it_fits() {
 
 #[test]
 fn first_and_none_keep_fewer_audio_tracks() {
-    assert_eq!(plan(&source(), OutputFormat::Mkv, AudioChoice::First).audio.len(), 1);
-    assert!(plan(&source(), OutputFormat::Mkv, AudioChoice::None).audio.is_empty());
+    assert_eq!(
+        plan(&source(), OutputFormat::Mkv, AudioChoice::First)
+            .audio
+            .len(),
+        1
+    );
+    assert!(
+        plan(&source(), OutputFormat::Mkv, AudioChoice::None)
+            .audio
+            .is_empty()
+    );
 }
 
 #[test]
@@ -64,7 +76,11 @@ fn subtitles_go_where_the_container_can_carry_them() {
     assert_eq!(mp4.subtitles.len(), 1);
     assert_eq!(mp4.subtitles[0].codec, "mov_text");
     assert_eq!(mp4.dropped.len(), 1);
-    assert!(mp4.dropped[0].contains("hdmv_pgs_subtitle, deu"), "{:?}", mp4.dropped);
+    assert!(
+        mp4.dropped[0].contains("hdmv_pgs_subtitle, deu"),
+        "{:?}",
+        mp4.dropped
+    );
     assert!(mp4.dropped[0].contains("--format mkv"));
     let webm = plan(&source(), OutputFormat::Webm, AudioChoice::All);
     assert_eq!(webm.subtitles[0].codec, "webvtt");

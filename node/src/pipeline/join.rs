@@ -194,8 +194,8 @@ pub async fn join_and_store(
                 size,
                 prepared.spec.codec,
             )
-                .map(|()| found.frames)
-                .map_err(|e| e.to_string())
+            .map(|()| found.frames)
+            .map_err(|e| e.to_string())
         });
     match checked {
         Ok(frames) => Ok((blob, frames)),

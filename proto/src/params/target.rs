@@ -88,7 +88,9 @@ mod tests {
     #[test]
     fn targets_parse_within_their_ranges() {
         assert_eq!(QualityTarget::parse(0.0, 0.0), Ok(None));
-        let ssim = QualityTarget::parse(0.985, 0.0).unwrap().unwrap();
+        let ssim = QualityTarget::parse(0.985, 0.0)
+            .expect("test data")
+            .expect("test data");
         assert_eq!(ssim, QualityTarget::Ssim(9850));
         assert!((ssim.value() - 0.985).abs() < 1e-12);
         assert_eq!(
