@@ -126,6 +126,7 @@ async fn upload(node: &str, spec: &UploadSpec, home: Option<&str>, bars: Bars) -
             target_width: spec.width,
             target_height: spec.height,
             output_format: spec.format.to_owned(),
+            codec: spec.codec.to_owned(),
             original_filename: filename,
             ..Default::default()
         }),
@@ -246,6 +247,7 @@ mod tests {
             width: 640,
             height: -1,
             format: "mp4",
+            codec: "",
         };
         exec.perform(Action::Upload {
             id: 7,

@@ -10,6 +10,10 @@ use std::path::PathBuf;
 /// Output containers offered by the form (the node's vocabulary).
 pub const FORMATS: [&str; 4] = ["mp4", "mkv", "webm", "mov"];
 
+/// Video codecs offered by the form; "auto" is the container's default
+/// (h264, or vp9 for webm).
+pub const CODECS: [&str; 5] = ["auto", "h264", "hevc", "av1", "vp9"];
+
 /// The fields of the upload form, in order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Field {
@@ -17,9 +21,16 @@ pub enum Field {
     Width,
     Height,
     Format,
+    Codec,
 }
 
-const FIELDS: [Field; 4] = [Field::Path, Field::Width, Field::Height, Field::Format];
+const FIELDS: [Field; 5] = [
+    Field::Path,
+    Field::Width,
+    Field::Height,
+    Field::Format,
+    Field::Codec,
+];
 
 /// A validated upload request.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -28,6 +39,8 @@ pub struct UploadSpec {
     pub width: i32,
     pub height: i32,
     pub format: &'static str,
+    /// "" for the container's default.
+    pub codec: &'static str,
 }
 
 /// What the user typed so far in the upload form.
@@ -38,6 +51,8 @@ pub struct UploadForm {
     pub height: String,
     /// Index into [`FORMATS`].
     pub format: usize,
+    /// Index into [`CODECS`].
+    pub codec: usize,
     pub field: Field,
     /// Candidates shown after an ambiguous Tab.
     pub matches: Vec<String>,
@@ -53,6 +68,7 @@ impl Default for UploadForm {
             width: "1280".into(),
             height: "-1".into(),
             format: 0,
+            codec: 0,
             field: Field::Path,
             matches: Vec::new(),
             error: None,
@@ -66,7 +82,7 @@ impl UploadForm {
             Field::Path => Some(&mut self.path),
             Field::Width => Some(&mut self.width),
             Field::Height => Some(&mut self.height),
-            Field::Format => None,
+            Field::Format | Field::Codec => None,
         }
     }
 
@@ -108,12 +124,15 @@ impl UploadForm {
         self.matches.clear();
     }
 
-    /// Cycles the format when the format field has the focus.
+    /// Cycles the format or the codec, whichever has the focus.
     pub fn cycle_format(&mut self, delta: isize) {
-        if self.field == Field::Format {
-            let len = FORMATS.len() as isize;
-            self.format = (self.format as isize + delta).rem_euclid(len) as usize;
-        }
+        let (choice, len) = match self.field {
+            Field::Format => (&mut self.format, FORMATS.len()),
+            Field::Codec => (&mut self.codec, CODECS.len()),
+            _ => return,
+        };
+        *choice = (*choice as isize + delta).rem_euclid(len as isize) as usize;
+        self.error = None;
     }
 
     /// The request, or why it is not ready.
@@ -135,12 +154,17 @@ impl UploadForm {
             width: size("width", &self.width)?,
             height: size("height", &self.height)?,
             format: FORMATS.get(self.format).copied().unwrap_or("mp4"),
+            codec: match CODECS.get(self.codec).copied() {
+                None | Some("auto") => "",
+                Some(codec) => codec,
+            },
         };
         // The node's own rules, before a byte is sent.
         vidshard_proto::params::RawParams {
             target_width: spec.width,
             target_height: spec.height,
             output_format: spec.format.into(),
+            codec: spec.codec.into(),
             ..Default::default()
         }
         .validate()
@@ -324,7 +348,7 @@ mod tests {
             form.type_char(c);
         }
         assert_eq!(form.width, "-72", "letters and late minus are refused");
-        form.move_field(-2);
+        form.move_field(-3);
         assert_eq!(form.field, Field::Format, "fields wrap");
         form.cycle_format(1);
         let negative = form.validate().unwrap_err();
@@ -340,5 +364,24 @@ mod tests {
         form.clear_field();
         let source_height = form.validate().expect("an empty side keeps the aspect");
         assert_eq!(source_height.height, 0);
+    }
+
+    #[test]
+    fn the_codec_is_chosen_and_checked_against_the_container() {
+        let mut form = UploadForm {
+            path: "in.mp4".into(),
+            ..Default::default()
+        };
+        assert_eq!(form.validate().expect("valid").codec, "", "auto: the default");
+        form.field = Field::Codec;
+        form.cycle_format(2);
+        assert_eq!(form.validate().expect("valid").codec, "hevc");
+        form.field = Field::Format;
+        form.cycle_format(2);
+        let refused = form.validate().expect_err("hevc in webm");
+        assert!(refused.contains("hevc cannot go in webm"), "{refused}");
+        form.field = Field::Codec;
+        form.cycle_format(-3);
+        assert_eq!(form.validate().expect("valid").codec, "vp9", "wraps");
     }
 }

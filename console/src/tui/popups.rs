@@ -10,7 +10,7 @@ use ratatui::widgets::{Block, Clear, Paragraph, Wrap};
 use vidshard_proto::v1::{JobInfo, NodeEntry, ShardInfo};
 
 use super::app::App;
-use super::form::{FORMATS, Field, PathPrompt, UploadForm};
+use super::form::{CODECS, FORMATS, Field, PathPrompt, UploadForm};
 use super::jobs::worker_label;
 use super::keys::{self, Scope};
 use super::state::Pane;
@@ -111,20 +111,14 @@ fn error_line(error: &Option<String>) -> Option<Line<'static>> {
         .map(|e| Line::styled(format!(" {e}"), Style::new().fg(Color::Red)))
 }
 
-pub fn upload(frame: &mut Frame, area: Rect, form: &UploadForm, target: &str) {
-    let mut lines = vec![field("File", &form.path, form.field == Field::Path)];
-    lines.extend(matches_line(&form.matches));
-    let mut width = field("Width", &form.width, form.field == Field::Width);
-    width.spans.push(dim("   0 or -1 keeps the aspect ratio"));
-    lines.push(width);
-    lines.push(field("Height", &form.height, form.field == Field::Height));
-    let focused = form.field == Field::Format;
-    let mut format = vec![Span::styled(
-        " Format ",
+/// A row of choices with the chosen one reversed (← → when focused).
+fn choices(label: &'static str, names: &[&str], chosen: usize, focused: bool) -> Line<'static> {
+    let mut spans = vec![Span::styled(
+        label,
         if focused { key_style() } else { Style::new() },
     )];
-    for (i, name) in FORMATS.iter().enumerate() {
-        format.push(if i == form.format {
+    for (i, name) in names.iter().enumerate() {
+        spans.push(if i == chosen {
             Span::styled(
                 format!("[{name}]"),
                 Style::new().add_modifier(Modifier::REVERSED),
@@ -134,9 +128,30 @@ pub fn upload(frame: &mut Frame, area: Rect, form: &UploadForm, target: &str) {
         });
     }
     if focused {
-        format.push(dim("  ← →"));
+        spans.push(dim("  ← →"));
     }
-    lines.push(Line::from(format));
+    Line::from(spans)
+}
+
+pub fn upload(frame: &mut Frame, area: Rect, form: &UploadForm, target: &str) {
+    let mut lines = vec![field("File", &form.path, form.field == Field::Path)];
+    lines.extend(matches_line(&form.matches));
+    let mut width = field("Width", &form.width, form.field == Field::Width);
+    width.spans.push(dim("   0 or -1 keeps the aspect ratio"));
+    lines.push(width);
+    lines.push(field("Height", &form.height, form.field == Field::Height));
+    lines.push(choices(
+        " Format ",
+        &FORMATS,
+        form.format,
+        form.field == Field::Format,
+    ));
+    lines.push(choices(
+        " Codec  ",
+        &CODECS,
+        form.codec,
+        form.field == Field::Codec,
+    ));
     lines.extend(error_line(&form.error));
     lines.push(Line::from(dim(format!(
         " hashed (sha256), then sent to {target} in the background"
