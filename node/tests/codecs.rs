@@ -83,3 +83,69 @@ async fn hevc_and_av1_come_out_frame_exact_in_their_containers() {
         assert_eq!(decode_errors(&out), "", "{options:?} decodes cleanly");
     }
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_job_no_node_can_encode_fails_at_once_with_the_reason() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let clip = make_clip(&dir.path().join("clip.mp4"), 4, 320, 180, true);
+    // An ffmpeg built without SVT-AV1: it lists every encoder but that one.
+    let no_av1 = dir.path().join("ffmpeg-without-av1");
+    std::fs::write(
+        &no_av1,
+        "#!/bin/sh\ncase \"$*\" in *-encoders*) ffmpeg \"$@\" | grep -v libsvtav1; exit 0;; esac\n\
+         exec ffmpeg \"$@\"\n",
+    )
+    .expect("write the wrapper");
+    std::fs::set_permissions(&no_av1, std::os::unix::fs::PermissionsExt::from_mode(0o755))
+        .expect("make it executable");
+    let node = common::node::NodeProc::start(
+        &dir.path().join("node"),
+        &["--ffmpeg", no_av1.to_str().expect("utf8")],
+    );
+    let out = dir.path().join("out.mp4");
+    let run = common::client::vidshard(
+        &node.address,
+        &[
+            "upload",
+            clip.to_str().expect("utf8"),
+            "--codec",
+            "av1",
+            "--id",
+            "av1",
+            "--output",
+            out.to_str().expect("utf8"),
+        ],
+    );
+    assert!(!run.status.success(), "nobody can encode AV1 here");
+    let err = String::from_utf8_lossy(&run.stderr);
+    assert!(
+        err.contains("no live node can encode this job: it needs libsvtav1")
+            && err.contains("libx264"),
+        "{err}"
+    );
+    assert!(!out.exists());
+    let info = common::job(node.channel().await, "av1")
+        .await
+        .expect("get job");
+    assert_eq!(info.status, "failed_segmentation", "{}", info.message);
+    assert!(
+        info.shards.iter().all(|s| s.attempts == 0),
+        "no shard was tried"
+    );
+    // H.264 still works on the same node.
+    let h264 = dir.path().join("h264.mp4");
+    let run = common::client::vidshard(
+        &node.address,
+        &[
+            "upload",
+            clip.to_str().expect("utf8"),
+            "--output",
+            h264.to_str().expect("utf8"),
+        ],
+    );
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+}

@@ -372,7 +372,11 @@ mod tests {
             path: "in.mp4".into(),
             ..Default::default()
         };
-        assert_eq!(form.validate().expect("valid").codec, "", "auto: the default");
+        assert_eq!(
+            form.validate().expect("valid").codec,
+            "",
+            "auto: the default"
+        );
         form.field = Field::Codec;
         form.cycle_format(2);
         assert_eq!(form.validate().expect("valid").codec, "hevc");
