@@ -76,11 +76,23 @@ fn video_codec_args(spec: &EncodeSpec) -> Vec<String> {
     let crf = spec.crf.to_string();
     // HDR10 metadata only where the pictures stay HDR.
     let hdr = |params: Vec<String>| if spec.tonemap { Vec::new() } else { params };
+    // x265 and SVT-AV1 ignore `-threads` and size their own pools to the
+    // whole machine: each is held to its slot's share here, as x264 and
+    // libvpx are by `-threads` (docs/codecs.md, "Threads").
+    let (pools, lp) = match spec.threads {
+        0 => (Vec::new(), Vec::new()),
+        n => (vec![format!("pools={n}")], vec![format!("lp={n}")]),
+    };
     let x265_params = std::iter::once("log-level=error".to_string())
+        .chain(pools)
         .chain(hdr(spec.colour.x265_params()))
         .collect::<Vec<_>>()
         .join(":");
-    let svtav1_params = hdr(spec.colour.svtav1_params()).join(":");
+    let svtav1_params = lp
+        .into_iter()
+        .chain(hdr(spec.colour.svtav1_params()))
+        .collect::<Vec<_>>()
+        .join(":");
     let args: Vec<&str> = match spec.codec {
         VideoCodec::H264 => vec!["-c:v", "libx264", "-preset", &spec.preset, "-crf", &crf],
         VideoCodec::Hevc => vec![
@@ -286,12 +298,19 @@ mod tests {
         spec.codec = VideoCodec::Hevc;
         let args = encode_args(&spec, false).join(" ");
         assert!(
-            args.contains("-c:v libx265 -preset veryfast -crf 23"),
-            "{args}"
+            args.contains("-c:v libx265 -preset veryfast -crf 23 -x265-params log-level=error:pools=1"),
+            "each x265 holds to its slot's threads: {args}"
         );
         spec.codec = VideoCodec::Av1;
         let args = encode_args(&spec, false).join(" ");
-        assert!(args.contains("-c:v libsvtav1 -preset 10 -crf 23"), "{args}");
+        assert!(
+            args.contains("-c:v libsvtav1 -preset 10 -crf 23 -svtav1-params lp=1"),
+            "{args}"
+        );
+        spec.threads = 0;
+        let args = encode_args(&spec, false).join(" ");
+        assert!(!args.contains("lp="), "0 threads: the encoder decides: {args}");
+        spec.threads = 1;
         spec.format = OutputFormat::Webm;
         spec.codec = VideoCodec::Vp9;
         let args = encode_args(&spec, false).join(" ");
