@@ -115,14 +115,20 @@ async fn audio_tracks_subtitles_chapters_and_metadata_survive_the_cluster() {
     let cluster = Cluster::start(&dir.path().join("cluster"));
     let master = cluster.formed().await;
 
-    for (format, subtitle_codec) in [("mp4", "mov_text"), ("mkv", "subrip")] {
-        let out = dir.path().join(format!("out.{format}"));
-        encode(
-            &cluster,
-            &master,
-            &clip,
-            &out,
-            &["--format", format, "--height", "90"],
+    for (codec, format, subtitle_codec) in [
+        ("h264", "mp4", "mov_text"),
+        ("h264", "mkv", "subrip"),
+        ("hevc", "mp4", "mov_text"),
+        ("av1", "mkv", "subrip"),
+        ("vp9", "webm", "webvtt"),
+    ] {
+        let out = dir.path().join(format!("out-{codec}.{format}"));
+        let options = ["--codec", codec, "--format", format, "--height", "90"];
+        encode(&cluster, &master, &clip, &out, &options);
+        assert_eq!(
+            report(&out).video_codec,
+            codec,
+            "{format}: the codec asked for"
         );
         let got = probe(&out);
         assert_eq!(report(&out).frames, source_frames, "{format}: every frame");
@@ -218,19 +224,6 @@ async fn a_variable_frame_rate_video_keeps_every_frame_and_its_timing() {
     assert_eq!(source.frames, 192, "8 s at 30 fps less every fifth frame");
     let cluster = Cluster::start(&dir.path().join("cluster"));
     let master = cluster.formed().await;
-    let out = dir.path().join("out.mp4");
-    encode(&cluster, &master, &clip, &out, &["--height", "90"]);
-    let got = report(&out);
-    assert_eq!(got.frames, source.frames, "every frame");
-    let audio =
-        (got.audio_seconds.expect("test data") - source.audio_seconds.expect("test data")).abs();
-    assert!(audio <= 0.05, "audio off by {audio} s");
-    assert!(
-        (got.format_seconds - source.format_seconds).abs() <= 0.1,
-        "duration {} vs {}",
-        got.format_seconds,
-        source.format_seconds
-    );
     // The gaps are kept: the same frame times as the source.
     let times = |path: &Path| -> Vec<String> {
         let out = Command::new("ffprobe")
@@ -247,6 +240,22 @@ async fn a_variable_frame_rate_video_keeps_every_frame_and_its_timing() {
         let first = times[0];
         times.iter().map(|t| format!("{:.2}", t - first)).collect()
     };
-    assert_eq!(times(&out), times(&clip), "frame times");
-    assert_eq!(decode_errors(&out), "");
+    for (codec, format) in [("h264", "mp4"), ("av1", "mkv")] {
+        let out = dir.path().join(format!("out-{codec}.{format}"));
+        let options = ["--codec", codec, "--format", format, "--height", "90"];
+        encode(&cluster, &master, &clip, &out, &options);
+        let got = report(&out);
+        assert_eq!(got.frames, source.frames, "{codec}: every frame");
+        let audio =
+            (got.audio_seconds.expect("audio") - source.audio_seconds.expect("audio")).abs();
+        assert!(audio <= 0.05, "{codec}: audio off by {audio} s");
+        assert!(
+            (got.format_seconds - source.format_seconds).abs() <= 0.1,
+            "{codec}: duration {} vs {}",
+            got.format_seconds,
+            source.format_seconds
+        );
+        assert_eq!(times(&out), times(&clip), "{codec}: frame times");
+        assert_eq!(decode_errors(&out), "", "{codec}");
+    }
 }

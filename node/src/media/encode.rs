@@ -298,7 +298,9 @@ mod tests {
         spec.codec = VideoCodec::Hevc;
         let args = encode_args(&spec, false).join(" ");
         assert!(
-            args.contains("-c:v libx265 -preset veryfast -crf 23 -x265-params log-level=error:pools=1"),
+            args.contains(
+                "-c:v libx265 -preset veryfast -crf 23 -x265-params log-level=error:pools=1"
+            ),
             "each x265 holds to its slot's threads: {args}"
         );
         spec.codec = VideoCodec::Av1;
@@ -309,7 +311,10 @@ mod tests {
         );
         spec.threads = 0;
         let args = encode_args(&spec, false).join(" ");
-        assert!(!args.contains("lp="), "0 threads: the encoder decides: {args}");
+        assert!(
+            !args.contains("lp="),
+            "0 threads: the encoder decides: {args}"
+        );
         spec.threads = 1;
         spec.format = OutputFormat::Webm;
         spec.codec = VideoCodec::Vp9;
