@@ -173,6 +173,23 @@ async fn audio_tracks_subtitles_chapters_and_metadata_survive_the_cluster() {
         }
     }
 
+    // A file without audio gives outputs without audio, in each codec.
+    let silent = common::clips::make_clip(&dir.path().join("silent.mp4"), 4, 320, 180, false);
+    let silent_frames = report(&silent).frames;
+    for (codec, format) in [("hevc", "mkv"), ("vp9", "webm")] {
+        let out = dir.path().join(format!("silent-{codec}.{format}"));
+        encode(
+            &cluster,
+            &master,
+            &silent,
+            &out,
+            &["--codec", codec, "--format", format],
+        );
+        let got = probe(&out);
+        assert!(streams(&got, "audio").is_empty(), "{codec}: no audio");
+        assert_eq!(report(&out).frames, silent_frames, "{codec}: every frame");
+    }
+
     // Fewer audio tracks when asked; subtitles stay.
     for (which, count) in [("first", 1), ("none", 0)] {
         let out = dir.path().join(format!("{which}.mkv"));
