@@ -148,4 +148,22 @@ async fn turned_videos_come_out_as_they_are_displayed() {
     let out = encode(&cluster, &master, &portrait, 90, 0).await;
     let got = report(&out);
     assert_eq!((got.width, got.height), (90, 160));
+
+    // Upright in every codec, not only H.264.
+    for (codec, format) in [("hevc", "mp4"), ("av1", "webm"), ("vp9", "webm")] {
+        let out = dir.path().join(format!("portrait-{codec}.{format}"));
+        let options = ["--codec", codec, "--format", format, "--width", "90"];
+        common::client::encode_with_cli(&cluster, &master, &portrait, &out, &options);
+        let got = report(&out);
+        assert_eq!((got.width, got.height), (90, 160), "{codec}: upright");
+        assert_eq!(got.video_codec, codec);
+        assert_eq!(got.frames, report(&portrait).frames, "{codec}: every frame");
+        assert_eq!(matrix_rotation(&out), None, "{codec}: no matrix left");
+        let shown = psnr_against(&out, &portrait, true, (90, 160));
+        let stored = psnr_against(&out, &portrait, false, (90, 160));
+        assert!(
+            shown > 30.0 && stored < shown - 10.0,
+            "{codec}: PSNR {shown:.1} dB against the displayed picture, {stored:.1} dB against the stored one"
+        );
+    }
 }
