@@ -179,6 +179,22 @@ fn failures_exit_nonzero_with_one_line() {
             "hevc cannot go in webm",
         ),
         (&["--codec", "hevc", "--crf", "60"], "1..=51 for hevc"),
+        (&["--codec", "mpeg2"], "invalid value 'mpeg2' for '--codec"),
+        (
+            &[
+                "--codec",
+                "h264",
+                "--pix-fmt",
+                "yuv420p10le",
+                "--format",
+                "webm",
+            ],
+            "h264 cannot go in webm",
+        ),
+        (
+            &["--pix-fmt", "rgb24"],
+            "invalid value 'rgb24' for '--pix-fmt",
+        ),
         (&["--target-ssim", "1.2"], "target SSIM 1.2 is out of range"),
         (&["--target-psnr", "5"], "target PSNR 5 dB is out of range"),
         (
