@@ -71,6 +71,22 @@ pub enum Command {
     /// Delete a job: its record and, on every node, its source, output and
     /// backups (a running job stops).
     Delete(DeleteArgs),
+    /// Print a signed URL to watch a ladder job in a browser (HLS with
+    /// hls.js; --dash for dash.js), served by the node over HTTP.
+    Link(LinkArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct LinkArgs {
+    /// The job id.
+    pub id: String,
+    /// How long the link stays valid, seconds (default 24 hours, at most
+    /// 30 days).
+    #[arg(long, value_name = "SECONDS")]
+    pub ttl: Option<u64>,
+    /// The dash.js player page instead of hls.js.
+    #[arg(long)]
+    pub dash: bool,
 }
 
 #[derive(Debug, Args)]
@@ -240,6 +256,20 @@ pub struct UploadArgs {
     /// Like --target-ssim, with mean PSNR in dB (20..70).
     #[arg(long, value_name = "DB")]
     pub target_psnr: Option<f64>,
+
+    /// An adaptive-bitrate package (HLS/DASH, watchable while it
+    /// encodes) instead of one file: `auto` (the rungs at or below the
+    /// source height) or heights like 1080,720,480.
+    #[arg(long, value_name = "RUNGS")]
+    pub ladder: Option<String>,
+
+    /// Manifests of a ladder: hls, dash or hls,dash (default: both).
+    #[arg(long, value_name = "WHICH", requires = "ladder")]
+    pub package: Option<String>,
+
+    /// Segment length of a ladder, seconds (default 4).
+    #[arg(long, value_name = "S", requires = "ladder")]
+    pub segment_seconds: Option<u32>,
 
     /// Explicit output width that may exceed the source.
     #[arg(long, allow_negative_numbers = true, value_name = "N")]

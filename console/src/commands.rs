@@ -9,12 +9,13 @@ use anyhow::{Context, Result, bail};
 use serde_json::Value;
 use vidshard_proto::params::RawParams;
 use vidshard_proto::v1::{
-    DeleteJobRequest, JobParams, ListJobsRequest, ListNodesRequest, RemoveNodeRequest,
-    TriggerElectionRequest, UploadHeader,
+    DeleteJobRequest, JobParams, LinkReply, LinkRequest, ListJobsRequest, ListNodesRequest,
+    RemoveNodeRequest, TriggerElectionRequest, UploadHeader,
 };
 
 use crate::cli::{
-    Command, DeleteArgs, ElectArgs, NodesAction, NodesArgs, RetrieveArgs, StatusArgs, UploadArgs,
+    Command, DeleteArgs, ElectArgs, LinkArgs, NodesAction, NodesArgs, RetrieveArgs, StatusArgs,
+    UploadArgs,
 };
 use crate::client::{self, Lookup, Node, Reach, rpc};
 use crate::job::{JobState, classify_status};
@@ -67,6 +68,7 @@ pub async fn run(ctx: &Ctx, command: Command) -> Result<Report> {
         }) => remove_node(ctx, node_id).await,
         Command::Elect(args) => elect(ctx, args).await,
         Command::Delete(args) => delete(ctx, args).await,
+        Command::Link(args) => link(ctx, args).await,
     }
 }
 
@@ -106,6 +108,9 @@ fn params(args: &UploadArgs, filename: String) -> JobParams {
         audio: args.audio.map(|a| a.name().to_owned()).unwrap_or_default(),
         target_ssim: args.target_ssim.unwrap_or(0.0),
         target_psnr: args.target_psnr.unwrap_or(0.0),
+        ladder: args.ladder.clone().unwrap_or_default(),
+        package: args.package.clone().unwrap_or_default(),
+        segment_seconds: args.segment_seconds,
         preset: args.preset.clone().unwrap_or_default(),
         crf: args.crf.unwrap_or(0),
         original_filename: filename,
@@ -170,6 +175,14 @@ async fn upload(ctx: &Ctx, args: UploadArgs) -> Result<Report> {
     }
     if !ctx.json {
         crate::print_stdout(&format!("{}\n", reply.id));
+    }
+    if checked.ladder.is_some() {
+        // Watchable from the first segments on: say where, at once.
+        match request_link(&mut reach, &reply.id, None).await {
+            Ok(link) if !ctx.json => crate::print_stdout(&format!("watch: {}\n", link.watch_url)),
+            Ok(_) => {}
+            Err(err) => eprintln!("no watch link: {}", crate::reason(&err)),
+        }
     }
     let Some(target) = args.output else {
         return Ok(Report {
@@ -305,6 +318,41 @@ async fn remove_node(ctx: &Ctx, node_id: String) -> Result<Report> {
     Ok(Report {
         json: serde_json::json!({ "removed": node_id, "message": reply.message }),
         text: format!("{}\n", reply.message),
+    })
+}
+
+/// Asks the node for a signed watch link of job `id`.
+async fn request_link(reach: &mut Reach, id: &str, ttl: Option<u64>) -> Result<LinkReply> {
+    let reply = reach
+        .call(|node| {
+            let request = LinkRequest {
+                id: id.to_string(),
+                ttl_seconds: ttl.unwrap_or(0),
+            };
+            async move { node.jobs().link(request).await }
+        })
+        .await?;
+    Ok(reply.into_inner())
+}
+
+async fn link(ctx: &Ctx, args: LinkArgs) -> Result<Report> {
+    let mut reach = Reach::to_node(&ctx.node).await?;
+    let link = request_link(&mut reach, &args.id, args.ttl).await?;
+    let watch = if args.dash {
+        &link.dash_watch_url
+    } else {
+        &link.watch_url
+    };
+    Ok(Report {
+        json: serde_json::json!({
+            "id": args.id,
+            "watch_url": link.watch_url,
+            "dash_watch_url": link.dash_watch_url,
+            "hls_url": link.hls_url,
+            "dash_url": link.dash_url,
+            "expires_unix": link.expires_unix,
+        }),
+        text: format!("{watch}\n"),
     })
 }
 

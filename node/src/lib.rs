@@ -11,7 +11,8 @@
 //!    `score` (the load score), `store` (blob files, scratch dirs)
 //! 1. `stats` (load samples), `media` (every ffmpeg/ffprobe run), `jobs`
 //!    (job records and the Raft commands), `events`, `metrics`
-//!    (Prometheus recorders)
+//!    (Prometheus recorders), `streaming` (HLS and DASH manifests of a
+//!    ladder job's package, rendered from its record)
 //! 2. `cluster`: [`cluster::System`], the shared infrastructure (identity,
 //!    store, Raft, membership, peers, shutdown), and blob copies
 //! 3. `backups`: [`backups::Backups`], copies of every output kept whole
@@ -19,13 +20,15 @@
 //! 5. `legacy`: [`legacy::Legacy`], the original `replication` protocol
 //! 6. `scheduler`: [`scheduler::Scheduler`], which shard runs where
 //! 7. `pipeline`: [`pipeline::Master`], uploads in, jobs driven, heartbeats in
-//! 8. `service`: gRPC handlers that only convert
+//! 8. `service`: gRPC handlers that only convert; `http`: ladder
+//!    packages, player pages and signed links over HTTP (`--http-addr`)
 //! 9. `server`: builds the handles, serves, stops cleanly
 
 pub mod backups;
 pub mod cluster;
 pub mod config;
 pub mod events;
+pub mod http;
 pub mod ids;
 #[cfg(test)]
 mod ids_props;
@@ -41,4 +44,5 @@ pub mod server;
 pub mod service;
 pub mod stats;
 pub mod store;
+pub mod streaming;
 pub mod worker;

@@ -205,6 +205,31 @@ fn failures_exit_nonzero_with_one_line() {
             &["--target-ssim", "0.98", "--no-quality"],
             "cannot go with --no-quality",
         ),
+        (&["--ladder", "720,hd"], "unknown rung \"hd\""),
+        (
+            &["--ladder", "9000,720"],
+            "rung 9000 is higher than the 8192",
+        ),
+        (
+            &["--ladder", "auto", "--segment-seconds", "0"],
+            "segment length 0 s is out of range",
+        ),
+        (
+            &["--ladder", "auto", "--format", "webm"],
+            "--format webm does not apply",
+        ),
+        (
+            &["--ladder", "auto", "--width", "640"],
+            "a ladder's sizes are its rungs",
+        ),
+        (
+            &["--ladder", "auto", "--package", "smooth"],
+            "unknown package",
+        ),
+        (
+            &["--segment-seconds", "4"],
+            "required arguments were not provided",
+        ),
     ] {
         let mut args = vec!["upload", text.to_str().expect("utf8")];
         args.extend_from_slice(options);

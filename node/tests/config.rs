@@ -64,11 +64,12 @@ fn the_example_file_is_exactly_the_defaults() {
         Config::parse_from(["vidshard-node"]).port,
         "sanity: no VIDSHARD_PORT here"
     );
-    // Every key but the optional `master`, `advertise` and `metrics_addr` is set, to the default value.
+    // Every key but the optional `master`, `advertise`, `metrics_addr` and `http_addr` is set, to the default value.
     assert_eq!(parsed, FileConfig::from_config(&defaults));
     assert_eq!(defaults.master, None);
     assert_eq!(defaults.advertise, None);
     assert_eq!(defaults.metrics_addr, None);
+    assert_eq!(defaults.http_addr, None);
     assert_eq!(defaults.token, None);
     let table: toml::Table = text.parse().expect("toml");
     for key in known_keys() {
@@ -76,6 +77,7 @@ fn the_example_file_is_exactly_the_defaults() {
             "master",
             "advertise",
             "metrics_addr",
+            "http_addr",
             "token",
             "join_token",
             "join_token_file",

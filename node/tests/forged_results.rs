@@ -295,6 +295,7 @@ fn spec(size: (u32, u32), format: OutputFormat, preset: &str, crf: u32) -> Encod
         colour: Default::default(),
         tonemap: false,
         quality_target: None,
+        rung: None,
     }
 }
 

@@ -3,6 +3,7 @@
 use serde_json::{Value, json};
 use vidshard_proto::v1::{JobInfo, JobParams, ListJobsReply, ListNodesReply, ShardInfo};
 
+use super::ladder::ladder_json;
 use super::quality::{job_quality_json, shard_quality_json};
 use crate::format::round;
 use crate::job::{JobState, classify_status, has_output, shard_counts};
@@ -26,6 +27,10 @@ fn params_json(params: Option<&JobParams>) -> Value {
         "skip_quality": p.skip_quality,
         "target_ssim": p.target_ssim,
         "target_psnr": p.target_psnr,
+        "audio": p.audio,
+        "ladder": p.ladder,
+        "package": p.package,
+        "segment_seconds": p.segment_seconds,
     })
 }
 
@@ -46,6 +51,8 @@ fn shard_json(shard: &ShardInfo) -> Value {
         "encode_seconds": round(shard.encode_seconds, 3),
         "transfer_seconds": round(shard.transfer_seconds, 3),
         "quality": shard_quality_json(shard.quality.as_ref()),
+        "rung": shard.rung,
+        "piece": shard.piece,
     })
 }
 
@@ -104,6 +111,7 @@ pub fn job_json(job: &JobInfo, with_shards: bool) -> Value {
         "updated_unix_ms": job.updated_unix_ms,
         "timings": timings_json(job),
         "quality": job_quality_json(job.quality.as_ref()),
+        "ladder": ladder_json(job),
     });
     if with_shards {
         value["shards"] = job.shards.iter().map(shard_json).collect();

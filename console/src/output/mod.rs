@@ -6,10 +6,12 @@
 //! `Saved` result it reports); nothing below imports it.
 
 mod json;
+mod ladder;
 mod quality;
 mod text;
 
 pub use json::{job_json, jobs_json, legacy_status_json, nodes_json, retrieve_json, upload_json};
+pub use ladder::rendition_lines;
 pub use quality::shard_quality_lines;
 pub use text::{job_text, jobs_text, legacy_status_text, nodes_text, saved_text};
 

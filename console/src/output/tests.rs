@@ -101,8 +101,94 @@ fn status_json_has_every_field() {
         json!({"index": 1, "state": "encoding", "worker": "10.0.0.3:50052", "progress": 0.42,
                "frames": 240, "attempts": 1, "fps": 59.94, "start_seconds": 10.0,
                "duration_seconds": 10.0, "message": "", "worker_id": "", "running_on": [],
-               "encode_seconds": 0.0, "transfer_seconds": 0.0, "quality": null})
+               "encode_seconds": 0.0, "transfer_seconds": 0.0, "quality": null,
+               "rung": "", "piece": 0})
     );
+    assert!(v["ladder"].is_null());
+}
+
+fn ladder_job() -> JobInfo {
+    use vidshard_proto::v1::RenditionInfo;
+    let rung = |id: &str, width, height, done| RenditionInfo {
+        id: id.into(),
+        kind: "video".into(),
+        width,
+        height,
+        codecs: "avc1.64001f".into(),
+        segments: done * 3,
+        seconds: f64::from(done) * 12.0,
+        peak_bitrate: 2_400_000,
+        average_bitrate: 1_999_600,
+        pieces_done: done,
+        pieces: 5,
+        language: String::new(),
+    };
+    let mut params = processing_job().params.expect("params");
+    params.ladder = "720,360".into();
+    params.package = "hls,dash".into();
+    params.segment_seconds = Some(4);
+    JobInfo {
+        renditions: vec![
+            rung("720p", 1280, 720, 2),
+            rung("360p", 640, 360, 3),
+            RenditionInfo {
+                id: "audio".into(),
+                kind: "audio".into(),
+                codecs: "mp4a.40.2".into(),
+                segments: 15,
+                seconds: 60.0,
+                average_bitrate: 160_000,
+                peak_bitrate: 161_000,
+                pieces_done: 1,
+                pieces: 1,
+                language: "eng".into(),
+                ..Default::default()
+            },
+        ],
+        first_playable_unix_ms: 1_700_000_012_300,
+        first_playable_seconds: 12.3,
+        packages: "hls,dash".into(),
+        params: Some(params),
+        ..processing_job()
+    }
+}
+
+#[test]
+fn a_ladder_shows_each_rendition_and_when_it_became_playable() {
+    let job = ladder_job();
+    let text = job_text(&job);
+    assert!(
+        text.contains("ladder:    720p/360p (hls,dash, 4 s segments), 1 audio track(s)"),
+        "{text}"
+    );
+    assert!(
+        text.contains("playable:  12.3 s after the upload was accepted"),
+        "{text}"
+    );
+    let row = text
+        .lines()
+        .find(|l| l.starts_with("720p "))
+        .expect("a 720p row");
+    let cells: Vec<&str> = row.split_whitespace().collect();
+    assert_eq!(
+        cells,
+        [
+            "720p",
+            "1280x720",
+            "avc1.64001f",
+            "2/5",
+            "6",
+            "24.0",
+            "2000",
+            "2400"
+        ]
+    );
+    assert!(text.contains("audio (eng)"), "{text}");
+    let v = job_json(&job, true);
+    assert_eq!(v["ladder"]["packages"], "hls,dash");
+    assert_eq!(v["ladder"]["first_playable_seconds"], json!(12.3));
+    assert_eq!(v["ladder"]["renditions"][1]["pieces_done"], 3);
+    assert_eq!(v["params"]["segment_seconds"], 4);
 }
 
 #[test]

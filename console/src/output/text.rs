@@ -2,6 +2,7 @@
 
 use vidshard_proto::v1::{JobInfo, JobParams, ListJobsReply, ListNodesReply, ShardInfo};
 
+use super::ladder::{ladder_lines, renditions_table};
 use super::quality::{quality_lines, shard_psnr_cell};
 use crate::format::{self, Align};
 use crate::job::{backup_status, has_output, shard_counts};
@@ -115,11 +116,16 @@ pub fn job_text(job: &JobInfo) -> String {
         lines.push(("params", params_text(params)));
     }
     lines.extend(quality_lines(job));
+    lines.extend(ladder_lines(job));
     let mut out: String = lines
         .iter()
         .map(|(k, v)| format!("{:<10} {v}\n", format!("{k}:")))
         .collect();
     out.push('\n');
+    if !job.renditions.is_empty() {
+        out.push_str(&renditions_table(&job.renditions));
+        out.push('\n');
+    }
     if job.shards.is_empty() {
         out.push_str("no shards yet\n");
     } else {
@@ -129,10 +135,11 @@ pub fn job_text(job: &JobInfo) -> String {
 }
 
 fn shards_table(shards: &[ShardInfo]) -> String {
+    let ladder = shards.iter().any(|s| !s.rung.is_empty());
     let rows: Vec<Vec<String>> = shards
         .iter()
         .map(|s| {
-            vec![
+            let mut row = vec![
                 s.index.to_string(),
                 s.state.clone(),
                 if s.worker.is_empty() {
@@ -144,21 +151,26 @@ fn shards_table(shards: &[ShardInfo]) -> String {
                 s.frames.to_string(),
                 s.attempts.to_string(),
                 shard_psnr_cell(s.quality.as_ref()),
-            ]
+            ];
+            if ladder {
+                row.insert(1, format!("{} {}", s.piece, s.rung));
+            }
+            row
         })
         .collect();
-    format::table(
-        &[
-            ("shard", Align::Right),
-            ("state", Align::Left),
-            ("worker", Align::Left),
-            ("progress", Align::Right),
-            ("frames", Align::Right),
-            ("attempts", Align::Right),
-            ("psnr dB", Align::Right),
-        ],
-        &rows,
-    )
+    let mut columns = vec![
+        ("shard", Align::Right),
+        ("state", Align::Left),
+        ("worker", Align::Left),
+        ("progress", Align::Right),
+        ("frames", Align::Right),
+        ("attempts", Align::Right),
+        ("psnr dB", Align::Right),
+    ];
+    if ladder {
+        columns.insert(1, ("piece rung", Align::Left));
+    }
+    format::table(&columns, &rows)
 }
 
 /// `jobs`: one row per job.

@@ -288,6 +288,9 @@ fn job_lines(job: &JobInfo) -> Vec<Line<'static>> {
         .collect();
     let backup = backup_status(job).unwrap_or_else(|| "none yet (no output)".into());
     lines.push(Line::from(vec![Span::raw(" backup:    "), dim(backup)]));
+    for rendition in crate::output::rendition_lines(job) {
+        lines.push(kv("rung", rendition));
+    }
     lines
 }
 
@@ -326,6 +329,9 @@ fn shard_lines(s: &ShardInfo) -> Vec<Line<'static>> {
             ),
         ),
     ];
+    if !s.rung.is_empty() {
+        lines.push(kv("rung", format!("{} of piece {}", s.rung, s.piece)));
+    }
     if s.running_on.len() > 1 {
         lines.push(kv("copies", s.running_on.join(", ")));
     }

@@ -66,6 +66,8 @@ pub fn referenced<'a>(
         if let Some(output) = &job.output {
             keep.insert(output.sha256.clone());
         }
+        // A ladder's segments are its output: kept while the job is.
+        keep.extend(package_blobs(job));
         let running = !job.status.is_final();
         if running || now_ms.saturating_sub(job.updated_unix_ms) < keep_sources_ms {
             keep.insert(job.source.sha256.clone());
@@ -81,6 +83,14 @@ pub fn referenced<'a>(
     }
     keep.remove("");
     keep
+}
+
+/// The blobs of a ladder job's package (init and media segments).
+fn package_blobs(job: &JobRecord) -> impl Iterator<Item = String> + '_ {
+    job.package
+        .iter()
+        .flat_map(|p| p.blobs())
+        .map(|b| b.sha256.clone())
 }
 
 /// Whether a blob this node is about to throw away (a job's
@@ -103,7 +113,8 @@ pub fn needed_elsewhere<'a>(
         .filter(|job| owner != Some(job.id.as_str()))
         .any(|job| {
             let whole = job.source.sha256 == sha256
-                || job.output.as_ref().is_some_and(|o| o.sha256 == sha256);
+                || job.output.as_ref().is_some_and(|o| o.sha256 == sha256)
+                || package_blobs(job).any(|b| b == sha256);
             let shard = job.shards.iter().any(|s| {
                 s.source.sha256 == sha256 || s.encoded.as_ref().is_some_and(|e| e.sha256 == sha256)
             });
@@ -137,6 +148,7 @@ pub fn mentioned<'a>(jobs: impl IntoIterator<Item = &'a JobRecord>) -> HashSet<S
         if let Some(output) = &job.output {
             all.insert(output.sha256.clone());
         }
+        all.extend(package_blobs(job));
         for shard in &job.shards {
             all.insert(shard.source.sha256.clone());
             if let Some(encoded) = &shard.encoded {
@@ -330,9 +342,11 @@ mod tests {
                     frames: 25,
                     start_seconds: 0.0,
                     duration_seconds: 1.0,
+                    rung: None,
                 }],
                 message: String::new(),
                 at_ms: 0,
+                package: None,
             };
             apply(&mut table, &plan);
             table.update(id, |job| job.shards[0].source = blob(9));

@@ -7,6 +7,8 @@ pub mod backoff;
 pub mod blob_stream;
 pub mod blobs;
 pub mod credentials;
+pub mod link_urls;
+pub mod links;
 pub mod membership;
 pub mod original_master;
 pub mod peers;

@@ -64,6 +64,8 @@ pub struct FileConfig {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub metrics_addr: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    pub http_addr: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub token: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub join_token: Option<String>,
@@ -131,6 +133,7 @@ pub fn expected(key: &str) -> &'static str {
         "role" => "\"master\" or \"worker\"",
         "master" | "advertise" => "a \"HOST:PORT\" string, e.g. \"10.0.0.1:50051\"",
         "metrics_addr" => "a \"HOST:PORT\" string, e.g. \"127.0.0.1:9090\"",
+        "http_addr" => "a \"HOST:PORT\" string, e.g. \"0.0.0.0:8080\"",
         "token" | "join_token" => "a string",
         "join_token_file" => "a path string, e.g. \"/etc/vidshard/join-token\"",
         "clients" => "\"open\" or \"token\"",
@@ -256,7 +259,7 @@ impl FileConfig {
     }
 
     /// The file that sets every key to `config`'s value (`master`,
-    /// `advertise` and `metrics_addr` only when set). Lists every field, so a new flag cannot be forgotten here.
+    /// `advertise`, `metrics_addr` and `http_addr` only when set). Lists every field, so a new flag cannot be forgotten here.
     pub fn from_config(config: &Config) -> Self {
         let Config {
             host,
@@ -281,6 +284,7 @@ impl FileConfig {
             upload_idle_seconds,
             log_format,
             metrics_addr,
+            http_addr,
             token,
             join_token,
             join_token_file,
@@ -320,6 +324,7 @@ impl FileConfig {
             upload_idle_seconds: Some(upload_idle_seconds),
             log_format: Some(log_format),
             metrics_addr,
+            http_addr,
             token,
             join_token,
             join_token_file,
@@ -355,6 +360,7 @@ mod tests {
         all.master = Some("m:1".into());
         all.advertise = Some("a:1".into());
         all.metrics_addr = Some("127.0.0.1:9090".into());
+        all.http_addr = Some("127.0.0.1:8080".into());
         all.token = Some("t".into());
         all.join_token = Some("j".into());
         all.join_token_file = Some("j.txt".into());

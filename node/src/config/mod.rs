@@ -143,6 +143,13 @@ pub struct Config {
     #[arg(long)]
     pub metrics_addr: Option<String>,
 
+    /// HOST:PORT to serve ladder jobs over HTTP on: HLS and DASH
+    /// manifests, segments and a player page, under signed links
+    /// (`vidshard link ID`); port 0 picks a free one (logged, and written
+    /// to <data-dir>/http.addr). Off when unset.
+    #[arg(long)]
+    pub http_addr: Option<String>,
+
     /// The operator token (admin RPCs: delete, elect, remove; and client
     /// RPCs under `--clients token`), sent as `authorization: Bearer …`.
     /// Default: derived from the join token (`vidshard-node token
@@ -313,6 +320,7 @@ pub fn merge(cli: Config, explicit: &BTreeSet<String>, file: FileConfig) -> Conf
         upload_idle_seconds,
         log_format,
         metrics_addr,
+        http_addr,
         token,
         join_token,
         join_token_file,
@@ -385,6 +393,9 @@ pub fn merge(cli: Config, explicit: &BTreeSet<String>, file: FileConfig) -> Conf
     }
     if metrics_addr.is_some() && !explicit.contains("metrics_addr") {
         config.metrics_addr = metrics_addr;
+    }
+    if http_addr.is_some() && !explicit.contains("http_addr") {
+        config.http_addr = http_addr;
     }
     if tls_cert.is_some() && !explicit.contains("tls_cert") {
         config.tls_cert = tls_cert;

@@ -7,6 +7,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::model::{JobStatus, ShardRecord, ShardState, SourceSummary, StageTimes};
+use super::package_apply::PublishedInit;
 use super::table::JobTable;
 use crate::params::JobParams;
 use crate::store::BlobRef;
@@ -17,6 +18,9 @@ pub struct PlannedShard {
     pub frames: u64,
     pub start_seconds: f64,
     pub duration_seconds: f64,
+    /// A ladder task's piece and rung (None: a plain job's shard).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rung: Option<super::model::RungTask>,
 }
 
 /// One change to the replicated job state.
@@ -41,6 +45,26 @@ pub enum Command {
         output_size: (u32, u32),
         shards: Vec<PlannedShard>,
         message: String,
+        at_ms: u64,
+        /// A ladder job's renditions, before any segment (None: a plain
+        /// job). A resumed job with the same renditions keeps what it
+        /// published.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        package: Option<Box<super::package::Package>>,
+    },
+    /// A ladder rendition's init segment and/or next segments, in order.
+    Published {
+        job: String,
+        rendition: String,
+        /// The init segment with the codec string and timescale read
+        /// from it (sent once, with the first segments).
+        init: Option<PublishedInit>,
+        segments: Vec<super::package::Segment>,
+        /// Video: shards of the job whose segments are now all published.
+        shards_packaged: u32,
+        /// Nodes holding these blobs.
+        #[serde(default)]
+        holders: Vec<String>,
         at_ms: u64,
     },
     /// A copy of a shard was handed to a worker.
@@ -128,6 +152,7 @@ impl Command {
         match self {
             Self::Accept { requested_id, .. } => requested_id,
             Self::Plan { job, .. }
+            | Self::Published { job, .. }
             | Self::ShardAssigned { job, .. }
             | Self::ShardFailed { job, .. }
             | Self::ShardDone { job, .. }
@@ -202,18 +227,23 @@ pub fn apply(table: &mut JobTable, command: &Command) -> CommandReply {
             output_size,
             shards,
             message,
+            package,
             ..
         } => {
             let same_plan = job.shards.len() == shards.len()
                 && job.shards.iter().zip(shards).all(|(old, new)| {
-                    old.frames == new.frames && old.start_seconds == new.start_seconds
+                    old.frames == new.frames
+                        && old.start_seconds == new.start_seconds
+                        && old.rung == new.rung
                 });
+            super::package_apply::plan(job, package.as_deref(), same_plan);
             if !same_plan {
                 job.shards = shards
                     .iter()
                     .enumerate()
-                    .map(|(i, s)| {
-                        ShardRecord::planned(
+                    .map(|(i, s)| ShardRecord {
+                        rung: s.rung,
+                        ..ShardRecord::planned(
                             i as u32,
                             s.frames,
                             s.start_seconds,
@@ -307,6 +337,9 @@ pub fn apply(table: &mut JobTable, command: &Command) -> CommandReply {
             ..
         } => {
             job.status = JobStatus::Completed;
+            if let Some(package) = &mut job.package {
+                package.finished = true;
+            }
             job.output = Some(output.clone());
             job.output_frames = *frames;
             job.output_holders = holders.clone();
@@ -314,6 +347,22 @@ pub fn apply(table: &mut JobTable, command: &Command) -> CommandReply {
             job.message = message.clone();
             true
         }
+        Command::Published {
+            rendition,
+            init,
+            segments,
+            shards_packaged,
+            holders,
+            at_ms,
+            ..
+        } => super::package_apply::publish(
+            job,
+            rendition,
+            (init.as_ref(), segments),
+            *shards_packaged,
+            holders,
+            *at_ms,
+        ),
         Command::OutputHolders { holders, .. } => {
             job.output_holders = holders.clone();
             true
@@ -330,6 +379,7 @@ fn at_ms(command: &Command) -> u64 {
     match command {
         Command::Accept { at_ms, .. }
         | Command::Plan { at_ms, .. }
+        | Command::Published { at_ms, .. }
         | Command::ShardAssigned { at_ms, .. }
         | Command::ShardFailed { at_ms, .. }
         | Command::ShardDone { at_ms, .. }

@@ -43,6 +43,7 @@ fn plan(job: &str, frames: &[u64]) -> Command {
                 frames: *f,
                 start_seconds: start,
                 duration_seconds: *f as f64 / 30.0,
+                rung: None,
             };
             start += shard.duration_seconds;
             shard
@@ -61,6 +62,7 @@ fn plan(job: &str, frames: &[u64]) -> Command {
         shards,
         message: "planned".into(),
         at_ms: 2,
+        package: None,
     }
 }
 

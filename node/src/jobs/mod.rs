@@ -11,6 +11,8 @@ mod commands;
 mod commands_tests;
 mod eta;
 mod model;
+pub mod package;
+mod package_apply;
 pub mod quality;
 mod quality_wire;
 mod stop;
@@ -18,6 +20,9 @@ mod table;
 
 pub use commands::{Command, CommandReply, PlannedShard, apply};
 pub use eta::EtaEstimator;
-pub use model::{JobRecord, JobStatus, ShardRecord, ShardState, SourceSummary, StageTimes};
+pub use model::{
+    JobRecord, JobStatus, RungTask, ShardRecord, ShardState, SourceSummary, StageTimes,
+};
+pub use package_apply::PublishedInit;
 pub use stop::JobStop;
 pub use table::{JobTable, SharedJobs, now_unix_ms};

@@ -103,6 +103,18 @@ pub struct ShardRecord {
     /// measured, or recorded before reports existed).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub quality: Option<super::quality::ShardQuality>,
+    /// In a ladder job, which piece of the source and which rung this
+    /// task encodes (None: a plain job's shard, piece = index).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rung: Option<RungTask>,
+}
+
+/// A ladder task: piece `piece` of the split source at rung `rung`
+/// (0 = the highest).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RungTask {
+    pub piece: u32,
+    pub rung: u32,
 }
 
 impl ShardRecord {
@@ -130,7 +142,13 @@ impl ShardRecord {
             transfer_seconds: 0.0,
             holders: Vec::new(),
             quality: None,
+            rung: None,
         }
+    }
+
+    /// The piece of the split source this task encodes.
+    pub fn piece(&self) -> u32 {
+        self.rung.map_or(self.index, |r| r.piece)
     }
 
     pub fn progress(&self) -> f32 {
@@ -192,6 +210,9 @@ pub struct JobRecord {
     pub timings: StageTimes,
     #[serde(skip)]
     pub eta: EtaEstimator,
+    /// A ladder job's streaming package (None: a plain job).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub package: Option<super::package::Package>,
 }
 
 impl JobRecord {

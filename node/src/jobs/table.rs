@@ -66,6 +66,7 @@ impl JobTable {
                 updated_unix_ms: now,
                 timings: Default::default(),
                 eta: EtaEstimator::default(),
+                package: None,
             },
         );
         id

@@ -155,6 +155,7 @@ impl Legacy {
             colour: info.colour.clone(),
             tonemap: false,
             quality_target: None,
+            rung: None,
         };
         let (muxer, _) = container_of(shard_id);
         let _permit = self.worker.encode_slot().await?;

@@ -23,6 +23,11 @@ pub const TONEMAP: &str = "tonemap";
 /// shard, `EncodeSpec.quality_target`): builds since it was added.
 pub const TARGET_QUALITY: &str = "target_quality";
 
+/// The feature of encoding a ladder rung (a bitrate cap and keyframes at
+/// fixed instants, `EncodeSpec.rung`): builds since ladders exist. An
+/// older worker would ignore the rung's fields and cut segments wrong.
+pub const LADDER: &str = "ladder";
+
 /// Encoders a worker reports when its ffmpeg has them: the ones a job may
 /// ask for, and the audio encoders of the join.
 pub const KNOWN_ENCODERS: [&str; 8] = [
@@ -99,6 +104,9 @@ pub fn needs(spec: &EncodeSpec) -> Vec<&'static str> {
     if spec.quality_target.is_some() {
         needed.push(TARGET_QUALITY);
     }
+    if spec.rung.is_some() {
+        needed.push(LADDER);
+    }
     needed
 }
 
@@ -161,6 +169,7 @@ pub async fn detect(tools: &Tools) -> Result<Abilities, MediaError> {
     let mut names = parse_encoders(&listing);
     names.push(ORIENTATION);
     names.push(TARGET_QUALITY);
+    names.push(LADDER);
     let mut cmd = command(&tools.ffmpeg);
     cmd.args(["-hide_banner", "-filters"]);
     if has_filters(&run_output(cmd, 1 << 20).await?, &["zscale", "tonemap"]) {
@@ -188,6 +197,7 @@ mod tests {
             colour: Default::default(),
             tonemap: false,
             quality_target: None,
+            rung: None,
         }
     }
 

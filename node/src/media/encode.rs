@@ -38,6 +38,69 @@ pub struct EncodeSpec {
     /// (`worker::target_encode`), instead of at `crf`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub quality_target: Option<crate::params::QualityTarget>,
+    /// How a ladder rung is cut into segments (None: a plain shard).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rung: Option<RungEncode>,
+}
+
+/// What a ladder rung's encode adds to a shard's (see `ladder_args`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RungEncode {
+    /// Bitrate cap, kbit/s: `maxrate` with a `bufsize` of twice it.
+    pub max_kbps: u32,
+    /// Keyframes exactly every this many seconds from the shard's first
+    /// frame and nowhere else, so every rung's segments start at the same
+    /// instants and a player can switch rungs at any segment.
+    pub keyframe_seconds: u32,
+    /// The same interval in frames at the source's frame rate, for the
+    /// encoder that cannot be told keyframe times (SVT-AV1 ignores
+    /// ffmpeg's forced keyframes; it gets a fixed GOP instead, which is
+    /// also the same frames on every rung).
+    pub keyframe_frames: u32,
+}
+
+/// The keyframe and bitrate options of a ladder rung (pure). Scene-cut
+/// keyframes are turned off and every forced keyframe is an IDR, so each
+/// segment starts a closed GOP.
+pub fn ladder_args(codec: VideoCodec, rung: &RungEncode) -> Vec<String> {
+    let force = format!(
+        "expr:if(isnan(prev_forced_t),1,gte(t-prev_forced_t,{}))",
+        rung.keyframe_seconds
+    );
+    let cap = [
+        "-maxrate".to_string(),
+        format!("{}k", rung.max_kbps),
+        "-bufsize".to_string(),
+        format!("{}k", rung.max_kbps.saturating_mul(2)),
+    ];
+    let mut args: Vec<String> = Vec::new();
+    match codec {
+        VideoCodec::H264 | VideoCodec::Hevc => {
+            args.extend([
+                "-force_key_frames".into(),
+                force,
+                "-forced-idr".into(),
+                "1".into(),
+            ]);
+            args.extend(["-g".into(), "100000".into()]);
+            args.extend(cap);
+        }
+        VideoCodec::Vp9 => {
+            // Constrained quality: `-b:v` is the cap (set in the codec's
+            // own arguments, which read `rung`).
+            args.extend([
+                "-force_key_frames".into(),
+                force,
+                "-g".into(),
+                "100000".into(),
+            ]);
+        }
+        VideoCodec::Av1 => {
+            args.extend(["-g".into(), rung.keyframe_frames.max(1).to_string()]);
+            args.extend(cap);
+        }
+    }
+    args
 }
 
 /// VP9 speed for an x264-style preset name.
@@ -83,8 +146,13 @@ fn video_codec_args(spec: &EncodeSpec) -> Vec<String> {
         0 => (Vec::new(), Vec::new()),
         n => (vec![format!("pools={n}")], vec![format!("lp={n}")]),
     };
+    let rung_x265 = match spec.rung {
+        Some(_) => vec!["scenecut=0".to_string(), "open-gop=0".to_string()],
+        None => Vec::new(),
+    };
     let x265_params = std::iter::once("log-level=error".to_string())
         .chain(pools)
+        .chain(rung_x265)
         .chain(hdr(spec.colour.x265_params()))
         .collect::<Vec<_>>()
         .join(":");
@@ -93,7 +161,20 @@ fn video_codec_args(spec: &EncodeSpec) -> Vec<String> {
         .chain(hdr(spec.colour.svtav1_params()))
         .collect::<Vec<_>>()
         .join(":");
+    let vp9_cap = spec
+        .rung
+        .map_or_else(|| "0".to_string(), |r| format!("{}k", r.max_kbps));
     let args: Vec<&str> = match spec.codec {
+        VideoCodec::H264 if spec.rung.is_some() => vec![
+            "-c:v",
+            "libx264",
+            "-preset",
+            &spec.preset,
+            "-crf",
+            &crf,
+            "-x264-params",
+            "scenecut=0:open-gop=0",
+        ],
         VideoCodec::H264 => vec!["-c:v", "libx264", "-preset", &spec.preset, "-crf", &crf],
         VideoCodec::Hevc => vec![
             "-c:v",
@@ -125,7 +206,7 @@ fn video_codec_args(spec: &EncodeSpec) -> Vec<String> {
             "-crf",
             &crf,
             "-b:v",
-            "0",
+            &vp9_cap,
             "-deadline",
             "good",
             "-cpu-used",
@@ -228,6 +309,9 @@ pub(crate) fn encode_args(spec: &EncodeSpec, keep_audio: bool) -> Vec<String> {
     ]);
     args.extend(colour_args(spec));
     args.extend(video_codec_args(spec));
+    if let Some(rung) = &spec.rung {
+        args.extend(ladder_args(spec.codec, rung));
+    }
     if spec.threads > 0 {
         args.extend(["-threads".into(), spec.threads.to_string()]);
     }
@@ -283,6 +367,7 @@ mod tests {
             colour: Colour::default(),
             tonemap: false,
             quality_target: None,
+            rung: None,
         };
         let args = encode_args(&spec, false).join(" ");
         assert!(

@@ -8,12 +8,16 @@
 //! once (`tracks`), and join
 //! with an ffconcat list that carries each shard's exact duration (the
 //! join starts early and is fed each shard through a named pipe).
-//! `quality` measures how close an encode is to its source.
+//! `quality` measures how close an encode is to its source. A ladder's
+//! rungs are remuxed into fragmented MP4 (`fragment`) and cut into CMAF
+//! segments (`cmaf`).
 
 pub mod abilities;
+pub mod cmaf;
 pub mod colour;
 mod encode;
 mod feed;
+pub mod fragment;
 mod join;
 pub mod limit;
 pub mod mp4index;
@@ -29,7 +33,7 @@ pub mod tracks;
 
 pub use abilities::Abilities;
 pub use colour::Colour;
-pub use encode::{EncodeSpec, EncodeTarget, encode_shard};
+pub use encode::{EncodeSpec, EncodeTarget, RungEncode, encode_shard};
 pub use feed::{feed_pipe, make_pipes};
 pub use join::{SideInputs, ffconcat_list, join};
 pub use orient::Orientation;

@@ -131,6 +131,7 @@ async fn encode(source: &Path, out: &Path, width: u32, height: u32, crf: u32) {
         colour: Default::default(),
         tonemap: false,
         quality_target: None,
+        rung: None,
     };
     encode_shard(
         &Tools::default(),

@@ -183,7 +183,9 @@ pub async fn join_and_store(
     let (found, stored) =
         tokio::join!(media::inspect(&sys.tools, &link), sys.store.import(&output));
     let blob = stored.map_err(|e| fail(format!("storing the output: {e}")))?;
-    let size = (prepared.spec.width, prepared.spec.height);
+    // A ladder's single file is its top rung.
+    let top = prepared.rung_specs.first().unwrap_or(&prepared.spec);
+    let size = (top.width, top.height);
     let checked = found
         .map_err(|e| format!("output unreadable: {e}"))
         .and_then(|found| {

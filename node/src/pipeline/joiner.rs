@@ -149,7 +149,7 @@ async fn run(
 
 /// Waits until shard `index` is done and answers where its encoded result
 /// is stored.
-async fn wait_encoded(
+pub(super) async fn wait_encoded(
     sys: &Sys,
     id: &str,
     index: usize,

@@ -11,8 +11,10 @@ pub mod admission;
 pub mod intake;
 mod join;
 mod joiner;
+mod ladder_plan;
 mod leadership;
 mod master;
+mod packager;
 mod resume;
 mod split;
 mod upload_check;
@@ -241,22 +243,31 @@ async fn stages(
     let (prepared, plan) = split::probe_and_plan(master, id).await?;
     resume::gather_encoded(&master.sys, id).await?;
     let planned = Instant::now();
-    let side = join::start_side_tracks(&master.sys, &prepared, scratch.path());
-    // If a stage fails (or the job pauses) before the join awaits the
-    // audio, its ffmpeg must stop too, not keep writing into a scratch
-    // dir that is being removed (on a full disk, the space is wanted).
-    let _stop_side = AbortOnDrop(side.abort_handle());
-    // The join starts now and is fed each shard as it is encoded, so
-    // little of it is left once the last one is.
     let encoded = CancellationToken::new();
-    let joiner = joiner::start(
-        &master.sys,
-        id,
-        &prepared,
-        side,
-        scratch.path(),
-        encoded.clone(),
-    );
+    let (joiner, _stop_side) = if prepared.is_ladder() {
+        // The packager publishes each rung's segments as they are
+        // encoded and makes the single file at the end.
+        let packager = packager::start(&master.sys, id, &prepared, scratch.path(), encoded.clone());
+        (packager, None)
+    } else {
+        let side = join::start_side_tracks(&master.sys, &prepared, scratch.path());
+        // If a stage fails (or the job pauses) before the join awaits
+        // the audio, its ffmpeg must stop too, not keep writing into a
+        // scratch dir that is being removed (on a full disk, the space
+        // is wanted).
+        let stop_side = AbortOnDrop(side.abort_handle());
+        // The join starts now and is fed each shard as it is encoded,
+        // so little of it is left once the last one is.
+        let joiner = joiner::start(
+            &master.sys,
+            id,
+            &prepared,
+            side,
+            scratch.path(),
+            encoded.clone(),
+        );
+        (joiner, Some(stop_side))
+    };
     let _stop_join = AbortOnDrop(joiner.abort_handle());
     let (ready, arrivals) = tokio::sync::mpsc::unbounded_channel();
     let splitting = async {
@@ -264,8 +275,8 @@ async fn stages(
         record(|t, s| t.probe_split = s, started);
         Ok::<(), JobStop>(())
     };
-    let encoding =
-        crate::scheduler::driver::encode_all(&master.scheduler, id, &prepared.spec, arrivals);
+    let specs = prepared.task_specs();
+    let encoding = crate::scheduler::driver::encode_all(&master.scheduler, id, &specs, arrivals);
     tokio::try_join!(splitting, encoding)?;
     encoded.cancel();
     record(|t, s| t.encode_stage = s, planned);

@@ -10,6 +10,7 @@ use crate::jobs::JobStop;
 use std::sync::Arc;
 
 use super::Master;
+use super::ladder_plan;
 use crate::jobs::{Command, JobStatus, PlannedShard, ShardState, SourceSummary, now_unix_ms};
 use crate::media::{self, EncodeSpec, MediaInfo, ShardPlan};
 use crate::params::{self, JobParams};
@@ -23,6 +24,24 @@ pub struct Prepared {
     pub source_path: std::path::PathBuf,
     /// What becomes of the audio and subtitle tracks.
     pub tracks: media::TracksPlan,
+    /// A ladder job's spec per rung, highest first (empty: one file of
+    /// `spec`); a task's spec is `task_specs()[rung]`.
+    pub rung_specs: Vec<EncodeSpec>,
+}
+
+impl Prepared {
+    pub fn is_ladder(&self) -> bool {
+        !self.rung_specs.is_empty()
+    }
+
+    /// The specs tasks refer to: a ladder's rungs, else the one spec.
+    pub fn task_specs(&self) -> Vec<EncodeSpec> {
+        if self.is_ladder() {
+            self.rung_specs.clone()
+        } else {
+            vec![self.spec.clone()]
+        }
+    }
 }
 
 /// Probes the upload, picks the output size and plans the shards; the
@@ -88,49 +107,96 @@ pub async fn probe_and_plan(
         // Only an HDR source is tone-mapped.
         tonemap: params.tonemap && info.colour.is_hdr(),
         quality_target: params.quality_target,
+        rung: None,
     };
-    if let Some(why) = media::abilities::why_none_can_run(&spec, &live_abilities(master)) {
+    let mut tracks = media::tracks::plan(&info.tracks, params.format, params.audio);
+    if params.ladder.is_some() && !tracks.subtitles.is_empty() {
+        tracks.dropped.push(format!(
+            "{} subtitle track(s) left out: ladders carry video and audio only (docs/streaming.md)",
+            tracks.subtitles.len()
+        ));
+        tracks.subtitles.clear();
+    }
+    let duration_seconds = info.video_end_seconds - info.video_start_seconds();
+    let rate = ladder_plan::frame_rate(info.frames(), duration_seconds);
+    let (rungs, dropped_rungs) = match &params.ladder {
+        Some(ladder) => {
+            crate::params::plan_rungs(&ladder.rungs, spec.codec, shown_width, shown_height)
+        }
+        None => (Vec::new(), Vec::new()),
+    };
+    let rung_specs = match &params.ladder {
+        Some(ladder) => ladder_plan::rung_specs(&spec, &rungs, ladder, rate),
+        None => Vec::new(),
+    };
+    let needed = rung_specs.first().unwrap_or(&spec);
+    if let Some(why) = media::abilities::why_none_can_run(needed, &live_abilities(master)) {
         return Err(fail(why));
     }
+    let shard_seconds = match &params.ladder {
+        Some(ladder) => {
+            ladder_plan::shard_seconds(master.sys.config.shard_seconds, ladder.segment_seconds)
+        }
+        None => master.sys.config.shard_seconds,
+    };
+    let tail = media::tail_shards(live_slots(master)) / rungs.len().max(1);
     let plan = media::plan_shards_with_tail(
         &info.packets,
         info.time_base,
         info.video_end_seconds,
-        master.sys.config.shard_seconds,
-        media::tail_shards(live_slots(master)),
+        shard_seconds,
+        tail,
     );
     let count = plan.shards.len();
-    let shards = plan
+    let pieces: Vec<PlannedShard> = plan
         .shards
         .iter()
         .map(|cut| PlannedShard {
             frames: cut.frames,
             start_seconds: cut.start_seconds,
             duration_seconds: cut.duration_seconds,
+            rung: None,
         })
         .collect();
+    let (shards, package, what) = match &params.ladder {
+        Some(ladder) => (
+            ladder_plan::tasks(&pieces, rungs.len()),
+            Some(Box::new(ladder_plan::package(
+                ladder, &rungs, &tracks, rate,
+            ))),
+            ladder_words(&rungs, &dropped_rungs, ladder.packages.describe()),
+        ),
+        None => (
+            pieces,
+            None,
+            format!("{width}x{height} {}", params.format.extension()),
+        ),
+    };
     let command = Command::Plan {
         job: id.to_string(),
         summary: SourceSummary {
             width: shown_width,
             height: shown_height,
             frames: info.frames(),
-            duration_seconds: info.video_end_seconds - info.video_start_seconds(),
+            duration_seconds,
             has_audio: info.audio.is_some(),
         },
-        output_size: (width, height),
+        output_size: rungs
+            .first()
+            .map_or((width, height), |r| (r.width, r.height)),
         shards,
         message: format!(
-            "splitting {} frames into {count} shards and encoding them to {width}x{height} {}",
+            "splitting {} frames into {count} shards and encoding them to {what}",
             info.frames(),
-            params.format.extension()
         ),
         at_ms: now_unix_ms(),
+        package,
     };
     master.sys.consensus.record(command).await?;
     Ok((
         Prepared {
-            tracks: media::tracks::plan(&info.tracks, params.format, params.audio),
+            tracks,
+            rung_specs,
             info,
             params,
             spec,
@@ -138,6 +204,21 @@ pub async fn probe_and_plan(
         },
         plan,
     ))
+}
+
+/// How the plan message names a ladder: its rungs, the ones above the
+/// source that were left out, and the manifests.
+fn ladder_words(rungs: &[crate::params::Rung], dropped: &[u32], packages: &str) -> String {
+    let names: Vec<String> = rungs.iter().map(|r| r.name()).collect();
+    let mut words = format!("a {} ladder ({packages})", names.join("/"));
+    if !dropped.is_empty() {
+        let heights: Vec<String> = dropped.iter().map(|h| format!("{h}p")).collect();
+        words.push_str(&format!(
+            "; {} left out: above the source's height",
+            heights.join(", ")
+        ));
+    }
+    words
 }
 
 /// Encode slots in the cluster now: this node's and every live member's
@@ -205,15 +286,26 @@ pub async fn split_into_store(
                 .import_pinned(&path)
                 .await
                 .map_err(|e| fail(format!("storing shard {index}: {e}")))?;
-            master.sys.jobs.lock().update(id, |job| {
-                if let Some(shard) = job.shards.get_mut(index as usize) {
-                    shard.source = blob.clone();
-                    if shard.state == ShardState::Splitting {
-                        shard.state = ShardState::Queued;
+            // Every task of the piece (one per rung in a ladder).
+            let tasks: Vec<u32> = master
+                .sys
+                .jobs
+                .lock()
+                .update(id, |job| {
+                    let mut tasks = Vec::new();
+                    for shard in job.shards.iter_mut().filter(|s| s.piece() == index) {
+                        shard.source = blob.clone();
+                        if shard.state == ShardState::Splitting {
+                            shard.state = ShardState::Queued;
+                        }
+                        tasks.push(shard.index);
                     }
-                }
-            });
-            let _ = ready.send((index, blob));
+                    tasks
+                })
+                .unwrap_or_default();
+            for task in tasks {
+                let _ = ready.send((task, blob.clone()));
+            }
             index += 1;
         }
         Ok::<(), JobStop>(())

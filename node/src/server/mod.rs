@@ -104,6 +104,22 @@ pub async fn run(config: Config, events: EventLog, stop: CancellationToken) -> a
         .await
         .with_context(|| format!("binding {}:{}", config.host, config.port))?;
     let local = listener.local_addr().context("reading the bound address")?;
+    // Bound with the gRPC port, so a taken HTTP port stops the start.
+    let http_listener = match config.http_addr.as_deref().filter(|a| !a.is_empty()) {
+        Some(address) => Some(crate::http::bind(address).await?),
+        None => {
+            // An earlier run's address (it was killed) would mislead.
+            let _ = tokio::fs::remove_file(config.data_dir.join(crate::http::ADDR_FILE)).await;
+            None
+        }
+    };
+    let http_bound = match &http_listener {
+        Some(l) => Some(l.local_addr().context("reading the bound HTTP address")?),
+        None => None,
+    };
+    let link_key = credentials.peer.as_deref().map(crate::http::link_key);
+    // What the gRPC `Link` call signs watch URLs with.
+    let links = crate::http::Links::new(link_key, crate::http::http_base_url(&config, http_bound));
     let address = config.advertised_address(local.port());
     if !local.ip().is_loopback() {
         match (tls.is_some(), config.token.is_some() || config.mtls) {
@@ -195,6 +211,10 @@ pub async fn run(config: Config, events: EventLog, stop: CancellationToken) -> a
     let master = Arc::new(Master::new(scheduler, backups.clone(), config_uploads));
     let legacy = Arc::new(Legacy::new(worker.clone(), legacy_backups));
     tracing::info!(node = %ctx.node_id, role = ?ctx.config.role, slots = slots_total, "vidshard-node listening on {address}");
+    if let Some(listener) = http_listener {
+        tracing::info!(base = ?links.base_url(), "watch links (vidshard link ID) point here");
+        tasks.spawn(crate::http::serve(ctx.clone(), link_key, listener));
+    }
 
     let dead_after = Duration::from_secs_f64(ctx.config.dead_after.max(0.5));
     tasks.spawn(crate::legacy::peers::run(ctx.clone()));
@@ -250,6 +270,7 @@ pub async fn run(config: Config, events: EventLog, stop: CancellationToken) -> a
         worker: worker.clone(),
         master,
         legacy,
+        links,
     };
     let data_root = ctx.store.root().to_string_lossy().into_owned();
     let routes = crate::service::routes(handles)

@@ -134,6 +134,19 @@ pub fn job_info(job: &JobRecord) -> v1::JobInfo {
             audio: job.params.audio.name().into(),
             target_ssim: QualityTarget::to_wire(job.params.quality_target).0,
             target_psnr: QualityTarget::to_wire(job.params.quality_target).1,
+            ladder: job
+                .params
+                .ladder
+                .as_ref()
+                .map(|l| l.rungs.describe())
+                .unwrap_or_default(),
+            package: job
+                .params
+                .ladder
+                .as_ref()
+                .map(|l| l.packages.describe().to_string())
+                .unwrap_or_default(),
+            segment_seconds: job.params.ladder.as_ref().map(|l| l.segment_seconds),
             preset: job.params.preset.clone(),
             crf: job.params.crf as i32,
             original_filename: job.params.original_filename.clone(),
@@ -172,6 +185,8 @@ pub fn job_info(job: &JobRecord) -> v1::JobInfo {
                 encode_seconds: s.encode_seconds,
                 transfer_seconds: s.transfer_seconds,
                 quality: s.quality.as_ref().map(Into::into),
+                rung: super::convert_package::rung_name(job, s),
+                piece: s.piece(),
             })
             .collect(),
         progress: job.progress(),
@@ -196,6 +211,14 @@ pub fn job_info(job: &JobRecord) -> v1::JobInfo {
         output_pending: job.output_pending.clone(),
         output_replicas_wanted: 0,
         quality: job_report(&shard_qualities).as_ref().map(Into::into),
+        renditions: super::convert_package::renditions(job),
+        first_playable_unix_ms: super::convert_package::first_playable_ms(job),
+        first_playable_seconds: super::convert_package::first_playable_seconds(job),
+        packages: job
+            .package
+            .as_ref()
+            .map(|p| p.packages.describe().to_string())
+            .unwrap_or_default(),
     }
 }
 

@@ -20,13 +20,18 @@ use vidshard_proto::v1::jobs_client::JobsClient;
 pub struct Jobs {
     sys: Sys,
     master: Arc<crate::pipeline::Master>,
+    links: crate::cluster::link_urls::Links,
 }
 
 impl Jobs {
-    pub fn new(master: Arc<crate::pipeline::Master>) -> Self {
+    pub fn new(
+        master: Arc<crate::pipeline::Master>,
+        links: crate::cluster::link_urls::Links,
+    ) -> Self {
         Self {
             sys: master.sys.clone(),
             master,
+            links,
         }
     }
 }
@@ -202,5 +207,9 @@ impl jobs_server::Jobs for Jobs {
                 .map_err(Status::from)
         });
         Ok(Response::new(Box::pin(stream)))
+    }
+
+    async fn link(&self, request: Request<LinkRequest>) -> Result<Response<LinkReply>, Status> {
+        super::links::link(&self.sys, &self.links, request.into_inner()).map(Response::new)
     }
 }

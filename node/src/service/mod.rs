@@ -7,10 +7,12 @@ pub mod access;
 mod cluster;
 mod cluster_view;
 mod convert;
+mod convert_package;
 mod election;
 mod errors;
 mod forward;
 mod jobs;
+mod links;
 mod master;
 mod membership;
 mod node;
@@ -45,6 +47,8 @@ pub struct Handles {
     pub worker: Arc<Worker>,
     pub master: Arc<Master>,
     pub legacy: Arc<Legacy>,
+    /// Signs watch links (`Jobs.Link`); off without `--http-addr`.
+    pub links: crate::cluster::link_urls::Links,
 }
 
 /// Largest message any service decodes: a 1 MiB chunk plus headroom; the
@@ -85,6 +89,7 @@ pub async fn routes(handles: Handles) -> Result<Routes, tonic_reflection::server
         worker,
         master,
         legacy,
+        links,
     } = handles;
     let ctx = master.sys.clone();
     // v1 for current grpcurl, v1alpha for older clients.
@@ -126,7 +131,8 @@ pub async fn routes(handles: Handles) -> Result<Routes, tonic_reflection::server
             .max_decoding_message_size(crate::legacy::backups::MAX_NODE_MESSAGE),
     )
     .add_service(
-        JobsServer::new(jobs::Jobs::new(master.clone())).max_decoding_message_size(MAX_MESSAGE),
+        JobsServer::new(jobs::Jobs::new(master.clone(), links))
+            .max_decoding_message_size(MAX_MESSAGE),
     )
     .add_service(
         WorkerServer::new(shard_worker::ShardWorker::new(worker.clone()))

@@ -46,6 +46,9 @@ pub fn settings(spec: &EncodeSpec) -> EncodeSettings {
         preset: spec.preset.clone(),
         crf: spec.crf,
         orientation: spec.orientation.name().into(),
+        max_kbps: spec.rung.map_or(0, |r| r.max_kbps),
+        keyframe_seconds: spec.rung.map_or(0, |r| r.keyframe_seconds),
+        keyframe_frames: spec.rung.map_or(0, |r| r.keyframe_frames),
     }
 }
 

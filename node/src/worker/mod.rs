@@ -170,6 +170,7 @@ mod tests {
             colour: Default::default(),
             tonemap: false,
             quality_target: None,
+            rung: None,
         };
         let good = media::Inspection {
             frames: 300,

@@ -103,7 +103,32 @@ pub fn spec_of(task: &TaskHeader, threads: u32) -> Result<EncodeSpec, RunShardEr
         tonemap: s.tonemap,
         quality_target: QualityTarget::parse(task.target_ssim, task.target_psnr)
             .map_err(|e| refuse(e.to_string()))?,
+        rung: rung_of(&s).map_err(refuse)?,
     })
+}
+
+/// The ladder rung of a task's settings (pure): all three numbers or
+/// none, each within what a job may ask.
+fn rung_of(
+    s: &vidshard_proto::v1::EncodeSettings,
+) -> Result<Option<crate::media::RungEncode>, String> {
+    if s.max_kbps == 0 && s.keyframe_seconds == 0 && s.keyframe_frames == 0 {
+        return Ok(None);
+    }
+    if !(1..=crate::params::MAX_SEGMENT_SECONDS).contains(&s.keyframe_seconds)
+        || !(1..=100_000).contains(&s.max_kbps)
+        || !(1..=100_000).contains(&s.keyframe_frames)
+    {
+        return Err(format!(
+            "bad ladder rung: cap {} kbit/s, keyframes every {} s ({} frames)",
+            s.max_kbps, s.keyframe_seconds, s.keyframe_frames
+        ));
+    }
+    Ok(Some(crate::media::RungEncode {
+        max_kbps: s.max_kbps,
+        keyframe_seconds: s.keyframe_seconds,
+        keyframe_frames: s.keyframe_frames,
+    }))
 }
 
 /// The colour description of a task's settings (pure): tags must look

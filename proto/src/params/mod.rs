@@ -14,8 +14,13 @@
 use serde::{Deserialize, Serialize};
 
 mod codec;
+mod ladder;
 mod target;
 pub use codec::{PixFmt, PixFmtChoice, VideoCodec, is_high_depth};
+pub use ladder::{
+    AUTO_TABLE, DEFAULT_SEGMENT_SECONDS, Ladder, LadderChoice, MAX_SEGMENT_SECONDS, Packages, Rung,
+    check_ladder_options, h264_kbps, plan_rungs,
+};
 pub use target::QualityTarget;
 
 /// Largest width or height we accept, in either direction.
@@ -168,6 +173,9 @@ pub struct JobParams {
     /// Audio tracks kept (records from before the choice: the first).
     #[serde(default)]
     pub audio: AudioChoice,
+    /// An adaptive-bitrate package instead of one file (None: one file).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ladder: Option<Ladder>,
     pub preset: String,
     pub crf: u32,
     pub original_filename: String,
@@ -200,6 +208,12 @@ pub struct RawParams {
     pub target_psnr: f64,
     /// all (or ""), first, none.
     pub audio: String,
+    /// "" (one file), auto, or heights: 1080,720,480.
+    pub ladder: String,
+    /// hls, dash or both ("" = both).
+    pub package: String,
+    /// None: the default (4 s).
+    pub segment_seconds: Option<u32>,
     pub preset: String,
     pub crf: i32,
     pub original_filename: String,
@@ -220,6 +234,9 @@ impl From<crate::v1::JobParams> for RawParams {
             target_ssim: p.target_ssim,
             target_psnr: p.target_psnr,
             audio: p.audio,
+            ladder: p.ladder,
+            package: p.package,
+            segment_seconds: p.segment_seconds,
             preset: p.preset,
             crf: p.crf,
             original_filename: p.original_filename,
@@ -281,6 +298,27 @@ pub enum BadParams {
     TargetPsnr(f64),
     #[error("a quality target is met by measuring every shard: it cannot go with --no-quality")]
     TargetWithoutQuality,
+    #[error("unknown rung {0:?}: give heights like 1080,720,480 or auto")]
+    Rung(String),
+    #[error("rung {0} is higher than the {MAX_DIMENSION} allowed")]
+    RungTooLarge(u32),
+    #[error("{0} rungs asked: a ladder has at most 8")]
+    TooManyRungs(usize),
+    #[error("unknown package {0:?}: use hls, dash or hls,dash")]
+    Package(String),
+    #[error(
+        "a ladder is packaged as CMAF (fragmented MP4) for HLS and DASH: --format {} does not apply (leave --format out)",
+        .0.extension()
+    )]
+    LadderFormat(OutputFormat),
+    #[error("a ladder's sizes are its rungs: leave out --width/--height and the upscale size")]
+    LadderWithSize,
+    #[error("segment length {0} s is out of range: use 1..={MAX_SEGMENT_SECONDS} seconds")]
+    SegmentSeconds(u32),
+    #[error("a quality target is not made for ladders (each rung has a bitrate cap): leave it out")]
+    LadderWithTarget,
+    #[error("--package and --segment-seconds go with --ladder")]
+    PackageWithoutLadder,
 }
 
 /// Whether a job may encode a source of `transfer` to `pix_fmt` (pure):
@@ -369,9 +407,33 @@ impl RawParams {
         if quality_target.is_some() && self.skip_quality {
             return Err(BadParams::TargetWithoutQuality);
         }
+        let ladder = match LadderChoice::parse(&self.ladder)? {
+            Some(rungs) => {
+                let sized = target
+                    != SizeRequest {
+                        width: None,
+                        height: None,
+                    }
+                    || upscale.is_some();
+                let segment_seconds = check_ladder_options(format, sized, self.segment_seconds)?;
+                if quality_target.is_some() {
+                    return Err(BadParams::LadderWithTarget);
+                }
+                Some(Ladder {
+                    rungs,
+                    packages: Packages::parse(&self.package)?,
+                    segment_seconds,
+                })
+            }
+            None if !self.package.trim().is_empty() || self.segment_seconds.is_some() => {
+                return Err(BadParams::PackageWithoutLadder);
+            }
+            None => None,
+        };
         Ok(JobParams {
             target,
             upscale,
+            ladder,
             format,
             video_codec: Some(codec),
             pix_fmt: PixFmtChoice::parse(&self.pix_fmt)?,
@@ -411,180 +473,4 @@ pub fn output_size(params: &JobParams, src_w: u32, src_h: u32) -> (u32, u32) {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn raw(w: i32, h: i32) -> RawParams {
-        RawParams {
-            target_width: w,
-            target_height: h,
-            ..Default::default()
-        }
-    }
-
-    #[test]
-    fn pictures_beyond_8k_are_refused() {
-        assert!(check_pixels(8192, 4320).is_ok());
-        assert!(check_pixels(4320, 8192).is_ok());
-        let big = check_pixels(8192, 8192).unwrap_err();
-        assert!(big.to_string().contains("67.1 megapixels"), "{big}");
-    }
-
-    #[test]
-    fn defaults_are_mp4_veryfast_crf23() {
-        let p = raw(320, 180).validate().expect("valid");
-        assert_eq!(p.format, OutputFormat::Mp4);
-        assert_eq!(p.preset, "veryfast");
-        assert_eq!(p.crf, 23);
-        assert_eq!(p.upscale, None);
-        let webm = RawParams {
-            output_format: "WEBM".into(),
-            ..raw(320, 180)
-        };
-        assert_eq!(webm.validate().expect("valid").crf, 32);
-    }
-
-    #[test]
-    fn bad_sizes_are_refused_with_a_reason() {
-        assert!(
-            raw(-5, 180)
-                .validate()
-                .unwrap_err()
-                .to_string()
-                .contains("negative")
-        );
-        assert!(
-            raw(100000, 180)
-                .validate()
-                .unwrap_err()
-                .to_string()
-                .contains("8192")
-        );
-        let bad_format = RawParams {
-            output_format: "avi".into(),
-            ..raw(320, 180)
-        };
-        assert!(
-            bad_format
-                .validate()
-                .unwrap_err()
-                .to_string()
-                .contains("avi")
-        );
-    }
-
-    #[test]
-    fn odd_sizes_round_to_even() {
-        let p = raw(321, 181).validate().expect("valid");
-        assert_eq!(p.target.width, Some(322));
-        assert_eq!(p.target.height, Some(182));
-        assert_eq!(output_size(&p, 640, 360), (322, 182));
-    }
-
-    #[test]
-    fn zero_side_keeps_aspect() {
-        let p = raw(0, 180).validate().expect("valid");
-        assert_eq!(output_size(&p, 640, 360), (320, 180));
-        let p = raw(320, -1).validate().expect("valid");
-        assert_eq!(output_size(&p, 1280, 720), (320, 180));
-        assert_eq!(output_size(&p, 640, 480), (320, 240));
-    }
-
-    #[test]
-    fn codecs_go_in_the_containers_that_carry_them() {
-        let with = |format: &str, codec: &str, crf: i32| RawParams {
-            output_format: format.into(),
-            codec: codec.into(),
-            crf,
-            ..raw(320, 180)
-        };
-        let hevc = with("mp4", "h265", 0).validate().expect("hevc in mp4");
-        assert_eq!((hevc.codec(), hevc.crf), (VideoCodec::Hevc, 28));
-        let av1 = with("webm", "av1", 50).validate().expect("av1 in webm");
-        assert_eq!((av1.codec(), av1.crf), (VideoCodec::Av1, 50));
-        assert_eq!(
-            with("mkv", "", 0).validate().unwrap().codec(),
-            VideoCodec::H264
-        );
-        let vp9_in_mp4 = with("mp4", "vp9", 0).validate().unwrap_err().to_string();
-        assert!(
-            vp9_in_mp4.contains("vp9 cannot go in mp4: use h264 or hevc or av1"),
-            "{vp9_in_mp4}"
-        );
-        let hevc_in_webm = with("webm", "hevc", 0).validate().unwrap_err().to_string();
-        assert!(hevc_in_webm.contains("use vp9 or av1"), "{hevc_in_webm}");
-        let unknown = with("mp4", "mpeg2", 0).validate().unwrap_err().to_string();
-        assert!(unknown.contains("unknown codec \"mpeg2\""), "{unknown}");
-        let crf = with("mp4", "hevc", 60).validate().unwrap_err().to_string();
-        assert!(crf.contains("1..=51 for hevc"), "{crf}");
-    }
-
-    #[test]
-    fn ten_bits_are_kept_for_hevc_and_av1_or_when_asked() {
-        let auto = PixFmtChoice::parse("").expect("auto");
-        assert_eq!(auto.resolve(VideoCodec::Hevc, true), PixFmt::Yuv420p10le);
-        assert_eq!(auto.resolve(VideoCodec::Av1, true), PixFmt::Yuv420p10le);
-        assert_eq!(auto.resolve(VideoCodec::H264, true), PixFmt::Yuv420p);
-        assert_eq!(auto.resolve(VideoCodec::Hevc, false), PixFmt::Yuv420p);
-        let asked = PixFmtChoice::parse("yuv420p10le").expect("10-bit");
-        assert_eq!(asked.resolve(VideoCodec::H264, false), PixFmt::Yuv420p10le);
-        let bad = PixFmtChoice::parse("rgb24").unwrap_err().to_string();
-        assert!(bad.contains("unknown pixel format \"rgb24\""), "{bad}");
-        assert_eq!(PixFmt::parse(""), Some(PixFmt::Yuv420p));
-    }
-
-    #[test]
-    fn hdr_goes_to_eight_bits_only_tone_mapped() {
-        let refused = check_hdr("smpte2084", VideoCodec::H264, PixFmt::Yuv420p, false)
-            .unwrap_err()
-            .to_string();
-        assert!(refused.contains("--tonemap"), "{refused}");
-        assert!(check_hdr("smpte2084", VideoCodec::H264, PixFmt::Yuv420p, true).is_ok());
-        assert!(check_hdr("arib-std-b67", VideoCodec::Hevc, PixFmt::Yuv420p10le, false).is_ok());
-        assert!(check_hdr("arib-std-b67", VideoCodec::Hevc, PixFmt::Yuv420p, false).is_err());
-        assert!(check_hdr("bt709", VideoCodec::H264, PixFmt::Yuv420p, false).is_ok());
-    }
-
-    #[test]
-    fn jobs_recorded_before_codecs_keep_their_format_default() {
-        let old = r#"{"target":{"width":320,"height":null},"upscale":null,"format":"webm","preset":"veryfast","crf":32,"original_filename":"a.webm"}"#;
-        let params: JobParams = serde_json::from_str(old).expect("an old record");
-        assert_eq!(params.codec(), VideoCodec::Vp9);
-    }
-
-    #[test]
-    fn no_size_keeps_the_source_size() {
-        for (w, h) in [(0, 0), (-1, -1), (0, -1)] {
-            let p = raw(w, h).validate().expect("valid");
-            assert_eq!(output_size(&p, 1280, 720), (1280, 720));
-            assert_eq!(output_size(&p, 181, 321), (182, 322));
-        }
-    }
-
-    #[test]
-    fn never_upscales_without_asking() {
-        let p = raw(1920, 1080).validate().expect("valid");
-        assert_eq!(output_size(&p, 1280, 720), (1280, 720));
-        assert_eq!(output_size(&p, 320, 180), (320, 180));
-    }
-
-    #[test]
-    fn upscale_size_wins_and_may_exceed_source() {
-        let p = RawParams {
-            upscale_width: 640,
-            upscale_height: 0,
-            ..raw(160, 90)
-        }
-        .validate()
-        .expect("valid");
-        assert_eq!(output_size(&p, 320, 180), (640, 360));
-        assert!(
-            RawParams {
-                upscale_width: 9000,
-                ..raw(160, 90)
-            }
-            .validate()
-            .is_err()
-        );
-    }
-}
+mod tests;
