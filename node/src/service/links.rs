@@ -32,7 +32,7 @@ pub fn link(sys: &Sys, links: &Links, request: LinkRequest) -> Result<LinkReply,
         let job = jobs
             .get(&id)
             .ok_or_else(|| Status::not_found(format!("no job {id}")))?;
-        if job.package.is_none() {
+        if job.params.ladder.is_none() {
             return Err(Status::failed_precondition(format!(
                 "job {id} is not a ladder job: it has one output file (vidshard retrieve), nothing to stream"
             )));

@@ -5,6 +5,7 @@
 pub mod client;
 pub mod clips;
 pub mod cluster;
+pub mod http;
 pub mod node;
 
 use std::path::Path;
