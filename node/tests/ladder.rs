@@ -332,3 +332,265 @@ async fn a_three_rung_ladder_from_three_nodes_plays_through_hls_and_dash() {
     );
     cluster.stop_all().await;
 }
+
+/// An ffmpeg that waits `seconds` before every x264 encode, so a job
+/// stays running long enough to be watched (and to lose its master).
+fn slow_ffmpeg(dir: &std::path::Path, seconds: f64) -> String {
+    let path = dir.join("slow-ffmpeg");
+    std::fs::write(
+        &path,
+        format!(
+            "#!/bin/bash\nfor a in \"$@\"; do\n  if [ \"$a\" = libx264 ]; then sleep {seconds}; break; fi\ndone\nexec ffmpeg \"$@\"\n"
+        ),
+    )
+    .expect("write the wrapper");
+    std::fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(0o755))
+        .expect("make it executable");
+    path.to_str().expect("utf8").to_string()
+}
+
+/// The segment URIs and durations of a media playlist, in order.
+fn entries(playlist: &str) -> Vec<(String, String)> {
+    let mut found = Vec::new();
+    let mut extinf = None;
+    for line in playlist.lines() {
+        if let Some(d) = line.strip_prefix("#EXTINF:") {
+            extinf = Some(d.to_string());
+        } else if !line.starts_with('#') && !line.is_empty() {
+            found.push((extinf.take().unwrap_or_default(), line.to_string()));
+        }
+    }
+    found
+}
+
+/// Follows a media playlist like a player: every answer must extend the
+/// one before (same entries first, nothing changed or removed). Returns
+/// the last playlist once it has `#EXT-X-ENDLIST`, and how many
+/// different lengths it was seen with.
+async fn follow(url: &str, timeout: std::time::Duration) -> (String, usize) {
+    let deadline = std::time::Instant::now() + timeout;
+    let mut seen: Vec<(String, String)> = Vec::new();
+    let mut lengths = BTreeSet::new();
+    loop {
+        let answer = http::get(url);
+        if answer.status == 200 {
+            let text = answer.text();
+            let now = entries(&text);
+            assert!(
+                now.len() >= seen.len() && now[..seen.len()] == seen[..],
+                "the playlist changed under its viewer:\nbefore {seen:?}\nnow {now:?}"
+            );
+            lengths.insert(now.len());
+            seen = now;
+            if text.contains("#EXT-X-ENDLIST") {
+                return (text, lengths.len());
+            }
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{url} did not end within {timeout:?} (last status {})",
+            answer.status
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+    }
+}
+
+/// Frames in a rung's init segment and first media segment, fetched
+/// over HTTP and read by ffprobe (what a player starting at once gets).
+fn first_segment_frames(media_playlist_url: &str, dir: &std::path::Path) -> u64 {
+    let init = http::get(&url_beside(media_playlist_url, "init.mp4"));
+    let first = http::get(&url_beside(media_playlist_url, "0.m4s"));
+    assert_eq!((init.status, first.status), (200, 200));
+    let file = dir.join("first-segment.mp4");
+    std::fs::write(&file, [init.body, first.body].concat()).expect("write the segment");
+    assert_eq!(common::clips::decode_errors(&file), "");
+    report(&file).frames
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_ladder_is_watchable_while_it_encodes_and_its_playlists_only_grow() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let ffmpeg = slow_ffmpeg(dir.path(), 0.7);
+    let node = common::node::NodeProc::start(
+        &dir.path().join("node"),
+        &[
+            "--http-addr",
+            "127.0.0.1:0",
+            "--slots",
+            "1",
+            "--shard-seconds",
+            "2",
+            "--ffmpeg",
+            &ffmpeg,
+        ],
+    );
+    let clip = make_clip(&dir.path().join("clip.mp4"), 24, 640, 360, true);
+    let run = vidshard(
+        &node.address,
+        &[
+            "upload",
+            clip.to_str().expect("utf8"),
+            "--ladder",
+            "360,240",
+            "--segment-seconds",
+            "2",
+            "--preset",
+            "ultrafast",
+        ],
+    );
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    let id = String::from_utf8_lossy(&run.stdout)
+        .lines()
+        .next()
+        .expect("the job id")
+        .to_string();
+    let link = json_of(&node.address, &["link", &id]);
+    let hls = link["hls_url"].as_str().expect("an HLS URL").to_string();
+
+    // Playable before the job ends: the master playlist answers, and the
+    // first segment of a rung plays.
+    let started = std::time::Instant::now();
+    common::wait_for(
+        "the master playlist",
+        std::time::Duration::from_secs(120),
+        || {
+            let hls = hls.clone();
+            async move { (http::get(&hls).status == 200).then_some(()) }
+        },
+    )
+    .await;
+    let playable_after = started.elapsed();
+    let status = json_of(&node.address, &["status", &id]);
+    assert_eq!(
+        status["finished"], false,
+        "the job ended before it was playable"
+    );
+    let media = url_beside(&hls, "360p/media.m3u8");
+    let running = http::get(&media).text();
+    assert!(running.contains("#EXT-X-PLAYLIST-TYPE:EVENT"), "{running}");
+    assert!(!running.contains("#EXT-X-ENDLIST"), "{running}");
+    assert_eq!(first_segment_frames(&media, dir.path()), 60);
+
+    // Followed to the end, the playlist only grows, then turns VOD.
+    let (last_seen, lengths) = follow(&media, std::time::Duration::from_secs(180)).await;
+    assert!(
+        lengths >= 3,
+        "seen with only {lengths} lengths: not watched while growing"
+    );
+    let fresh = http::get(&media).text();
+    assert_eq!(last_seen, fresh);
+    assert!(fresh.contains("#EXT-X-PLAYLIST-TYPE:VOD"), "{fresh}");
+    assert_eq!(entries(&fresh).len(), 12);
+    let status = json_of(&node.address, &["status", &id]);
+    assert_eq!(status["status"], "completed");
+    let playable = status["ladder"]["first_playable_seconds"]
+        .as_f64()
+        .expect("playable");
+    let total = status["timings"]["total_seconds"].as_f64().expect("total");
+    assert!(
+        playable > 0.0 && playable < total,
+        "playable after {playable} s of {total} s"
+    );
+    println!(
+        "first playable {playable:.1} s after acceptance (seen after {:.1} s), job {total:.1} s",
+        playable_after.as_secs_f64()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_ladder_survives_its_master_killed_and_its_viewer_sees_no_gap() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let ffmpeg = slow_ffmpeg(dir.path(), 0.5);
+    let cluster = Cluster::start_with(
+        dir.path(),
+        &["--http-addr", "127.0.0.1:0", "--ffmpeg", &ffmpeg],
+    );
+    let master = cluster.formed().await;
+    let seconds = 30;
+    let clip = make_clip(&dir.path().join("clip.mp4"), seconds, 640, 360, true);
+    let run = vidshard(
+        &master,
+        &[
+            "upload",
+            clip.to_str().expect("utf8"),
+            "--ladder",
+            "360,240",
+            "--segment-seconds",
+            "2",
+            "--preset",
+            "ultrafast",
+        ],
+    );
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    let id = String::from_utf8_lossy(&run.stdout)
+        .lines()
+        .next()
+        .expect("the job id")
+        .to_string();
+    let viewer_node = cluster
+        .addresses()
+        .into_iter()
+        .find(|a| *a != master)
+        .expect("another node");
+    let link = json_of(&viewer_node, &["link", &id]);
+    let hls = link["hls_url"].as_str().expect("an HLS URL").to_string();
+    let media = url_beside(&hls, "360p/media.m3u8");
+
+    // Mid-ladder: a few segments out, then the master dies.
+    let before = common::wait_for(
+        "3 segments of 360p",
+        std::time::Duration::from_secs(120),
+        || {
+            let media = media.clone();
+            async move {
+                let answer = http::get(&media);
+                (answer.status == 200 && entries(&answer.text()).len() >= 3).then(|| answer.text())
+            }
+        },
+    )
+    .await;
+    assert!(
+        !before.contains("#EXT-X-ENDLIST"),
+        "the job ended before the kill"
+    );
+    let master_index = cluster.index_of(&master).expect("the master is a node");
+    cluster.kill(master_index);
+
+    // The viewer on another node follows the playlist to its end: it
+    // only grows (`follow` checks every answer extends the one before).
+    let (last, _) = follow(&media, std::time::Duration::from_secs(240)).await;
+    assert!(last.starts_with("#EXTM3U"));
+    let before_entries = entries(&before);
+    assert_eq!(entries(&last)[..before_entries.len()], before_entries[..]);
+
+    // Every rung complete and frame-exact, timestamps continuous.
+    let frames = u64::from(seconds) * 30;
+    for rung in ["360p", "240p"] {
+        let url = url_beside(&hls, &format!("{rung}/media.m3u8"));
+        let found = packets(&url);
+        assert_eq!(found.len() as u64, frames, "{rung}");
+        let mut pts: Vec<f64> = found.iter().map(|(p, _)| *p).collect();
+        pts.sort_by(f64::total_cmp);
+        assert!(
+            pts.windows(2)
+                .all(|w| ((w[1] - w[0]) - 1.0 / FPS).abs() < 1e-3),
+            "{rung}: a gap or an overlap"
+        );
+    }
+    let alive: Vec<String> = cluster
+        .addresses()
+        .into_iter()
+        .filter(|a| *a != master)
+        .collect();
+    let status = json_of(&alive.join(","), &["status", &id]);
+    assert_eq!(status["status"], "completed", "{status}");
+    assert_eq!(status["output"]["frames"], frames);
+}

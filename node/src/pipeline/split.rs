@@ -139,7 +139,15 @@ pub async fn probe_and_plan(
         }
         None => master.sys.config.shard_seconds,
     };
-    let tail = media::tail_shards(live_slots(master)) / rungs.len().max(1);
+    // A ladder has a task per rung of every piece, enough to keep the
+    // slots busy to the end without shorter last pieces; and its plan
+    // must not depend on who is alive, or a new master's plan would
+    // differ and throw away the segments viewers already have.
+    let tail = if params.ladder.is_some() {
+        0
+    } else {
+        media::tail_shards(live_slots(master))
+    };
     let plan = media::plan_shards_with_tail(
         &info.packets,
         info.time_base,
