@@ -209,6 +209,16 @@ async fn a_three_rung_ladder_from_three_nodes_plays_through_hls_and_dash() {
         "the single file",
     );
 
+    // An original client's RetrieveVideo gets the same single file.
+    let original = dir.path().join("original.mp4");
+    common::retrieve(common::cluster::lazy_channel(&master), &id, &original)
+        .await
+        .expect("RetrieveVideo");
+    assert_eq!(
+        std::fs::read(&original).expect("read"),
+        std::fs::read(&top).expect("read")
+    );
+
     // Every node serves the package: read it through a worker.
     let other = cluster
         .addresses()
@@ -593,4 +603,82 @@ async fn a_ladder_survives_its_master_killed_and_its_viewer_sees_no_gap() {
     let status = json_of(&alive.join(","), &["status", &id]);
     assert_eq!(status["status"], "completed", "{status}");
     assert_eq!(status["output"]["frames"], frames);
+}
+
+/// Bad ladder options sent straight to the API (no client checks) end
+/// the upload at its header: INVALID_ARGUMENT with the reason, no job.
+#[tokio::test(flavor = "multi_thread")]
+async fn bad_ladder_options_are_refused_at_the_header() {
+    use tokio_stream::StreamExt as _;
+    use vidshard_proto::v1::upload_request::Msg;
+    use vidshard_proto::v1::{JobParams, UploadHeader, UploadRequest};
+    let dir = tempfile::tempdir().expect("temp dir");
+    let node = common::node::NodeProc::start(&dir.path().join("node"), &[]);
+    let channel = node.channel().await;
+    let cases: [(JobParams, &str); 5] = [
+        (
+            JobParams {
+                ladder: "720,hd".into(),
+                ..Default::default()
+            },
+            "unknown rung \"hd\"",
+        ),
+        (
+            JobParams {
+                ladder: "9000".into(),
+                ..Default::default()
+            },
+            "rung 9000 is higher than the 8192",
+        ),
+        (
+            JobParams {
+                ladder: "auto".into(),
+                segment_seconds: Some(0),
+                ..Default::default()
+            },
+            "segment length 0 s is out of range",
+        ),
+        (
+            JobParams {
+                ladder: "auto".into(),
+                output_format: "webm".into(),
+                ..Default::default()
+            },
+            "--format webm does not apply",
+        ),
+        (
+            JobParams {
+                segment_seconds: Some(4),
+                ..Default::default()
+            },
+            "go with --ladder",
+        ),
+    ];
+    for (params, reason) in cases {
+        let header = UploadRequest {
+            msg: Some(Msg::Header(UploadHeader {
+                params: Some(params.clone()),
+                expected_size: 1 << 20,
+                ..Default::default()
+            })),
+        };
+        // The header and then a stream that never sends a byte: the
+        // answer must come from the header alone.
+        let requests = tokio_stream::iter(vec![header]).chain(tokio_stream::pending());
+        let refused = tokio::time::timeout(
+            std::time::Duration::from_secs(20),
+            vidshard_proto::v1::jobs_client::JobsClient::new(channel.clone()).upload(requests),
+        )
+        .await
+        .expect("answered without waiting for bytes")
+        .expect_err("bad options accepted");
+        assert_eq!(refused.code(), tonic::Code::InvalidArgument, "{params:?}");
+        assert!(
+            refused.message().contains(reason),
+            "{params:?}: {}",
+            refused.message()
+        );
+    }
+    let jobs = json_of(&node.address, &["jobs"]);
+    assert_eq!(jobs["jobs"].as_array().map_or(0, Vec::len), 0, "{jobs}");
 }

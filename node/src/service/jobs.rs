@@ -73,6 +73,12 @@ impl jobs_server::Jobs for Jobs {
                 ));
             }
         };
+        // Bad options end the call before a byte is read: INVALID_ARGUMENT
+        // with the reason (the original UploadVideo keeps answering
+        // success=false, as its clients expect).
+        if let Err(bad) = RawParams::from(header.params.clone().unwrap_or_default()).validate() {
+            return Err(Status::invalid_argument(bad.to_string()));
+        }
         let rest = stream.map(|message| match message?.msg {
             Some(Msg::Chunk(bytes)) => Ok(UploadPiece::Bytes(bytes)),
             Some(Msg::Trailer(trailer)) => Ok(UploadPiece::Trailer {
