@@ -195,3 +195,41 @@ fn upload_form_completes_paths_and_starts_in_the_background() {
         (Level::Info, "uploaded: job clip-b (queued)".into())
     );
 }
+
+#[test]
+fn watch_asks_for_a_link_only_for_a_ladder_job() {
+    let (mut app, _) = scenarios::healthy("t");
+    app.handle(char('w'));
+    assert_eq!(
+        status(&app),
+        (
+            Level::Warn,
+            "job clip-7 is not a ladder: nothing to watch (r retrieves it)".into()
+        )
+    );
+    let mut snapshot = super::fixtures::healthy_snapshot(1);
+    if let Some(params) = snapshot.jobs[0].params.as_mut() {
+        params.ladder = "720,360".into();
+    }
+    app.handle(super::fixtures::net(
+        super::fixtures::T0 + 500,
+        super::msg::NetEvent::Snapshot(Box::new(snapshot)),
+    ));
+    let out = app.handle(char('w'));
+    let Some(Action::Link { id, node, job_id }) = out.last().cloned() else {
+        panic!("{out:?}")
+    };
+    assert_eq!((node.as_str(), job_id.as_str()), (A, "clip-7"));
+    app.handle(Event::Task {
+        id,
+        update: TaskUpdate::Finished(Ok(Outcome::Linked {
+            job_id: "clip-7".into(),
+            watch_url: "http://10.0.0.1:8080/s/1.ab/watch/clip-7".into(),
+            expires_unix: 1,
+        })),
+    });
+    assert_eq!(
+        status(&app).1,
+        "watch clip-7 (until unix 1): http://10.0.0.1:8080/s/1.ab/watch/clip-7"
+    );
+}

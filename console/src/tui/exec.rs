@@ -11,7 +11,9 @@ use std::future::Future;
 
 use anyhow::{Context, Result, bail};
 use tokio::sync::mpsc;
-use vidshard_proto::v1::{DeleteJobRequest, JobParams, TriggerElectionRequest, UploadHeader};
+use vidshard_proto::v1::{
+    DeleteJobRequest, JobParams, LinkRequest, TriggerElectionRequest, UploadHeader,
+};
 
 use super::form::{self, Entry, UploadSpec};
 use super::msg::{Action, Event, Outcome, TaskUpdate};
@@ -75,6 +77,9 @@ impl Executor {
             }
             Action::Delete { id, node, job_id } => {
                 self.supervise(id, async move { delete(&node, job_id).await });
+            }
+            Action::Link { id, node, job_id } => {
+                self.supervise(id, async move { link(&node, job_id).await });
             }
             Action::ListDir { input } => {
                 let tx = self.tx.clone();
@@ -185,6 +190,24 @@ async fn delete(node: &str, job_id: String) -> Result<Outcome> {
     Ok(Outcome::Deleted {
         job_id,
         message: reply.message,
+    })
+}
+
+async fn link(node: &str, job_id: String) -> Result<Outcome> {
+    let node = Node::connect(node).await?;
+    let reply = node
+        .jobs()
+        .link(LinkRequest {
+            id: job_id.clone(),
+            ttl_seconds: 0,
+        })
+        .await
+        .map_err(rpc)?
+        .into_inner();
+    Ok(Outcome::Linked {
+        job_id,
+        watch_url: reply.watch_url,
+        expires_unix: reply.expires_unix,
     })
 }
 

@@ -13,6 +13,8 @@ pub enum Command {
     Retrieve,
     Elect,
     Delete,
+    /// A signed watch URL of the selected ladder job, in the log.
+    Watch,
     Details,
     Pause,
     NextPane,
@@ -138,6 +140,7 @@ pub const BINDINGS: &[Binding] = &[
     bind(S::Main, C::Retrieve, &[K::Char('r')], Some("retrieve"), "download the selected job's output"),
     bind(S::Main, C::Elect, &[K::Char('e')], Some("elect"), "force an election (asks first)"),
     bind(S::Main, C::Delete, &[K::Char('d')], Some("delete"), "delete the selected job (asks first)"),
+    bind(S::Main, C::Watch, &[K::Char('w')], Some("watch"), "log a signed watch URL of the selected ladder job"),
     bind(S::Main, C::Pause, &[K::Char('p')], Some("pause"), "freeze / resume live updates"),
     bind(S::Main, C::Details, &[K::Enter], Some("details"), "toggle details of the selected row"),
     bind(S::Main, C::NextPane, &[K::Tab, K::Char('l'), K::Right], None, "next pane"),

@@ -93,6 +93,12 @@ pub enum Outcome {
         job_id: String,
         message: String,
     },
+    /// A watch link of a ladder job (valid until `expires_unix`).
+    Linked {
+        job_id: String,
+        watch_url: String,
+        expires_unix: u64,
+    },
 }
 
 /// What the run loop must do.
@@ -117,6 +123,11 @@ pub enum Action {
         to_node_id: String,
     },
     Delete {
+        id: u64,
+        node: String,
+        job_id: String,
+    },
+    Link {
         id: u64,
         node: String,
         job_id: String,
@@ -171,6 +182,14 @@ impl Outcome {
             Outcome::Deleted { job_id, message } => {
                 (Level::Info, format!("deleted job {job_id}: {message}"))
             }
+            Outcome::Linked {
+                job_id,
+                watch_url,
+                expires_unix,
+            } => (
+                Level::Info,
+                format!("watch {job_id} (until unix {expires_unix}): {watch_url}"),
+            ),
         }
     }
 }

@@ -75,6 +75,7 @@ impl App {
                 }
                 None => return vec![self.report(Level::Warn, "no job selected".into())],
             },
+            Command::Watch => return self.watch_link(),
             Command::Details => self.details = !self.details,
             Command::Pause => return self.toggle_pause(),
             Command::NextPane => self.move_pane(1),
@@ -89,6 +90,26 @@ impl App {
             _ => {}
         }
         Vec::new()
+    }
+
+    /// Asks a node for the selected ladder job's watch URL (it goes to
+    /// the log, where it can be copied).
+    fn watch_link(&mut self) -> Vec<Action> {
+        let Some(job) = self.selected_job() else {
+            return vec![self.report(Level::Warn, "no job selected".into())];
+        };
+        let ladder = job.params.as_ref().is_some_and(|p| !p.ladder.is_empty());
+        if !ladder {
+            let say = format!(
+                "job {} is not a ladder: nothing to watch (r retrieves it)",
+                job.id
+            );
+            return vec![self.report(Level::Warn, say)];
+        }
+        let job_id = job.id.clone();
+        let id = self.start_task(format!("link {job_id}"), "asking");
+        let node = self.action_target();
+        vec![Action::Link { id, node, job_id }]
     }
 
     fn ask(&mut self, pending: Pending, question: String) {
