@@ -101,6 +101,18 @@ async fn take_over(master: Arc<Master>, lead: CancellationToken) {
     if let Err(e) = master.sys.consensus.admit(me).await {
         tracing::warn!(error = %e, "could not update this node's membership entry");
     }
+    // An entry the old master committed (an upload it acknowledged just
+    // before it died) may not be applied here yet: this node may not
+    // even know it is committed until its own term's first entry is.
+    // Reading the table before would miss the job and leave it queued
+    // for good, so wait until everything up to now is applied.
+    while let Err(e) = master.sys.consensus.raft.ensure_linearizable().await {
+        tracing::info!(error = %e, "waiting for the log to be applied before resuming jobs");
+        tokio::select! {
+            _ = lead.cancelled() => return,
+            _ = tokio::time::sleep(std::time::Duration::from_millis(300)) => {}
+        }
+    }
     let unfinished: Vec<String> = master
         .sys
         .jobs
