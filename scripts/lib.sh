@@ -66,6 +66,21 @@ ensure_tmux() {
     command -v tmux >/dev/null 2>&1 || die "tmux still missing after installing the tmux package"
 }
 
+# ensure_chromium: node/tests/browser.rs plays ladder packages in a
+# headless Chromium (hls.js and dash.js on MSE, as a viewer's browser
+# does). Debian's chromium-headless-shell is the small one made for this;
+# the full chromium (run with --headless) where that package is missing.
+ensure_chromium() {
+    command -v chromium-headless-shell >/dev/null 2>&1 && return 0
+    command -v chromium >/dev/null 2>&1 && return 0
+    if ! apt_install chromium-headless-shell; then
+        log "chromium-headless-shell did not install; trying chromium"
+        apt_install chromium
+    fi
+    command -v chromium-headless-shell >/dev/null 2>&1 || command -v chromium >/dev/null 2>&1 \
+        || die "neither chromium-headless-shell nor chromium on PATH after installing them"
+}
+
 # ensure_python3: make sure a python3 interpreter exists (Debian package
 # otherwise).
 ensure_python3() {

@@ -5,7 +5,8 @@
 #
 #   scripts/test.sh
 #
-# Installs what the tests need when it is missing: ffmpeg (apt-get),
+# Installs what the tests need when it is missing: ffmpeg, tmux and a
+# headless Chromium for the browser playback test (apt-get),
 # the rustfmt and clippy components (rustup), and a python venv with
 # grpcio + grpcio-tools for tests/legacy (${VIDSHARD_VENV:-~/.cache/vidshard/venv}).
 set -euo pipefail
@@ -24,10 +25,12 @@ step() {
     section "[$((SECONDS - started))s] $*"
 }
 
-step "setup: ffmpeg"
+step "setup: ffmpeg, tmux, chromium"
 ensure_ffmpeg
 ensure_tmux
+ensure_chromium
 log "$(ffmpeg -hide_banner -version | head -n1)"
+log "$( (chromium-headless-shell --version || chromium --version) 2>/dev/null | head -n1)"
 
 step "setup: rustfmt and clippy"
 command -v cargo >/dev/null 2>&1 || die "cargo not found: install Rust first (https://rustup.rs)"

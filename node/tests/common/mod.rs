@@ -2,6 +2,7 @@
 //! bound port read from the log), real ffmpeg clips, real gRPC clients.
 #![allow(dead_code)]
 
+pub mod browser;
 pub mod client;
 pub mod clips;
 pub mod cluster;
