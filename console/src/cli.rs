@@ -313,7 +313,10 @@ pub struct RetrieveArgs {
     /// Job id.
     pub id: String,
 
-    /// Where to save the output (written atomically).
+    /// Where to save the output (written atomically). A directory (a
+    /// path ending in `/`, or one that exists): a ladder job's whole
+    /// HLS/DASH package, verified file by file, playable offline (a rerun
+    /// fetches only what is missing); a plain job's output as DIR/ID.EXT.
     #[arg(long, short = 'o', value_name = "PATH")]
     pub output: PathBuf,
 }

@@ -7,10 +7,10 @@ use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
 use serde_json::Value;
-use vidshard_proto::params::RawParams;
+use vidshard_proto::params::{OutputFormat, RawParams};
 use vidshard_proto::v1::{
-    DeleteJobRequest, JobParams, LinkReply, LinkRequest, ListJobsRequest, ListNodesRequest,
-    RemoveNodeRequest, TriggerElectionRequest, UploadHeader,
+    DeleteJobRequest, GetPackageRequest, JobParams, LinkReply, LinkRequest, ListJobsRequest,
+    ListNodesRequest, RemoveNodeRequest, TriggerElectionRequest, UploadHeader,
 };
 
 use crate::cli::{
@@ -267,6 +267,9 @@ pub async fn expected_output(reach: &mut Reach, id: &str) -> Result<(Expected, u
 }
 
 async fn retrieve(ctx: &Ctx, args: RetrieveArgs) -> Result<Report> {
+    if transfer::is_directory_target(&args.output) {
+        return retrieve_into(ctx, &args.id, &args.output).await;
+    }
     check_output_target(&args.output)?;
     let mut reach = Reach::to_leader(&ctx.node).await?;
     let (expected, total) = expected_output(&mut reach, &args.id).await?;
@@ -275,6 +278,67 @@ async fn retrieve(ctx: &Ctx, args: RetrieveArgs) -> Result<Report> {
     Ok(Report {
         json: output::retrieve_json(&args.id, &saved),
         text: output::saved_text(&saved),
+    })
+}
+
+/// `retrieve ID --output DIR/`: a ladder job's whole package, verified
+/// file by file (a rerun keeps what is already there), or a plain job's
+/// output as `DIR/{ID}.{ext}`. Only a completed package is saved: while
+/// a job encodes its manifests are not final (`vidshard link` watches it).
+async fn retrieve_into(ctx: &Ctx, id: &str, dir: &Path) -> Result<Report> {
+    let mut reach = Reach::to_leader(&ctx.node).await?;
+    let Lookup::Job(job) = client::lookup_job(&mut reach, id).await? else {
+        bail!("job {id:?} is on an original master: give --output a file path");
+    };
+    let ladder =
+        !job.packages.is_empty() || job.params.as_ref().is_some_and(|p| !p.ladder.is_empty());
+    let encoding = || {
+        anyhow::anyhow!(
+            "job {:?} is still encoding ({}); watch it with `vidshard link {}` and save it once it completes",
+            job.id,
+            job.status,
+            job.id
+        )
+    };
+    match classify_status(&job.status) {
+        JobState::Completed => {}
+        JobState::Working if ladder => return Err(encoding()),
+        _ => bail!(not_completed_reason(&job.id, &job.status, &job.message)),
+    }
+    if !ladder {
+        let format = job.params.as_ref().map_or("", |p| p.output_format.as_str());
+        let extension = OutputFormat::parse(format).map_or("mp4", |f| f.extension());
+        let target = dir.join(transfer::output_name(&job.id, extension)?);
+        tokio::fs::create_dir_all(dir)
+            .await
+            .with_context(|| format!("cannot create {}", dir.display()))?;
+        let expected = Expected {
+            sha256: Some(job.output_sha256.clone()),
+            bytes: Some(job.output_bytes),
+        };
+        let bar = ByteBar::new(ctx.mode, "download", job.output_bytes);
+        let saved = transfer::retrieve(&mut reach, &job.id, &target, &expected, bar).await?;
+        return Ok(Report {
+            json: output::retrieve_json(&job.id, &saved),
+            text: output::saved_text(&saved),
+        });
+    }
+    let listing = reach
+        .call(|node| {
+            let request = GetPackageRequest { id: job.id.clone() };
+            async move { node.jobs().get_package(request).await }
+        })
+        .await?
+        .into_inner();
+    if !listing.finished {
+        return Err(encoding());
+    }
+    let total = listing.files.iter().map(|f| f.size).sum();
+    let bar = ByteBar::new(ctx.mode, "package", total);
+    let saved = transfer::save_package(&mut reach, &job.id, dir, &listing, bar).await?;
+    Ok(Report {
+        json: output::package_json(&job.id, &saved),
+        text: output::package_text(&saved),
     })
 }
 

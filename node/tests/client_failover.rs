@@ -86,6 +86,7 @@ async fn retrieve_from(address: &str, id: &str, offset: u64) -> Vec<u8> {
         .retrieve(RetrieveRequest {
             id: id.into(),
             offset,
+            ..Default::default()
         })
         .await
         .expect("retrieve")

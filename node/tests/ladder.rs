@@ -340,6 +340,28 @@ async fn a_three_rung_ladder_from_three_nodes_plays_through_hls_and_dash() {
             .expect("playable")
             > 0.0
     );
+    // Each rung's quality report: every piece measured against the
+    // source scaled to the rung.
+    for rendition in status["ladder"]["renditions"]
+        .as_array()
+        .expect("renditions")
+    {
+        if rendition["kind"] != "video" {
+            assert!(rendition["quality"].is_null(), "{rendition}");
+            continue;
+        }
+        let quality = &rendition["quality"];
+        assert_eq!(
+            quality["measured_shards"], rendition["pieces"],
+            "{rendition}"
+        );
+        let psnr = quality["psnr"]["mean"].as_f64().expect("a PSNR");
+        assert!(psnr > 30.0, "{}: PSNR {psnr}", rendition["id"]);
+    }
+    assert_eq!(
+        status["quality"]["psnr"], status["ladder"]["renditions"][0]["quality"]["psnr"],
+        "the job's report is its top rung's"
+    );
     cluster.stop_all().await;
 }
 

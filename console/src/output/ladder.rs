@@ -5,6 +5,7 @@
 use serde_json::{Value, json};
 use vidshard_proto::v1::{JobInfo, RenditionInfo};
 
+use super::quality::job_quality_json;
 use crate::format::{self, Align, round};
 
 /// `ladder:` and `playable:` lines (none for a plain job).
@@ -68,6 +69,7 @@ pub fn renditions_table(renditions: &[RenditionInfo]) -> String {
                 format!("{:.1}", r.seconds),
                 kbps(r.average_bitrate),
                 kbps(r.peak_bitrate),
+                quality_cell(r),
             ]
         })
         .collect();
@@ -81,9 +83,21 @@ pub fn renditions_table(renditions: &[RenditionInfo]) -> String {
             ("seconds", Align::Right),
             ("avg kb/s", Align::Right),
             ("peak kb/s", Align::Right),
+            ("psnr dB / ssim", Align::Right),
         ],
         &rows,
     )
+}
+
+/// A rung's mean PSNR and SSIM against the source ("-": not measured).
+fn quality_cell(r: &RenditionInfo) -> String {
+    match &r.quality {
+        Some(q) => {
+            let (psnr, ssim) = (q.psnr.unwrap_or_default(), q.ssim.unwrap_or_default());
+            format!("{:.2} / {:.4}", psnr.mean, ssim.mean)
+        }
+        None => "-".to_owned(),
+    }
 }
 
 fn kbps(bits_per_second: u64) -> String {
@@ -130,6 +144,7 @@ pub fn ladder_json(job: &JobInfo) -> Value {
                 "pieces": r.pieces,
                 "average_bitrate": r.average_bitrate,
                 "peak_bitrate": r.peak_bitrate,
+                "quality": job_quality_json(r.quality.as_ref()),
             })
         })
         .collect();

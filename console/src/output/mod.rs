@@ -7,11 +7,13 @@
 
 mod json;
 mod ladder;
+mod package;
 mod quality;
 mod text;
 
 pub use json::{job_json, jobs_json, legacy_status_json, nodes_json, retrieve_json, upload_json};
 pub use ladder::rendition_lines;
+pub use package::{package_json, package_text};
 pub use quality::shard_quality_lines;
 pub use text::{job_text, jobs_text, legacy_status_text, nodes_text, saved_text};
 

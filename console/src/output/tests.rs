@@ -122,6 +122,7 @@ fn ladder_job() -> JobInfo {
         pieces_done: done,
         pieces: 5,
         language: String::new(),
+        quality: None,
     };
     let mut params = processing_job().params.expect("params");
     params.ladder = "720,360".into();
@@ -180,7 +181,8 @@ fn a_ladder_shows_each_rendition_and_when_it_became_playable() {
             "6",
             "24.0",
             "2000",
-            "2400"
+            "2400",
+            "-"
         ]
     );
     assert!(text.contains("audio (eng)"), "{text}");

@@ -58,6 +58,7 @@ async fn open(node: &Node, id: &str, offset: u64) -> Result<(Bytes, bool), Statu
     let request = RetrieveRequest {
         id: id.to_owned(),
         offset,
+        ..Default::default()
     };
     match node.jobs().retrieve(request).await {
         Ok(reply) => {

@@ -1,15 +1,18 @@
 //! Moving video bytes: hashing a local file, streaming it up with
 //! `Jobs.Upload`, and streaming a job's output down with `RetrieveVideo`
 //! into a temp file that is verified and then renamed into place
-//! (`download.rs`). Progress goes to a caller's [`Progress`]; nothing here
+//! (`download.rs`), or a ladder job's whole package into a directory
+//! (`package.rs`). Progress goes to a caller's [`Progress`]; nothing here
 //! draws it.
 //!
 //! Files are always read and written in chunks of at most `MAX_CHUNK`;
 //! a whole video is never held in memory.
 
 mod download;
+mod package;
 
 pub use download::{retrieve, temp_path};
+pub use package::{SavedPackage, is_directory_target, output_name, save_package};
 
 use std::path::{Path, PathBuf};
 

@@ -88,7 +88,10 @@ pub fn need(path: &str) -> Option<Need> {
             | "ReplicateVideo"
             | "RequestBackupData",
         ) => Need::OriginalPeer,
-        ("vidshard.v1.Jobs", "Upload" | "GetJob" | "ListJobs" | "Retrieve" | "Link")
+        (
+            "vidshard.v1.Jobs",
+            "Upload" | "GetJob" | "ListJobs" | "Retrieve" | "GetPackage" | "Link",
+        )
         | ("vidshard.v1.Cluster", "ListNodes" | "WatchCluster") => Need::Client,
         ("vidshard.v1.Jobs", "DeleteJob")
         | ("vidshard.v1.Cluster", "TriggerElection" | "RemoveNode") => Need::Operator,

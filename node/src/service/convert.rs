@@ -103,7 +103,8 @@ pub fn job_info(job: &JobRecord) -> v1::JobInfo {
     };
     let summary = job.summary.clone();
     let (output_width, output_height) = job.output_size.unwrap_or((0, 0));
-    let shard_qualities: Vec<_> = job.shards.iter().map(|s| s.quality.as_ref()).collect();
+    // A ladder's job report is its top rung's (the single file's).
+    let shard_qualities = super::convert_package::rung_qualities(job, 0);
     v1::JobInfo {
         id: job.id.clone(),
         status: job.status.as_str().into(),

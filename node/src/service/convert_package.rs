@@ -5,6 +5,7 @@
 use vidshard_proto::v1;
 
 use crate::jobs::package::RenditionKind;
+use crate::jobs::quality::{ShardQuality, job_report};
 use crate::jobs::{JobRecord, ShardRecord};
 
 /// The rung a task encodes ("720p"; empty in a plain job).
@@ -34,6 +35,11 @@ pub fn renditions(job: &JobRecord) -> Vec<v1::RenditionInfo> {
                 RenditionKind::Audio { language, .. } => ("audio", 0, 0, language.clone()),
             };
             let is_video = r.is_video();
+            let rung = job
+                .package
+                .as_ref()
+                .and_then(|p| p.video().position(|v| v.id == r.id));
+            let quality = rung.and_then(|rung| job_report(&rung_qualities(job, rung)));
             v1::RenditionInfo {
                 id: r.id.clone(),
                 kind: kind.into(),
@@ -47,8 +53,19 @@ pub fn renditions(job: &JobRecord) -> Vec<v1::RenditionInfo> {
                 pieces_done: r.shards_packaged,
                 pieces: if is_video { pieces } else { 1 },
                 language: language.unwrap_or_default(),
+                quality: quality.as_ref().map(Into::into),
             }
         })
+        .collect()
+}
+
+/// The measurements of rung `rung`'s tasks in piece order (a plain job:
+/// every shard's, and `rung` is ignored).
+pub fn rung_qualities(job: &JobRecord, rung: usize) -> Vec<Option<&ShardQuality>> {
+    job.shards
+        .iter()
+        .filter(|s| s.rung.is_none_or(|t| t.rung as usize == rung))
+        .map(|s| s.quality.as_ref())
         .collect()
 }
 

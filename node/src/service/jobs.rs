@@ -1,5 +1,5 @@
 //! Our `vidshard.v1.Jobs` service: upload with every option, per-shard
-//! status, listing.
+//! status, listing; a ladder package's files are served by `package.rs`.
 
 use futures::StreamExt;
 use tonic::{Request, Response, Status, Streaming};
@@ -189,6 +189,15 @@ impl jobs_server::Jobs for Jobs {
         &self,
         request: Request<RetrieveRequest>,
     ) -> Result<Response<Self::RetrieveStream>, Status> {
+        // A file of a ladder job's package: any node serves it from its
+        // table (service/package.rs), never forwarded.
+        if !request.get_ref().path.is_empty() {
+            let RetrieveRequest { id, offset, path } = request.into_inner();
+            let backups = &self.master.backups;
+            let stream =
+                super::package::retrieve_file(&self.sys, backups, &id, &path, offset).await?;
+            return Ok(Response::new(stream));
+        }
         // Like the original RetrieveVideo: a node with the job completed in
         // its table serves it (its copy or a holder's); else the master.
         let here = crate::backups::serve::completed_here(&self.sys, &request.get_ref().id);
@@ -205,7 +214,7 @@ impl jobs_server::Jobs for Jobs {
                 .into_inner();
             return Ok(Response::new(Box::pin(stream)));
         }
-        let RetrieveRequest { id, offset } = request.into_inner();
+        let RetrieveRequest { id, offset, .. } = request.into_inner();
         let chunks = self.master.backups.output(&id).await?;
         let stream = crate::backups::serve::from_offset(chunks, offset).map(|chunk| {
             chunk
@@ -217,5 +226,12 @@ impl jobs_server::Jobs for Jobs {
 
     async fn link(&self, request: Request<LinkRequest>) -> Result<Response<LinkReply>, Status> {
         super::links::link(&self.sys, &self.links, request.into_inner()).map(Response::new)
+    }
+
+    async fn get_package(
+        &self,
+        request: Request<GetPackageRequest>,
+    ) -> Result<Response<PackageListing>, Status> {
+        super::package::get_package(&self.sys, &request.into_inner().id).map(Response::new)
     }
 }

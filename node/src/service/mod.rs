@@ -17,6 +17,7 @@ mod master;
 mod membership;
 mod node;
 mod node_identity;
+mod package;
 mod raft;
 pub mod reply_limits;
 mod shard_worker;
