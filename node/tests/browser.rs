@@ -220,11 +220,11 @@ async fn play_page(browser: &mut Browser, kind: &str, url: &str) -> Vec<String> 
         ready.rungs.iter().map(|r| &r.text).collect::<Vec<_>>()
     ));
 
-    // From the start: 4 s of media within the play timeout.
+    // From the start: 5 s of media within the play timeout.
     let from = ready.t;
     let started = Instant::now();
-    let played = wait_page(browser, "4 s played from the start", PLAY_TIMEOUT, |s| {
-        s.t >= from + 4.0
+    let played = wait_page(browser, "5 s played from the start", PLAY_TIMEOUT, |s| {
+        s.t >= from + 5.0
     })
     .await;
     note(format!(
@@ -235,14 +235,14 @@ async fn play_page(browser: &mut Browser, kind: &str, url: &str) -> Vec<String> 
         played.h
     ));
 
-    // A seek forward, then 4 s of media from there.
+    // A seek forward, then 5 s of media from there.
     seek(browser, 30.0).await;
     let started = Instant::now();
     let after = wait_page(
         browser,
-        "4 s played after seeking to 30 s",
+        "5 s played after seeking to 30 s",
         PLAY_TIMEOUT,
-        |s| s.t >= 34.0,
+        |s| s.t >= 35.0,
     )
     .await;
     note(format!(
