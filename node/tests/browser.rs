@@ -16,11 +16,10 @@ mod common;
 use std::time::{Duration, Instant};
 
 use common::browser::Browser;
-use common::client::vidshard;
+use common::client::{json_of, vidshard};
 use common::clips::make_clip;
 use common::node::NodeProc;
 use serde::Deserialize;
-use serde_json::Value;
 
 /// The rungs asked for and the width each must show (the 640x360 source's
 /// aspect kept, rounded to even).
@@ -155,19 +154,6 @@ async fn wait_page(
         );
         tokio::time::sleep(POLL).await;
     }
-}
-
-/// Runs the client and parses its `--json` document.
-fn json_of(node: &str, args: &[&str]) -> Value {
-    let mut all = vec!["--json"];
-    all.extend_from_slice(args);
-    let run = vidshard(node, &all);
-    assert!(
-        run.status.success(),
-        "{args:?}: {}",
-        String::from_utf8_lossy(&run.stderr)
-    );
-    serde_json::from_slice(&run.stdout).expect("one JSON document")
 }
 
 /// Sets the playhead (and asks the element to play, in case it ended).

@@ -9,26 +9,13 @@ mod common;
 use std::collections::BTreeSet;
 use std::process::Command;
 
-use common::client::vidshard;
-use common::clips::{make_clip, report};
+use common::client::{json_of, upload_ladder, vidshard};
+use common::clips::{decoded, make_clip, report};
 use common::cluster::Cluster;
 use common::http;
 use serde_json::Value;
 
 const FPS: f64 = 30.0;
-
-/// Runs the client and parses its `--json` document.
-fn json_of(node: &str, args: &[&str]) -> Value {
-    let mut all = vec!["--json"];
-    all.extend_from_slice(args);
-    let run = vidshard(node, &all);
-    assert!(
-        run.status.success(),
-        "{args:?}: {}",
-        String::from_utf8_lossy(&run.stderr)
-    );
-    serde_json::from_slice(&run.stdout).expect("one JSON document")
-}
 
 /// Every video packet of the first video stream at `url` (an HLS media
 /// playlist): (pts seconds, keyframe).
@@ -81,30 +68,6 @@ fn streams(url: &str) -> Vec<(String, u64)> {
             )
         })
         .collect()
-}
-
-/// Decodes stream `map` of `url` to the end: the frames ffmpeg decoded
-/// and the errors it printed. One rung at a time: ffmpeg 5.1's DASH
-/// demuxer, reading every representation at once, stops each at the
-/// MPD's duration as it (wrongly) shifts B-frame timestamps, and drops
-/// the last two frames (docs/streaming.md).
-fn decoded(url: &str, map: &str) -> (u64, String) {
-    let out = Command::new("ffmpeg")
-        .args(["-nostdin", "-v", "error", "-i"])
-        .arg(url)
-        .args(["-map", map, "-f", "null", "-", "-progress", "pipe:1"])
-        .output()
-        .expect("run ffmpeg");
-    let frames = String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .rev()
-        .filter_map(|l| l.strip_prefix("frame="))
-        .find_map(|v| v.trim().parse().ok())
-        .unwrap_or(0);
-    (
-        frames,
-        String::from_utf8_lossy(&out.stderr).trim().to_string(),
-    )
 }
 
 /// Seconds the first audio stream at `url` spans, from its packets
@@ -317,6 +280,10 @@ async fn a_three_rung_ladder_from_three_nodes_plays_through_hls_and_dash() {
             1,
             "{found:?}"
         );
+        // One rung at a time: ffmpeg 5.1's DASH demuxer, reading every
+        // representation at once, stops each at the MPD's duration as it
+        // (wrongly) shifts B-frame timestamps, and drops the last two
+        // frames (docs/streaming.md).
         for n in 0..widths.len() {
             let (decoded, errors) = decoded(manifest, &format!("0:v:{n}"));
             assert_eq!(decoded, frames, "{manifest}: rung {n}");
@@ -457,11 +424,10 @@ async fn a_ladder_is_watchable_while_it_encodes_and_its_playlists_only_grow() {
         ],
     );
     let clip = make_clip(&dir.path().join("clip.mp4"), 24, 640, 360, true);
-    let run = vidshard(
+    let (id, _) = upload_ladder(
         &node.address,
+        &clip,
         &[
-            "upload",
-            clip.to_str().expect("utf8"),
             "--ladder",
             "360,240",
             "--segment-seconds",
@@ -470,16 +436,6 @@ async fn a_ladder_is_watchable_while_it_encodes_and_its_playlists_only_grow() {
             "ultrafast",
         ],
     );
-    assert!(
-        run.status.success(),
-        "{}",
-        String::from_utf8_lossy(&run.stderr)
-    );
-    let id = String::from_utf8_lossy(&run.stdout)
-        .lines()
-        .next()
-        .expect("the job id")
-        .to_string();
     let link = json_of(&node.address, &["link", &id]);
     let hls = link["hls_url"].as_str().expect("an HLS URL").to_string();
 
@@ -544,11 +500,10 @@ async fn a_ladder_survives_its_master_killed_and_its_viewer_sees_no_gap() {
     let master = cluster.formed().await;
     let seconds = 30;
     let clip = make_clip(&dir.path().join("clip.mp4"), seconds, 640, 360, true);
-    let run = vidshard(
+    let (id, _) = upload_ladder(
         &master,
+        &clip,
         &[
-            "upload",
-            clip.to_str().expect("utf8"),
             "--ladder",
             "360,240",
             "--segment-seconds",
@@ -557,16 +512,6 @@ async fn a_ladder_survives_its_master_killed_and_its_viewer_sees_no_gap() {
             "ultrafast",
         ],
     );
-    assert!(
-        run.status.success(),
-        "{}",
-        String::from_utf8_lossy(&run.stderr)
-    );
-    let id = String::from_utf8_lossy(&run.stdout)
-        .lines()
-        .next()
-        .expect("the job id")
-        .to_string();
     let viewer_node = cluster
         .addresses()
         .into_iter()

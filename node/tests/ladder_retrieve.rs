@@ -11,7 +11,7 @@ use std::path::Path;
 use std::process::Command;
 
 use common::client::vidshard;
-use common::clips::make_clip;
+use common::clips::{decoded, make_clip};
 use common::node::NodeProc;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
@@ -59,28 +59,6 @@ fn video_packets(url: &Path, n: usize) -> u64 {
         .as_str()
         .and_then(|n| n.parse().ok())
         .unwrap_or_else(|| panic!("ffprobe said {root}"))
-}
-
-/// Decodes `v:N` of `url` to the end: the frames decoded and whatever
-/// ffmpeg printed at `-v error`.
-fn decode(url: &Path, n: usize) -> (u64, String) {
-    let out = Command::new("ffmpeg")
-        .args(["-nostdin", "-v", "error", "-i"])
-        .arg(url)
-        .args(["-map", &format!("0:v:{n}"), "-f", "null", "-"])
-        .args(["-progress", "pipe:1"])
-        .output()
-        .expect("run ffmpeg");
-    let frames = String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .rev()
-        .filter_map(|l| l.strip_prefix("frame="))
-        .find_map(|v| v.trim().parse().ok())
-        .unwrap_or(0);
-    (
-        frames,
-        String::from_utf8_lossy(&out.stderr).trim().to_string(),
-    )
 }
 
 fn sha256_of(path: &Path) -> String {
@@ -154,7 +132,7 @@ async fn a_ladder_package_is_saved_whole_verified_and_plays_offline() {
         let url = pkg.join(manifest);
         for rung in 0..2 {
             assert_eq!(video_packets(&url, rung), FRAMES, "{manifest} v:{rung}");
-            let (frames, errors) = decode(&url, rung);
+            let (frames, errors) = decoded(&url, &format!("0:v:{rung}"));
             assert_eq!(frames, FRAMES, "{manifest} v:{rung} decoded");
             assert!(errors.is_empty(), "{manifest} v:{rung}: {errors}");
         }

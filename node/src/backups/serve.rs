@@ -105,7 +105,7 @@ impl Backups {
             let path = sys.store.path(&blob.sha256)?;
             let chunks = send_blob(sys, path, blob.size, None).await?;
             let chunks = chunks.map(|c| c.map_err(ServeError::from));
-            return Ok(self.verified(Box::pin(chunks), blob, true));
+            return Ok(self.verified(Box::pin(chunks), blob, true, None));
         }
         let mut reasons = Vec::new();
         for holder in holders.iter().filter(|h| **h != sys.node_id) {
@@ -113,7 +113,7 @@ impl Backups {
                 continue;
             };
             match remote_chunks(sys, &address, &blob).await {
-                Ok(chunks) => return Ok(self.verified(chunks, blob, false)),
+                Ok(chunks) => return Ok(self.verified(chunks, blob, false, None)),
                 Err(e) => reasons.push(format!("{holder}: {e}")),
             }
         }
@@ -129,11 +129,21 @@ impl Backups {
 
     /// Passes `chunks` on one behind, hashing them: the last chunk is
     /// sent only once the whole content matched `blob`'s sha256 and size;
-    /// otherwise the stream ends with [`ServeError::Damaged`].
-    fn verified(self: &Arc<Self>, mut chunks: Chunks, blob: BlobRef, local: bool) -> Chunks {
+    /// otherwise the stream ends with [`ServeError::Damaged`] and, when
+    /// the copy is this node's (`local`), it is removed and reported lost
+    /// (repair restores it from a holder). `pin` (if any) holds the blob
+    /// in the store until the stream ends.
+    pub fn verified(
+        self: &Arc<Self>,
+        mut chunks: Chunks,
+        blob: BlobRef,
+        local: bool,
+        pin: Option<crate::store::BlobPin>,
+    ) -> Chunks {
         let (tx, rx) = tokio::sync::mpsc::channel(2);
         let backups = self.clone();
         self.sys.tasks.spawn(async move {
+            let _pin = pin;
             let mut hasher = Sha256::new();
             let (mut size, mut held): (u64, Option<Vec<u8>>) = (0, None);
             while let Some(next) = chunks.next().await {

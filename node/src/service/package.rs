@@ -17,7 +17,6 @@ use std::time::Duration;
 
 use futures::{Stream, StreamExt};
 use sha2::{Digest, Sha256};
-use tokio_stream::wrappers::ReceiverStream;
 use tonic::Status;
 use vidshard_proto::v1::{PackageFile, PackageListing, RetrieveChunk};
 
@@ -29,7 +28,7 @@ use crate::cluster::blobs::ensure_local;
 use crate::ids;
 use crate::jobs::JobRecord;
 use crate::jobs::package::Package;
-use crate::store::{BlobPin, BlobRef};
+use crate::store::BlobRef;
 use crate::streaming::{dash, hls};
 
 /// Longest a call waits for a segment from another node (bounds a hung
@@ -243,62 +242,14 @@ pub async fn retrieve_file(
         .map_err(super::errors::store_status)?;
     let chunks = send_blob(sys, file, blob.size, None).await?;
     let chunks: Chunks = Box::pin(chunks.map(|c| c.map_err(ServeError::from)));
-    let checked = verified(sys, backups.clone(), chunks, blob, pin);
+    // The last chunk goes out only once the whole blob matched: a copy
+    // damaged on this disk never reaches a client whole.
+    let checked = backups.verified(chunks, blob, true, Some(pin));
     Ok(Box::pin(from_offset(checked, offset).map(|chunk| {
         chunk
             .map(|data| RetrieveChunk { data })
             .map_err(Status::from)
     })))
-}
-
-/// Passes `chunks` on one behind, hashing them: the last is sent only
-/// once the whole blob matched its sha256 and size, so a copy damaged on
-/// this disk never reaches a client whole. A damaged copy is removed and
-/// reported lost (repair restores it from a holder) and the stream ends
-/// with DATA_LOSS; the client's retry fetches a good one.
-fn verified(
-    sys: &Sys,
-    backups: Arc<Backups>,
-    mut chunks: Chunks,
-    blob: BlobRef,
-    pin: BlobPin,
-) -> Chunks {
-    let (tx, rx) = tokio::sync::mpsc::channel(2);
-    let store = sys.store.clone();
-    sys.tasks.spawn(async move {
-        let _pin = pin;
-        let mut hasher = Sha256::new();
-        let (mut size, mut held): (u64, Option<Vec<u8>>) = (0, None);
-        while let Some(next) = chunks.next().await {
-            match next {
-                Ok(chunk) => {
-                    hasher.update(&chunk);
-                    size += chunk.len() as u64;
-                    if let Some(previous) = held.replace(chunk)
-                        && tx.send(Ok(previous)).await.is_err()
-                    {
-                        return;
-                    }
-                }
-                Err(e) => {
-                    let _ = tx.send(Err(e)).await;
-                    return;
-                }
-            }
-        }
-        let sha256 = hex::encode(hasher.finalize());
-        if sha256 == blob.sha256 && size == blob.size {
-            if let Some(last) = held {
-                let _ = tx.send(Ok(last)).await;
-            }
-            return;
-        }
-        tracing::warn!(blob = %blob.sha256, got = %sha256, size, "refused to finish serving a damaged package segment");
-        let _ = store.remove(&blob.sha256).await;
-        backups.lost_here(&blob.sha256);
-        let _ = tx.send(Err(ServeError::Damaged { sha256, size })).await;
-    });
-    Box::pin(ReceiverStream::new(rx))
 }
 
 #[cfg(test)]

@@ -42,3 +42,34 @@ pub fn encode_with_cli(cluster: &Cluster, master: &str, clip: &Path, out: &Path,
         String::from_utf8_lossy(&run.stderr)
     );
 }
+
+/// Runs `vidshard --node NODE --json ARGS…`, which must succeed, and
+/// parses its one JSON document.
+pub fn json_of(node: &str, args: &[&str]) -> serde_json::Value {
+    let mut all = vec!["--json"];
+    all.extend_from_slice(args);
+    let run = vidshard(node, &all);
+    assert!(
+        run.status.success(),
+        "{args:?}: {}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    serde_json::from_slice(&run.stdout).expect("one JSON document")
+}
+
+/// Uploads `clip` to `node` as a ladder (`vidshard upload CLIP OPTIONS…`,
+/// e.g. `--ladder 360,240`) and answers the job id and the whole text
+/// the client printed (its id line, then `watch: URL`).
+pub fn upload_ladder(node: &str, clip: &Path, options: &[&str]) -> (String, String) {
+    let mut args = vec!["upload", clip.to_str().expect("utf8")];
+    args.extend_from_slice(options);
+    let run = vidshard(node, &args);
+    assert!(
+        run.status.success(),
+        "{options:?}: {}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    let stdout = String::from_utf8_lossy(&run.stdout).into_owned();
+    let id = stdout.lines().next().expect("the job id").to_string();
+    (id, stdout)
+}

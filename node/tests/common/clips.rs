@@ -195,3 +195,25 @@ pub fn hevc_clip(path: &Path, seconds: u32, x265_params: &str) -> PathBuf {
     assert!(status.success(), "making {}", path.display());
     path.to_path_buf()
 }
+
+/// Decodes stream `map` (`0:v:1`) of `input` (a file, or an HLS/DASH
+/// URL) to its end: the frames ffmpeg decoded and whatever it printed at
+/// `-v error` (empty: no error).
+pub fn decoded(input: impl AsRef<std::ffi::OsStr>, map: &str) -> (u64, String) {
+    let out = Command::new("ffmpeg")
+        .args(["-nostdin", "-v", "error", "-i"])
+        .arg(input)
+        .args(["-map", map, "-f", "null", "-", "-progress", "pipe:1"])
+        .output()
+        .expect("run ffmpeg");
+    let frames = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .rev()
+        .filter_map(|l| l.strip_prefix("frame="))
+        .find_map(|v| v.trim().parse().ok())
+        .unwrap_or(0);
+    (
+        frames,
+        String::from_utf8_lossy(&out.stderr).trim().to_string(),
+    )
+}
