@@ -15,7 +15,7 @@ use vidshard_proto::v1::{DeleteJobRequest, JobInfo};
 
 use common::clips::{make_clip, report};
 use common::cluster::{Cluster, NODES, lazy_channel};
-use common::{Params, job, retrieve, upload_file, wait_for};
+use common::{Params, blob_files, job, retrieve, upload_file, wait_for};
 
 const JOB_TIMEOUT: Duration = Duration::from_secs(240);
 const BACKUP_TIMEOUT: Duration = Duration::from_secs(60);
@@ -278,18 +278,6 @@ async fn deleting_a_job_removes_its_blobs_from_every_node() {
         );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
-}
-
-/// The blob files under a node's `blobs/` dir, as paths.
-fn blob_files(dir: &Path) -> Vec<String> {
-    let Ok(fanout) = std::fs::read_dir(dir) else {
-        return Vec::new();
-    };
-    fanout
-        .flatten()
-        .flat_map(|d| std::fs::read_dir(d.path()).into_iter().flatten().flatten())
-        .map(|f| f.path().display().to_string())
-        .collect()
 }
 
 fn sha256_hex(bytes: &[u8]) -> String {

@@ -570,6 +570,41 @@ async fn a_ladder_survives_its_master_killed_and_its_viewer_sees_no_gap() {
     let status = json_of(&alive.join(","), &["status", &id]);
     assert_eq!(status["status"], "completed", "{status}");
     assert_eq!(status["output"]["frames"], frames);
+
+    // Deleted with the job: every segment, on every node still up.
+    let segment = url_beside(&media, "0.m4s");
+    assert_eq!(http::get(&segment).status, 200);
+    let deleted = vidshard_proto::v1::jobs_client::JobsClient::new(common::cluster::lazy_channel(
+        &viewer_node,
+    ))
+    .delete_job(common::node::as_operator(
+        vidshard_proto::v1::DeleteJobRequest { id: id.clone() },
+    ))
+    .await
+    .expect("delete")
+    .into_inner();
+    assert!(deleted.deleted, "{}", deleted.message);
+    common::wait_for(
+        "the segment gone over HTTP",
+        std::time::Duration::from_secs(30),
+        || {
+            let gone = http::get(&segment).status == 404;
+            async move { gone.then_some(()) }
+        },
+    )
+    .await;
+    common::wait_for(
+        "every blob gone",
+        std::time::Duration::from_secs(120),
+        || {
+            let left: Vec<String> = (0..common::cluster::NODES)
+                .filter(|i| *i != master_index)
+                .flat_map(|i| common::blob_files(&cluster.nodes[i].data_dir.join("blobs")))
+                .collect();
+            async move { left.is_empty().then_some(()) }
+        },
+    )
+    .await;
 }
 
 /// Bad ladder options sent straight to the API (no client checks) end

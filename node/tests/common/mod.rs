@@ -213,3 +213,15 @@ pub fn free_port() -> u16 {
         .find(|&port| std::net::TcpListener::bind(("127.0.0.1", port)).is_ok())
         .expect("a free port in 20000..32000")
 }
+
+/// The blob files under a node's `blobs/` dir, as paths.
+pub fn blob_files(dir: &Path) -> Vec<String> {
+    let Ok(fanout) = std::fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    fanout
+        .flatten()
+        .flat_map(|d| std::fs::read_dir(d.path()).into_iter().flatten().flatten())
+        .map(|f| f.path().display().to_string())
+        .collect()
+}
