@@ -260,4 +260,22 @@ mod tests {
         plan(&mut job, None, false);
         assert!(job.package.is_none());
     }
+
+    #[test]
+    fn a_deleted_ladder_leaves_its_segments_as_garbage() {
+        let mut table = crate::jobs::JobTable::default();
+        let params = crate::params::RawParams::default()
+            .validate()
+            .expect("params");
+        let id = table.accept("j", params, blob(9), vec![], 1);
+        table.update(&id, |job| {
+            plan(job, Some(&package()), false);
+            assert!(put(job, "360p", Some(&init(7)), &[segment(1, 0, 10)], 1, 5));
+        });
+        assert!(table.remove(&id, 10));
+        let garbage: Vec<&str> = table.tombstones().collect();
+        for sha in [blob(7).sha256, blob(1).sha256, blob(9).sha256] {
+            assert!(garbage.contains(&sha.as_str()), "{sha} not collected");
+        }
+    }
 }

@@ -121,9 +121,12 @@ impl JobTable {
             .shards
             .iter()
             .flat_map(|s| std::iter::once(&s.source).chain(s.encoded.as_ref()));
+        // A ladder's segments go with it too.
+        let package = job.package.iter().flat_map(|p| p.blobs());
         for blob in std::iter::once(&job.source)
             .chain(job.output.as_ref())
             .chain(shards)
+            .chain(package)
         {
             if !blob.sha256.is_empty() {
                 self.tombstones.insert(blob.sha256.clone(), now);
