@@ -65,9 +65,10 @@ plain_ladder() { # SRC OUT_DIR
 # the status JSON in $WORK/NAME.json and the wall time in WALL.
 ladder_job() {
   local t0 t1 name=$1 src=$2
+  shift 2
   t0=$(now)
   "$CLIENT" --node "$MASTER" --json upload "$src" --ladder 720,480,360 \
-    --segment-seconds "$SEGMENT" --preset "$PRESET" --crf "$CRF" \
+    --segment-seconds "$SEGMENT" --preset "$PRESET" --crf "$CRF" "$@" \
     --output "$WORK/$name.mp4" >"$WORK/$name.upload.json" 2>/dev/null
   t1=$(now)
   WALL=$(calc "$t1 - $t0")
@@ -91,6 +92,12 @@ ladder_job one "$SRC"
 ONE=$WALL; ONE_RSS=$(peak_rss_mb "$MASTER_PID")
 stop_cluster
 
+echo "== vidshard, 1 node, --no-quality (no comparison with the source)"
+start_cluster bare 1
+ladder_job bare "$SRC" --no-quality
+BARE=$WALL
+stop_cluster
+
 echo "== vidshard, 3 nodes on this machine (1 slot each)"
 start_cluster three 3 --slots 1
 ladder_job three "$SRC"
@@ -110,11 +117,12 @@ fi
 
 echo
 echo "3-rung ladder (720/480/360, ${SEGMENT} s segments) of a ${DURATION} s 1280x720 clip, x264 $PRESET crf $CRF capped"
-printf '%-22s %8s %7s\n' run "wall s" ratio
-printf '%-22s %8.2f %7.2f\n' "plain ffmpeg" "$PLAIN" 1
-printf '%-22s %8.2f %7.2f\n' "vidshard 1 node" "$ONE" "$(calc "$ONE / $PLAIN")"
-printf '%-22s %8.2f %7.2f\n' "vidshard 3 nodes" "$THREE" "$(calc "$THREE / $PLAIN")"
-for name in one three; do
+printf '%-30s %8s %7s\n' run "wall s" ratio
+printf '%-30s %8.2f %7.2f\n' "plain ffmpeg" "$PLAIN" 1
+printf '%-30s %8.2f %7.2f\n' "vidshard 1 node" "$ONE" "$(calc "$ONE / $PLAIN")"
+printf '%-30s %8.2f %7.2f\n' "vidshard 1 node, --no-quality" "$BARE" "$(calc "$BARE / $PLAIN")"
+printf '%-30s %8.2f %7.2f\n' "vidshard 3 nodes" "$THREE" "$(calc "$THREE / $PLAIN")"
+for name in one bare three; do
   python3 - "$WORK/$name.json" "$name" <<'PY'
 import json, sys
 job = json.load(open(sys.argv[1]))
