@@ -163,7 +163,41 @@ pub async fn encode_all(
     sched: &Arc<Scheduler>,
     id: &str,
     specs: &[EncodeSpec],
+    arrivals: UnboundedReceiver<(u32, BlobRef)>,
+) -> Result<(), JobStop> {
+    let mut running: JoinSet<CopyResult> = JoinSet::new();
+    let ended = drive(sched, id, specs, arrivals, &mut running).await;
+    abandon(sched, running).await;
+    ended
+}
+
+/// Stops the copies still running once the job needs no more of them
+/// (all shards done, or the job failed) and throws away the results that
+/// finished meanwhile but were never read: a copy that completed just as
+/// the job failed (perhaps because the failure freed the disk it needed)
+/// would otherwise leave an encoded shard no record names, kept as an
+/// unknown blob for the collector's 10 minutes.
+async fn abandon(sched: &Arc<Scheduler>, mut running: JoinSet<CopyResult>) {
+    running.abort_all();
+    while let Some(joined) = running.join_next().await {
+        let Ok((_, _, _, _, Ok(outcome), _slot)) = joined else {
+            continue;
+        };
+        let blob = outcome.blob.sha256.clone();
+        // Unpinned first; `discard` keeps it if a job's record names it
+        // (a late duplicate identical to the recorded result).
+        drop(outcome);
+        crate::backups::discard::discard(&sched.sys, &blob, None).await;
+    }
+}
+
+/// The loop of [`encode_all`]; copies run in `running`.
+async fn drive(
+    sched: &Arc<Scheduler>,
+    id: &str,
+    specs: &[EncodeSpec],
     mut arrivals: UnboundedReceiver<(u32, BlobRef)>,
+    running: &mut JoinSet<CopyResult>,
 ) -> Result<(), JobStop> {
     let (frames, already_done, task_specs, measure_quality) = {
         let jobs = sched.sys.jobs.lock();
@@ -199,7 +233,6 @@ pub async fn encode_all(
             ..Default::default()
         })
         .collect();
-    let mut running: JoinSet<CopyResult> = JoinSet::new();
     let mut seconds_per_frame: Option<f64> = None;
     let policy = Policy::default();
     let mut untrusted = Untrusted::default();

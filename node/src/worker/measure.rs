@@ -68,9 +68,12 @@ pub async fn measure_logged(
     }
 }
 
-/// Encodes, verifies and stores a shard (`super::encode_verified`), then
-/// measures it when `measure` asks; a shard with a quality target is
-/// encoded to it instead (`target_encode`), which always measures.
+/// Encodes and verifies a shard, measures it when `measure` asks, then
+/// stores it; a shard with a quality target is encoded to it instead
+/// (`target_encode`), which always measures. The measurement reads the
+/// scratch file, before the store holds the result: a copy cancelled
+/// meanwhile (its job failed or a duplicate won) leaves nothing in the
+/// store that no record names.
 pub async fn encode_judged(
     tools: &Tools,
     store: &BlobStore,
@@ -93,19 +96,27 @@ pub async fn encode_judged(
         .await?;
         return Ok((blob, pin, Some(quality)));
     }
-    let (blob, pin) = super::encode_verified(tools, store, task, scratch, on_progress).await?;
-    let quality = match measure {
-        true => {
-            let encoded = store.path(&blob.sha256)?;
-            let frames = task.expected_frames;
-            measure_logged(tools, task.input, &encoded, frames, task.spec, node_id)
-                .await
-                .map(|q| ShardQuality {
-                    crf: task.spec.crf,
-                    ..q
-                })
-        }
-        false => None,
-    };
-    Ok((blob, pin, quality))
+    let output = super::encoded_path(scratch, task);
+    let result = async {
+        super::encode_checked(tools, task, &output, on_progress).await?;
+        let quality = match measure {
+            true => {
+                let frames = task.expected_frames;
+                measure_logged(tools, task.input, &output, frames, task.spec, node_id)
+                    .await
+                    .map(|q| ShardQuality {
+                        crf: task.spec.crf,
+                        ..q
+                    })
+            }
+            false => None,
+        };
+        let (blob, pin) = store.import_pinned(&output).await?;
+        Ok((blob, pin, quality))
+    }
+    .await;
+    if result.is_err() {
+        let _ = tokio::fs::remove_file(&output).await;
+    }
+    result
 }

@@ -112,11 +112,7 @@ pub async fn encode_verified(
     scratch: &Path,
     on_progress: impl FnMut(Progress),
 ) -> Result<(BlobRef, BlobPin), ShardError> {
-    let output = scratch.join(format!(
-        "encoded-{}.{}",
-        uuid::Uuid::new_v4().simple(),
-        task.target.muxer
-    ));
+    let output = encoded_path(scratch, task);
     let result = async {
         encode_checked(tools, task, &output, on_progress).await?;
         Ok(store.import_pinned(&output).await?)
@@ -126,6 +122,15 @@ pub async fn encode_verified(
         let _ = tokio::fs::remove_file(&output).await;
     }
     result
+}
+
+/// A fresh name in `scratch` for `task`'s encoded result.
+pub fn encoded_path(scratch: &Path, task: &ShardTask<'_>) -> std::path::PathBuf {
+    scratch.join(format!(
+        "encoded-{}.{}",
+        uuid::Uuid::new_v4().simple(),
+        task.target.muxer
+    ))
 }
 
 /// Encodes `task.input` into `output` and checks the result against
