@@ -102,6 +102,21 @@ async fn a_ladder_package_is_saved_whole_verified_and_plays_offline() {
         .expect("GetPackage")
         .into_inner();
     assert!(listing.finished);
+    // A lone node encodes each piece's two rungs in one ffmpeg (one
+    // decode, one slot): the second rung rides with the first.
+    let log = node.log_text();
+    let riders = log
+        .lines()
+        .filter(|l| l.contains("shard assigned") && l.contains("bundled=true"))
+        .count();
+    let alone = log
+        .lines()
+        .filter(|l| l.contains("shard assigned") && l.contains("bundled=false"))
+        .count();
+    assert!(
+        riders >= 1 && riders == alone,
+        "every piece bundled: {riders} riders, {alone} leaders\n{log}"
+    );
 
     let pkg = dir.path().join("pkg");
     let target = format!("{}/", pkg.display());

@@ -253,17 +253,30 @@ pub(crate) fn picture_filter(
     width: u32,
     height: u32,
 ) -> String {
-    let scale = format!("scale={width}:{height}:flags=bicubic,setsar=1");
     let steps = [
-        if tonemap { TONEMAP } else { "" },
-        orientation.filters(),
-        &scale,
+        upright_filter(tonemap, orientation),
+        scale_filter(width, height),
     ];
     steps
         .into_iter()
         .filter(|s| !s.is_empty())
         .collect::<Vec<_>>()
         .join(",")
+}
+
+/// The steps before the scale: the tone map, then the turn upright
+/// (empty when neither applies). Shared by every rung of a piece.
+pub(crate) fn upright_filter(tonemap: bool, orientation: Orientation) -> String {
+    [if tonemap { TONEMAP } else { "" }, orientation.filters()]
+        .into_iter()
+        .filter(|s| !s.is_empty())
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+/// The scale to the output size, square pixels.
+pub(crate) fn scale_filter(width: u32, height: u32) -> String {
+    format!("scale={width}:{height}:flags=bicubic,setsar=1")
 }
 
 /// The colour options of the output: BT.709 after a tone map, else the
@@ -295,18 +308,28 @@ pub(crate) fn encode_args(spec: &EncodeSpec, keep_audio: bool) -> Vec<String> {
     };
     let mut args: Vec<String> = vec!["-map".into(), "0:v:0".into()];
     args.extend(audio);
-    args.extend(vec![
+    args.extend([
+        "-vf".into(),
+        picture_filter(spec.tonemap, spec.orientation, spec.width, spec.height),
+    ]);
+    args.extend(video_output_args(spec));
+    args
+}
+
+/// The options of one video output after its pictures are chosen: every
+/// frame passed through with its own time, the pixel format, colour
+/// tags, encoder, ladder cadence and threads.
+pub(crate) fn video_output_args(spec: &EncodeSpec) -> Vec<String> {
+    let mut args: Vec<String> = vec![
         "-sn".into(),
         "-dn".into(),
         "-fps_mode".into(),
         "passthrough".into(),
         "-enc_time_base".into(),
         "-1".into(),
-        "-vf".into(),
-        picture_filter(spec.tonemap, spec.orientation, spec.width, spec.height),
         "-pix_fmt".into(),
         spec.pix_fmt.name().into(),
-    ]);
+    ];
     args.extend(colour_args(spec));
     args.extend(video_codec_args(spec));
     if let Some(rung) = &spec.rung {

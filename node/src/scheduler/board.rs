@@ -32,12 +32,16 @@ pub struct TaskBoard(Arc<Mutex<Inner>>);
 pub struct TaskGuard {
     board: TaskBoard,
     task_id: String,
+    /// Whether the task holds one of its worker's slots (a rider in a
+    /// bundle shares its leader's).
+    holds_slot: bool,
 }
 
 impl Drop for TaskGuard {
     fn drop(&mut self) {
         let mut inner = self.board.lock();
         if let Some(entry) = inner.tasks.remove(&self.task_id)
+            && self.holds_slot
             && let Some(n) = inner.assigned.get_mut(&entry.worker_id)
         {
             *n = n.saturating_sub(1);
@@ -51,6 +55,29 @@ impl TaskBoard {
     }
 
     pub fn register(&self, task_id: &str, job_id: &str, shard: u32, worker_id: &str) -> TaskGuard {
+        self.register_task(task_id, job_id, shard, worker_id, true)
+    }
+
+    /// A task that runs in another task's slot (a rung riding in a
+    /// bundle): on the board for its progress, not counted as busy.
+    pub fn register_rider(
+        &self,
+        task_id: &str,
+        job_id: &str,
+        shard: u32,
+        worker_id: &str,
+    ) -> TaskGuard {
+        self.register_task(task_id, job_id, shard, worker_id, false)
+    }
+
+    fn register_task(
+        &self,
+        task_id: &str,
+        job_id: &str,
+        shard: u32,
+        worker_id: &str,
+        holds_slot: bool,
+    ) -> TaskGuard {
         let mut inner = self.lock();
         inner.tasks.insert(
             task_id.to_string(),
@@ -62,10 +89,13 @@ impl TaskBoard {
                 report: None,
             },
         );
-        *inner.assigned.entry(worker_id.to_string()).or_default() += 1;
+        if holds_slot {
+            *inner.assigned.entry(worker_id.to_string()).or_default() += 1;
+        }
         TaskGuard {
             board: self.clone(),
             task_id: task_id.to_string(),
+            holds_slot,
         }
     }
 

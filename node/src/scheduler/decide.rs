@@ -11,7 +11,13 @@
 //!    (their ffmpeg has the encoder, their build the features); a worker
 //!    the shard already failed on gets it again only when every live,
 //!    able worker has failed it.
-//! 5. With nothing pending left, a straggler (a single running copy whose
+//! 5. A pending ladder task placed on a worker that can run bundles,
+//!    when no other able worker has a free slot left, takes its piece's
+//!    other pending rungs along ([`Decision::Ride`]): one slot, one
+//!    decode. Spreading them would gain nothing then (every slot is
+//!    busy) and cost a decode each; while other workers are free, the
+//!    rungs are spread instead, so a piece's rungs come out at once.
+//! 6. With nothing pending left, a straggler (a single running copy whose
 //!    estimated time left exceeds `straggler_factor` × a fresh run) is
 //!    duplicated on an idle worker.
 
@@ -25,6 +31,9 @@ pub struct WorkerView {
     pub score: f32,
     /// Whether it can encode this job's shards (`media::abilities`).
     pub able: bool,
+    /// Whether it can run several rungs of a piece as one task
+    /// (`Decision::Ride`).
+    pub bundles: bool,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -43,6 +52,9 @@ pub struct ShardView {
     pub running: Vec<CopyView>,
     /// Workers on which this shard failed, one entry per failure.
     pub failed_on: Vec<String>,
+    /// Tasks with the same group may run as one bundle (the rungs of a
+    /// ladder piece: one source); None for a plain shard.
+    pub group: Option<u32>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -69,6 +81,13 @@ pub enum Decision {
         shard: u32,
         worker: String,
         duplicate: bool,
+    },
+    /// Run `shard` inside the copy of `with` started just before, on
+    /// the same worker and in its slot (same piece, another rung).
+    Ride {
+        shard: u32,
+        worker: String,
+        with: u32,
     },
     Cancel {
         shard: u32,
@@ -103,6 +122,36 @@ fn pick(
         .filter(|w| !untried_exists || !avoid.contains(&w.id))
         .min_by(|a, b| a.score.total_cmp(&b.score).then(a.id.cmp(&b.id)))
         .map(|w| w.id.clone())
+}
+
+/// The pending tasks of `leader`'s group that ride along with it on
+/// `worker` (rule 5): none unless the worker runs bundles and no other
+/// able worker has a free slot; never one already placed or one that
+/// failed on this worker.
+fn riders(
+    leader: &ShardView,
+    worker: &str,
+    pending: &[&ShardView],
+    placed: &std::collections::HashSet<u32>,
+    free: &HashMap<String, u32>,
+    workers: &[WorkerView],
+) -> Vec<u32> {
+    let Some(group) = leader.group else {
+        return Vec::new();
+    };
+    let bundles = workers.iter().any(|w| w.id == worker && w.bundles);
+    let other_free = workers
+        .iter()
+        .any(|w| w.id != worker && w.alive && w.able && free.get(&w.id).copied().unwrap_or(0) > 0);
+    if !bundles || other_free {
+        return Vec::new();
+    }
+    pending
+        .iter()
+        .filter(|s| s.group == Some(group) && !placed.contains(&s.index))
+        .filter(|s| !s.failed_on.iter().any(|w| w == worker))
+        .map(|s| s.index)
+        .collect()
 }
 
 /// Seconds a running copy still needs, if it can be told.
@@ -160,17 +209,31 @@ pub fn decide(
 
     pending.sort_by(|a, b| b.frames.cmp(&a.frames).then(a.index.cmp(&b.index)));
     let mut unplaced = 0;
-    for shard in pending {
+    let mut placed: std::collections::HashSet<u32> = std::collections::HashSet::new();
+    for shard in &pending {
+        if placed.contains(&shard.index) {
+            continue;
+        }
         match pick(&free, workers, &shard.failed_on, &[]) {
             Some(worker) => {
                 if let Some(f) = free.get_mut(&worker) {
                     *f -= 1;
                 }
+                placed.insert(shard.index);
+                let riders = riders(shard, &worker, &pending, &placed, &free, workers);
                 decisions.push(Decision::Start {
                     shard: shard.index,
-                    worker,
+                    worker: worker.clone(),
                     duplicate: false,
                 });
+                for rider in riders {
+                    placed.insert(rider);
+                    decisions.push(Decision::Ride {
+                        shard: rider,
+                        worker: worker.clone(),
+                        with: shard.index,
+                    });
+                }
             }
             None => unplaced += 1,
         }

@@ -7,6 +7,7 @@ fn worker(id: &str, free: u32, score: f32) -> WorkerView {
         free_slots: free,
         score,
         able: true,
+        bundles: false,
     }
 }
 
@@ -17,6 +18,7 @@ fn shard(index: u32, frames: u64) -> ShardView {
         done: false,
         running: vec![],
         failed_on: vec![],
+        group: None,
     }
 }
 
@@ -198,4 +200,99 @@ fn a_worker_unable_to_encode_the_shards_gets_none_and_blocks_no_retry() {
     failed.failed_on.push("able".into());
     let d = decide(&[failed], &workers, None, Policy::default());
     assert_eq!(starts(&d), vec![(0, "able", false)]);
+}
+
+fn rung(index: u32, piece: u32) -> ShardView {
+    ShardView {
+        group: Some(piece),
+        ..shard(index, 240)
+    }
+}
+
+fn bundler(id: &str, free: u32) -> WorkerView {
+    WorkerView {
+        bundles: true,
+        ..worker(id, free, 10.0)
+    }
+}
+
+fn rides(decisions: &[Decision]) -> Vec<(u32, &str, u32)> {
+    decisions
+        .iter()
+        .filter_map(|d| match d {
+            Decision::Ride {
+                shard,
+                worker,
+                with,
+            } => Some((*shard, worker.as_str(), *with)),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn a_lone_bundling_worker_takes_a_whole_piece_per_slot() {
+    // Two pieces of three rungs, one worker with two slots.
+    let shards: Vec<ShardView> = (0..6).map(|i| rung(i, i / 3)).collect();
+    let d = decide(&shards, &[bundler("solo", 2)], None, Policy::default());
+    assert_eq!(starts(&d), vec![(0, "solo", false), (3, "solo", false)]);
+    assert_eq!(
+        rides(&d),
+        vec![
+            (1, "solo", 0),
+            (2, "solo", 0),
+            (4, "solo", 3),
+            (5, "solo", 3)
+        ]
+    );
+}
+
+#[test]
+fn rungs_spread_while_other_workers_are_free_and_bundle_once_none_is() {
+    let shards: Vec<ShardView> = (0..6).map(|i| rung(i, i / 3)).collect();
+    let workers = [bundler("a", 1), bundler("b", 1), bundler("c", 1)];
+    let d = decide(&shards, &workers, None, Policy::default());
+    assert_eq!(
+        starts(&d),
+        vec![(0, "a", false), (1, "b", false), (2, "c", false)],
+        "the first piece's rungs at once on three machines"
+    );
+    assert!(rides(&d).is_empty());
+    // Later only "a" has a slot: it takes the next piece whole.
+    let running = |s: ShardView, w: &str| running(s, w, 1.0, 0.5);
+    let shards = vec![
+        running(rung(1, 0), "b"),
+        running(rung(2, 0), "c"),
+        rung(3, 1),
+        rung(4, 1),
+        rung(5, 1),
+    ];
+    let workers = [bundler("a", 1), bundler("b", 0), bundler("c", 0)];
+    let d = decide(&shards, &workers, None, Policy::default());
+    assert_eq!(starts(&d), vec![(3, "a", false)]);
+    assert_eq!(rides(&d), vec![(4, "a", 3), (5, "a", 3)]);
+}
+
+#[test]
+fn no_bundle_for_plain_shards_workers_that_cannot_or_a_rung_that_failed_there() {
+    let plain = [shard(0, 240), shard(1, 240)];
+    let d = decide(&plain, &[bundler("solo", 1)], None, Policy::default());
+    assert!(rides(&d).is_empty(), "plain shards never ride");
+    let shards: Vec<ShardView> = (0..3).map(|i| rung(i, 0)).collect();
+    let d = decide(
+        &shards,
+        &[worker("remote", 1, 1.0)],
+        None,
+        Policy::default(),
+    );
+    assert!(rides(&d).is_empty(), "the worker cannot run bundles");
+    let mut failed = rung(2, 0);
+    failed.failed_on.push("solo".into());
+    let shards = [rung(0, 0), rung(1, 0), failed];
+    let d = decide(&shards, &[bundler("solo", 1)], None, Policy::default());
+    assert_eq!(
+        rides(&d),
+        vec![(1, "solo", 0)],
+        "a rung that failed in a bundle here runs alone"
+    );
 }

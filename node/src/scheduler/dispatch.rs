@@ -14,7 +14,7 @@ use crate::media::{self, Progress};
 use crate::params::QualityTarget;
 use crate::store::CHUNK;
 use crate::worker::copy::{CopyError, CopyOutcome, CopyRequest, rpc_error, settings};
-use crate::worker::{ShardTask as LocalTask, Worker, measure};
+use crate::worker::{ShardTask as LocalTask, Worker, bundle, measure};
 
 /// Encodes on this node within its slots.
 pub async fn run_local(
@@ -203,4 +203,65 @@ fn reported_quality(
         tracing::warn!(%address, "a worker's quality figures make no sense; the shard stays unmeasured");
         None
     }
+}
+
+/// Encodes several rungs of one piece on this node in one slot and one
+/// decode (`worker::bundle`); `on_progress` hears the shared decode's
+/// progress. One result per request, in order; all requests name the
+/// same source.
+pub async fn run_local_bundle(
+    worker: &Worker,
+    reqs: &[CopyRequest],
+    on_progress: impl FnMut(Progress),
+) -> Vec<Result<CopyOutcome, CopyError>> {
+    let failed_all = |e: CopyError| reqs.iter().map(|_| Err(e.clone())).collect();
+    let Some(first) = reqs.first() else {
+        return Vec::new();
+    };
+    if reqs.iter().any(|r| r.source.sha256 != first.source.sha256) {
+        return failed_all(CopyError::from(
+            "a bundle of rungs from different pieces".to_string(),
+        ));
+    }
+    let _permit = match worker.encode_slot().await {
+        Ok(permit) => permit,
+        Err(e) => return failed_all(CopyError::from(e.to_string())),
+    };
+    let started = std::time::Instant::now();
+    let input = match crate::worker::copy::local_source(&worker.sys.store, first).await {
+        Ok(input) => input,
+        Err(e) => return failed_all(e),
+    };
+    let scratch =
+        match crate::store::Scratch::create(&worker.sys.store.tmp_dir(), &first.task_id).await {
+            Ok(scratch) => scratch,
+            Err(e) => return failed_all(CopyError::from(e.to_string())),
+        };
+    let members: Vec<bundle::Member> = reqs
+        .iter()
+        .map(|r| bundle::Member {
+            spec: r.spec.clone(),
+            expected_frames: r.expected_frames,
+        })
+        .collect();
+    let sys = &worker.sys;
+    let measure = reqs.iter().any(|r| r.measure_quality);
+    let results =
+        bundle::encode_bundle_judged(sys, &input, &members, scratch.path(), measure, on_progress)
+            .await;
+    scratch.remove().await;
+    let encode_seconds = started.elapsed().as_secs_f64();
+    results
+        .into_iter()
+        .map(|result| {
+            let (blob, pin, quality) = result.map_err(CopyError::from)?;
+            Ok(CopyOutcome {
+                blob,
+                pin: Some(std::sync::Arc::new(pin)),
+                encode_seconds,
+                transfer_seconds: 0.0,
+                quality,
+            })
+        })
+        .collect()
 }

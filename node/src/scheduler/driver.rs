@@ -11,19 +11,17 @@ use std::time::{Duration, Instant};
 use tokio::sync::mpsc::UnboundedReceiver;
 use tokio::task::{AbortHandle, JoinSet};
 
-use super::board::{TaskEntry, TaskGuard};
 use super::decide::{CopyView, Decision, Policy, ShardView, WorkerView, decide};
-use super::dispatch::{run_local, run_remote};
+use super::launch::{CopyResult, Launch, Member};
 use super::trust::Untrusted;
 use crate::cluster::Protocol;
-use crate::legacy::original_worker::run_original;
-use crate::worker::copy::{CopyError, CopyOutcome, CopyRequest};
+use crate::worker::copy::{CopyOutcome, CopyRequest};
 use std::sync::Arc;
 
 use super::Scheduler;
 use crate::jobs::JobStop;
-use crate::jobs::{Command, JobStatus, ShardState, SharedJobs, now_unix_ms};
-use crate::media::{EncodeSpec, Progress};
+use crate::jobs::{Command, JobStatus, ShardState, now_unix_ms};
+use crate::media::EncodeSpec;
 use crate::store::BlobRef;
 
 const TICK: Duration = Duration::from_millis(500);
@@ -38,44 +36,12 @@ struct RunningCopy {
 #[derive(Default)]
 struct ShardRun {
     done: bool,
+    /// The ladder piece, when the task may ride in a bundle with its
+    /// piece's other rungs (`decide`, rule 5).
+    group: Option<u32>,
     copies: Vec<RunningCopy>,
     failed_on: Vec<String>,
     last_error: String,
-}
-
-/// A copy's identity and result, with its place on the task board: the
-/// worker's slot stays taken until the driver has handled the result, so
-/// no decision in between sees a worker free whose result (perhaps a
-/// rejected one) is still unread.
-type CopyResult = (
-    u32,
-    String,
-    String,
-    Duration,
-    Result<CopyOutcome, CopyError>,
-    TaskGuard,
-);
-
-/// Records a copy's progress in the job table (the shard shows its most
-/// advanced copy). Called for local encodes and for heartbeat reports.
-pub fn apply_progress(jobs: &SharedJobs, entry: &TaskEntry) {
-    jobs.lock().update(&entry.job_id, |job| {
-        let Some(shard) = job.shards.get_mut(entry.shard as usize) else {
-            return;
-        };
-        if shard.state == ShardState::Done {
-            return;
-        }
-        shard.frames_done = shard
-            .frames_done
-            .max(entry.progress.frames.min(shard.frames));
-        shard.fps = entry.progress.fps;
-        if shard.frames_done >= shard.frames {
-            shard.state = ShardState::Verifying;
-        }
-        let done = job.frames_done();
-        job.eta.record(Instant::now(), done);
-    });
 }
 
 /// Live workers as the scheduler sees them: this node plus every live
@@ -100,6 +66,7 @@ fn worker_views(
         free_slots: local_free,
         score: sched.worker.score_report().score,
         able: sched.worker.abilities.missing_for(spec).is_empty(),
+        bundles: true,
     }];
     addresses.insert(
         sched.sys.node_id.clone(),
@@ -116,6 +83,8 @@ fn worker_views(
             free_slots: m.slots_total.saturating_sub(busy),
             score: m.load.score,
             able: m.abilities.missing_for(spec).is_empty(),
+            // `RunShard` carries one task (`launch::Launch::takes_riders`).
+            bundles: false,
         });
         addresses.insert(m.node_id.clone(), (m.address.clone(), m.protocol));
     }
@@ -151,6 +120,7 @@ fn shard_views(
                 })
                 .collect(),
             failed_on: run.failed_on.clone(),
+            group: run.group,
         })
         .collect()
 }
@@ -165,7 +135,7 @@ pub async fn encode_all(
     specs: &[EncodeSpec],
     arrivals: UnboundedReceiver<(u32, BlobRef)>,
 ) -> Result<(), JobStop> {
-    let mut running: JoinSet<CopyResult> = JoinSet::new();
+    let mut running: JoinSet<Vec<CopyResult>> = JoinSet::new();
     let ended = drive(sched, id, specs, arrivals, &mut running).await;
     abandon(sched, running).await;
     ended
@@ -177,12 +147,19 @@ pub async fn encode_all(
 /// the job failed (perhaps because the failure freed the disk it needed)
 /// would otherwise leave an encoded shard no record names, kept as an
 /// unknown blob for the collector's 10 minutes.
-async fn abandon(sched: &Arc<Scheduler>, mut running: JoinSet<CopyResult>) {
+async fn abandon(sched: &Arc<Scheduler>, mut running: JoinSet<Vec<CopyResult>>) {
     running.abort_all();
     while let Some(joined) = running.join_next().await {
-        let Ok((_, _, _, _, Ok(outcome), _slot)) = joined else {
-            continue;
-        };
+        if let Ok(results) = joined {
+            abandon_results(sched, results).await;
+        }
+    }
+}
+
+/// Throws away the stored results among `results` (see [`abandon`]).
+async fn abandon_results(sched: &Arc<Scheduler>, results: impl IntoIterator<Item = CopyResult>) {
+    for (_, _, _, _, result, _slot) in results {
+        let Ok(outcome) = result else { continue };
         let blob = outcome.blob.sha256.clone();
         // Unpinned first; `discard` keeps it if a job's record names it
         // (a late duplicate identical to the recorded result).
@@ -197,9 +174,9 @@ async fn drive(
     id: &str,
     specs: &[EncodeSpec],
     mut arrivals: UnboundedReceiver<(u32, BlobRef)>,
-    running: &mut JoinSet<CopyResult>,
+    running: &mut JoinSet<Vec<CopyResult>>,
 ) -> Result<(), JobStop> {
-    let (frames, already_done, task_specs, measure_quality) = {
+    let (frames, already_done, task_specs, measure_quality, groups) = {
         let jobs = sched.sys.jobs.lock();
         let job = jobs
             .get(id)
@@ -219,7 +196,18 @@ async fn drive(
         let task_specs = task_specs
             .ok_or_else(|| JobStop::failed(JobStatus::Error, "a task names a rung not planned"))?;
         let measure = !job.params.skip_quality;
-        (frames, done, task_specs, measure)
+        // A rung encoded to a quality target probes CRFs on its own.
+        let groups: Vec<Option<u32>> = job
+            .shards
+            .iter()
+            .zip(&task_specs)
+            .map(|(s, spec)| {
+                s.rung
+                    .filter(|_| spec.quality_target.is_none())
+                    .map(|r| r.piece)
+            })
+            .collect();
+        (frames, done, task_specs, measure, groups)
     };
     let spec = specs
         .first()
@@ -228,8 +216,10 @@ async fn drive(
     let mut splitting = true;
     let mut runs: Vec<ShardRun> = already_done
         .iter()
-        .map(|done| ShardRun {
+        .zip(&groups)
+        .map(|(done, group)| ShardRun {
             done: *done,
+            group: *group,
             ..Default::default()
         })
         .collect();
@@ -239,71 +229,96 @@ async fn drive(
     loop {
         let (mut workers, addresses) = worker_views(sched, spec);
         untrusted.hide(&mut workers);
+        let mut launches: Vec<(Launch, bool)> = Vec::new();
         for decision in decide(
             &shard_views(sched, &runs, &frames, &sources),
             &workers,
             seconds_per_frame,
             policy,
         ) {
+            let job = JobTasks {
+                id,
+                specs: &task_specs,
+                frames: &frames,
+                sources: &sources,
+                measure_quality,
+            };
             match decision {
                 Decision::Start {
                     shard,
                     worker,
                     duplicate,
                 } => {
-                    let task_id = format!("{id}.{shard}.{}", uuid::Uuid::new_v4().simple());
-                    let req = CopyRequest {
-                        job_id: id.to_string(),
-                        shard_index: shard,
-                        task_id: task_id.clone(),
-                        spec: task_specs[shard as usize].clone(),
-                        expected_frames: frames[shard as usize],
-                        source: sources[shard as usize].clone().unwrap_or(BlobRef {
-                            sha256: String::new(),
-                            size: 0,
-                        }),
-                        total_shards: frames.len() as u32,
-                        measure_quality,
-                    };
-                    let (address, protocol) = addresses
+                    let address = addresses
                         .get(&worker)
                         .cloned()
                         .unwrap_or((String::new(), Protocol::Vidshard));
-                    // Recorded before the worker hears of it: a master
-                    // without a quorum hands out nothing.
-                    let assigned = Command::ShardAssigned {
-                        job: id.to_string(),
-                        shard,
-                        worker_id: worker.clone(),
-                        worker: address.clone(),
-                        at_ms: now_unix_ms(),
-                    };
-                    sched.sys.consensus.record(assigned).await?;
-                    tracing::info!(job = %id, shard, %worker, %address, duplicate, "shard assigned");
-                    // On the board before the next decision, which would
-                    // otherwise see the worker's slot still free.
-                    let slot = sched.board.register(&task_id, id, shard, &worker);
-                    let abort = running.spawn(run_copy(
-                        sched.clone(),
-                        worker.clone(),
-                        (address.clone(), protocol),
-                        req,
-                        slot,
+                    let member =
+                        assign(sched, &job, shard, &worker, &address.0, false, duplicate).await?;
+                    launches.push((
+                        Launch {
+                            worker,
+                            address,
+                            members: vec![member],
+                        },
+                        duplicate,
                     ));
-                    runs[shard as usize].copies.push(RunningCopy {
-                        worker_id: worker.clone(),
-                        task_id,
-                        started: Instant::now(),
-                        abort,
+                }
+                Decision::Ride {
+                    shard,
+                    worker,
+                    with,
+                } => {
+                    let local = sched.sys.node_id.clone();
+                    let leader = launches.iter_mut().find(|(l, _)| {
+                        l.worker == worker
+                            && l.takes_riders(&local)
+                            && l.members.first().is_some_and(|m| m.req.shard_index == with)
                     });
-                    record_start(sched, id, shard, duplicate, &runs[shard as usize]);
+                    let address = addresses
+                        .get(&worker)
+                        .cloned()
+                        .unwrap_or((String::new(), Protocol::Vidshard));
+                    match leader {
+                        Some((launch, _)) => {
+                            let member =
+                                assign(sched, &job, shard, &worker, &address.0, true, false)
+                                    .await?;
+                            launch.members.push(member);
+                        }
+                        None => {
+                            // No bundle to join: a copy of its own.
+                            let member =
+                                assign(sched, &job, shard, &worker, &address.0, false, false)
+                                    .await?;
+                            let members = vec![member];
+                            launches.push((
+                                Launch {
+                                    worker,
+                                    address,
+                                    members,
+                                },
+                                false,
+                            ));
+                        }
+                    }
                 }
                 Decision::Cancel { shard, worker } => {
+                    // A bundle's task is shared by its rungs: it stops only
+                    // when none of them wants it any more.
+                    let shared: Vec<tokio::task::Id> = runs
+                        .iter()
+                        .enumerate()
+                        .filter(|(i, _)| *i != shard as usize)
+                        .flat_map(|(_, r)| r.copies.iter().map(|c| c.abort.id()))
+                        .collect();
                     let run = &mut runs[shard as usize];
                     run.copies.retain(|c| {
                         let keep = c.worker_id != worker;
                         if !keep {
-                            c.abort.abort();
+                            if !shared.contains(&c.abort.id()) {
+                                c.abort.abort();
+                            }
                             tracing::info!(job = %id, shard, %worker, "shard copy cancelled");
                         }
                         keep
@@ -326,86 +341,122 @@ async fn drive(
                 }
             }
         }
+        for (launch, duplicate) in launches {
+            let worker = launch.worker.clone();
+            let tasks: Vec<(u32, String)> = launch
+                .members
+                .iter()
+                .map(|m| (m.req.shard_index, m.req.task_id.clone()))
+                .collect();
+            let abort = running.spawn(launch.run(sched.clone()));
+            for (shard, task_id) in tasks {
+                runs[shard as usize].copies.push(RunningCopy {
+                    worker_id: worker.clone(),
+                    task_id,
+                    started: Instant::now(),
+                    abort: abort.clone(),
+                });
+                record_start(sched, id, shard, duplicate, &runs[shard as usize]);
+            }
+        }
         if runs.iter().all(|r| r.done) {
             return Ok(());
         }
         tokio::select! {
             Some(joined) = running.join_next() => {
-                let Ok((shard, worker, task_id, took, result, _slot)) = joined else { continue };
-                let run = &mut runs[shard as usize];
-                run.copies.retain(|c| c.task_id != task_id);
-                match result {
-                    Ok(outcome) if !run.done => {
-                        run.done = true;
-                        let spf = took.as_secs_f64() / frames[shard as usize].max(1) as f64;
-                        seconds_per_frame = Some(seconds_per_frame.map_or(spf, |old| (old + spf) / 2.0));
-                        tracing::info!(job = %id, shard, %worker, seconds = took.as_secs_f64(), "shard done");
-                        crate::metrics::shard_encoded();
-                        record_done(sched, id, shard, &worker, outcome).await?;
-                    }
-                    Ok(late) => {
-                        // A slower duplicate: its result is not used.
-                        let winner = sched.sys.jobs.lock().get(id).and_then(|j| j.shards[shard as usize].encoded.clone());
-                        if winner.is_none_or(|w| w.sha256 != late.blob.sha256) {
-                            let late_blob = late.blob.sha256.clone();
-                            drop(late);
-                            crate::backups::discard::discard(&sched.sys, &late_blob, None).await;
+                let Ok(results) = joined else { continue };
+                let mut results = results.into_iter();
+                while let Some((shard, worker, task_id, took, result, _slot)) = results.next() {
+                    let handled: Result<(), JobStop> = async {
+                        let run = &mut runs[shard as usize];
+                        run.copies.retain(|c| c.task_id != task_id);
+                        match result {
+                            Ok(outcome) if !run.done => {
+                                run.done = true;
+                                let spf = took.as_secs_f64() / frames[shard as usize].max(1) as f64;
+                                seconds_per_frame = Some(seconds_per_frame.map_or(spf, |old| (old + spf) / 2.0));
+                                tracing::info!(job = %id, shard, %worker, seconds = took.as_secs_f64(), "shard done");
+                                crate::metrics::shard_encoded();
+                                record_done(sched, id, shard, &worker, outcome).await?;
+                            }
+                            Ok(late) => {
+                                // A slower duplicate: its result is not used.
+                                let winner = sched.sys.jobs.lock().get(id).and_then(|j| j.shards[shard as usize].encoded.clone());
+                                if winner.is_none_or(|w| w.sha256 != late.blob.sha256) {
+                                    let late_blob = late.blob.sha256.clone();
+                                    drop(late);
+                                    crate::backups::discard::discard(&sched.sys, &late_blob, None).await;
+                                }
+                            }
+                            Err(error) if error.here_full && !run.done => {
+                                // This node's disk, not the shard nor the worker:
+                                // the job runs again once there is room.
+                                tracing::warn!(job = %id, shard, %worker, error = %error.message, "no room for a shard's result on this node");
+                                return Err(JobStop::failed(crate::jobs::JobStatus::Error, error.message));
+                            }
+                            Err(error) if error.source_missing => {
+                                // Split again on the next try; no worker is to blame.
+                                tracing::warn!(job = %id, shard, error = %error.message, "a shard's split is gone from this node's store");
+                                return Err(JobStop::paused(format!("{}; the job is split again", error.message)));
+                            }
+                            Err(error) if error.rejected => {
+                                tracing::warn!(job = %id, shard, %worker, error = %error.message, "result rejected: its frames are not the source; the worker gets no more shards of this job");
+                                untrusted.mark(&worker);
+                                crate::metrics::shard_failed();
+                                if !run.done {
+                                    run.last_error = format!("{worker}: {}", error.message);
+                                    record_failure(sched, id, shard, &worker, run).await?;
+                                }
+                            }
+                            Err(error) if !run.done && (error.worker_full || error.handed_back) => {
+                                // No fault of the shard's: it runs elsewhere, and the
+                                // worker gets no more until it reports room again.
+                                let why = if error.worker_full {
+                                    "a worker's data dir is full"
+                                } else {
+                                    "a stopping worker handed the shard back"
+                                };
+                                tracing::info!(job = %id, shard, %worker, error = %error.message, "{why}; running the shard elsewhere");
+                                run.last_error = format!("{worker}: {}", error.message);
+                                sched.sys.membership.mark_full(&worker);
+                                record_failure(sched, id, shard, &worker, run).await?;
+                            }
+                            Err(error) if !run.done && error.worker_lost => {
+                                tracing::warn!(job = %id, shard, %worker, error = %error.message, "lost the worker running a shard");
+                                run.last_error = format!("{worker}: {}", error.message);
+                                sched.sys.membership.mark_lost(&worker);
+                                crate::metrics::shard_failed();
+                                record_failure(sched, id, shard, &worker, run).await?;
+                            }
+                            Err(error) if !run.done => {
+                                tracing::warn!(job = %id, shard, %worker, error = %error.message, "shard copy failed");
+                                run.failed_on.push(worker.clone());
+                                run.last_error = format!("{worker}: {}", error.message);
+                                crate::metrics::shard_failed();
+                                record_failure(sched, id, shard, &worker, run).await?;
+                            }
+                            Err(_) => {}
                         }
+                        Ok(())
                     }
-                    Err(error) if error.here_full && !run.done => {
-                        // This node's disk, not the shard nor the worker:
-                        // the job runs again once there is room.
-                        tracing::warn!(job = %id, shard, %worker, error = %error.message, "no room for a shard's result on this node");
-                        return Err(JobStop::failed(crate::jobs::JobStatus::Error, error.message));
+                    .await;
+                    if let Err(stop) = handled {
+                        // The rest of a bundle's results go unread.
+                        abandon_results(sched, results).await;
+                        return Err(stop);
                     }
-                    Err(error) if error.source_missing => {
-                        // Split again on the next try; no worker is to blame.
-                        tracing::warn!(job = %id, shard, error = %error.message, "a shard's split is gone from this node's store");
-                        return Err(JobStop::paused(format!("{}; the job is split again", error.message)));
-                    }
-                    Err(error) if error.rejected => {
-                        tracing::warn!(job = %id, shard, %worker, error = %error.message, "result rejected: its frames are not the source; the worker gets no more shards of this job");
-                        untrusted.mark(&worker);
-                        crate::metrics::shard_failed();
-                        if !run.done {
-                            run.last_error = format!("{worker}: {}", error.message);
-                            record_failure(sched, id, shard, &worker, run).await?;
-                        }
-                    }
-                    Err(error) if !run.done && (error.worker_full || error.handed_back) => {
-                        // No fault of the shard's: it runs elsewhere, and the
-                        // worker gets no more until it reports room again.
-                        let why = if error.worker_full {
-                            "a worker's data dir is full"
-                        } else {
-                            "a stopping worker handed the shard back"
-                        };
-                        tracing::info!(job = %id, shard, %worker, error = %error.message, "{why}; running the shard elsewhere");
-                        run.last_error = format!("{worker}: {}", error.message);
-                        sched.sys.membership.mark_full(&worker);
-                        record_failure(sched, id, shard, &worker, run).await?;
-                    }
-                    Err(error) if !run.done && error.worker_lost => {
-                        tracing::warn!(job = %id, shard, %worker, error = %error.message, "lost the worker running a shard");
-                        run.last_error = format!("{worker}: {}", error.message);
-                        sched.sys.membership.mark_lost(&worker);
-                        crate::metrics::shard_failed();
-                        record_failure(sched, id, shard, &worker, run).await?;
-                    }
-                    Err(error) if !run.done => {
-                        tracing::warn!(job = %id, shard, %worker, error = %error.message, "shard copy failed");
-                        run.failed_on.push(worker.clone());
-                        run.last_error = format!("{worker}: {}", error.message);
-                        crate::metrics::shard_failed();
-                        record_failure(sched, id, shard, &worker, run).await?;
-                    }
-                    Err(_) => {}
                 }
             }
             arrived = arrivals.recv(), if splitting => match arrived {
-                Some((index, blob)) => {
-                    if let Some(slot) = sources.get_mut(index as usize) {
-                        *slot = Some(blob);
+                Some(first) => {
+                    // Everything already sent is read before deciding: the
+                    // rungs of a piece arrive together and may be bundled.
+                    let mut next = Some(first);
+                    while let Some((index, blob)) = next {
+                        if let Some(slot) = sources.get_mut(index as usize) {
+                            *slot = Some(blob);
+                        }
+                        next = arrivals.try_recv().ok();
                     }
                 }
                 None => splitting = false,
@@ -416,38 +467,58 @@ async fn drive(
     }
 }
 
-/// Runs one copy where `decide` put it; returns its identity with the result.
-async fn run_copy(
-    sched: Arc<Scheduler>,
-    worker_id: String,
-    (address, protocol): (String, Protocol),
-    req: CopyRequest,
-    slot: TaskGuard,
-) -> CopyResult {
-    let started = Instant::now();
-    let result = if protocol == Protocol::Original {
-        let board = &sched.board;
-        let failed = || board.report_of(&req.task_id).as_deref() == Some("failed_processing");
-        run_original(&sched.sys, &address, &req, failed).await
-    } else if worker_id == sched.sys.node_id {
-        let (progress_ctx, task_id) = (sched.clone(), req.task_id.clone());
-        let on_progress = move |p: Progress| {
-            if let Some(entry) = progress_ctx.board.report(&task_id, p) {
-                apply_progress(&progress_ctx.sys.jobs, &entry);
-            }
-        };
-        run_local(&sched.worker, &req, on_progress).await
-    } else {
-        run_remote(&sched.sys, &address, &req).await
+/// What the driver knows of a job's tasks, to build their requests.
+struct JobTasks<'a> {
+    id: &'a str,
+    specs: &'a [EncodeSpec],
+    frames: &'a [u64],
+    sources: &'a [Option<BlobRef>],
+    measure_quality: bool,
+}
+
+/// Records that `shard` goes to `worker` and puts it on the board;
+/// answers its request. Recorded before the worker hears of it: a master
+/// without a quorum hands out nothing. On the board before the next
+/// decision, which would otherwise see the worker's slot still free (a
+/// `rider` shares its bundle's slot).
+async fn assign(
+    sched: &Arc<Scheduler>,
+    job: &JobTasks<'_>,
+    shard: u32,
+    worker: &str,
+    address: &str,
+    rider: bool,
+    duplicate: bool,
+) -> Result<Member, JobStop> {
+    let id = job.id;
+    let task_id = format!("{id}.{shard}.{}", uuid::Uuid::new_v4().simple());
+    let req = CopyRequest {
+        job_id: id.to_string(),
+        shard_index: shard,
+        task_id: task_id.clone(),
+        spec: job.specs[shard as usize].clone(),
+        expected_frames: job.frames[shard as usize],
+        source: job.sources[shard as usize].clone().unwrap_or(BlobRef {
+            sha256: String::new(),
+            size: 0,
+        }),
+        total_shards: job.frames.len() as u32,
+        measure_quality: job.measure_quality,
     };
-    (
-        req.shard_index,
-        worker_id,
-        req.task_id,
-        started.elapsed(),
-        result,
-        slot,
-    )
+    let assigned = Command::ShardAssigned {
+        job: id.to_string(),
+        shard,
+        worker_id: worker.to_string(),
+        worker: address.to_string(),
+        at_ms: now_unix_ms(),
+    };
+    sched.sys.consensus.record(assigned).await?;
+    tracing::info!(job = %id, shard, %worker, %address, duplicate, bundled = rider, "shard assigned");
+    let slot = match rider {
+        true => sched.board.register_rider(&task_id, id, shard, worker),
+        false => sched.board.register(&task_id, id, shard, worker),
+    };
+    Ok(Member { req, slot })
 }
 
 /// The in-memory side of a start (which copies run where); the durable

@@ -10,6 +10,7 @@ mod board;
 mod decide;
 pub mod dispatch;
 pub mod driver;
+mod launch;
 mod trust;
 
 use std::sync::Arc;
@@ -41,7 +42,7 @@ impl Scheduler {
     /// A worker reported the progress of copy `task_id` (a heartbeat).
     pub fn progress_reported(&self, task_id: &str, progress: Progress) {
         if let Some(entry) = self.board.report(task_id, progress) {
-            driver::apply_progress(&self.sys.jobs, &entry);
+            launch::apply_progress(&self.sys.jobs, &entry);
         }
     }
 }

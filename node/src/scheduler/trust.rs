@@ -48,6 +48,7 @@ mod tests {
             free_slots: 1,
             score,
             able: true,
+            bundles: false,
         }
     }
 
@@ -66,6 +67,7 @@ mod tests {
                 done: false,
                 running: Vec::new(),
                 failed_on: Vec::new(),
+                group: None,
             },
             ShardView {
                 index: 1,
@@ -77,6 +79,7 @@ mod tests {
                     progress: 0.5,
                 }],
                 failed_on: Vec::new(),
+                group: None,
             },
         ];
         let decisions = decide(&shards, &workers, None, Policy::default());

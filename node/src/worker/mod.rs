@@ -7,6 +7,7 @@
 //! [`Worker`] is the subsystem's handle; `heartbeat` tells the master
 //! this node is alive, how loaded it is and how its shards progress.
 
+pub mod bundle;
 pub mod copy;
 pub mod drain;
 pub mod fence;
