@@ -335,17 +335,7 @@ async fn a_three_rung_ladder_from_three_nodes_plays_through_hls_and_dash() {
 /// An ffmpeg that waits `seconds` before every x264 encode, so a job
 /// stays running long enough to be watched (and to lose its master).
 fn slow_ffmpeg(dir: &std::path::Path, seconds: f64) -> String {
-    let path = dir.join("slow-ffmpeg");
-    std::fs::write(
-        &path,
-        format!(
-            "#!/bin/bash\nfor a in \"$@\"; do\n  if [ \"$a\" = libx264 ]; then sleep {seconds}; break; fi\ndone\nexec ffmpeg \"$@\"\n"
-        ),
-    )
-    .expect("write the wrapper");
-    std::fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(0o755))
-        .expect("make it executable");
-    path.to_str().expect("utf8").to_string()
+    common::wrapper::slow_ffmpeg(dir, "slow-ffmpeg", "libx264", seconds, 0.0)
 }
 
 /// The segment URIs and durations of a media playlist, in order.

@@ -33,6 +33,15 @@ fn kill_and_restart(node: NodeProc, data_dir: &Path) -> NodeProc {
     NodeProc::start(data_dir, ARGS)
 }
 
+/// A stop of the idle node, then a start on the same data dir with an ffmpeg whose
+/// joins take 3 s longer.
+fn restart_with_slow_join(node: NodeProc, data_dir: &Path, dir: &Path) -> NodeProc {
+    drop(node);
+    let ffmpeg = common::wrapper::slow_ffmpeg(dir, "slow-join-ffmpeg", "concat", 0.0, 3.0);
+    let args: Vec<&str> = ARGS.iter().copied().chain(["--ffmpeg", &ffmpeg]).collect();
+    NodeProc::start(data_dir, &args)
+}
+
 /// Every file under `dir`, recursively.
 fn files_under(dir: &Path) -> Vec<PathBuf> {
     let mut out = Vec::new();
@@ -143,6 +152,10 @@ async fn a_single_node_killed_mid_upload_mid_encode_and_mid_join_recovers() {
     completes_whole(&channel, &encoding, &clip, dir.path()).await;
 
     // Mid-join: every shard encoded, the output being joined and checked.
+    // The join's ffmpeg (the one reading the concat list) lingers 3 s
+    // after it ends, so the stage is seen however fast the machine.
+    node = restart_with_slow_join(node, &data_dir, dir.path());
+    let channel = node.channel().await;
     let joining = upload_file(channel.clone(), "mid-join.mp4", &clip, &params).await;
     wait_status(&channel, &joining, "concatenating").await;
     node = kill_and_restart(node, &data_dir);

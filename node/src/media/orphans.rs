@@ -50,9 +50,9 @@ pub fn is_ours(environ: &[OsString], mark: &str) -> bool {
         .any(|entry| entry.to_string_lossy() == wanted)
 }
 
-/// Kills every encoder of the node at `data_dir` still running whose
-/// parent is not a running node (a node restarted on the same data dir
-/// keeps its own); answers how many. Blocking (reads /proc): call from a
+/// Kills every encoder of the node at `data_dir` still running with no
+/// running node among its ancestors (a node restarted on the same data
+/// dir keeps its own); answers how many. Blocking (reads /proc): call from a
 /// blocking thread.
 pub fn kill_encoders_of(data_dir: &Path) -> usize {
     let mark = mark_of(data_dir);
@@ -67,15 +67,27 @@ pub fn kill_encoders_of(data_dir: &Path) -> usize {
         .ok()
         .and_then(|exe| exe.file_name().map(|n| n.to_string_lossy().into_owned()))
         .unwrap_or_else(|| "vidshard-node".into());
-    let parent_is_a_node = |process: &sysinfo::Process| {
-        process
-            .parent()
-            .and_then(|parent| system.process(parent))
-            .is_some_and(|parent| {
-                // The kernel keeps 15 bytes of a process name.
-                let parent = parent.name().to_string_lossy();
-                parent == node_name || (parent.len() == 15 && node_name.starts_with(&*parent))
-            })
+    let is_a_node = |process: &sysinfo::Process| {
+        // The kernel keeps 15 bytes of a process name.
+        let name = process.name().to_string_lossy();
+        name == node_name || (name.len() == 15 && node_name.starts_with(&*name))
+    };
+    // A running node up the parent chain, not only the parent: an ffmpeg
+    // started through a wrapper script that does not `exec` (a `nice`
+    // wrapper, a test's slow ffmpeg) is a running node's too. An orphan's
+    // chain ends at init without one.
+    let under_a_node = |process: &sysinfo::Process| {
+        let mut next = process.parent();
+        for _ in 0..16 {
+            let Some(ancestor) = next.and_then(|pid| system.process(pid)) else {
+                return false;
+            };
+            if is_a_node(ancestor) {
+                return true;
+            }
+            next = ancestor.parent();
+        }
+        false
     };
     let mut killed = 0;
     for (pid, process) in system.processes() {
@@ -85,7 +97,7 @@ pub fn kill_encoders_of(data_dir: &Path) -> usize {
         if process.thread_kind().is_none()
             && Some(*pid) != own
             && is_ours(process.environ(), &mark)
-            && !parent_is_a_node(process)
+            && !under_a_node(process)
             && process.kill_with(Signal::Kill).unwrap_or(false)
         {
             killed += 1;

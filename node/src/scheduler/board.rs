@@ -16,6 +16,8 @@ pub struct TaskEntry {
     pub progress: Progress,
     /// Status reported by an original-protocol worker, if any.
     pub report: Option<String>,
+    /// Whether it holds one of its worker's slots (not a bundle's rider).
+    pub holds_slot: bool,
 }
 
 #[derive(Debug, Default)]
@@ -25,7 +27,7 @@ struct Inner {
 }
 
 #[derive(Debug, Clone, Default)]
-pub struct TaskBoard(Arc<Mutex<Inner>>);
+pub struct TaskBoard(Arc<Mutex<Inner>>, Arc<tokio::sync::Notify>);
 
 /// Removes its task from the board when dropped (finished, failed or
 /// cancelled alike).
@@ -45,6 +47,10 @@ impl Drop for TaskGuard {
             && let Some(n) = inner.assigned.get_mut(&entry.worker_id)
         {
             *n = n.saturating_sub(1);
+        }
+        drop(inner);
+        if self.holds_slot {
+            self.board.1.notify_waiters();
         }
     }
 }
@@ -87,6 +93,7 @@ impl TaskBoard {
                 worker_id: worker_id.into(),
                 progress: Progress::default(),
                 report: None,
+                holds_slot,
             },
         );
         if holds_slot {
@@ -97,6 +104,21 @@ impl TaskBoard {
             task_id: task_id.to_string(),
             holds_slot,
         }
+    }
+
+    /// Woken whenever a task gives its slot back (another job's driver
+    /// may now take it).
+    pub fn slot_freed(&self) -> tokio::sync::futures::Notified<'_> {
+        self.1.notified()
+    }
+
+    /// Slots the copies of job `job_id` hold, on every worker.
+    pub fn held_by_job(&self, job_id: &str) -> u32 {
+        self.lock()
+            .tasks
+            .values()
+            .filter(|t| t.holds_slot && t.job_id == job_id)
+            .count() as u32
     }
 
     /// Records progress of a task; returns the task if it is known.

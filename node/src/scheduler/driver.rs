@@ -12,6 +12,7 @@ use tokio::sync::mpsc::UnboundedReceiver;
 use tokio::task::{AbortHandle, JoinSet};
 
 use super::decide::{CopyView, Decision, Policy, ShardView, WorkerView, decide};
+use super::fair::{Claim, ClaimGuard, cap_free_slots};
 use super::launch::{CopyResult, Launch, Member};
 use super::trust::Untrusted;
 use crate::cluster::Protocol;
@@ -50,7 +51,8 @@ struct ShardRun {
 fn worker_views(
     sched: &Arc<Scheduler>,
     spec: &EncodeSpec,
-) -> (Vec<WorkerView>, HashMap<String, (String, Protocol)>) {
+) -> (Vec<WorkerView>, HashMap<String, (String, Protocol)>, u32) {
+    let mut live_slots = sched.worker.slots_total;
     let mut addresses = HashMap::new();
     let local_free = if sched.worker.drain.is_draining() {
         0
@@ -77,6 +79,9 @@ fn worker_views(
             continue;
         }
         let busy = m.slots_busy.max(sched.board.assigned(&m.node_id));
+        if m.alive {
+            live_slots += m.slots_total;
+        }
         views.push(WorkerView {
             id: m.node_id.clone(),
             alive: m.alive,
@@ -88,7 +93,7 @@ fn worker_views(
         });
         addresses.insert(m.node_id.clone(), (m.address.clone(), m.protocol));
     }
-    (views, addresses)
+    (views, addresses, live_slots)
 }
 
 /// Views of the shards the splitter has delivered (the others do not
@@ -176,7 +181,7 @@ async fn drive(
     mut arrivals: UnboundedReceiver<(u32, BlobRef)>,
     running: &mut JoinSet<Vec<CopyResult>>,
 ) -> Result<(), JobStop> {
-    let (frames, already_done, task_specs, measure_quality, groups) = {
+    let (frames, already_done, task_specs, measure_quality, groups, created_ms) = {
         let jobs = sched.sys.jobs.lock();
         let job = jobs
             .get(id)
@@ -207,7 +212,14 @@ async fn drive(
                     .map(|r| r.piece)
             })
             .collect();
-        (frames, done, task_specs, measure, groups)
+        (
+            frames,
+            done,
+            task_specs,
+            measure,
+            groups,
+            job.created_unix_ms,
+        )
     };
     let spec = specs
         .first()
@@ -225,10 +237,31 @@ async fn drive(
         .collect();
     let mut seconds_per_frame: Option<f64> = None;
     let policy = Policy::default();
+    let _claim = ClaimGuard {
+        claims: sched.claims.clone(),
+        job: id.to_string(),
+    };
     let mut untrusted = Untrusted::default();
     loop {
-        let (mut workers, addresses) = worker_views(sched, spec);
+        let (mut workers, addresses, live_slots) = worker_views(sched, spec);
         untrusted.hide(&mut workers);
+        // This job's fair share of the slots (`fair`): it starts copies
+        // only while it holds fewer.
+        let wants = runs
+            .iter()
+            .zip(&sources)
+            .filter(|(r, source)| !r.done && (source.is_some() || !r.copies.is_empty()))
+            .count() as u32;
+        let claim = Claim {
+            job: id.to_string(),
+            wants,
+            created_ms,
+        };
+        let share = sched.claims.share(claim, live_slots);
+        cap_free_slots(
+            &mut workers,
+            share.saturating_sub(sched.board.held_by_job(id)),
+        );
         let mut launches: Vec<(Launch, bool)> = Vec::new();
         for decision in decide(
             &shard_views(sched, &runs, &frames, &sources),
@@ -462,6 +495,7 @@ async fn drive(
                 None => splitting = false,
             },
             _ = sched.sys.membership.changed().notified() => {}
+            _ = sched.board.slot_freed() => {}
             _ = tokio::time::sleep(TICK) => {}
         }
     }

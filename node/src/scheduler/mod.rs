@@ -2,7 +2,7 @@
 //! the thin async loop that applies it to one job, `dispatch` runs one
 //! copy of a shard on the local node or a remote worker (original
 //! workers through `legacy::original_worker`); `trust` keeps the workers
-//! a job stopped trusting. [`Scheduler`] is the
+//! a job stopped trusting; `fair` shares the slots between jobs. [`Scheduler`] is the
 //! subsystem's handle: the task board of copies running anywhere, and the
 //! local worker it runs copies on.
 
@@ -10,6 +10,7 @@ mod board;
 mod decide;
 pub mod dispatch;
 pub mod driver;
+pub mod fair;
 mod launch;
 mod trust;
 
@@ -28,6 +29,8 @@ pub struct Scheduler {
     pub worker: Arc<Worker>,
     /// Master side: shard copies running anywhere, with progress.
     pub board: TaskBoard,
+    /// Master side: each running job's claim on the slots (`fair`).
+    pub claims: fair::Claims,
 }
 
 impl Scheduler {
@@ -36,6 +39,7 @@ impl Scheduler {
             sys: worker.sys.clone(),
             worker,
             board: TaskBoard::default(),
+            claims: fair::Claims::default(),
         }
     }
 

@@ -8,6 +8,7 @@ pub mod clips;
 pub mod cluster;
 pub mod http;
 pub mod node;
+pub mod wrapper;
 
 use std::path::Path;
 use std::time::{Duration, Instant};
