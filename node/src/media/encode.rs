@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use super::colour::Colour;
 use super::orient::Orientation;
-use super::run::{MediaError, Progress, Tools, command, parse_progress_line, run_lines};
+use super::run::{MediaError, Progress, Tools, command, run_with_progress};
 use crate::params::{OutputFormat, PixFmt, VideoCodec};
 
 /// Everything a worker needs to encode a shard.
@@ -350,7 +350,7 @@ pub async fn encode_shard(
     input: &Path,
     output: &Path,
     target: EncodeTarget<'_>,
-    mut on_progress: impl FnMut(Progress),
+    on_progress: impl FnMut(Progress),
 ) -> Result<(), MediaError> {
     let mut cmd = command(&tools.ffmpeg);
     cmd.args(["-nostdin", "-hide_banner", "-v", "error", "-y"]);
@@ -362,13 +362,7 @@ pub async fn encode_shard(
         .args(encode_args(spec, target.keep_audio))
         .args(["-progress", "pipe:1", "-nostats", "-f", target.muxer])
         .arg(output);
-    let mut progress = Progress::default();
-    run_lines(cmd, |line| {
-        if parse_progress_line(line, &mut progress) {
-            on_progress(progress);
-        }
-    })
-    .await
+    run_with_progress(cmd, on_progress).await
 }
 
 #[cfg(test)]

@@ -9,7 +9,7 @@ use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 
 use super::encode::{EncodeSpec, scale_filter, upright_filter, video_output_args};
-use super::run::{MediaError, Progress, Tools, command, parse_progress_line, run_lines};
+use super::run::{MediaError, Progress, Tools, command, run_with_progress};
 
 /// The filter graph: one decode, its common steps, a split, and a scale
 /// per output labelled `[v0]`, `[v1]`, … (pure).
@@ -93,17 +93,11 @@ pub async fn encode_rungs(
     input: &Path,
     outputs: &[PathBuf],
     muxer: &str,
-    mut on_progress: impl FnMut(Progress),
+    on_progress: impl FnMut(Progress),
 ) -> Result<(), MediaError> {
     let mut cmd = command(&tools.ffmpeg);
     cmd.args(rungs_args(specs, input, outputs, muxer)?);
-    let mut progress = Progress::default();
-    run_lines(cmd, |line| {
-        if parse_progress_line(line, &mut progress) {
-            on_progress(progress);
-        }
-    })
-    .await
+    run_with_progress(cmd, on_progress).await
 }
 
 #[cfg(test)]

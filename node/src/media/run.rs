@@ -127,6 +127,21 @@ async fn read_tail(mut reader: impl tokio::io::AsyncRead + Unpin) -> String {
     String::from_utf8_lossy(&tail[start..]).trim().to_string()
 }
 
+/// Runs an ffmpeg started with `-progress pipe:1`, reporting its
+/// progress after each block.
+pub(crate) async fn run_with_progress(
+    cmd: Command,
+    mut on_progress: impl FnMut(Progress),
+) -> Result<(), MediaError> {
+    let mut progress = Progress::default();
+    run_lines(cmd, |line| {
+        if parse_progress_line(line, &mut progress) {
+            on_progress(progress);
+        }
+    })
+    .await
+}
+
 /// Runs a command to completion, streaming each stdout line to `on_line`.
 /// Fails with the stderr tail when the exit status is not success.
 pub(crate) async fn run_lines(
