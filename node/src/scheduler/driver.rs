@@ -510,10 +510,10 @@ struct JobTasks<'a> {
     measure_quality: bool,
 }
 
-/// Records that `shard` goes to `worker` and puts it on the board;
+/// Puts `shard` on the board for `worker`, then records the assignment;
 /// answers its request. Recorded before the worker hears of it: a master
-/// without a quorum hands out nothing. On the board before the next
-/// decision, which would otherwise see the worker's slot still free (a
+/// without a quorum hands out nothing. On the board first, so no
+/// decision of this or another job sees the worker's slot still free (a
 /// `rider` shares its bundle's slot).
 async fn assign(
     sched: &Arc<Scheduler>,
@@ -539,6 +539,12 @@ async fn assign(
         total_shards: job.frames.len() as u32,
         measure_quality: job.measure_quality,
     };
+    // The slot is taken before the write: another job's driver deciding
+    // meanwhile must not see it free (it is given back if the write fails).
+    let slot = match rider {
+        true => sched.board.register_rider(&task_id, id, shard, worker),
+        false => sched.board.register(&task_id, id, shard, worker),
+    };
     let assigned = Command::ShardAssigned {
         job: id.to_string(),
         shard,
@@ -548,10 +554,6 @@ async fn assign(
     };
     sched.sys.consensus.record(assigned).await?;
     tracing::info!(job = %id, shard, %worker, %address, duplicate, bundled = rider, "shard assigned");
-    let slot = match rider {
-        true => sched.board.register_rider(&task_id, id, shard, worker),
-        false => sched.board.register(&task_id, id, shard, worker),
-    };
     Ok(Member { req, slot })
 }
 
