@@ -585,7 +585,7 @@ class Soak:
     def check_disk(self):
         """Once the collectors have run, each node's store holds only what
         the jobs need: uploaded sources and completed outputs."""
-        doc, code, err = self.cli(self.nodes[0], ["jobs"], timeout=60)
+        doc, code, err = self.cli(self.nodes[0], ["jobs", "--limit", "0"], timeout=60)
         if code != 0 or not doc:
             self.violations.append(f"disk check: cannot list the jobs: {err}")
             return

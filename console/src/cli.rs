@@ -60,8 +60,9 @@ pub enum Command {
     Status(StatusArgs),
     /// Download the output of a completed job, verifying its sha256.
     Retrieve(RetrieveArgs),
-    /// List all jobs known to the master.
-    Jobs,
+    /// List the jobs, newest first, with each one's place in the queue,
+    /// slots held of its fair share, priority and wait.
+    Jobs(JobsArgs),
     /// List the nodes of the cluster with their role and load
     /// (`nodes remove ID` takes one out of the cluster).
     Nodes(NodesArgs),
@@ -74,6 +75,23 @@ pub enum Command {
     /// Print a signed URL to watch a ladder job in a browser (HLS with
     /// hls.js; --dash for dash.js), served by the node over HTTP.
     Link(LinkArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct JobsArgs {
+    /// Only jobs in this state: active (queued or running), completed,
+    /// failed, or an exact status such as processing.
+    #[arg(long, value_name = "STATE")]
+    pub state: Option<String>,
+
+    /// At most this many jobs (0: all that fit in one reply); the next
+    /// page's token is printed.
+    #[arg(long, value_name = "N", default_value_t = 50)]
+    pub limit: u32,
+
+    /// Continue a listing where the previous page ended.
+    #[arg(long, value_name = "TOKEN")]
+    pub page_token: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -289,6 +307,12 @@ pub struct UploadArgs {
     #[arg(long, allow_negative_numbers = true, value_name = "N")]
     pub crf: Option<i32>,
 
+    /// Weight of the job's share of the encoding slots when jobs compete
+    /// (1..100, default 10): a job of 20 gets twice the slots of one of
+    /// 10, and starts before older jobs that wait for a turn.
+    #[arg(long, value_name = "N")]
+    pub priority: Option<u32>,
+
     /// Wanted job id (the node adds a suffix if it is taken).
     #[arg(long, value_name = "ID")]
     pub id: Option<String>,
@@ -362,7 +386,20 @@ mod tests {
     fn json_is_global_and_retrieve_needs_output() {
         let cli = Cli::try_parse_from(["vidshard", "jobs", "--json"]).expect("valid");
         assert!(cli.json);
-        assert!(matches!(cli.command, Some(Command::Jobs)));
+        assert!(matches!(
+            cli.command,
+            Some(Command::Jobs(JobsArgs {
+                limit: 50,
+                state: None,
+                ..
+            }))
+        ));
+        let cli = Cli::try_parse_from(["vidshard", "jobs", "--state", "failed", "--limit", "5"])
+            .expect("parse");
+        assert!(matches!(
+            cli.command,
+            Some(Command::Jobs(JobsArgs { limit: 5, state: Some(ref s), .. })) if s == "failed"
+        ));
         let cli = Cli::try_parse_from(["vidshard", "elect", "--to", "node-b"]).expect("parse");
         assert!(
             matches!(cli.command, Some(Command::Elect(ElectArgs { to: Some(ref t) })) if t == "node-b")

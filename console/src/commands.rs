@@ -14,8 +14,8 @@ use vidshard_proto::v1::{
 };
 
 use crate::cli::{
-    Command, DeleteArgs, ElectArgs, LinkArgs, NodesAction, NodesArgs, RetrieveArgs, StatusArgs,
-    UploadArgs,
+    Command, DeleteArgs, ElectArgs, JobsArgs, LinkArgs, NodesAction, NodesArgs, RetrieveArgs,
+    StatusArgs, UploadArgs,
 };
 use crate::client::{self, Lookup, Node, Reach, rpc};
 use crate::job::{JobState, classify_status};
@@ -61,7 +61,7 @@ pub async fn run(ctx: &Ctx, command: Command) -> Result<Report> {
         Command::Upload(args) => upload(ctx, args).await,
         Command::Status(args) => status(ctx, args).await,
         Command::Retrieve(args) => retrieve(ctx, args).await,
-        Command::Jobs => jobs(ctx).await,
+        Command::Jobs(args) => jobs(ctx, args).await,
         Command::Nodes(NodesArgs { action: None }) => nodes(ctx).await,
         Command::Nodes(NodesArgs {
             action: Some(NodesAction::Remove { node_id }),
@@ -114,6 +114,7 @@ fn params(args: &UploadArgs, filename: String) -> JobParams {
         preset: args.preset.clone().unwrap_or_default(),
         crf: args.crf.unwrap_or(0),
         original_filename: filename,
+        priority: args.priority,
     }
 }
 
@@ -342,10 +343,18 @@ async fn retrieve_into(ctx: &Ctx, id: &str, dir: &Path) -> Result<Report> {
     })
 }
 
-async fn jobs(ctx: &Ctx) -> Result<Report> {
+async fn jobs(ctx: &Ctx, args: JobsArgs) -> Result<Report> {
     let mut reach = Reach::to_leader(&ctx.node).await?;
+    let request = ListJobsRequest {
+        state: args.state.unwrap_or_default(),
+        limit: args.limit,
+        page_token: args.page_token.unwrap_or_default(),
+    };
     let reply = reach
-        .call(|node| async move { node.jobs().list_jobs(ListJobsRequest {}).await })
+        .call(|node| {
+            let request = request.clone();
+            async move { node.jobs().list_jobs(request).await }
+        })
         .await?
         .into_inner();
     Ok(Report {

@@ -139,6 +139,33 @@ mod tests {
     }
 }
 
+/// Where an unfinished job stands in the scheduling between jobs (pure):
+/// its place in the order jobs are served, the slots it holds of its fair
+/// share, its priority when not the default and how long it waited for
+/// its first slot. `None` for an ended job (position 0).
+pub fn standing(
+    position: u32,
+    held: u32,
+    share: u32,
+    priority: u32,
+    waited: f64,
+) -> Option<String> {
+    if position == 0 {
+        return None;
+    }
+    let mut text = format!("#{position} in the queue");
+    if share == 0 && held == 0 {
+        text.push_str(", no slot yet");
+    } else {
+        text.push_str(&format!(", {held} of its share of {share} slots"));
+    }
+    if priority != 10 {
+        text.push_str(&format!(", priority {priority}"));
+    }
+    text.push_str(&format!(", waited {}", eta(waited)));
+    Some(text)
+}
+
 /// A finished output's backup state in a few words (pure): copies held
 /// besides the master's against those wanted, who holds them, and who is
 /// receiving one now; `None` while there is no output.
@@ -165,6 +192,24 @@ pub fn backups(
         text.push_str(&format!("; sending to {}", pending.join(", ")));
     }
     Some(text)
+}
+
+#[cfg(test)]
+mod standing_tests {
+    use super::standing;
+
+    #[test]
+    fn standing_reads_plainly() {
+        assert_eq!(standing(0, 0, 0, 10, 3.0), None);
+        assert_eq!(
+            standing(2, 1, 3, 10, 4.2).as_deref(),
+            Some("#2 in the queue, 1 of its share of 3 slots, waited 4s")
+        );
+        assert_eq!(
+            standing(5, 0, 0, 20, 75.0).as_deref(),
+            Some("#5 in the queue, no slot yet, priority 20, waited 1m15s")
+        );
+    }
 }
 
 #[cfg(test)]

@@ -623,7 +623,7 @@ async fn a_v1_upload_is_judged_by_the_sha256_in_its_trailer() {
     assert_eq!(info.status, "completed", "{}", info.message);
     let jobs = vidshard_proto::v1::jobs_client::JobsClient::new(channel)
         .list_jobs(common::node::as_operator(
-            vidshard_proto::v1::ListJobsRequest {},
+            vidshard_proto::v1::ListJobsRequest::default(),
         ))
         .await
         .expect("list")

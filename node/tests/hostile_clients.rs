@@ -163,7 +163,7 @@ async fn failed_uploads_are_forgotten_and_never_show_the_data_dir() {
     .await;
     assert_eq!(gone.code(), Code::NotFound, "{gone:?}");
     let listed = vidshard_proto::v1::jobs_client::JobsClient::new(channel)
-        .list_jobs(vidshard_proto::v1::ListJobsRequest {})
+        .list_jobs(vidshard_proto::v1::ListJobsRequest::default())
         .await
         .expect("list")
         .into_inner();

@@ -416,7 +416,7 @@ async fn messages_beyond_the_size_bounds_are_refused() {
     leftovers.extend(files_under(&data.join("blobs")));
     assert!(leftovers.is_empty(), "{leftovers:?}");
     let jobs = JobsClient::new(channel)
-        .list_jobs(vidshard_proto::v1::ListJobsRequest {})
+        .list_jobs(vidshard_proto::v1::ListJobsRequest::default())
         .await
         .expect("still serving")
         .into_inner();

@@ -170,7 +170,7 @@ async fn a_single_node_killed_mid_upload_mid_encode_and_mid_join_recovers() {
     })
     .await;
     let listed = JobsClient::new(channel)
-        .list_jobs(as_operator(ListJobsRequest {}))
+        .list_jobs(as_operator(ListJobsRequest::default()))
         .await
         .expect("list jobs")
         .into_inner()

@@ -31,6 +31,7 @@ fn params_json(params: Option<&JobParams>) -> Value {
         "ladder": p.ladder,
         "package": p.package,
         "segment_seconds": p.segment_seconds,
+        "priority": p.priority,
     })
 }
 
@@ -112,6 +113,14 @@ pub fn job_json(job: &JobInfo, with_shards: bool) -> Value {
         "timings": timings_json(job),
         "quality": job_quality_json(job.quality.as_ref()),
         "ladder": ladder_json(job),
+        // Scheduling between jobs: position 0 once the job has ended.
+        "queue": {
+            "position": job.queue_position,
+            "slot_share": job.slot_share,
+            "slots_held": job.slots_held,
+            "priority": job.priority,
+            "wait_seconds": round(job.wait_seconds, 3),
+        },
     });
     if with_shards {
         value["shards"] = job.shards.iter().map(shard_json).collect();
@@ -131,10 +140,14 @@ pub fn legacy_status_json(id: &str, status: &str, message: &str) -> Value {
 
 pub fn jobs_json(reply: &ListJobsReply) -> Value {
     let jobs: Vec<Value> = reply.jobs.iter().map(|j| job_json(j, false)).collect();
+    let mut value = json!({ "jobs": jobs, "matching": reply.matching });
     if reply.omitted > 0 {
-        return json!({ "jobs": jobs, "omitted": reply.omitted });
+        value["omitted"] = json!(reply.omitted);
     }
-    json!({ "jobs": jobs })
+    if !reply.next_page_token.is_empty() {
+        value["next_page_token"] = json!(reply.next_page_token);
+    }
+    value
 }
 
 pub fn nodes_json(reply: &ListNodesReply) -> Value {

@@ -51,6 +51,11 @@ fn processing_job() -> JobInfo {
         ],
         progress: 0.42,
         eta_seconds: 80.0,
+        queue_position: 2,
+        slot_share: 2,
+        slots_held: 1,
+        wait_seconds: 3.4,
+        priority: 10,
         ..Default::default()
     }
 }
@@ -70,6 +75,9 @@ fn completed_job() -> JobInfo {
         output_holders: vec!["node-a".into(), "node-b".into()],
         output_replicas_wanted: 2,
         shards: vec![shard(0, "done", "w1", 1.0)],
+        queue_position: 0,
+        slot_share: 0,
+        slots_held: 0,
         ..processing_job()
     }
 }
@@ -83,6 +91,11 @@ fn status_json_has_every_field() {
     assert_eq!(v["finished"], false);
     assert_eq!(v["progress"], json!(0.42));
     assert_eq!(v["eta_seconds"], json!(80.0));
+    assert_eq!(
+        v["queue"],
+        json!({"position": 2, "slot_share": 2, "slots_held": 1, "priority": 10,
+               "wait_seconds": 3.4})
+    );
     assert_eq!(
         v["source"],
         json!({"width": 1920, "height": 1080, "frames": 480, "duration_seconds": 20.0,
@@ -213,6 +226,8 @@ fn jobs_json_omits_shards() {
     let reply = ListJobsReply {
         jobs: vec![processing_job(), completed_job()],
         omitted: 0,
+        matching: 2,
+        next_page_token: String::new(),
     };
     let v = jobs_json(&reply);
     let jobs = v["jobs"].as_array().expect("jobs array");
@@ -233,6 +248,10 @@ fn status_text_lists_fields_and_shard_rows() {
         "{text}"
     );
     assert!(text.contains("eta:       1m20s\n"), "{text}");
+    assert!(
+        text.contains("queue:     #2 in the queue, 1 of its share of 2 slots, waited 3s\n"),
+        "{text}"
+    );
     assert!(
         text.contains("source:    1920x1080, 480 frames, 20.0 s, audio yes, 11.8 MiB\n"),
         "{text}"
@@ -267,6 +286,7 @@ fn completed_status_text_shows_output() {
         "{text}"
     );
     assert!(!text.contains("eta:"), "{text}");
+    assert!(!text.contains("queue:"), "{text}");
 }
 
 #[test]
@@ -274,21 +294,23 @@ fn jobs_text_has_one_row_per_job() {
     let reply = ListJobsReply {
         jobs: vec![processing_job(), completed_job()],
         omitted: 0,
+        matching: 2,
+        next_page_token: String::new(),
     };
     let text = jobs_text(&reply);
     let lines: Vec<&str> = text.lines().collect();
     assert_eq!(lines.len(), 3, "{text}");
     assert_eq!(
         lines[0],
-        "id      status      progress  shards  output    filename"
+        "id      status      progress  shards  queue  slots  prio  waited  output    filename"
     );
     assert_eq!(
         lines[1],
-        "clip-1  processing       42%     1/3  -         clip.mov"
+        "clip-1  processing       42%     1/3     #2    1/2    10      3s  -         clip.mov"
     );
     assert_eq!(
         lines[2],
-        "clip-1  completed       100%     1/1  1280x720  clip.mov"
+        "clip-1  completed       100%     1/1      -      -    10      3s  1280x720  clip.mov"
     );
     assert_eq!(jobs_text(&ListJobsReply::default()), "no jobs\n");
 }
@@ -394,18 +416,37 @@ fn legacy_status_marks_final_states() {
 
 #[test]
 fn listings_say_how_many_jobs_they_left_out() {
+    // An older node: no pages.
     let reply = ListJobsReply {
         jobs: vec![processing_job()],
         omitted: 6399,
+        ..Default::default()
     };
     let text = jobs_text(&reply);
     assert!(text.contains("6399 more jobs not listed"), "{text}");
     assert_eq!(jobs_json(&reply)["omitted"], 6399);
     let none = ListJobsReply {
         jobs: vec![processing_job()],
-        omitted: 0,
+        matching: 1,
+        ..Default::default()
     };
     assert!(jobs_json(&none).get("omitted").is_none());
+    assert!(jobs_json(&none).get("next_page_token").is_none());
+    // A page with more after it names the next one.
+    let paged = ListJobsReply {
+        jobs: vec![processing_job()],
+        omitted: 40,
+        matching: 91,
+        next_page_token: "1700000000000.clip-1".into(),
+    };
+    let text = jobs_text(&paged);
+    assert!(
+        text.contains("… 40 more: vidshard jobs --page-token 1700000000000.clip-1\n"),
+        "{text}"
+    );
+    let v = jobs_json(&paged);
+    assert_eq!(v["next_page_token"], "1700000000000.clip-1");
+    assert_eq!(v["matching"], 91);
 }
 
 fn stats(mean: f64, min: f64) -> vidshard_proto::v1::QualityStats {

@@ -86,6 +86,15 @@ pub fn job_text(job: &JobInfo) -> String {
     if !job.finished {
         lines.push(("eta", format::eta(job.eta_seconds)));
     }
+    if let Some(standing) = format::standing(
+        job.queue_position,
+        job.slots_held,
+        job.slot_share,
+        job.priority,
+        job.wait_seconds,
+    ) {
+        lines.push(("queue", standing));
+    }
     let audio = if job.source_has_audio { "yes" } else { "no" };
     lines.push((
         "source",
@@ -183,11 +192,24 @@ pub fn jobs_text(reply: &ListJobsReply) -> String {
         .iter()
         .map(|j| {
             let (done, total) = shard_counts(j);
+            let ended = j.queue_position == 0;
             vec![
                 j.id.clone(),
                 j.status.clone(),
                 format::percent(j.progress),
                 format!("{done}/{total}"),
+                if ended {
+                    "-".to_owned()
+                } else {
+                    format!("#{}", j.queue_position)
+                },
+                if ended {
+                    "-".to_owned()
+                } else {
+                    format!("{}/{}", j.slots_held, j.slot_share)
+                },
+                j.priority.to_string(),
+                format::eta(j.wait_seconds),
                 dims(j.output_width, j.output_height),
                 j.params
                     .as_ref()
@@ -202,12 +224,22 @@ pub fn jobs_text(reply: &ListJobsReply) -> String {
             ("status", Align::Left),
             ("progress", Align::Right),
             ("shards", Align::Right),
+            ("queue", Align::Right),
+            ("slots", Align::Right),
+            ("prio", Align::Right),
+            ("waited", Align::Right),
             ("output", Align::Left),
             ("filename", Align::Left),
         ],
         &rows,
     );
-    if reply.omitted > 0 {
+    if !reply.next_page_token.is_empty() {
+        text.push_str(&format!(
+            "… {} more: vidshard jobs --page-token {}\n",
+            reply.omitted, reply.next_page_token
+        ));
+    } else if reply.omitted > 0 {
+        // An older node: no pages.
         text.push_str(&format!(
             "… and {} more jobs not listed (running jobs come first, then the most recently changed)\n",
             reply.omitted

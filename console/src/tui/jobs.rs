@@ -1,5 +1,5 @@
-//! The jobs pane (a gauge per job: percent, ETA, and a marked place for
-//! the backup status) and the shards pane of the selected job (a gauge per
+//! The jobs pane (a gauge per job: percent, ETA, its place in the queue
+//! and slots held of its share, and a marked place for the backup status) and the shards pane of the selected job (a gauge per
 //! shard coloured by state, with its worker). Drawing only.
 
 use ratatui::Frame;
@@ -71,7 +71,19 @@ fn job_text(job: &JobInfo, width: usize) -> Text<'static> {
         Span::styled(job.status.clone(), status_style),
     ];
     match state {
-        JobState::Working => first.push(Span::raw(format!(" ETA {}", eta(job.eta_seconds)))),
+        JobState::Working => {
+            first.push(Span::raw(format!(" ETA {}", eta(job.eta_seconds))));
+            if job.queue_position > 0 {
+                // Where it stands between jobs: place, slots held of its share.
+                first.push(Span::styled(
+                    format!(
+                        " #{} slots {}/{}",
+                        job.queue_position, job.slots_held, job.slot_share
+                    ),
+                    Style::new().fg(Color::DarkGray),
+                ));
+            }
+        }
         JobState::Completed => {
             first.push(Span::raw(format!(" {}", format::bytes(job.output_bytes))));
             let copies = job.output_holders.len().saturating_sub(1);

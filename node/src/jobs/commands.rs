@@ -272,15 +272,21 @@ pub fn apply(table: &mut JobTable, command: &Command) -> CommandReply {
             shard,
             worker_id,
             worker,
+            at_ms,
             ..
-        } => with_shard(job, *shard, |s| {
-            if s.state != ShardState::Done {
-                s.state = ShardState::Encoding;
-                s.worker_id = worker_id.clone();
-                s.worker = worker.clone();
-                s.attempts += 1;
+        } => {
+            if job.first_encode_unix_ms == 0 {
+                job.first_encode_unix_ms = *at_ms;
             }
-        }),
+            with_shard(job, *shard, |s| {
+                if s.state != ShardState::Done {
+                    s.state = ShardState::Encoding;
+                    s.worker_id = worker_id.clone();
+                    s.worker = worker.clone();
+                    s.attempts += 1;
+                }
+            })
+        }
         Command::ShardFailed {
             shard,
             worker_id,

@@ -10,6 +10,7 @@ mod commands;
 #[cfg(test)]
 mod commands_tests;
 mod eta;
+pub mod listing;
 mod model;
 pub mod package;
 mod package_apply;

@@ -207,6 +207,10 @@ pub struct JobRecord {
     pub upload_key: String,
     pub created_unix_ms: u64,
     pub updated_unix_ms: u64,
+    /// When its first shard was handed to a worker (0: not yet): the
+    /// end of the job's wait for a slot.
+    #[serde(default)]
+    pub first_encode_unix_ms: u64,
     pub timings: StageTimes,
     #[serde(skip)]
     pub eta: EtaEstimator,
@@ -216,6 +220,18 @@ pub struct JobRecord {
 }
 
 impl JobRecord {
+    /// Seconds from the upload's acceptance until its first shard was
+    /// handed to a worker: so far while none was, and until it ended for
+    /// a job that ended without any.
+    pub fn wait_seconds(&self, now_ms: u64) -> f64 {
+        let end = match self.first_encode_unix_ms {
+            0 if self.status.is_final() => self.updated_unix_ms,
+            0 => now_ms,
+            first => first,
+        };
+        end.saturating_sub(self.created_unix_ms) as f64 / 1000.0
+    }
+
     /// Frames encoded so far over all shards.
     pub fn frames_done(&self) -> u64 {
         self.shards

@@ -63,6 +63,7 @@ impl JobTable {
                 output_frames: 0,
                 upload_key: String::new(),
                 created_unix_ms: now,
+                first_encode_unix_ms: 0,
                 updated_unix_ms: now,
                 timings: Default::default(),
                 eta: EtaEstimator::default(),
@@ -172,6 +173,11 @@ impl JobTable {
             }
         }
         changed
+    }
+
+    /// Every job, in no particular order.
+    pub fn iter(&self) -> impl Iterator<Item = &JobRecord> {
+        self.jobs.values()
     }
 
     /// Jobs, oldest first.

@@ -29,8 +29,9 @@ pub fn may_start(running: usize, limit: usize, position: usize) -> bool {
     position < limit.saturating_sub(running)
 }
 
-/// A place in the queue: the job's creation time, then its id.
-type Place = (u64, String);
+/// A place in the queue: higher priority first, then the job's creation
+/// time, then its id (the order `scheduler::fair` serves jobs in).
+type Place = (std::cmp::Reverse<u32>, u64, String);
 
 #[derive(Debug, Default)]
 struct Queue {
@@ -85,20 +86,22 @@ impl Admission {
         (queue.running, queue.waiting.len())
     }
 
-    /// Waits for job `id` (created at `created_ms`) to have its turn: when
-    /// fewer than `limit()` jobs run and no older job waits. `None` when
+    /// Waits for job `id` (of `priority`, created at `created_ms`) to have
+    /// its turn: when fewer than `limit()` jobs run and no job before it
+    /// (of a higher priority, or as high and older) waits. `None` when
     /// `stop` is cancelled or `gone()` says the job no longer needs one
     /// (deleted meanwhile). The limit is asked again at every change and
     /// every second, as slots come and go.
     pub async fn turn(
         &self,
         id: &str,
+        priority: u32,
         created_ms: u64,
         limit: impl Fn() -> usize,
         gone: impl Fn() -> bool,
         stop: &CancellationToken,
     ) -> Option<Turn<'_>> {
-        let place = (created_ms, id.to_string());
+        let place = (std::cmp::Reverse(priority), created_ms, id.to_string());
         self.lock().waiting.insert(place.clone());
         let mut waiting = Waiting {
             admission: self,
@@ -159,7 +162,7 @@ mod tests {
         let admission = Arc::new(Admission::default());
         let stop = CancellationToken::new();
         let first = admission
-            .turn("a", 1, || 1, || false, &stop)
+            .turn("a", 10, 1, || 1, || false, &stop)
             .await
             .expect("a runs");
         assert_eq!(admission.counts(), (1, 0));
@@ -169,7 +172,7 @@ mod tests {
         for (id, created) in [("d", 4), ("c", 3), ("b", 2)] {
             let (admission, stop, started) = (admission.clone(), stop.clone(), started.clone());
             waiters.push(tokio::spawn(async move {
-                let turn = admission.turn(id, created, || 1, || false, &stop).await;
+                let turn = admission.turn(id, 10, created, || 1, || false, &stop).await;
                 started.lock().unwrap().push(id);
                 drop(turn);
             }));
@@ -198,15 +201,54 @@ mod tests {
     async fn a_stopped_or_deleted_waiter_leaves_the_queue() {
         let admission = Admission::default();
         let stop = CancellationToken::new();
-        let _running = admission.turn("a", 1, || 1, || false, &stop).await;
-        assert!(admission.turn("b", 2, || 1, || true, &stop).await.is_none());
+        let _running = admission.turn("a", 10, 1, || 1, || false, &stop).await;
+        assert!(
+            admission
+                .turn("b", 10, 2, || 1, || true, &stop)
+                .await
+                .is_none()
+        );
         stop.cancel();
         assert!(
             admission
-                .turn("c", 3, || 1, || false, &stop)
+                .turn("c", 10, 3, || 1, || false, &stop)
                 .await
                 .is_none()
         );
         assert_eq!(admission.counts(), (1, 0));
+    }
+
+    #[tokio::test]
+    async fn a_higher_priority_waiter_goes_before_older_ones() {
+        let admission = Arc::new(Admission::default());
+        let stop = CancellationToken::new();
+        let first = admission.turn("a", 10, 1, || 1, || false, &stop).await;
+        let started = Arc::new(Mutex::new(Vec::new()));
+        let mut waiters = Vec::new();
+        for (id, priority, created) in [("old", 10, 2), ("urgent", 20, 9)] {
+            let (admission, stop, started) = (admission.clone(), stop.clone(), started.clone());
+            waiters.push(tokio::spawn(async move {
+                let turn = admission
+                    .turn(id, priority, created, || 1, || false, &stop)
+                    .await;
+                started.lock().unwrap().push(id);
+                drop(turn);
+            }));
+        }
+        tokio::time::timeout(Duration::from_secs(5), async {
+            while admission.counts() != (1, 2) {
+                tokio::task::yield_now().await;
+            }
+        })
+        .await
+        .expect("both wait");
+        drop(first);
+        for waiter in waiters {
+            tokio::time::timeout(Duration::from_secs(5), waiter)
+                .await
+                .expect("in time")
+                .expect("joined");
+        }
+        assert_eq!(*started.lock().unwrap(), vec!["urgent", "old"]);
     }
 }

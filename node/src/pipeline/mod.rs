@@ -125,12 +125,12 @@ async fn attempt(
         // A write that timed out may still have been committed.
         return Ended::Done;
     }
-    let created_ms = master
+    let (priority, created_ms) = master
         .sys
         .jobs
         .lock()
         .get(&id)
-        .map_or(0, |job| job.created_unix_ms);
+        .map_or((0, 0), |job| (job.params.priority, job.created_unix_ms));
     let gone = || {
         master
             .sys
@@ -142,7 +142,7 @@ async fn attempt(
     let limit = || admission::active_limit(split::live_slots(&master) as usize);
     let Some(_turn) = master
         .admission
-        .turn(&id, created_ms, limit, gone, lead)
+        .turn(&id, priority, created_ms, limit, gone, lead)
         .await
     else {
         return if lead.is_cancelled() {

@@ -121,6 +121,16 @@ impl TaskBoard {
             .count() as u32
     }
 
+    /// Slots held per job (see [`Self::held_by_job`]), for every job
+    /// holding any.
+    pub fn held_by_jobs(&self) -> std::collections::HashMap<String, u32> {
+        let mut held = std::collections::HashMap::new();
+        for t in self.lock().tasks.values().filter(|t| t.holds_slot) {
+            *held.entry(t.job_id.clone()).or_insert(0) += 1;
+        }
+        held
+    }
+
     /// Records progress of a task; returns the task if it is known.
     pub fn report(&self, task_id: &str, progress: Progress) -> Option<TaskEntry> {
         let mut inner = self.lock();

@@ -6,44 +6,27 @@
 //! source is hidden from `decide` for the rest of the job (`trust`).
 
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use tokio::sync::mpsc::UnboundedReceiver;
-use tokio::task::{AbortHandle, JoinSet};
-
-use super::decide::{CopyView, Decision, Policy, ShardView, WorkerView, decide};
-use super::fair::{Claim, ClaimGuard, cap_free_slots};
-use super::launch::{CopyResult, Launch, Member};
-use super::trust::Untrusted;
-use crate::cluster::Protocol;
-use crate::worker::copy::{CopyOutcome, CopyRequest};
-use std::sync::Arc;
+use tokio::task::JoinSet;
 
 use super::Scheduler;
-use crate::jobs::JobStop;
-use crate::jobs::{Command, JobStatus, ShardState, now_unix_ms};
+use super::decide::{CopyView, Decision, Policy, ShardView, WorkerView, decide};
+use super::fair::{Claim, ClaimGuard, cap_free_slots};
+use super::launch::{CopyResult, Launch};
+use super::runs::{
+    JobTasks, RunningCopy, ShardRun, assign, record_done, record_failure, record_running_on,
+    record_start,
+};
+use super::trust::Untrusted;
+use crate::cluster::Protocol;
+use crate::jobs::{JobStatus, JobStop, ShardState};
 use crate::media::EncodeSpec;
 use crate::store::BlobRef;
 
 const TICK: Duration = Duration::from_millis(500);
-
-struct RunningCopy {
-    worker_id: String,
-    task_id: String,
-    started: Instant,
-    abort: AbortHandle,
-}
-
-#[derive(Default)]
-struct ShardRun {
-    done: bool,
-    /// The ladder piece, when the task may ride in a bundle with its
-    /// piece's other rungs (`decide`, rule 5).
-    group: Option<u32>,
-    copies: Vec<RunningCopy>,
-    failed_on: Vec<String>,
-    last_error: String,
-}
 
 /// Live workers as the scheduler sees them: this node plus every live
 /// vidshard member, with free slots counted across all jobs, and whether
@@ -181,7 +164,7 @@ async fn drive(
     mut arrivals: UnboundedReceiver<(u32, BlobRef)>,
     running: &mut JoinSet<Vec<CopyResult>>,
 ) -> Result<(), JobStop> {
-    let (frames, already_done, task_specs, measure_quality, groups, created_ms) = {
+    let (frames, already_done, task_specs, measure_quality, groups, created_ms, weight) = {
         let jobs = sched.sys.jobs.lock();
         let job = jobs
             .get(id)
@@ -219,6 +202,7 @@ async fn drive(
             measure,
             groups,
             job.created_unix_ms,
+            job.params.priority,
         )
     };
     let spec = specs
@@ -255,6 +239,7 @@ async fn drive(
         let claim = Claim {
             job: id.to_string(),
             wants,
+            weight,
             created_ms,
         };
         let share = sched.claims.share(claim, live_slots);
@@ -499,149 +484,4 @@ async fn drive(
             _ = tokio::time::sleep(TICK) => {}
         }
     }
-}
-
-/// What the driver knows of a job's tasks, to build their requests.
-struct JobTasks<'a> {
-    id: &'a str,
-    specs: &'a [EncodeSpec],
-    frames: &'a [u64],
-    sources: &'a [Option<BlobRef>],
-    measure_quality: bool,
-}
-
-/// Puts `shard` on the board for `worker`, then records the assignment;
-/// answers its request. Recorded before the worker hears of it: a master
-/// without a quorum hands out nothing. On the board first, so no
-/// decision of this or another job sees the worker's slot still free (a
-/// `rider` shares its bundle's slot).
-async fn assign(
-    sched: &Arc<Scheduler>,
-    job: &JobTasks<'_>,
-    shard: u32,
-    worker: &str,
-    address: &str,
-    rider: bool,
-    duplicate: bool,
-) -> Result<Member, JobStop> {
-    let id = job.id;
-    let task_id = format!("{id}.{shard}.{}", uuid::Uuid::new_v4().simple());
-    let req = CopyRequest {
-        job_id: id.to_string(),
-        shard_index: shard,
-        task_id: task_id.clone(),
-        spec: job.specs[shard as usize].clone(),
-        expected_frames: job.frames[shard as usize],
-        source: job.sources[shard as usize].clone().unwrap_or(BlobRef {
-            sha256: String::new(),
-            size: 0,
-        }),
-        total_shards: job.frames.len() as u32,
-        measure_quality: job.measure_quality,
-    };
-    // The slot is taken before the write: another job's driver deciding
-    // meanwhile must not see it free (it is given back if the write fails).
-    let slot = match rider {
-        true => sched.board.register_rider(&task_id, id, shard, worker),
-        false => sched.board.register(&task_id, id, shard, worker),
-    };
-    let assigned = Command::ShardAssigned {
-        job: id.to_string(),
-        shard,
-        worker_id: worker.to_string(),
-        worker: address.to_string(),
-        at_ms: now_unix_ms(),
-    };
-    sched.sys.consensus.record(assigned).await?;
-    tracing::info!(job = %id, shard, %worker, %address, duplicate, bundled = rider, "shard assigned");
-    Ok(Member { req, slot })
-}
-
-/// The in-memory side of a start (which copies run where); the durable
-/// side is the `ShardAssigned` command.
-fn record_start(sched: &Arc<Scheduler>, id: &str, shard: u32, duplicate: bool, run: &ShardRun) {
-    sched.sys.jobs.lock().update(id, |job| {
-        let s = &mut job.shards[shard as usize];
-        crate::metrics::shard_started(!duplicate && s.attempts > 0);
-        if !duplicate {
-            s.frames_done = 0;
-        }
-        s.running_on = run.copies.iter().map(|c| c.worker_id.clone()).collect();
-    });
-}
-
-fn record_running_on(sched: &Arc<Scheduler>, id: &str, shard: u32, run: &ShardRun) {
-    sched.sys.jobs.lock().update(id, |job| {
-        let s = &mut job.shards[shard as usize];
-        s.running_on = run.copies.iter().map(|c| c.worker_id.clone()).collect();
-        if run.copies.is_empty() {
-            s.state = ShardState::Queued;
-        }
-    });
-}
-
-/// Records a verified result: the worker that made it keeps a copy and
-/// this node has one, so a new master can fetch it from either.
-async fn record_done(
-    sched: &Arc<Scheduler>,
-    id: &str,
-    shard: u32,
-    worker: &str,
-    outcome: CopyOutcome,
-) -> Result<(), JobStop> {
-    let address = crate::cluster::blobs::address_of(&sched.sys, worker).unwrap_or_default();
-    let mut holders = vec![worker.to_string()];
-    if worker != sched.sys.node_id {
-        holders.push(sched.sys.node_id.clone());
-    } else {
-        // Encoded here: a copy elsewhere survives this node.
-        let purpose = format!("encoded shard {shard} of job {id}");
-        let (backups, _) =
-            crate::cluster::blobs::replicate(&sched.sys, &outcome.blob, 1, &purpose).await;
-        holders.extend(backups);
-    }
-    let command = Command::ShardDone {
-        job: id.to_string(),
-        shard,
-        encoded: outcome.blob,
-        worker_id: worker.to_string(),
-        worker: address,
-        holders,
-        encode_seconds: outcome.encode_seconds,
-        transfer_seconds: outcome.transfer_seconds,
-        at_ms: now_unix_ms(),
-        quality: outcome.quality.map(Box::new),
-    };
-    sched.sys.consensus.record(command).await?;
-    sched.sys.jobs.lock().update(id, |job| {
-        job.shards[shard as usize].running_on.clear();
-        let done = job.frames_done();
-        job.eta.record(Instant::now(), done);
-    });
-    Ok(())
-}
-
-async fn record_failure(
-    sched: &Arc<Scheduler>,
-    id: &str,
-    shard: u32,
-    worker: &str,
-    run: &ShardRun,
-) -> Result<(), JobStop> {
-    if run.copies.is_empty() {
-        let command = Command::ShardFailed {
-            job: id.to_string(),
-            shard,
-            worker_id: worker.to_string(),
-            message: run.last_error.clone(),
-            at_ms: now_unix_ms(),
-        };
-        sched.sys.consensus.record(command).await?;
-    }
-    sched.sys.jobs.lock().update(id, |job| {
-        let s = &mut job.shards[shard as usize];
-        s.message = run.last_error.clone();
-        s.running_on = run.copies.iter().map(|c| c.worker_id.clone()).collect();
-    });
-    Ok(())
 }

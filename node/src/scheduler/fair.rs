@@ -22,35 +22,51 @@ pub struct Claim {
     pub job: String,
     /// Tasks it could run right now: running plus ready to start.
     pub wants: u32,
+    /// Its priority weight (1..=100): shares are in proportion.
+    pub weight: u32,
     /// When the job was created: leftover slots go to the oldest first.
     pub created_ms: u64,
 }
 
-/// Max-min fair shares of `slots` (pure): one per claim, in order. No
-/// job gets more than it wants; slots one job cannot use go to the
-/// others; what does not divide evenly goes to the oldest jobs.
+impl Claim {
+    /// The order jobs are served in (pure): higher priority first, then
+    /// the oldest, then by id. Leftover slots go in this order, and the
+    /// admission queue and `queue_position` follow it too.
+    pub fn order_key(&self) -> (std::cmp::Reverse<u32>, u64, &str) {
+        (std::cmp::Reverse(self.weight), self.created_ms, &self.job)
+    }
+}
+
+/// Weighted max-min fair shares of `slots` (pure): one per claim, in
+/// order. Shares are in proportion to the weights; no job gets more than
+/// it wants; slots one job cannot use go to the others; what does not
+/// divide evenly goes one by one in [`Claim::order_key`] order.
 pub fn fair_shares(slots: u32, claims: &[Claim]) -> Vec<u32> {
     let mut shares = vec![0u32; claims.len()];
     let mut left = slots;
+    let weight = |i: usize| u64::from(claims[i].weight.max(1));
     let mut open: Vec<usize> = (0..claims.len()).filter(|&i| claims[i].wants > 0).collect();
     while left > 0 && !open.is_empty() {
-        let each = left / open.len() as u32;
-        if each == 0 {
-            // Fewer slots than jobs still wanting: the oldest first.
-            open.sort_by_key(|&i| (claims[i].created_ms, claims[i].job.clone()));
-            for &i in open.iter().take(left as usize) {
-                shares[i] += 1;
-            }
-            break;
-        }
+        let total: u64 = open.iter().map(|&i| weight(i)).sum();
+        let mut given = 0;
         let mut next = Vec::new();
         for &i in &open {
-            let give = each.min(claims[i].wants - shares[i]);
+            let fair = (u64::from(left) * weight(i) / total) as u32;
+            let give = fair.min(claims[i].wants - shares[i]);
             shares[i] += give;
-            left -= give;
+            given += give;
             if shares[i] < claims[i].wants {
                 next.push(i);
             }
+        }
+        left -= given;
+        if given == 0 {
+            // Fewer slots than a whole share each: one by one, in order.
+            next.sort_by(|&a, &b| claims[a].order_key().cmp(&claims[b].order_key()));
+            for &i in next.iter().take(left as usize) {
+                shares[i] += 1;
+            }
+            break;
         }
         open = next;
     }
@@ -78,41 +94,54 @@ pub fn cap_free_slots(workers: &mut [WorkerView], budget: u32) {
     }
 }
 
-/// The claims of the jobs this master drives, shared by their drivers.
+/// The claims of the jobs this master drives, shared by their drivers,
+/// and the live slots the latest of them counted.
 #[derive(Debug, Clone, Default)]
-pub struct Claims(Arc<Mutex<HashMap<String, Claim>>>);
+pub struct Claims(Arc<Mutex<ClaimTable>>);
+
+#[derive(Debug, Default)]
+struct ClaimTable {
+    claims: HashMap<String, Claim>,
+    slots: u32,
+}
+
+impl ClaimTable {
+    /// Every claim with its share, in [`Claim::order_key`] order.
+    fn shares(&self) -> Vec<(Claim, u32)> {
+        let mut list: Vec<Claim> = self.claims.values().cloned().collect();
+        list.sort_by(|a, b| a.order_key().cmp(&b.order_key()));
+        let shares = fair_shares(self.slots, &list);
+        list.into_iter().zip(shares).collect()
+    }
+}
 
 impl Claims {
-    fn lock(&self) -> MutexGuard<'_, HashMap<String, Claim>> {
+    fn lock(&self) -> MutexGuard<'_, ClaimTable> {
         self.0.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// Records `claim` and answers the job's share of `slots` now.
     pub fn share(&self, claim: Claim, slots: u32) -> u32 {
-        let mut claims = self.lock();
+        let mut table = self.lock();
         let job = claim.job.clone();
-        claims.insert(job.clone(), claim);
-        let mut list: Vec<Claim> = claims.values().cloned().collect();
-        list.sort_by(|a, b| a.created_ms.cmp(&b.created_ms).then(a.job.cmp(&b.job)));
-        let shares = fair_shares(slots, &list);
-        list.iter()
-            .zip(shares)
+        table.claims.insert(job.clone(), claim);
+        table.slots = slots;
+        table
+            .shares()
+            .into_iter()
             .find(|(c, _)| c.job == job)
             .map_or(0, |(_, s)| s)
     }
 
     /// Forgets a job's claim (its driver ended).
     pub fn withdraw(&self, job: &str) {
-        self.lock().remove(job);
+        self.lock().claims.remove(job);
     }
 
-    /// Every claim with its share of `slots`, oldest job first (for
-    /// status).
-    pub fn all(&self, slots: u32) -> Vec<(Claim, u32)> {
-        let mut list: Vec<Claim> = self.lock().values().cloned().collect();
-        list.sort_by(|a, b| a.created_ms.cmp(&b.created_ms).then(a.job.cmp(&b.job)));
-        let shares = fair_shares(slots, &list);
-        list.into_iter().zip(shares).collect()
+    /// Every claim with its share of the slots last counted, in the
+    /// order jobs are served (for status).
+    pub fn all(&self) -> Vec<(Claim, u32)> {
+        self.lock().shares()
     }
 }
 
@@ -136,8 +165,39 @@ mod tests {
         Claim {
             job: job.into(),
             wants,
+            weight: 10,
             created_ms,
         }
+    }
+
+    fn weighted(job: &str, wants: u32, weight: u32, created_ms: u64) -> Claim {
+        Claim {
+            weight,
+            ..claim(job, wants, created_ms)
+        }
+    }
+
+    #[test]
+    fn shares_follow_the_priorities() {
+        let claims = [weighted("film", 700, 10, 1), weighted("urgent", 700, 20, 2)];
+        assert_eq!(fair_shares(9, &claims), vec![3, 6]);
+        assert_eq!(
+            fair_shares(10, &claims),
+            vec![3, 7],
+            "the odd slot goes to the higher priority"
+        );
+        // Weight does not make a job take more than it wants.
+        let claims = [weighted("film", 700, 1, 1), weighted("clip", 2, 100, 2)];
+        assert_eq!(fair_shares(8, &claims), vec![6, 2]);
+        // A heavy job waiting behind two light ones is served first.
+        let claims = [
+            weighted("a", 9, 1, 1),
+            weighted("b", 9, 1, 2),
+            weighted("c", 9, 50, 3),
+        ];
+        assert_eq!(fair_shares(1, &claims), vec![0, 0, 1]);
+        assert_eq!(fair_shares(3, &claims), vec![0, 0, 3]);
+        assert_eq!(fair_shares(12, &claims), vec![2, 1, 9]);
     }
 
     #[test]
@@ -203,6 +263,6 @@ mod tests {
             };
         }
         assert_eq!(claims.share(claim("film", 50, 1), 4), 4);
-        assert_eq!(claims.all(4).len(), 1);
+        assert_eq!(claims.all().len(), 1);
     }
 }

@@ -2,7 +2,9 @@
 //! the thin async loop that applies it to one job, `dispatch` runs one
 //! copy of a shard on the local node or a remote worker (original
 //! workers through `legacy::original_worker`); `trust` keeps the workers
-//! a job stopped trusting; `fair` shares the slots between jobs. [`Scheduler`] is the
+//! a job stopped trusting; `fair` shares the slots between jobs and
+//! `standing` tells where each job stands; `runs` records what copies
+//! do. [`Scheduler`] is the
 //! subsystem's handle: the task board of copies running anywhere, and the
 //! local worker it runs copies on.
 
@@ -12,12 +14,15 @@ pub mod dispatch;
 pub mod driver;
 pub mod fair;
 mod launch;
+mod runs;
+mod standing;
 mod trust;
 
 use std::sync::Arc;
 
 pub use board::{TaskBoard, TaskEntry, TaskGuard};
 pub use decide::{CopyView, Decision, Policy, ShardView, WorkerView, decide};
+pub use standing::{Standing, Standings};
 
 use crate::cluster::Sys;
 use crate::media::Progress;

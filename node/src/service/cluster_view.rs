@@ -110,7 +110,8 @@ pub fn snapshot(ctx: &Cluster) -> ClusterSnapshot {
     let (voters_up, voters_total) = voter_counts(ctx);
     let (jobs, jobs_omitted) = {
         let table = ctx.sys.jobs.lock();
-        super::convert::jobs_within(&ctx.sys, &table.list())
+        let standings = ctx.master.scheduler.standings(&table);
+        super::convert::jobs_within(&ctx.sys, &standings, &table.list())
     };
     ClusterSnapshot {
         node_address: ctx.sys.address.clone(),

@@ -8,6 +8,7 @@ use vidshard_proto::v1;
 use crate::jobs::quality::job_report;
 use crate::jobs::{JobRecord, JobStatus};
 use crate::params::QualityTarget;
+use crate::scheduler::{Standing, Standings};
 
 /// The original `message` text: what is happening, with shard counts,
 /// percent and ETA while processing.
@@ -32,14 +33,18 @@ pub fn status_message(job: &JobRecord) -> String {
     }
 }
 
-/// [`job_info`] with the copies this cluster wants of the output now.
-pub fn job_info_for(sys: &crate::cluster::Sys, job: &JobRecord) -> v1::JobInfo {
+/// [`job_info`] with the copies this cluster wants of the output now
+/// and where the job stands in the scheduling between jobs.
+pub fn job_info_for(sys: &crate::cluster::Sys, standing: Standing, job: &JobRecord) -> v1::JobInfo {
     let others = sys.other_live_nodes();
     let mut info = job_info(job);
     if job.output.is_some() {
         info.output_replicas_wanted =
             crate::backups::plan::wanted(sys.config.backup_replicas, others) as u32;
     }
+    info.queue_position = standing.position;
+    info.slot_share = standing.share;
+    info.slots_held = standing.held;
     info
 }
 
@@ -49,49 +54,84 @@ pub fn job_info_for(sys: &crate::cluster::Sys, job: &JobRecord) -> v1::JobInfo {
 /// 8.9 MB and broke `vidshard jobs` and the console.
 pub const MAX_JOB_BYTES: usize = 2 << 20;
 
-/// Which entries fit in `budget` bytes (pure): each entry is (ended,
-/// last changed, encoded length); running jobs are kept first, then the
-/// most recently changed. Answers a keep flag per entry, in their order.
-pub fn fit_jobs(entries: &[(bool, u64, usize)], budget: usize) -> Vec<bool> {
+/// Picks entries within `budget` bytes (pure but for `make`): each entry
+/// is (ended, last changed); running jobs are visited first, then the
+/// most recently changed, and `make(i)` builds entry `i` and says its
+/// size only when it is visited. Stops at the first ended entry that
+/// does not fit, so a table of 100,000 ended jobs costs a few hundred
+/// entries. Answers (index, entry) in the entries' order.
+pub fn pick_within<T>(
+    entries: &[(bool, u64)],
+    budget: usize,
+    mut make: impl FnMut(usize) -> (T, usize),
+) -> Vec<(usize, T)> {
     let mut order: Vec<usize> = (0..entries.len()).collect();
     order.sort_by_key(|&i| (entries[i].0, std::cmp::Reverse(entries[i].1)));
-    let mut keep = vec![false; entries.len()];
+    let mut kept = Vec::new();
     let mut used = 0usize;
     for i in order {
-        let len = entries[i].2;
-        if used + len <= budget {
-            used += len;
-            keep[i] = true;
+        let (entry, len) = make(i);
+        if used + len > budget {
+            if entries[i].0 {
+                break;
+            }
+            continue;
         }
+        used += len;
+        kept.push((i, entry));
     }
-    keep
+    kept.sort_by_key(|(i, _)| *i);
+    kept
 }
 
 /// The jobs of `jobs` as wire entries within [`MAX_JOB_BYTES`], in table
-/// order, and how many were left out.
-pub fn jobs_within(sys: &crate::cluster::Sys, jobs: &[&JobRecord]) -> (Vec<v1::JobInfo>, u32) {
+/// order, and how many were left out (the console's snapshot).
+pub fn jobs_within(
+    sys: &crate::cluster::Sys,
+    standings: &Standings,
+    jobs: &[&JobRecord],
+) -> (Vec<v1::JobInfo>, u32) {
     use prost::Message as _;
-    let infos: Vec<v1::JobInfo> = jobs.iter().map(|job| job_info_for(sys, job)).collect();
-    let entries: Vec<(bool, u64, usize)> = jobs
+    let entries: Vec<(bool, u64)> = jobs
         .iter()
-        .zip(&infos)
-        .map(|(job, info)| {
-            // The length prefix and tag take a few bytes more.
-            (
-                job.status.is_final(),
-                job.updated_unix_ms,
-                info.encoded_len() + 8,
-            )
-        })
+        .map(|j| (j.status.is_final(), j.updated_unix_ms))
         .collect();
-    let keep = fit_jobs(&entries, MAX_JOB_BYTES);
-    let omitted = keep.iter().filter(|k| !**k).count() as u32;
-    let kept = infos
-        .into_iter()
-        .zip(keep)
-        .filter_map(|(info, keep)| keep.then_some(info))
-        .collect();
-    (kept, omitted)
+    let kept = pick_within(&entries, MAX_JOB_BYTES, |i| {
+        let info = job_info_for(sys, standings.of(&jobs[i].id), jobs[i]);
+        // The length prefix and tag take a few bytes more.
+        let len = info.encoded_len() + 8;
+        (info, len)
+    });
+    let omitted = (jobs.len() - kept.len()) as u32;
+    (kept.into_iter().map(|(_, info)| info).collect(), omitted)
+}
+
+/// A page of the listing as wire entries, cut where the reply would pass
+/// [`MAX_JOB_BYTES`] (the next page starts there), and the token of the
+/// next page (empty after the last).
+pub fn page_within(
+    sys: &crate::cluster::Sys,
+    standings: &Standings,
+    page: &crate::jobs::listing::Page<'_>,
+) -> (Vec<v1::JobInfo>, String) {
+    use prost::Message as _;
+    let mut infos = Vec::new();
+    let mut used = 0usize;
+    for job in &page.jobs {
+        let info = job_info_for(sys, standings.of(&job.id), job);
+        let len = info.encoded_len() + 8;
+        if used + len > MAX_JOB_BYTES && !infos.is_empty() {
+            break;
+        }
+        used += len;
+        infos.push(info);
+    }
+    let more = infos.len() < page.jobs.len() || page.after > 0;
+    let next = match (more, infos.len().checked_sub(1)) {
+        (true, Some(last)) => crate::jobs::listing::PageToken::after(page.jobs[last]).encode(),
+        _ => String::new(),
+    };
+    (infos, next)
 }
 
 pub fn job_info(job: &JobRecord) -> v1::JobInfo {
@@ -151,6 +191,7 @@ pub fn job_info(job: &JobRecord) -> v1::JobInfo {
             preset: job.params.preset.clone(),
             crf: job.params.crf as i32,
             original_filename: job.params.original_filename.clone(),
+            priority: Some(job.params.priority),
         }),
         source_bytes: job.source.size,
         source_frames: summary.as_ref().map_or(0, |s| s.frames),
@@ -220,26 +261,56 @@ pub fn job_info(job: &JobRecord) -> v1::JobInfo {
             .as_ref()
             .map(|p| p.packages.describe().to_string())
             .unwrap_or_default(),
+        // Set by `job_info_for` on the master.
+        queue_position: 0,
+        slot_share: 0,
+        slots_held: 0,
+        wait_seconds: job.wait_seconds(crate::jobs::now_unix_ms()),
+        priority: job.params.priority,
     }
 }
 
 #[cfg(test)]
 mod tests {
-    use super::fit_jobs;
+    use super::pick_within;
+
+    /// Keep flags of `pick_within` over (ended, last changed, bytes), and
+    /// which entries it built.
+    fn fit(entries: &[(bool, u64, usize)], budget: usize) -> (Vec<bool>, Vec<usize>) {
+        let heads: Vec<(bool, u64)> = entries.iter().map(|e| (e.0, e.1)).collect();
+        let mut built = Vec::new();
+        let kept = pick_within(&heads, budget, |i| {
+            built.push(i);
+            ((), entries[i].2)
+        });
+        let mut keep = vec![false; entries.len()];
+        for (i, ()) in kept {
+            keep[i] = true;
+        }
+        (keep, built)
+    }
 
     #[test]
     fn running_jobs_first_then_the_most_recent_within_the_budget() {
-        // (ended, last changed, bytes)
         let entries = [
             (true, 10, 40),
             (false, 1, 40),
             (true, 30, 40),
             (true, 20, 40),
         ];
-        assert_eq!(fit_jobs(&entries, 100), vec![false, true, true, false]);
-        assert_eq!(fit_jobs(&entries, 1000), vec![true; 4]);
-        // One too big for the budget is skipped, smaller ones still fit.
+        assert_eq!(fit(&entries, 100).0, vec![false, true, true, false]);
+        assert_eq!(fit(&entries, 1000).0, vec![true; 4]);
+        // A running job too big for the budget is skipped, others still fit.
         let entries = [(false, 1, 500), (true, 5, 40)];
-        assert_eq!(fit_jobs(&entries, 100), vec![false, true]);
+        assert_eq!(fit(&entries, 100).0, vec![false, true]);
+    }
+
+    #[test]
+    fn ended_jobs_past_the_budget_are_never_built() {
+        let entries: Vec<(bool, u64, usize)> = (0..100_000).map(|i| (true, i, 40)).collect();
+        let (keep, built) = fit(&entries, 400);
+        assert_eq!(keep.iter().filter(|k| **k).count(), 10);
+        assert!(keep[99_999] && !keep[0], "the most recent are kept");
+        assert_eq!(built.len(), 11, "one past the budget, then it stops");
     }
 }

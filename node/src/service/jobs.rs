@@ -14,6 +14,7 @@ use std::sync::Arc;
 
 use crate::cluster::Sys;
 use crate::ids;
+use crate::jobs::listing::{self, PageToken, StateFilter};
 use crate::params::RawParams;
 use vidshard_proto::v1::jobs_client::JobsClient;
 
@@ -134,7 +135,8 @@ impl jobs_server::Jobs for Jobs {
                     .get(&id)
                     .ok_or_else(|| Status::not_found(format!("no job {id:?}")))?;
                 if job.status.is_final() || std::time::Instant::now() >= deadline {
-                    return Ok(Response::new(job_info_for(&self.sys, job)));
+                    let standing = self.master.scheduler.standings(&jobs).of(&id);
+                    return Ok(Response::new(job_info_for(&self.sys, standing, job)));
                 }
             }
             tokio::time::sleep(JOB_WAIT_TICK).await;
@@ -151,16 +153,34 @@ impl jobs_server::Jobs for Jobs {
             .flatten()
         {
             let mut client = JobsClient::new(forward::channel(&self.sys, &leader)?);
-            match client.list_jobs(forward::marked(ListJobsRequest {})).await {
+            match client
+                .list_jobs(forward::marked(request.get_ref().clone()))
+                .await
+            {
                 Err(status) if status.code() == tonic::Code::Unavailable => {}
                 answered => return answered,
             }
         }
-        let (jobs, omitted) = {
-            let table = self.sys.jobs.lock();
-            super::convert::jobs_within(&self.sys, &table.list())
-        };
-        Ok(Response::new(ListJobsReply { jobs, omitted }))
+        let ListJobsRequest {
+            state,
+            limit,
+            page_token,
+        } = request.into_inner();
+        let filter = StateFilter::parse(&state).map_err(Status::invalid_argument)?;
+        let token = PageToken::parse(&page_token).map_err(Status::invalid_argument)?;
+        let table = self.sys.jobs.lock();
+        let standings = self.master.scheduler.standings(&table);
+        let page = listing::page(&table, filter, limit as usize, token.as_ref());
+        let (jobs, next_page_token) = super::convert::page_within(&self.sys, &standings, &page);
+        // Matching jobs after this reply: the later pages, and those of
+        // this page cut to stay within the message limit.
+        let omitted = (page.after + page.jobs.len() - jobs.len()) as u32;
+        Ok(Response::new(ListJobsReply {
+            omitted,
+            matching: page.matching as u32,
+            next_page_token,
+            jobs,
+        }))
     }
 
     async fn delete_job(

@@ -31,6 +31,15 @@ pub const MAX_DIMENSION: i32 = 8192;
 /// took 1.96 GB per slot), so sides of 8192 are fine but not both.
 pub const MAX_PIXELS: u64 = 8192 * 4320;
 
+/// A job's priority weight when none is given.
+pub const DEFAULT_PRIORITY: u32 = 10;
+/// The largest priority weight (the smallest is 1).
+pub const MAX_PRIORITY: u32 = 100;
+
+fn default_priority() -> u32 {
+    DEFAULT_PRIORITY
+}
+
 /// A picture over [`MAX_PIXELS`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 #[error(
@@ -179,6 +188,10 @@ pub struct JobParams {
     pub preset: String,
     pub crf: u32,
     pub original_filename: String,
+    /// Weight of the job's share of the slots when jobs compete
+    /// (1..=[`MAX_PRIORITY`]; records from before priorities: the default).
+    #[serde(default = "default_priority")]
+    pub priority: u32,
 }
 
 impl JobParams {
@@ -217,6 +230,8 @@ pub struct RawParams {
     pub preset: String,
     pub crf: i32,
     pub original_filename: String,
+    /// None: [`DEFAULT_PRIORITY`].
+    pub priority: Option<u32>,
 }
 
 impl From<crate::v1::JobParams> for RawParams {
@@ -240,6 +255,7 @@ impl From<crate::v1::JobParams> for RawParams {
             preset: p.preset,
             crf: p.crf,
             original_filename: p.original_filename,
+            priority: p.priority,
         }
     }
 }
@@ -319,6 +335,10 @@ pub enum BadParams {
     LadderWithTarget,
     #[error("--package and --segment-seconds go with --ladder")]
     PackageWithoutLadder,
+    #[error(
+        "priority {0} is out of range: use 1..={MAX_PRIORITY} (the default is {DEFAULT_PRIORITY})"
+    )]
+    Priority(u32),
 }
 
 /// Whether a job may encode a source of `transfer` to `pix_fmt` (pure):
@@ -444,6 +464,11 @@ impl RawParams {
             preset,
             crf,
             original_filename: self.original_filename.chars().take(255).collect(),
+            priority: match self.priority {
+                None => DEFAULT_PRIORITY,
+                Some(p) if (1..=MAX_PRIORITY).contains(&p) => p,
+                Some(p) => return Err(BadParams::Priority(p)),
+            },
         })
     }
 }

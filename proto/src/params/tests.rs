@@ -175,3 +175,29 @@ fn upscale_size_wins_and_may_exceed_source() {
         .is_err()
     );
 }
+
+#[test]
+fn priority_defaults_to_ten_and_is_checked() {
+    assert_eq!(raw(0, 0).validate().expect("valid").priority, 10);
+    let weighted = |p| {
+        RawParams {
+            priority: Some(p),
+            ..raw(0, 0)
+        }
+        .validate()
+    };
+    assert_eq!(weighted(1).expect("valid").priority, 1);
+    assert_eq!(weighted(100).expect("valid").priority, 100);
+    for bad in [0, 101] {
+        let err = weighted(bad).expect_err("out of range");
+        assert!(err.to_string().contains("use 1..=100"), "{err}");
+    }
+}
+
+#[test]
+fn records_from_before_priorities_read_as_the_default() {
+    let mut json = serde_json::to_value(raw(0, 0).validate().expect("valid")).expect("json");
+    json.as_object_mut().expect("object").remove("priority");
+    let old: JobParams = serde_json::from_value(json).expect("old record");
+    assert_eq!(old.priority, 10);
+}
