@@ -7,7 +7,8 @@
 //!   temp file; the next upload is taken;
 //! - row 9: failed uploads (6,400 of them once broke `vidshard jobs` and
 //!   the console, over the message limit, and stayed for ever) are
-//!   forgotten after `--keep-sources`; their messages never show the data
+//!   forgotten after `--keep-sources` (completed jobs, with their
+//!   outputs, after `--keep-jobs` days when it is set); their messages never show the data
 //!   dir's absolute path; listings keep to 2 MiB of jobs and say how many
 //!   they left out (the choice itself is unit-tested in `convert.rs`);
 //! - a client that never answers the node's GOAWAY (its runtime is
@@ -135,9 +136,19 @@ async fn one_client_holds_at_most_sixteen_watch_streams() {
 #[tokio::test]
 async fn failed_uploads_are_forgotten_and_never_show_the_data_dir() {
     let dir = tempfile::tempdir().expect("tempdir");
-    // Sources (and now failed jobs) are kept 0.0005 h = 1.8 s.
-    let node = NodeProc::start(&dir.path().join("n1"), &["--keep-sources", "0.0005"]);
+    // Sources (and now failed jobs) are kept 0.0005 h = 1.8 s, completed
+    // jobs 0.0001 days = 8.6 s.
+    let node = NodeProc::start(
+        &dir.path().join("n1"),
+        &["--keep-sources", "0.0005", "--keep-jobs", "0.0001"],
+    );
     let channel = node.channel().await;
+    let clip = common::clips::make_clip(&dir.path().join("clip.mp4"), 2, 160, 120, true);
+    let done = encode_completed(channel.clone(), "kept-a-while.mp4", &clip, 160, 120).await;
+    let output = job(channel.clone(), &done)
+        .await
+        .expect("the completed job")
+        .output_sha256;
     let reply = upload_bytes(
         channel.clone(),
         "not-a-video.mp4",
@@ -162,13 +173,30 @@ async fn failed_uploads_are_forgotten_and_never_show_the_data_dir() {
     })
     .await;
     assert_eq!(gone.code(), Code::NotFound, "{gone:?}");
-    let listed = vidshard_proto::v1::jobs_client::JobsClient::new(channel)
+    let listed = vidshard_proto::v1::jobs_client::JobsClient::new(channel.clone())
         .list_jobs(vidshard_proto::v1::ListJobsRequest::default())
         .await
         .expect("list")
         .into_inner();
     assert!(listed.jobs.iter().all(|j| j.id != id));
     assert_eq!(listed.omitted, 0);
+    // The completed job goes after --keep-jobs, its output with it.
+    let gone = wait_for("the completed job expired", Duration::from_secs(60), || {
+        let (channel, id) = (channel.clone(), done.clone());
+        async move { job(channel, &id).await.err() }
+    })
+    .await;
+    assert_eq!(gone.code(), Code::NotFound, "{gone:?}");
+    let blob = node.data_dir.join("blobs").join(&output[..2]).join(&output);
+    wait_for(
+        "the expired job's output removed",
+        Duration::from_secs(60),
+        || {
+            let blob = blob.clone();
+            async move { (!blob.exists()).then_some(()) }
+        },
+    )
+    .await;
 }
 
 #[tokio::test]

@@ -123,18 +123,27 @@ pub fn needed_elsewhere<'a>(
         })
 }
 
-/// Failed jobs whose record has outlived `keep_ms` since it last
-/// changed (pure): the leader deletes them, so a flood of failed uploads
-/// does not stay in every listing for ever. Completed jobs stay (their
-/// outputs are what the cluster is for).
-pub fn expired_failures<'a>(
+/// Jobs whose record has outlived what is kept of it (pure): failed jobs
+/// `keep_failed_ms` after they last changed, so a flood of failed uploads
+/// does not stay in every listing for ever; completed jobs
+/// `keep_completed_ms` after they ended, when set (`--keep-jobs`; never
+/// by default: their outputs are what the cluster is for). The leader
+/// deletes them, outputs and all.
+pub fn expired_jobs<'a>(
     jobs: impl IntoIterator<Item = &'a JobRecord>,
     now_ms: u64,
-    keep_ms: u64,
+    keep_failed_ms: u64,
+    keep_completed_ms: Option<u64>,
 ) -> Vec<String> {
     jobs.into_iter()
-        .filter(|job| job.status.is_final() && job.status != crate::jobs::JobStatus::Completed)
-        .filter(|job| now_ms.saturating_sub(job.updated_unix_ms) > keep_ms)
+        .filter(|job| job.status.is_final())
+        .filter(|job| {
+            let age = now_ms.saturating_sub(job.updated_unix_ms);
+            match job.status {
+                crate::jobs::JobStatus::Completed => keep_completed_ms.is_some_and(|k| age > k),
+                _ => age > keep_failed_ms,
+            }
+        })
         .map(|job| job.id.clone())
         .collect()
 }
@@ -274,7 +283,13 @@ mod tests {
         assert!(later.contains(&blob(2).sha256), "outputs stay");
         assert!(mentioned(table.list()).contains(&blob(1).sha256));
         // Completed jobs never expire; failed ones do once old.
-        assert!(expired_failures(table.list(), 1_000_000, 10_000).is_empty());
+        assert!(expired_jobs(table.list(), 1_000_000, 10_000, None).is_empty());
+        assert!(expired_jobs(table.list(), 1_000_000, 10_000, Some(2_000_000)).is_empty());
+        assert_eq!(
+            expired_jobs(table.list(), 1_000_000, 10_000, Some(500_000)),
+            vec![table.list()[0].id.clone()],
+            "--keep-jobs expires completed jobs too"
+        );
         let other = Command::Accept {
             requested_id: "f".into(),
             upload_key: String::new(),
@@ -291,9 +306,9 @@ mod tests {
             at_ms: 2_000,
         };
         apply(&mut table, &failed);
-        assert!(expired_failures(table.list(), 5_000, 10_000).is_empty());
+        assert!(expired_jobs(table.list(), 5_000, 10_000, None).is_empty());
         assert_eq!(
-            expired_failures(table.list(), 20_000, 10_000),
+            expired_jobs(table.list(), 20_000, 10_000, None),
             vec!["f".to_string()]
         );
     }

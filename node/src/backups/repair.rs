@@ -45,7 +45,7 @@ pub async fn run(backups: Arc<Backups>) {
         if sys.is_master() {
             record_losses(&backups).await;
             replicate_all(sys).await;
-            expire_failures(sys).await;
+            expire_jobs(sys).await;
         }
     }
 }
@@ -93,12 +93,15 @@ async fn replicate_all(sys: &Sys) {
 }
 
 /// Deletes failed jobs older than `--keep-sources` (their sources go
-/// then too): the job table, listings and snapshots stay bounded.
-async fn expire_failures(sys: &Sys) {
+/// then too) and, with `--keep-jobs`, completed jobs that old (outputs
+/// and all): the job table, listings and snapshots stay bounded.
+async fn expire_jobs(sys: &Sys) {
     let keep_ms = super::discard::keep_sources_ms(sys);
+    let keep_jobs = sys.config.keep_jobs;
+    let keep_completed = (keep_jobs > 0.0).then_some((keep_jobs * 86_400_000.0) as u64);
     let expired = {
         let jobs = sys.jobs.lock();
-        plan::expired_failures(jobs.list(), now_unix_ms(), keep_ms)
+        plan::expired_jobs(jobs.iter(), now_unix_ms(), keep_ms, keep_completed)
     };
     for job in expired {
         if !sys.is_master() || sys.shutdown.is_cancelled() {
@@ -109,9 +112,11 @@ async fn expire_failures(sys: &Sys) {
             at_ms: now_unix_ms(),
         };
         match sys.consensus.write(command).await {
-            Ok(_) => tracing::info!(%job, "forgot a failed job older than --keep-sources"),
+            Ok(_) => {
+                tracing::info!(%job, "forgot an ended job older than --keep-sources (failed) or --keep-jobs (completed)")
+            }
             Err(e) => {
-                tracing::warn!(%job, error = %e, "could not forget a failed job");
+                tracing::warn!(%job, error = %e, "could not forget an ended job");
                 return;
             }
         }

@@ -55,6 +55,7 @@ pub struct FileConfig {
     pub backup_replicas: Option<u32>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub keep_sources: Option<f64>,
+    pub keep_jobs: Option<f64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub scrub_every: Option<f64>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -155,6 +156,7 @@ pub fn expected(key: &str) -> &'static str {
         "max_voters" => "an integer 1..=99, e.g. 5",
         "backup_replicas" => "an integer 0..=4294967295, e.g. 2",
         "keep_sources" => "a number of hours, e.g. 24.0",
+        "keep_jobs" => "a number of days, e.g. 30.0 (0: for ever)",
         "scrub_every" => "a number of seconds, e.g. 600.0",
         "max_upload_bytes" => "a non-negative integer (bytes), e.g. 68719476736",
         "log_format" => "\"text\" or \"json\"",
@@ -280,6 +282,7 @@ impl FileConfig {
             max_voters,
             backup_replicas,
             keep_sources,
+            keep_jobs,
             scrub_every,
             upload_idle_seconds,
             log_format,
@@ -320,6 +323,7 @@ impl FileConfig {
             max_voters: Some(max_voters),
             backup_replicas: Some(backup_replicas),
             keep_sources: Some(keep_sources),
+            keep_jobs: Some(keep_jobs),
             scrub_every: Some(scrub_every),
             upload_idle_seconds: Some(upload_idle_seconds),
             log_format: Some(log_format),

@@ -125,6 +125,12 @@ pub struct Config {
     #[arg(long, default_value_t = 24.0)]
     pub keep_sources: f64,
 
+    /// Days a completed job's record is kept after it ended; then it is
+    /// deleted like `vidshard delete` does, output and all, on every node
+    /// (0: kept for ever). Keeps the job table bounded on a busy fleet.
+    #[arg(long, default_value_t = 0.0)]
+    pub keep_jobs: f64,
+
     /// Seconds between scrubs: each node re-hashes the blobs it holds
     /// (one at a time, at most 64 MB/s) and reports damaged ones.
     #[arg(long, default_value_t = 600.0)]
@@ -316,6 +322,7 @@ pub fn merge(cli: Config, explicit: &BTreeSet<String>, file: FileConfig) -> Conf
         max_voters,
         backup_replicas,
         keep_sources,
+        keep_jobs,
         scrub_every,
         upload_idle_seconds,
         log_format,
@@ -361,6 +368,7 @@ pub fn merge(cli: Config, explicit: &BTreeSet<String>, file: FileConfig) -> Conf
         max_voters,
         backup_replicas,
         keep_sources,
+        keep_jobs,
         scrub_every,
         upload_idle_seconds,
         log_format,

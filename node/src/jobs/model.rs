@@ -222,9 +222,11 @@ pub struct JobRecord {
 impl JobRecord {
     /// Seconds from the upload's acceptance until its first shard was
     /// handed to a worker: so far while none was, and until it ended for
-    /// a job that ended without any.
+    /// a job that ended without any (0 for one recorded before this was).
     pub fn wait_seconds(&self, now_ms: u64) -> f64 {
         let end = match self.first_encode_unix_ms {
+            // Encoded before the field existed: not known.
+            0 if self.shards.iter().any(|s| s.attempts > 0) => self.created_unix_ms,
             0 if self.status.is_final() => self.updated_unix_ms,
             0 => now_ms,
             first => first,
