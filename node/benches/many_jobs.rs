@@ -186,12 +186,7 @@ async fn fill(dir: &std::path::Path, n: usize) {
     let applied = consensus.raft.metrics().borrow().last_applied;
     let built = Instant::now();
     while consensus.raft.metrics().borrow().snapshot < applied {
-        consensus
-            .raft
-            .trigger()
-            .snapshot()
-            .await
-            .expect("snapshot");
+        consensus.raft.trigger().snapshot().await.expect("snapshot");
         let deadline = Instant::now() + Duration::from_secs(5);
         while consensus.raft.metrics().borrow().snapshot < applied && Instant::now() < deadline {
             tokio::time::sleep(Duration::from_millis(20)).await;

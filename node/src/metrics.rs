@@ -19,19 +19,7 @@ use metrics_exporter_prometheus::PrometheusBuilder;
 use crate::jobs::JobStatus;
 
 /// Every job status, so each `vidshard_jobs{state=...}` series exists (0 included).
-const JOB_STATES: [JobStatus; 11] = [
-    JobStatus::Queued,
-    JobStatus::Segmenting,
-    JobStatus::Processing,
-    JobStatus::Concatenating,
-    JobStatus::Completed,
-    JobStatus::FailedSegmentation,
-    JobStatus::FailedDistribution,
-    JobStatus::ProcessingFailed,
-    JobStatus::ConcatenationFailed,
-    JobStatus::ConcatenationPrerequisitesFailed,
-    JobStatus::Error,
-];
+const JOB_STATES: [JobStatus; 11] = JobStatus::ALL;
 
 /// Resolves `address` (HOST:PORT) and starts the `/metrics` HTTP listener
 /// on it; must run inside the Tokio runtime. Installs the process-wide

@@ -19,20 +19,6 @@ pub enum StateFilter {
     Status(JobStatus),
 }
 
-const ALL_STATUSES: [JobStatus; 11] = [
-    JobStatus::Queued,
-    JobStatus::Segmenting,
-    JobStatus::Processing,
-    JobStatus::Concatenating,
-    JobStatus::Completed,
-    JobStatus::FailedSegmentation,
-    JobStatus::FailedDistribution,
-    JobStatus::ProcessingFailed,
-    JobStatus::ConcatenationFailed,
-    JobStatus::ConcatenationPrerequisitesFailed,
-    JobStatus::Error,
-];
-
 impl StateFilter {
     /// Reads the wire's `state` (case-insensitive); the error names the
     /// words that work.
@@ -42,7 +28,7 @@ impl StateFilter {
             "" | "all" => Ok(Self::All),
             "active" | "running" => Ok(Self::Active),
             "failed" => Ok(Self::Failed),
-            other => ALL_STATUSES
+            other => JobStatus::ALL
                 .iter()
                 .find(|s| s.as_str() == other)
                 .map(|s| match s {
@@ -50,7 +36,7 @@ impl StateFilter {
                     s => Self::Status(*s),
                 })
                 .ok_or_else(|| {
-                    let names: Vec<&str> = ALL_STATUSES.iter().map(|s| s.as_str()).collect();
+                    let names: Vec<&str> = JobStatus::ALL.iter().map(|s| s.as_str()).collect();
                     format!(
                         "unknown job state {other:?}: use active, completed, failed or one of {}",
                         names.join(", ")

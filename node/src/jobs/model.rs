@@ -24,6 +24,21 @@ pub enum JobStatus {
 }
 
 impl JobStatus {
+    /// Every status, in the order a job can reach them.
+    pub const ALL: [JobStatus; 11] = [
+        JobStatus::Queued,
+        JobStatus::Segmenting,
+        JobStatus::Processing,
+        JobStatus::Concatenating,
+        JobStatus::Completed,
+        JobStatus::FailedSegmentation,
+        JobStatus::FailedDistribution,
+        JobStatus::ProcessingFailed,
+        JobStatus::ConcatenationFailed,
+        JobStatus::ConcatenationPrerequisitesFailed,
+        JobStatus::Error,
+    ];
+
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Queued => "queued",

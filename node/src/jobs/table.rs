@@ -175,6 +175,14 @@ impl JobTable {
         changed
     }
 
+    pub fn len(&self) -> usize {
+        self.jobs.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.jobs.is_empty()
+    }
+
     /// Every job, in no particular order.
     pub fn iter(&self) -> impl Iterator<Item = &JobRecord> {
         self.jobs.values()

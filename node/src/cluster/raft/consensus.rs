@@ -117,7 +117,7 @@ impl Consensus {
             .map_err(|e| ConsensusError::Store(e.to_string()))?
             .map_err(|e| ConsensusError::Store(e.to_string()))?;
         let log = LogStore::new(db.clone(), headroom.clone());
-        let state = StateMachine::open(db, headroom, jobs)
+        let state = StateMachine::open(db, headroom, jobs.clone())
             .await
             .map_err(|e| ConsensusError::Store(e.to_string()))?;
         let config = Config {
@@ -126,7 +126,8 @@ impl Consensus {
             election_timeout_min: ELECTION_MIN_MS,
             election_timeout_max: ELECTION_MAX_MS,
             install_snapshot_timeout: 5_000,
-            snapshot_policy: SnapshotPolicy::LogsSinceLast(1_000),
+            // Snapshots are triggered by `compaction`, in step with the table.
+            snapshot_policy: SnapshotPolicy::Never,
             snapshot_max_chunk_size: 1024 * 1024,
             max_in_snapshot_log_to_keep: 200,
             ..Default::default()
@@ -137,6 +138,8 @@ impl Consensus {
         let raft = Raft::new(id, Arc::new(config), NetworkFactory { peers }, log, state)
             .await
             .map_err(|e| ConsensusError::Start(e.to_string()))?;
+        // Ends with the Raft instance (its metrics channel closes).
+        tokio::spawn(super::compaction::run(raft.clone(), jobs));
         Ok(Self {
             raft,
             id,

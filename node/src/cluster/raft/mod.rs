@@ -1,5 +1,6 @@
 //! Consensus: openraft wired to redb storage and our gRPC transport.
 
+pub mod compaction;
 pub mod consensus;
 pub mod fatal;
 pub mod headroom;
