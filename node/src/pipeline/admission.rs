@@ -138,6 +138,26 @@ mod tests {
     use super::*;
     use std::sync::Arc;
 
+    /// Waits (at most 5 s) until `counts()` answers `want`.
+    async fn wait_counts(admission: &Admission, want: (usize, usize)) {
+        tokio::time::timeout(Duration::from_secs(5), async {
+            while admission.counts() != want {
+                tokio::task::yield_now().await;
+            }
+        })
+        .await
+        .expect("the waiters queued");
+    }
+
+    async fn join_all(waiters: Vec<tokio::task::JoinHandle<()>>) {
+        for waiter in waiters {
+            tokio::time::timeout(Duration::from_secs(5), waiter)
+                .await
+                .expect("in time")
+                .expect("joined");
+        }
+    }
+
     #[test]
     fn every_live_slot_can_have_a_job_and_two_always_run() {
         assert_eq!(active_limit(0), 2);
@@ -178,21 +198,10 @@ mod tests {
             }));
             tokio::task::yield_now().await;
         }
-        tokio::time::timeout(Duration::from_secs(5), async {
-            while admission.counts() != (1, 3) {
-                tokio::task::yield_now().await;
-            }
-        })
-        .await
-        .expect("all three wait");
+        wait_counts(&admission, (1, 3)).await;
         assert!(started.lock().unwrap().is_empty());
         drop(first);
-        for waiter in waiters {
-            tokio::time::timeout(Duration::from_secs(5), waiter)
-                .await
-                .expect("in time")
-                .expect("joined");
-        }
+        join_all(waiters).await;
         assert_eq!(*started.lock().unwrap(), vec!["b", "c", "d"]);
         assert_eq!(admission.counts(), (0, 0));
     }
@@ -235,20 +244,9 @@ mod tests {
                 drop(turn);
             }));
         }
-        tokio::time::timeout(Duration::from_secs(5), async {
-            while admission.counts() != (1, 2) {
-                tokio::task::yield_now().await;
-            }
-        })
-        .await
-        .expect("both wait");
+        wait_counts(&admission, (1, 2)).await;
         drop(first);
-        for waiter in waiters {
-            tokio::time::timeout(Duration::from_secs(5), waiter)
-                .await
-                .expect("in time")
-                .expect("joined");
-        }
+        join_all(waiters).await;
         assert_eq!(*started.lock().unwrap(), vec!["urgent", "old"]);
     }
 }
